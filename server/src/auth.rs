@@ -1,0 +1,180 @@
+//! Bearer tokens: generated here, shown once, stored only as their SHA-256 digest, verified in
+//! constant time. A verified token is cached briefly so that reads do not cost a database
+//! round trip each; revocation therefore takes effect within `scim.token_cache_seconds`.
+
+use crate::store::{NewToken, Source, Store, StoreError, Timestamp, TokenRecord, now};
+use rand::distr::{Alphanumeric, SampleString};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+/// Every token starts with this, so secret scanners can recognise a leaked one.
+pub const TOKEN_PREFIX: &str = "scimbridge_";
+/// 43 alphanumerics carry 256 bits of entropy.
+const TOKEN_RANDOM_CHARS: usize = 43;
+/// `last_used_at` is written at most this often per token.
+const TOUCH_INTERVAL: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+pub fn generate_token() -> String {
+    format!("{TOKEN_PREFIX}{}", Alphanumeric.sample_string(&mut rand::rng(), TOKEN_RANDOM_CHARS))
+}
+
+pub fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Creates a token for `source` (created if new) or, with None, an admin token. Returns the
+/// token's id and its secret.
+pub async fn create_token(
+    store: &dyn Store,
+    source: Option<(&str, Option<&str>)>,
+    expires_in_days: Option<u32>,
+) -> Result<(uuid::Uuid, String, Option<Source>), StoreError> {
+    let source = match source {
+        Some((name, compat)) => Some(store.upsert_source(name, compat).await?),
+        None => None,
+    };
+    let secret = generate_token();
+    let created_at = now();
+    let token = NewToken {
+        id: uuid::Uuid::now_v7(),
+        source_id: source.as_ref().map(|s| s.id),
+        digest: digest(&secret).to_vec(),
+        created_at,
+        expires_at: expires_in_days.map(|d| created_at + chrono::TimeDelta::days(i64::from(d))),
+    };
+    store.insert_token(&token).await?;
+    Ok((token.id, secret, source))
+}
+
+/// Who a request acts as.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Scim { token_id: uuid::Uuid, source: Source },
+    Admin { token_id: uuid::Uuid },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("invalid token")]
+    Invalid,
+    #[error("token expired")]
+    Expired,
+    #[error("token revoked")]
+    Revoked,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Cached {
+    record: TokenRecord,
+    fetched: Instant,
+}
+
+pub struct Authenticator {
+    store: Arc<dyn Store>,
+    ttl: Duration,
+    cache: Mutex<HashMap<[u8; 32], Cached>>,
+}
+
+impl Authenticator {
+    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+        Authenticator { store, ttl, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Verifies the value of an `Authorization` header.
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, AuthError> {
+        let token = header.and_then(bearer).ok_or(AuthError::Missing)?;
+        let presented = digest(token);
+        let record = match self.cached(&presented) {
+            Some(r) => r,
+            None => {
+                let r = self.store.find_token(&presented).await?.ok_or(AuthError::Invalid)?;
+                self.remember(presented, r.clone());
+                r
+            }
+        };
+        // The lookup was by digest; compare again in constant time so that no timing signal
+        // depends on how much of a guessed digest matched.
+        if !bool::from(presented.as_slice().ct_eq(record.digest.as_slice())) {
+            return Err(AuthError::Invalid);
+        }
+        if record.revoked {
+            return Err(AuthError::Revoked);
+        }
+        let at = now();
+        if record.expires_at.is_some_and(|e| e <= at) {
+            return Err(AuthError::Expired);
+        }
+        self.touch(&presented, &record, at).await;
+        Ok(match record.source {
+            Some(source) => Principal::Scim { token_id: record.id, source },
+            None => Principal::Admin { token_id: record.id },
+        })
+    }
+
+    fn cached(&self, key: &[u8; 32]) -> Option<TokenRecord> {
+        let cache = self.cache.lock().ok()?;
+        cache.get(key).filter(|c| c.fetched.elapsed() < self.ttl).map(|c| c.record.clone())
+    }
+
+    fn remember(&self, key: [u8; 32], record: TokenRecord) {
+        if let Ok(mut cache) = self.cache.lock() {
+            // Bounded: expired entries go first; the cache only ever holds live tokens' digests.
+            if cache.len() > 10_000 {
+                let ttl = self.ttl;
+                cache.retain(|_, c| c.fetched.elapsed() < ttl);
+            }
+            cache.insert(key, Cached { record, fetched: Instant::now() });
+        }
+    }
+
+    /// Records the last use, at most once a minute per token; a failure only logs.
+    async fn touch(&self, key: &[u8; 32], record: &TokenRecord, at: Timestamp) {
+        if record.last_used_at.is_some_and(|t| at - t < TOUCH_INTERVAL) {
+            return;
+        }
+        if let Ok(mut cache) = self.cache.lock() {
+            if let Some(c) = cache.get_mut(key) {
+                c.record.last_used_at = Some(at);
+            }
+        }
+        if let Err(e) = self.store.touch_token(record.id, at).await {
+            tracing::warn!(error = %e, token_id = %record.id, "could not record the token's last use");
+        }
+    }
+}
+
+/// The token of `Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1).
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_prefixed_and_distinct() {
+        let a = generate_token();
+        let b = generate_token();
+        assert!(a.starts_with(TOKEN_PREFIX));
+        assert_eq!(a.len(), TOKEN_PREFIX.len() + TOKEN_RANDOM_CHARS);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("Bearer"), None);
+    }
+}

@@ -1,0 +1,75 @@
+//! The command line (see `shared/DESIGN.md`, "CLI"). Logs go to stderr; stdout carries only
+//! each command's documented output.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scimbridge",
+    version,
+    about = "SCIM 2.0 provisioning bridge into AWS IAM Identity Center"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML config file; any key can also be set as SCIMBRIDGE_<SECTION>__<KEY>
+    #[arg(long, global = true, env = "SCIMBRIDGE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// postgres://… or sqlite://… [default: sqlite://scimbridge.db, created if missing]
+    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, global = true, env = "SCIMBRIDGE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (SCIM, health)
+    Serve,
+    /// Apply pending database migrations and exit
+    Migrate,
+    /// Create, list and revoke bearer tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; prints it alone on the last line of stdout (it is shown only once)
+    Create(TokenCreateArgs),
+    /// One line per token: id, source (or admin), created, expires, last used, state
+    List {
+        /// Print a JSON array instead
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by id
+    Revoke {
+        /// The token's id, as `token list` shows it
+        id: uuid::Uuid,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The identity source (e.g. okta, entra) the token belongs to; created if new
+    #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+    pub source: Option<String>,
+    /// An admin-API token instead of a SCIM token
+    #[arg(long)]
+    pub admin: bool,
+    /// The source's compatibility mode
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::config::COMPAT_MODES), conflicts_with = "admin")]
+    pub compat: Option<String>,
+    /// Days until the token expires [default: never]
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub expires_in: Option<u32>,
+}

@@ -1,0 +1,122 @@
+//! What each CLI command does. Human-readable progress goes to stderr (tracing); stdout carries
+//! only the documented output.
+
+use crate::auth::create_token;
+use crate::cli::{Command, TokenCommand, TokenCreateArgs};
+use crate::config::Settings;
+use crate::startup::Application;
+use crate::store::{self, Store, TokenInfo, format_timestamp};
+use anyhow::Context;
+use std::sync::Arc;
+
+/// Runs one command; returns the process exit code.
+pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            open_store(&settings).await?;
+            tracing::info!("migrations applied");
+            Ok(0)
+        }
+        Command::Token(t) => token(t, &settings).await,
+    }
+}
+
+/// Connects and applies pending migrations (every command that touches the database does).
+async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let url = &settings.database.url;
+    let store = store::connect(url)
+        .await
+        .with_context(|| format!("cannot open the database {}", store::redact_url(url)))?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<i32> {
+    let store = open_store(&settings).await?;
+    let listen = settings.server.listen.clone();
+    tracing::info!(listen = %listen, database = store.backend(), "scimbridge serving SCIM at /scim/v2");
+    let app = Application::build_with_store(settings, store).await?;
+    app.run_until_stopped().await?;
+    Ok(0)
+}
+
+async fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {
+    let store = open_store(settings).await?;
+    match cmd {
+        TokenCommand::Create(args) => token_create(&*store, &args).await,
+        TokenCommand::List { json } => {
+            let tokens = store.list_tokens().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+            } else {
+                for t in &tokens {
+                    println!("{}", token_line(t));
+                }
+            }
+            Ok(0)
+        }
+        TokenCommand::Revoke { id } => {
+            if store.revoke_token(id).await? {
+                println!("revoked {id}");
+                Ok(0)
+            } else {
+                eprintln!("no live token with id {id}");
+                Ok(1)
+            }
+        }
+    }
+}
+
+async fn token_create(store: &dyn Store, args: &TokenCreateArgs) -> anyhow::Result<i32> {
+    let source = args.source.as_deref().map(|name| (name, args.compat.as_deref()));
+    if let Some((name, _)) = source {
+        validate_source_name(name)?;
+    }
+    let (id, secret, source) = create_token(store, source, args.expires_in).await?;
+    let who = match &source {
+        Some(s) => format!("source {} (compat {})", s.name, s.compat),
+        None => "the admin API".to_owned(),
+    };
+    let expiry =
+        args.expires_in.map_or("never expires".to_owned(), |d| format!("expires in {d} days"));
+    eprintln!("Created token {id} for {who}; it {expiry}. It is shown only once: store it now.");
+    println!("{secret}");
+    Ok(0)
+}
+
+fn validate_source_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        anyhow::bail!("--source: use 1-64 letters, digits, '-' or '_' (got {name:?})");
+    }
+    if name == "admin" {
+        anyhow::bail!("--source: \"admin\" is reserved for admin tokens (use --admin)");
+    }
+    Ok(())
+}
+
+/// `id  source  created  expires  last-used  state`, tab-separated.
+fn token_line(t: &TokenInfo) -> String {
+    let opt = |v: &Option<store::Timestamp>, none: &str| {
+        v.as_ref().map_or(none.to_owned(), format_timestamp)
+    };
+    let state = if t.revoked_at.is_some() {
+        "revoked"
+    } else if t.expires_at.is_some_and(|e| e <= store::now()) {
+        "expired"
+    } else {
+        "live"
+    };
+    format!(
+        "{}\t{}\t{}\t{}\t{}\t{}",
+        t.id,
+        t.source.as_deref().unwrap_or("admin"),
+        format_timestamp(&t.created_at),
+        opt(&t.expires_at, "never"),
+        opt(&t.last_used_at, "never"),
+        state
+    )
+}

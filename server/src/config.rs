@@ -1,0 +1,269 @@
+//! Settings: defaults → TOML file (`--config`) → `SCIMBRIDGE_<SECTION>__<KEY>` environment →
+//! command-line flags (`--database-url`/`DATABASE_URL`, `--listen`/`SCIMBRIDGE_LISTEN`).
+//! Unknown keys in the sections this version implements are errors that name the key.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://scimbridge.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)] // unknown top-level keys land in `sync_sections` and are checked by validate()
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub scim: ScimSettings,
+    pub log: LogSettings,
+    /// Per-source settings, keyed by source name.
+    pub sources: BTreeMap<String, SourceSettings>,
+    /// Sections read by the sync engine (`[aws]`, `[sync]`, `[mapping]`, `[[permission_sets]]`,
+    /// `[assignments]`); accepted here so one config file serves every version.
+    #[serde(flatten)]
+    pub sync_sections: BTreeMap<String, figment::value::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+    /// The externally visible base URL (e.g. `https://scim.example.com`), used in `meta.location`
+    /// and `Location`. Unset: taken from the request's Host (and X-Forwarded-* headers).
+    pub public_url: Option<String>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// Seconds to let in-flight requests finish on shutdown.
+    pub shutdown_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://…`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScimSettings {
+    /// Page size cap and the default `count` (advertised as `filter.maxResults`).
+    pub max_results: u32,
+    /// Operations per Bulk request (advertised as `bulk.maxOperations`; authentik sizes its
+    /// PATCH batches by it).
+    pub bulk_max_operations: u32,
+    /// Largest request body in bytes (advertised as `bulk.maxPayloadSize`), for every endpoint.
+    pub max_payload_bytes: u64,
+    /// How long a verified token stays cached; a revocation takes effect within this time.
+    pub token_cache_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `scimbridge=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceSettings {
+    /// Compatibility mode; overrides what `token create --compat` stored.
+    pub compat: Option<String>,
+    /// Sources whose users and groups this one may take over (identity-source migration).
+    pub adopt_from: Vec<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: DEFAULT_LISTEN.to_owned(),
+            public_url: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            shutdown_timeout_seconds: 30,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings { url: DEFAULT_DATABASE_URL.to_owned() }
+    }
+}
+
+impl Default for ScimSettings {
+    fn default() -> Self {
+        ScimSettings {
+            max_results: 1000,
+            bulk_max_operations: 100,
+            max_payload_bytes: 8 * 1024 * 1024,
+            token_cache_seconds: 5,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { format: "text".to_owned(), level: "info".to_owned() }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            scim: ScimSettings::default(),
+            log: LogSettings::default(),
+            sources: BTreeMap::new(),
+            sync_sections: BTreeMap::new(),
+        }
+    }
+}
+
+/// Values given on the command line (or their dedicated environment variables).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+}
+
+/// Sections of the config file this version knows but leaves to other components.
+const SYNC_SECTIONS: &[&str] = &["aws", "sync", "mapping", "permission_sets", "assignments"];
+
+pub const COMPAT_MODES: &[&str] =
+    &["auto", "strict", "okta", "entra", "authentik", "ping", "generic"];
+
+impl Settings {
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = config_file {
+            if !path.exists() {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // Only SCIMBRIDGE_<SECTION>__<KEY>: SCIMBRIDGE_CONFIG and SCIMBRIDGE_LISTEN are flags.
+        figment = figment
+            .merge(Env::prefixed("SCIMBRIDGE_").filter(|k| k.as_str().contains("__")).split("__"));
+        if let Some(url) = &overrides.database_url {
+            figment = figment.merge(("database.url", url));
+        }
+        if let Some(listen) = &overrides.listen {
+            figment = figment.merge(("server.listen", listen));
+        }
+        let settings: Settings = figment.extract().map_err(|e| anyhow::anyhow!(config_error(e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Some(unknown) =
+            self.sync_sections.keys().find(|k| !SYNC_SECTIONS.contains(&k.as_str()))
+        {
+            anyhow::bail!("config: unknown section or key `{unknown}`");
+        }
+        for (name, s) in &self.sources {
+            if let Some(c) = &s.compat {
+                if !COMPAT_MODES.contains(&c.as_str()) {
+                    anyhow::bail!(
+                        "config: sources.{name}.compat: unknown mode `{c}` (one of {})",
+                        COMPAT_MODES.join(", ")
+                    );
+                }
+            }
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            anyhow::bail!("config: log.format must be `text` or `json`, not `{}`", self.log.format);
+        }
+        if self.scim.max_results == 0 {
+            anyhow::bail!("config: scim.max_results must be at least 1");
+        }
+        if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
+            anyhow::bail!("config: server.tls_cert_file and server.tls_key_file go together");
+        }
+        Ok(())
+    }
+}
+
+/// Figment's errors already name the key and the source (file or environment variable).
+fn config_error(e: figment::Error) -> String {
+    let mut out = Vec::new();
+    for err in e {
+        out.push(format!("config: {err}"));
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_use_embedded_sqlite() {
+        Jail::expect_with(|_jail| {
+            let s = Settings::load(None, &Overrides::default()).expect("defaults load");
+            assert_eq!(s.database.url, DEFAULT_DATABASE_URL);
+            assert_eq!(s.server.listen, DEFAULT_LISTEN);
+            assert_eq!(s.scim.bulk_max_operations, 100);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                r#"
+                [database]
+                url = "postgres://file/db"
+                [server]
+                listen = "0.0.0.0:1"
+                [scim]
+                max_results = 50
+                [aws]
+                region = "us-east-1"
+                [sources.entra]
+                compat = "entra"
+                adopt_from = ["okta"]
+                "#,
+            )?;
+            jail.set_env("SCIMBRIDGE_SCIM__MAX_RESULTS", "70");
+            jail.set_env("SCIMBRIDGE_LISTEN", "ignored-here");
+            let over = Overrides { database_url: Some("sqlite://flag.db".into()), listen: None };
+            let s = Settings::load(Some(Path::new("c.toml")), &over).expect("loads");
+            assert_eq!(s.database.url, "sqlite://flag.db");
+            assert_eq!(s.server.listen, "0.0.0.0:1");
+            assert_eq!(s.scim.max_results, 70);
+            assert_eq!(s.sources["entra"].adopt_from, vec!["okta".to_string()]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[server]\nlisten = \"x\"\nlisten_port = 3\n")?;
+            let err = Settings::load(Some(Path::new("c.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("listen_port"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_compat_mode_is_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[sources.x]\ncompat = \"nope\"\n")?;
+            let err = Settings::load(Some(Path::new("c.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("sources.x.compat"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,107 @@
+//! The HTTP error type. Request code returns typed errors; this is the only place that writes
+//! error bodies (RFC 7644 §3.12 shape, `application/scim+json`). Internal errors are logged
+//! with their cause chain and reach the client only as a generic detail.
+
+use crate::auth::AuthError;
+use crate::store::StoreError;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use scim_schema::ScimError;
+use std::fmt;
+
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+#[derive(Debug)]
+pub enum ApiError {
+    Scim(ScimError),
+    Unauthorized(String),
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    pub fn not_found(what: &str, id: &str) -> Self {
+        ApiError::Scim(ScimError::not_found(format!("{what} \"{id}\" not found")))
+    }
+
+    pub fn method_not_allowed(detail: impl Into<String>) -> Self {
+        ApiError::Scim(ScimError::new(405, None, detail))
+    }
+
+    fn scim_error(&self) -> ScimError {
+        match self {
+            ApiError::Scim(e) => e.clone(),
+            ApiError::Unauthorized(detail) => ScimError::new(401, None, detail.clone()),
+            ApiError::Internal(_) => {
+                ScimError::new(500, None, "internal error; the server log has the details")
+            }
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Scim(e) => write!(f, "{e}"),
+            ApiError::Unauthorized(d) => write!(f, "401: {d}"),
+            ApiError::Internal(e) => write!(f, "internal error: {e:#}"),
+        }
+    }
+}
+
+impl From<ScimError> for ApiError {
+    fn from(e: ScimError) -> Self {
+        ApiError::Scim(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Scim(s) => ApiError::Scim(s),
+            StoreError::NotFound => ApiError::Scim(ScimError::not_found("resource not found")),
+            StoreError::PreconditionFailed => ApiError::Scim(ScimError::new(
+                412,
+                None,
+                "the resource changed: If-Match names another version",
+            )),
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(s) => ApiError::from(s),
+            AuthError::Missing => ApiError::Unauthorized(
+                "authentication required: send Authorization: Bearer <token>".into(),
+            ),
+            other => ApiError::Unauthorized(other.to_string()),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.scim_error().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let err = self.scim_error();
+        match self {
+            ApiError::Internal(e) => tracing::error!(error = ?e, "request failed"),
+            _ if err.status >= 500 => tracing::error!(error = %err, "request failed"),
+            _ => tracing::info!(status = err.status, detail = %err.detail, "request rejected"),
+        }
+        let mut resp = HttpResponse::build(self.status_code());
+        resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE)));
+        if err.status == 401 {
+            resp.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"scimbridge\""),
+            ));
+        }
+        resp.body(err.to_json().to_string())
+    }
+}

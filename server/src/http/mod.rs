@@ -1,0 +1,52 @@
+//! The HTTP surface: SCIM under `/scim/v2`, health probes at the root.
+
+pub mod health;
+pub mod scim;
+
+use crate::auth::Authenticator;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::scim::ResourceService;
+use crate::store::Store;
+use actix_web::web;
+use scim_schema::discovery::ServiceProviderSettings;
+use std::sync::Arc;
+
+/// Shared by every request.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub settings: Arc<Settings>,
+    pub auth: Authenticator,
+    pub resources: ResourceService,
+    pub provider: ServiceProviderSettings,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, settings: Arc<Settings>) -> AppState {
+        let ttl = std::time::Duration::from_secs(settings.scim.token_cache_seconds);
+        AppState {
+            auth: Authenticator::new(store.clone(), ttl),
+            resources: ResourceService::new(store.clone(), &settings),
+            provider: ServiceProviderSettings {
+                max_results: settings.scim.max_results,
+                bulk_max_operations: settings.scim.bulk_max_operations,
+                bulk_max_payload_size: settings.scim.max_payload_bytes,
+                documentation_uri: None,
+            },
+            store,
+            settings,
+        }
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::livez).service(health::readyz);
+    scim::configure(cfg);
+}
+
+/// Unknown paths get a SCIM 404, not an empty body.
+pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    ApiError::Scim(scim_schema::ScimError::not_found(format!("no such endpoint: {}", req.path())))
+        .error_response()
+}

@@ -1,0 +1,41 @@
+//! The bearer-token gate in front of every SCIM endpoint.
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::scim::Caller;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
+use scim_schema::ScimError;
+use tracing_actix_web::RootSpan;
+
+pub async fn require_source_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+    let header =
+        req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok());
+    let principal = state.auth.authenticate(header).await.map_err(ApiError::from)?;
+    let caller = match principal {
+        Principal::Scim { token_id, source } => Caller::new(source, token_id, &state.settings),
+        Principal::Admin { .. } => {
+            return Err(ApiError::Scim(ScimError::new(
+                403,
+                None,
+                "an admin token cannot use the SCIM API: create a source token with `scimbridge token create --source NAME`",
+            ))
+            .into());
+        }
+    };
+    if let Some(span) = req.extensions().get::<RootSpan>() {
+        span.record("source", caller.source.name.as_str());
+    }
+    req.extensions_mut().insert(caller);
+    next.call(req).await
+}

@@ -1,0 +1,19 @@
+//! scimbridge: a SCIM 2.0 service provider that identity providers push users and groups into,
+//! for provisioning AWS IAM Identity Center.
+//!
+//! - [`config`], [`cli`], [`commands`], [`telemetry`]: start-up
+//! - [`http`]: the SCIM endpoints and health probes (actix-web)
+//! - [`scim`]: what each SCIM operation does, independent of HTTP
+//! - [`auth`]: bearer tokens
+//! - [`store`]: PostgreSQL and SQLite storage behind one interface
+
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod scim;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

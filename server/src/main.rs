@@ -1,0 +1,31 @@
+use clap::Parser;
+use scimbridge::cli::Cli;
+use scimbridge::config::{Overrides, Settings};
+
+/// Exit code for usage and configuration errors (as clap uses for usage errors).
+const EXIT_CONFIG: i32 = 2;
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        database_url: cli.global.database_url.clone(),
+        listen: cli.global.listen.clone(),
+    };
+    let settings = match Settings::load(cli.global.config.as_deref(), &overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(EXIT_CONFIG);
+        }
+    };
+    scimbridge::telemetry::init(&settings.log.format, &settings.log.level);
+    let code = match scimbridge::commands::run(cli.command, settings).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}

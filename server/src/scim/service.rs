@@ -1,0 +1,170 @@
+//! Each SCIM operation on Users and Groups: validate with `scim_schema`, run one store call
+//! (one transaction), hand back the stored resource. Handlers render and project it.
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::scim::list_params::ListParams;
+use crate::store::{
+    IfMatch, ListPage, Load, NewResource, PatchPlan, Source, Store, StoreError, StoredResource,
+    WriteCtx, tolerances_for,
+};
+use scim_schema::Tolerances;
+use scim_schema::patch::{apply_patch, parse_patch_request};
+use scim_schema::projection::Projection;
+use scim_schema::resource::normalize_resource;
+use scim_schema::schema::ResourceKind;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The authenticated identity source a request acts for.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub source: Source,
+    pub token_id: uuid::Uuid,
+    /// The effective compatibility mode (config, else the stored mode; `auto` resolved).
+    pub compat: String,
+    pub tolerances: Tolerances,
+}
+
+impl Caller {
+    pub fn new(source: Source, token_id: uuid::Uuid, settings: &Settings) -> Caller {
+        let configured = settings.sources.get(&source.name).and_then(|s| s.compat.clone());
+        let mut compat = configured.unwrap_or_else(|| source.compat.clone());
+        if compat == "auto" {
+            compat = source.detected_compat.clone().unwrap_or_else(|| "generic".to_owned());
+        }
+        let tolerances = tolerances_for(&compat);
+        Caller { source, token_id, compat, tolerances }
+    }
+
+    fn write_ctx(&self) -> WriteCtx {
+        WriteCtx { source_id: self.source.id, token_id: Some(self.token_id) }
+    }
+}
+
+pub struct ResourceService {
+    store: Arc<dyn Store>,
+    max_results: u32,
+}
+
+impl ResourceService {
+    pub fn new(store: Arc<dyn Store>, settings: &Settings) -> Self {
+        ResourceService { store, max_results: settings.scim.max_results }
+    }
+
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        kind: ResourceKind,
+        body: &Value,
+    ) -> Result<StoredResource, ApiError> {
+        let n = normalize_resource(kind, body, &caller.tolerances)?;
+        log_ignored(caller, kind, &n.ignored);
+        let new = NewResource { doc: n.doc, members: n.members };
+        Ok(self.store.create(&caller.write_ctx(), kind, &new).await?)
+    }
+
+    pub async fn get(
+        &self,
+        caller: &Caller,
+        kind: ResourceKind,
+        id: &str,
+        load: Load,
+    ) -> Result<StoredResource, ApiError> {
+        self.store.get(caller.source.id, kind, id, load).await.map_err(|e| not_found(e, kind, id))
+    }
+
+    /// PUT: replaces every writable attribute; never creates (RFC 7644 §3.5.1).
+    pub async fn replace(
+        &self,
+        caller: &Caller,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        cond: &IfMatch,
+        load: Load,
+    ) -> Result<StoredResource, ApiError> {
+        let n = normalize_resource(kind, body, &caller.tolerances)?;
+        log_ignored(caller, kind, &n.ignored);
+        // A PUT without `members` empties the group: PUT replaces the whole resource.
+        let members = match kind {
+            ResourceKind::Group => Some(n.members.unwrap_or_default()),
+            ResourceKind::User => None,
+        };
+        let new = NewResource { doc: n.doc, members };
+        self.store
+            .replace(&caller.write_ctx(), kind, id, &new, cond, load)
+            .await
+            .map_err(|e| not_found(e, kind, id))
+    }
+
+    pub async fn patch(
+        &self,
+        caller: &Caller,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        cond: &IfMatch,
+        load: Load,
+    ) -> Result<StoredResource, ApiError> {
+        let tol = caller.tolerances;
+        let ops = parse_patch_request(body, &tol)?;
+        let patcher = move |current: &Value| {
+            let mut doc = current.clone();
+            let outcome = apply_patch(kind, &mut doc, &ops, &tol)?;
+            if !outcome.ignored.is_empty() {
+                tracing::info!(ignored = ?outcome.ignored, "PATCH: ignored attributes");
+            }
+            Ok(PatchPlan {
+                doc: outcome.doc_changed.then_some(doc),
+                member_changes: outcome.member_changes,
+            })
+        };
+        self.store
+            .patch(&caller.write_ctx(), kind, id, cond, &patcher, load)
+            .await
+            .map_err(|e| not_found(e, kind, id))
+    }
+
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        kind: ResourceKind,
+        id: &str,
+        cond: &IfMatch,
+    ) -> Result<(), ApiError> {
+        self.store
+            .delete(&caller.write_ctx(), kind, id, cond)
+            .await
+            .map_err(|e| not_found(e, kind, id))
+    }
+
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        kind: ResourceKind,
+        params: &ListParams,
+        projection: &Projection,
+    ) -> Result<ListPage, ApiError> {
+        let query = params.to_query(kind, &caller.tolerances, self.max_results, projection)?;
+        Ok(self.store.list(caller.source.id, kind, &query).await?)
+    }
+
+    pub fn max_results(&self) -> u32 {
+        self.max_results
+    }
+}
+
+fn not_found(e: StoreError, kind: ResourceKind, id: &str) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::not_found(kind.name(), id),
+        other => other.into(),
+    }
+}
+
+fn log_ignored(caller: &Caller, kind: ResourceKind, ignored: &[String]) {
+    if !ignored.is_empty() {
+        tracing::info!(source = %caller.source.name, resource = kind.name(), ignored = ?ignored,
+            "ignored unknown or read-only attributes");
+    }
+}

@@ -1,0 +1,92 @@
+//! Building and running the HTTP application; `Application::build` binds first (port 0 works),
+//! so tests start the real server in-process on a free port.
+
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::store::{self, Store};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, NormalizePath, TrailingSlash, from_fn};
+use actix_web::{App, HttpMessage, HttpServer, web};
+use std::net::TcpListener;
+use std::sync::Arc;
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let store = store::connect(&settings.database.url).await?;
+        store.migrate().await?;
+        Self::build_with_store(settings, store).await
+    }
+
+    pub async fn build_with_store(
+        settings: Settings,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&settings.server.listen).map_err(|e| {
+            anyhow::anyhow!("server.listen: cannot listen on {}: {e}", settings.server.listen)
+        })?;
+        let port = listener.local_addr()?.port();
+        let shutdown_timeout = settings.server.shutdown_timeout_seconds;
+        let state = web::Data::new(AppState::new(store, Arc::new(settings)));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(from_fn(request_id_header))
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .configure(http::configure)
+                .default_service(web::to(http::not_found))
+        })
+        .shutdown_timeout(shutdown_timeout)
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The request span: tracing-actix-web's fields (request id, method, route, status, latency)
+/// plus the identity source, filled in once the token is verified. Never the token.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        tracing_actix_web::root_span!(request, source = tracing::field::Empty)
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// Echoes the request id as `X-Request-Id`, so an admin can find a request in the logs.
+async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let mut resp = next.call(req).await?;
+    if let Some(v) = id.and_then(|id| actix_web::http::header::HeaderValue::from_str(&id).ok()) {
+        resp.headers_mut()
+            .insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
+    }
+    Ok(resp)
+}

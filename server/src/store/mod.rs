@@ -1,0 +1,163 @@
+//! Storage: one [`Store`] interface, two implementations ([`postgres::PgStore`] for production,
+//! [`sqlite::SqliteStore`] as the embedded default), chosen by the database URL's scheme.
+//!
+//! Every write runs in one transaction that also appends its change-journal row, so a write is
+//! acknowledged only once both are durable. Group membership is a relation (`group_members`),
+//! so adding or removing one member of a huge group touches one row.
+
+mod columns;
+pub mod filter_sql;
+pub mod postgres;
+pub mod sqlite;
+mod types;
+
+pub use types::*;
+
+use async_trait::async_trait;
+use scim_schema::patch::MemberChange;
+use scim_schema::schema::ResourceKind;
+use scim_schema::{ScimError, Tolerances};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What the PATCH engine decided, computed inside the store's transaction from the locked row.
+pub struct PatchPlan {
+    /// The new document, or None when the operations left it unchanged.
+    pub doc: Option<Value>,
+    pub member_changes: Vec<MemberChange>,
+}
+
+/// Turns the current stored document into a [`PatchPlan`]; runs while the row is locked, so
+/// concurrent PATCHes of one resource never lose an update.
+pub type Patcher<'a> = &'a (dyn Fn(&Value) -> Result<PatchPlan, ScimError> + Send + Sync);
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The backend's name, for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations (under a lock on PostgreSQL).
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Database reachable and every known migration applied.
+    async fn ready(&self) -> Result<(), StoreError>;
+
+    // --- sources and tokens -------------------------------------------------------------
+
+    /// Creates the source if new (setting `compat` when given) and returns it.
+    async fn upsert_source(&self, name: &str, compat: Option<&str>) -> Result<Source, StoreError>;
+    async fn list_sources(&self) -> Result<Vec<Source>, StoreError>;
+    async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError>;
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
+    /// Marks the token revoked; false when no live token has that id.
+    async fn revoke_token(&self, id: uuid::Uuid) -> Result<bool, StoreError>;
+    /// The live or dead token with this SHA-256 digest, with its source.
+    async fn find_token(&self, digest: &[u8]) -> Result<Option<TokenRecord>, StoreError>;
+    async fn touch_token(&self, id: uuid::Uuid, at: Timestamp) -> Result<(), StoreError>;
+    async fn set_detected_compat(&self, source_id: i64, compat: &str) -> Result<(), StoreError>;
+
+    // --- SCIM resources ------------------------------------------------------------------
+
+    async fn create(
+        &self,
+        ctx: &WriteCtx,
+        kind: ResourceKind,
+        new: &NewResource,
+    ) -> Result<StoredResource, StoreError>;
+
+    async fn get(
+        &self,
+        source_id: i64,
+        kind: ResourceKind,
+        id: &str,
+        load: Load,
+    ) -> Result<StoredResource, StoreError>;
+
+    /// PUT: replaces every attribute; never creates.
+    async fn replace(
+        &self,
+        ctx: &WriteCtx,
+        kind: ResourceKind,
+        id: &str,
+        new: &NewResource,
+        cond: &IfMatch,
+        load: Load,
+    ) -> Result<StoredResource, StoreError>;
+
+    async fn patch(
+        &self,
+        ctx: &WriteCtx,
+        kind: ResourceKind,
+        id: &str,
+        cond: &IfMatch,
+        patcher: Patcher<'_>,
+        load: Load,
+    ) -> Result<StoredResource, StoreError>;
+
+    async fn delete(
+        &self,
+        ctx: &WriteCtx,
+        kind: ResourceKind,
+        id: &str,
+        cond: &IfMatch,
+    ) -> Result<(), StoreError>;
+
+    async fn list(
+        &self,
+        source_id: i64,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> Result<ListPage, StoreError>;
+
+    /// Journal rows after `after_seq`, oldest first (the sync engine's feed).
+    async fn journal_since(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<JournalEntry>, StoreError>;
+}
+
+/// Opens the store the URL names: `postgres://…`/`postgresql://…` or `sqlite://…`.
+pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else {
+        anyhow::bail!(
+            "database.url: unsupported scheme in {:?}; use postgres://… or sqlite://…",
+            redact_url(url)
+        )
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The tolerances a compat mode switches on; `strict` is plain RFC behaviour.
+pub fn tolerances_for(compat: &str) -> Tolerances {
+    match compat {
+        "strict" => Tolerances::strict(),
+        _ => Tolerances::lenient(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password() {
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,201 @@
+//! Plain data passed across the [`super::Store`] interface.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use scim_schema::ScimError;
+use scim_schema::filter::{AttrPath, Filter};
+use scim_schema::resource::{MemberRef, MemberType};
+use scim_schema::schema::ResourceKind;
+use serde::Serialize;
+use serde_json::Value;
+
+pub type Timestamp = DateTime<Utc>;
+
+/// RFC 3339 with microseconds in UTC: the one textual form of every timestamp (SQLite stores it,
+/// so text order is time order; `meta` shows it).
+pub fn format_timestamp(t: &Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// Now, truncated to microseconds (what both databases keep), so that a value read back equals
+/// the value written.
+pub fn now() -> Timestamp {
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Scim(ScimError),
+    #[error("version precondition failed")]
+    PreconditionFailed,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<ScimError> for StoreError {
+    fn from(e: ScimError) -> Self {
+        StoreError::Scim(e)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    pub id: i64,
+    pub name: String,
+    pub compat: String,
+    pub detected_compat: Option<String>,
+}
+
+/// A token row to insert; `digest` is the SHA-256 of the secret, which is never stored.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub id: uuid::Uuid,
+    /// None for an admin-API token.
+    pub source_id: Option<i64>,
+    /// SHA-256 of the secret.
+    pub digest: Vec<u8>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// What `token list` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    pub id: uuid::Uuid,
+    /// The source's name, or None for an admin token.
+    pub source: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A token found by its digest, with what authentication needs.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub id: uuid::Uuid,
+    pub digest: Vec<u8>,
+    /// None for an admin token.
+    pub source: Option<Source>,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked: bool,
+}
+
+/// Who is writing: recorded on every journal row.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteCtx {
+    pub source_id: i64,
+    pub token_id: Option<uuid::Uuid>,
+}
+
+/// A validated resource to create or to replace another with.
+#[derive(Debug, Clone)]
+pub struct NewResource {
+    /// The normalised document (`scim_schema::resource::Normalized::doc`).
+    pub doc: Value,
+    /// Group members; None leaves them unchanged on replace (and empty on create).
+    pub members: Option<Vec<MemberRef>>,
+}
+
+/// Which relations to load with a resource.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Load {
+    /// A group's `members`.
+    pub members: bool,
+    /// A user's `groups`.
+    pub groups: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberOut {
+    pub value: String,
+    pub member_type: MemberType,
+    pub display: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRefOut {
+    pub value: String,
+    pub display: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredResource {
+    pub id: String,
+    pub kind: ResourceKind,
+    pub doc: Value,
+    pub version: i64,
+    pub created: Timestamp,
+    pub modified: Timestamp,
+    pub members: Option<Vec<MemberOut>>,
+    pub groups: Option<Vec<GroupRefOut>>,
+}
+
+impl StoredResource {
+    /// The weak ETag of this version (`W/"7"`), also `meta.version`.
+    pub fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+}
+
+/// An `If-Match` precondition (RFC 7232 §3.1) on a write.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum IfMatch {
+    #[default]
+    None,
+    /// `If-Match: *`: the resource must exist.
+    Any,
+    /// The versions any of the listed ETags name; an unparsable ETag matches nothing.
+    Versions(Vec<i64>),
+}
+
+impl IfMatch {
+    pub fn allows(&self, version: i64) -> bool {
+        match self {
+            IfMatch::None | IfMatch::Any => true,
+            IfMatch::Versions(v) => v.contains(&version),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub filter: Option<Filter>,
+    pub sort_by: Option<AttrPath>,
+    pub descending: bool,
+    /// 1-based.
+    pub start_index: i64,
+    pub count: i64,
+    pub load: Load,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub total: i64,
+    pub resources: Vec<StoredResource>,
+}
+
+/// One change-journal row.
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalEntry {
+    pub seq: i64,
+    pub at: Timestamp,
+    pub source_id: i64,
+    pub token_id: Option<uuid::Uuid>,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub action: String,
+    pub detail: Option<Value>,
+}
