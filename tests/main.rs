@@ -1,1 +1,20 @@
+//! End-to-end tests: the real server over HTTP (in-process on a free port, or the real binary
+//! for the CLI), on SQLite and on PostgreSQL. One test binary: add modules here, not files
+//! beside this one (every test file is another binary to link).
+//!
+//! PostgreSQL tests need `DATABASE_URL` (a server where the tests may create databases);
+//! `scripts/test.sh` provides one (see `scripts/with-postgres.sh`).
 
+mod support;
+
+mod bad_input;
+mod bulk;
+mod cli;
+mod concurrency;
+mod discovery;
+mod filters;
+mod groups;
+mod listing;
+mod sources;
+mod users;
+mod versioning;

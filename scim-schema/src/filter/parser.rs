@@ -1452,6 +1452,36 @@ mod tests {
         assert!(err(&too_deep).contains("nested deeper than 32 levels"));
     }
 
+    /// The deepest accepted filters fit in a small stack even unoptimised (recursion is
+    /// bounded by MAX_DEPTH; tokio and actix worker threads have 2 MiB).
+    #[test]
+    fn deepest_filters_fit_in_a_small_stack() {
+        let k = MAX_DEPTH - 1;
+        let inputs = [
+            format!("{}a pr{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH)),
+            format!("{}a pr{}", "not (".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH)),
+            format!(
+                "{}x[{}a pr{}]{}",
+                "(".repeat(k / 2),
+                "(".repeat(k - k / 2),
+                ")".repeat(k - k / 2),
+                ")".repeat(k / 2)
+            ),
+        ];
+        let worker = std::thread::Builder::new().stack_size(STACK).spawn(move || {
+            for input in &inputs {
+                let filter = parse_filter(input, &lenient()).expect("within the limits");
+                let text = filter.to_string();
+                assert_eq!(parse_filter(&text, &lenient()).as_ref(), Ok(&filter));
+                let _ = format!("{filter:?}");
+                let _ = parse_patch_path(input, &lenient());
+            }
+        });
+        worker.expect("spawn").join().expect("no stack overflow");
+    }
+
+    const STACK: usize = 256 * 1024;
+
     #[test]
     fn nesting_beyond_the_limit_is_rejected() {
         let deep = format!("{}a pr{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));

@@ -1,0 +1,124 @@
+//! The real `scimbridge` binary: token management, migrate, serve, config errors.
+
+use crate::on_both_backends;
+use crate::support::{Backend, fresh_database};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+on_both_backends!(token_commands_and_serve);
+
+/// target/<profile>/scimbridge, next to this test binary's deps/ directory.
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join(format!("scimbridge{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} is missing: run `cargo build` before the tests", bin.display());
+    bin
+}
+
+fn run(url: &str, args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env_remove("SCIMBRIDGE_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run scimbridge")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn token_commands_and_serve(b: Backend) {
+    let (url, _dir) = fresh_database(b).await;
+
+    let migrate = run(&url, &["migrate"]);
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    assert_eq!(stdout(&migrate), "", "migrate prints nothing on stdout");
+
+    let created = run(
+        &url,
+        &["token", "create", "--source", "okta", "--compat", "okta", "--expires-in", "30"],
+    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let out = stdout(&created);
+    let token = out.lines().last().expect("a line").to_owned();
+    assert!(
+        token.starts_with("scimbridge_") && token.len() > 40,
+        "token alone on the last line: {out:?}"
+    );
+
+    let admin = run(&url, &["token", "create", "--admin"]);
+    assert!(admin.status.success());
+    let usage = run(&url, &["token", "create", "--admin", "--source", "x"]);
+    assert_eq!(usage.status.code(), Some(2), "usage errors exit 2");
+    let bad_mode = run(&url, &["token", "create", "--source", "x", "--compat", "nonsense"]);
+    assert_eq!(bad_mode.status.code(), Some(2));
+
+    let list = run(&url, &["token", "list"]);
+    let lines: Vec<String> = stdout(&list).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "one line per token: {lines:?}");
+    let okta_line = lines.iter().find(|l| l.contains("\tokta\t")).expect("okta token listed");
+    assert!(lines.iter().any(|l| l.contains("\tadmin\t")));
+    assert!(okta_line.contains("live") && okta_line.contains("never"), "{okta_line}");
+    assert!(!stdout(&list).contains(&token), "the secret is never shown again");
+    let okta_id = okta_line.split('\t').next().unwrap().to_owned();
+
+    // Serve with the token.
+    let port = free_port();
+    let child = Command::new(binary())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", &url)
+        .env("SCIMBRIDGE_SCIM__TOKEN_CACHE_SECONDS", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let _server = Server(child);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/livez")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "serve did not come up");
+    assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    let r = client.get(format!("{base}/scim/v2/Users")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    let revoked = run(&url, &["token", "revoke", &okta_id]);
+    assert!(revoked.status.success());
+    assert_eq!(stdout(&revoked).trim(), format!("revoked {okta_id}"));
+    let again = run(&url, &["token", "revoke", &okta_id]);
+    assert_eq!(again.status.code(), Some(1));
+    let r = client.get(format!("{base}/scim/v2/Users")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a revoked token stops working");
+
+    // A config error names the key and exits 2.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[server]\nlisen = \"x\"\n").unwrap();
+    let bad = run(&url, &["--config", cfg.to_str().unwrap(), "migrate"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("lisen"));
+}
