@@ -17,6 +17,7 @@ on_both_backends!(
     nested_groups_and_cycles,
     deleting_a_user_removes_its_memberships,
     excluded_members_and_user_groups,
+    members_read_back_as_sent,
     display_name_unique,
 );
 
@@ -30,9 +31,13 @@ async fn create_with_members_and_read_back(b: Backend) {
     assert_eq!(members.len(), 2);
     let m = members.iter().find(|m| m["value"] == u1.as_str()).unwrap();
     assert_eq!(m["type"], "User");
-    assert_eq!(m["display"], "Display u1@example.com");
+    assert!(m.get("display").is_none(), "display is returned only on request: {m}");
     assert!(m["$ref"].as_str().unwrap().ends_with(&format!("/Users/{u1}")));
     let gid = r.body["id"].as_str().unwrap();
+    let g = app.get(&format!("/Groups/{gid}?attributes=members,members.display")).await.body;
+    let m = g["members"].as_array().unwrap().iter().find(|m| m["value"] == u1.as_str()).unwrap();
+    assert_eq!(m["display"], "Display u1@example.com");
+    assert_eq!(m["type"], "User");
     let mut expected = vec![u1.clone(), u2.clone()];
     expected.sort();
     assert_eq!(app.member_ids(gid).await, expected);
@@ -188,7 +193,7 @@ async fn nested_groups_and_cycles(b: Backend) {
     let u1 = app.create_user("a@example.com").await;
     let inner = app.create_group("Inner", &[&u1]).await;
     let outer = app.create_group("Outer", &[&inner]).await;
-    let g = app.get(&format!("/Groups/{outer}")).await.body;
+    let g = app.get(&format!("/Groups/{outer}?attributes=members,members.display")).await.body;
     assert_eq!(g["members"][0]["type"], "Group");
     assert_eq!(g["members"][0]["display"], "Inner");
     // Inner ⊂ Outer, so Outer may not join Inner, nor a group itself.
@@ -242,6 +247,43 @@ async fn excluded_members_and_user_groups(b: Backend) {
     let u = app.get(&format!("/Users/{u1}")).await.body;
     assert_eq!(u["groups"][0]["value"], gid.as_str());
     assert_eq!(u["groups"][0]["display"], "Team");
+}
+
+/// scim2-tester's PATCH add/replace checks: a member added without `display` reads back exactly
+/// as sent. `display` is readOnly and derived, so it is returned only when asked for.
+async fn members_read_back_as_sent(b: Backend) {
+    let app = spawn_app(b).await;
+    let u1 = app.create_user("a@example.com").await;
+    let u2 = app.create_user("b@example.com").await;
+    let gid = app.create_group("Team", &[]).await;
+    let path = format!("/Groups/{gid}");
+    let sent =
+        |id: &str| json!({"value": id, "$ref": format!("{}/Users/{id}", app.base), "type": "User"});
+    for (op, id) in [("add", &u1), ("replace", &u2)] {
+        let r = app
+            .patch(&path, &patch_op(json!([{"op": op, "path": "members", "value": [sent(id)]}])))
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        let g = app.get(&path).await.body;
+        assert_eq!(g["members"], json!([sent(id)]), "after {op}");
+        let list = app.get("/Groups").await.body;
+        assert_eq!(list["Resources"][0]["members"], json!([sent(id)]), "after {op}");
+    }
+    // A `display` sent by the client (Okta) is ignored; the derived one is there on request.
+    let r = app
+        .patch(
+            &path,
+            &patch_op(json!([{"op": "add", "path": "members", "value": [{"value": u1, "display": "Sent"}]}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let g = app.get(&format!("{path}?attributes=members.display")).await.body;
+    let mut displays: Vec<&str> =
+        g["members"].as_array().unwrap().iter().map(|m| m["display"].as_str().unwrap()).collect();
+    displays.sort();
+    assert_eq!(displays, ["Display a@example.com", "Display b@example.com"]);
+    let u = app.get(&format!("/Users/{u1}")).await.body;
+    assert_eq!(u["groups"][0]["display"], "Team", "User.groups keeps its display by default");
 }
 
 async fn display_name_unique(b: Backend) {

@@ -156,7 +156,11 @@ impl Projection {
         };
         match (&self.mode, named) {
             (Mode::Include(_), None) => false,
-            (Mode::Include(_), Some(n)) if n.whole => retain_subs(value, |k| default_sub(def, k)),
+            // `attributes=members,members.display`: the default sub-attributes plus the
+            // `returned: request` ones named as well.
+            (Mode::Include(_), Some(n)) if n.whole => {
+                retain_subs(value, |k| default_sub(def, k) || requested_sub(def, k, &n.subs))
+            }
             (Mode::Include(_), Some(n)) => {
                 retain_subs(value, |k| requested_sub(def, k, &n.subs) || always_sub(def, k))
             }
@@ -492,8 +496,29 @@ mod tests {
         assert!(out.get("displayName").is_none());
     }
 
-    /// No attribute of the RFC schemas is `returned: request`; the rule is checked on a
-    /// synthetic one.
+    /// Group `members.display` is the one `returned: request` sub-attribute scimbridge has.
+    #[test]
+    fn members_display_only_when_named() {
+        let group = || {
+            json!({
+                "schemas": [GROUP_URN], "id": "g1", "displayName": "Team",
+                "members": [{"value": "u1", "$ref": "https://x/Users/u1", "type": "User", "display": "Babs"}]
+            })
+        };
+        let bare = json!([{"value": "u1", "$ref": "https://x/Users/u1", "type": "User"}]);
+        assert_eq!(project(GROUP, None, None, group())["members"], bare);
+        assert_eq!(project(GROUP, Some("members"), None, group())["members"], bare);
+        assert_eq!(project(GROUP, None, Some("displayName"), group())["members"], bare);
+        assert_eq!(
+            project(GROUP, Some("members.display"), None, group())["members"],
+            json!([{"display": "Babs"}])
+        );
+        let mut full = group();
+        full.as_object_mut().unwrap().remove("displayName");
+        assert_eq!(project(GROUP, Some("members,members.display"), None, group()), full);
+    }
+
+    /// The rule on a synthetic top-level attribute and sub-attribute.
     #[test]
     fn returned_request_only_when_named() {
         let mut def = user_schema().attribute("nickName").unwrap().clone();

@@ -573,7 +573,10 @@ fn build_group_schema() -> SchemaDef {
 }
 
 /// Members per RFC 7643 §8.7.1 (value, $ref and type immutable), plus `display`, which clients
-/// send (§4.2) and scimbridge derives from the member, hence readOnly.
+/// send (§4.2) and scimbridge derives from the member, hence readOnly. `display` is returned only
+/// on request (`attributes=members.display`): no IdP reads it, it costs a join per member, and
+/// a member read back by default then equals the member as sent (`{value, $ref, type}`), which
+/// scim2-tester's PATCH checks compare exactly.
 fn members_attribute() -> AttributeDef {
     let immutable = Mutability::Immutable;
     complex(
@@ -590,7 +593,8 @@ fn members_attribute() -> AttributeDef {
                 .desc("The type of the member: 'User' or 'Group'."),
             string("display")
                 .mutable_as(Mutability::ReadOnly)
-                .desc("A human-readable name of the member."),
+                .returns(Returned::Request)
+                .desc("A human-readable name of the member, returned only when requested."),
         ],
     )
     .multi()
@@ -753,7 +757,11 @@ mod tests {
             assert_eq!(members.sub_attribute(sub).unwrap().mutability, Mutability::Immutable);
         }
         assert_eq!(members.sub_attribute("type").unwrap().canonical_values, ["User", "Group"]);
-        assert_eq!(members.sub_attribute("display").unwrap().mutability, Mutability::ReadOnly);
+        let display = members.sub_attribute("display").unwrap();
+        assert_eq!(
+            (display.mutability, display.returned),
+            (Mutability::ReadOnly, Returned::Request)
+        );
 
         let e = enterprise_user_schema();
         assert_eq!(e.id, ENTERPRISE_USER_URN);

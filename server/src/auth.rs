@@ -138,10 +138,10 @@ impl Authenticator {
         if record.last_used_at.is_some_and(|t| at - t < TOUCH_INTERVAL) {
             return;
         }
-        if let Ok(mut cache) = self.cache.lock() {
-            if let Some(c) = cache.get_mut(key) {
-                c.record.last_used_at = Some(at);
-            }
+        if let Ok(mut cache) = self.cache.lock()
+            && let Some(c) = cache.get_mut(key)
+        {
+            c.record.last_used_at = Some(at);
         }
         if let Err(e) = self.store.touch_token(record.id, at).await {
             tracing::warn!(error = %e, token_id = %record.id, "could not record the token's last use");

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://scimbridge.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)] // unknown top-level keys land in `sync_sections` and are checked by validate()
 pub struct Settings {
     pub server: ServerSettings,
@@ -113,19 +113,6 @@ impl Default for LogSettings {
     }
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            server: ServerSettings::default(),
-            database: DatabaseSettings::default(),
-            scim: ScimSettings::default(),
-            log: LogSettings::default(),
-            sources: BTreeMap::new(),
-            sync_sections: BTreeMap::new(),
-        }
-    }
-}
-
 /// Values given on the command line (or their dedicated environment variables).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -169,13 +156,13 @@ impl Settings {
             anyhow::bail!("config: unknown section or key `{unknown}`");
         }
         for (name, s) in &self.sources {
-            if let Some(c) = &s.compat {
-                if !COMPAT_MODES.contains(&c.as_str()) {
-                    anyhow::bail!(
-                        "config: sources.{name}.compat: unknown mode `{c}` (one of {})",
-                        COMPAT_MODES.join(", ")
-                    );
-                }
+            if let Some(c) = &s.compat
+                && !COMPAT_MODES.contains(&c.as_str())
+            {
+                anyhow::bail!(
+                    "config: sources.{name}.compat: unknown mode `{c}` (one of {})",
+                    COMPAT_MODES.join(", ")
+                );
             }
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
@@ -201,6 +188,7 @@ fn config_error(e: figment::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use super::*;
     use figment::Jail;

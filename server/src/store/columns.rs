@@ -120,13 +120,13 @@ pub fn check_members(
             missing.push(r.value.clone());
             continue;
         };
-        if let Some(claimed) = r.member_type {
-            if claimed != *actual {
-                return Err(ScimError::invalid_value(format!(
-                    "member \"{}\" is a {:?}, not a {:?}",
-                    r.value, actual, claimed
-                )));
-            }
+        if let Some(claimed) = r.member_type
+            && claimed != *actual
+        {
+            return Err(ScimError::invalid_value(format!(
+                "member \"{}\" is a {:?}, not a {:?}",
+                r.value, actual, claimed
+            )));
         }
         if *id == group_id {
             return Err(ScimError::invalid_value("a group cannot be a member of itself"));

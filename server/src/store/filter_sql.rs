@@ -177,10 +177,10 @@ impl Translator {
         })?;
         let attr = resolved.attr;
         let sub = resolved.sub;
-        if resolved.extension.is_none() {
-            if let Some(t) = self.special_attribute(attr.name, sub.map(|s| s.name))? {
-                return Ok(t);
-            }
+        if resolved.extension.is_none()
+            && let Some(t) = self.special_attribute(attr.name, sub.map(|s| s.name))?
+        {
+            return Ok(t);
         }
         let container = self.container(resolved.extension);
         if attr.multi_valued {
