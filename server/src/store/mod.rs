@@ -7,7 +7,9 @@
 
 mod columns;
 pub mod filter_sql;
+mod flows;
 pub mod postgres;
+mod primitives;
 pub mod sqlite;
 mod types;
 

@@ -1,0 +1,277 @@
+//! Each store operation, written once over the backend [`primitives`](super::primitives):
+//! lock, check the precondition, change, journal, commit. Member changes keep the group's
+//! version honest: a write that changes nothing leaves version, `lastModified` and the journal
+//! untouched (RFC 7644 §3.5.2: adding a present value is no change).
+
+use super::columns::{
+    Indexed, MemberDelta, check_members, cycle_error, is_name_conflict, journal_detail,
+    parse_member_ids, uniqueness_error,
+};
+use super::filter_sql::{self, Bind};
+use super::primitives::{JournalRow, Reader, Writer, attach_relations};
+use super::{
+    IfMatch, ListPage, ListQuery, Load, NewResource, PatchPlan, Patcher, StoreError,
+    StoredResource, WriteCtx,
+};
+use scim_schema::patch::MemberChange;
+use scim_schema::resource::{MemberRef, MemberType};
+use scim_schema::schema::ResourceKind;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub async fn create<W: Writer>(
+    mut tx: W,
+    ctx: &WriteCtx,
+    kind: ResourceKind,
+    new: &NewResource,
+) -> Result<StoredResource, StoreError> {
+    let ix = Indexed::of(kind, &new.doc)?;
+    let id = Uuid::now_v7();
+    let now = super::now();
+    match tx.insert_row(kind, id, ctx.source_id, &ix, &new.doc, now).await {
+        Err(e) if is_name_conflict(&e) => return Err(uniqueness_error(kind, &ix).into()),
+        other => other?,
+    }
+    let mut delta = MemberDelta::default();
+    if let (ResourceKind::Group, Some(refs)) = (kind, &new.members) {
+        let members = resolve_members(&mut tx, ctx.source_id, id, refs).await?;
+        delta.record_added(ids(tx.insert_members(id, &members).await?));
+    }
+    let detail = journal_detail(kind, None, None, &delta);
+    tx.journal(JournalRow { ctx, kind, id, action: "create", detail, at: now }).await?;
+    let created = tx.fetch_one(kind, id, Load { members: true, groups: true }).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// PUT: the new document replaces the old; `new.members` (if given) becomes the membership.
+pub async fn replace<W: Writer>(
+    mut tx: W,
+    ctx: &WriteCtx,
+    kind: ResourceKind,
+    id: &str,
+    new: &NewResource,
+    cond: &IfMatch,
+    load: Load,
+) -> Result<StoredResource, StoreError> {
+    let (uid, before) = lock(&mut tx, kind, ctx.source_id, id, cond).await?;
+    let mut delta = MemberDelta::default();
+    if let (ResourceKind::Group, Some(refs)) = (kind, &new.members) {
+        replace_members(&mut tx, ctx.source_id, uid, refs, &mut delta).await?;
+    }
+    let changed_doc = (before != new.doc).then_some(&new.doc);
+    finish_update(tx, ctx, kind, uid, &before, changed_doc, &delta, "replace", load).await
+}
+
+pub async fn patch<W: Writer>(
+    mut tx: W,
+    ctx: &WriteCtx,
+    kind: ResourceKind,
+    id: &str,
+    cond: &IfMatch,
+    patcher: Patcher<'_>,
+    load: Load,
+) -> Result<StoredResource, StoreError> {
+    let (uid, before) = lock(&mut tx, kind, ctx.source_id, id, cond).await?;
+    let PatchPlan { doc, member_changes } = patcher(&before)?;
+    let mut delta = MemberDelta::default();
+    for change in &member_changes {
+        apply_member_change(&mut tx, ctx.source_id, uid, change, &mut delta).await?;
+    }
+    let changed_doc = doc.as_ref().filter(|d| **d != before);
+    finish_update(tx, ctx, kind, uid, &before, changed_doc, &delta, "patch", load).await
+}
+
+pub async fn delete<W: Writer>(
+    mut tx: W,
+    ctx: &WriteCtx,
+    kind: ResourceKind,
+    id: &str,
+    cond: &IfMatch,
+) -> Result<(), StoreError> {
+    let (uid, before) = lock(&mut tx, kind, ctx.source_id, id, cond).await?;
+    let now = super::now();
+    let parents = tx.detach_member(uid, now).await?;
+    tx.delete_row(kind, uid).await?;
+    let name_attr = if kind == ResourceKind::User { "userName" } else { "displayName" };
+    let mut detail = json!({ "name": before.get(name_attr) });
+    if !parents.is_empty() {
+        // The sync engine must recompute these groups' flattened members.
+        detail["member_of"] = json!(ids(parents));
+    }
+    tx.journal(JournalRow { ctx, kind, id: uid, action: "delete", detail: Some(detail), at: now })
+        .await?;
+    tx.commit().await
+}
+
+pub async fn get<R: Reader>(
+    reader: &mut R,
+    source_id: i64,
+    kind: ResourceKind,
+    id: &str,
+    load: Load,
+) -> Result<StoredResource, StoreError> {
+    let Ok(uid) = Uuid::parse_str(id) else { return Err(StoreError::NotFound) };
+    let binds = vec![Bind::Id(uid), Bind::Int(source_id)];
+    let mut rows =
+        reader.select(kind, "r.id = $1 AND r.source_id = $2", binds, "r.seq", 1, 0).await?;
+    attach_relations(reader, kind, &mut rows, load).await?;
+    rows.pop().ok_or(StoreError::NotFound)
+}
+
+/// One page: the filter translated to SQL, counted and paged by the database.
+pub async fn list<R: Reader>(
+    reader: &mut R,
+    backend: filter_sql::Backend,
+    source_id: i64,
+    kind: ResourceKind,
+    query: &ListQuery,
+) -> Result<ListPage, StoreError> {
+    let mut where_sql = "r.source_id = $1".to_owned();
+    let mut binds = vec![Bind::Int(source_id)];
+    if let Some(f) = &query.filter {
+        let w = filter_sql::translate(backend, kind, f, 2)?;
+        where_sql = format!("{where_sql} AND {}", w.sql);
+        binds.extend(w.binds);
+    }
+    let total = reader.count(kind, &where_sql, binds.clone()).await?;
+    if query.count <= 0 || total < query.start_index {
+        return Ok(ListPage { total, resources: Vec::new() });
+    }
+    // The sequence breaks ties, so pages are stable.
+    let order = match &query.sort_by {
+        Some(p) => {
+            let e = filter_sql::sort_expression(backend, kind, p)?;
+            let dir = if query.descending { "DESC" } else { "ASC" };
+            format!("{e} {dir} NULLS LAST, r.seq")
+        }
+        None => "r.seq".to_owned(),
+    };
+    let mut rows =
+        reader.select(kind, &where_sql, binds, &order, query.count, query.start_index - 1).await?;
+    attach_relations(reader, kind, &mut rows, query.load).await?;
+    Ok(ListPage { total, resources: rows })
+}
+
+// --- steps shared by the writes ------------------------------------------------------------
+
+/// Locks the row and checks `If-Match`; returns its id and current document.
+async fn lock<W: Writer>(
+    tx: &mut W,
+    kind: ResourceKind,
+    source_id: i64,
+    id: &str,
+    cond: &IfMatch,
+) -> Result<(Uuid, Value), StoreError> {
+    let Ok(uid) = Uuid::parse_str(id) else { return Err(StoreError::NotFound) };
+    let (doc, version) = tx.lock_row(kind, source_id, uid).await?.ok_or(StoreError::NotFound)?;
+    if !cond.allows(version) {
+        return Err(StoreError::PreconditionFailed);
+    }
+    Ok((uid, doc))
+}
+
+/// Writes the new document (or just a new group version when only members changed), journals
+/// the change, commits, and returns the resource as stored.
+#[allow(clippy::too_many_arguments)]
+async fn finish_update<W: Writer>(
+    mut tx: W,
+    ctx: &WriteCtx,
+    kind: ResourceKind,
+    uid: Uuid,
+    before: &Value,
+    changed_doc: Option<&Value>,
+    delta: &MemberDelta,
+    action: &str,
+    load: Load,
+) -> Result<StoredResource, StoreError> {
+    let now = super::now();
+    if let Some(doc) = changed_doc {
+        let ix = Indexed::of(kind, doc)?;
+        match tx.update_row(kind, uid, &ix, doc, now).await {
+            Err(e) if is_name_conflict(&e) => return Err(uniqueness_error(kind, &ix).into()),
+            other => other?,
+        }
+    } else if !delta.is_empty() {
+        tx.bump_group_version(uid, now).await?;
+    }
+    if changed_doc.is_some() || !delta.is_empty() {
+        let after = changed_doc.unwrap_or(before);
+        let detail = journal_detail(kind, Some(before), Some(after), delta);
+        tx.journal(JournalRow { ctx, kind, id: uid, action, detail, at: now }).await?;
+    }
+    let out = tx.fetch_one(kind, uid, load).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Member refs → (id, type) within the source: unknown ids, wrong types and cycles are errors.
+async fn resolve_members<W: Writer>(
+    tx: &mut W,
+    source_id: i64,
+    group_id: Uuid,
+    refs: &[MemberRef],
+) -> Result<Vec<(Uuid, MemberType)>, StoreError> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = parse_member_ids(refs)?;
+    let found = tx.member_kinds(source_id, &ids).await?;
+    let members = check_members(group_id, refs, &ids, &found)?;
+    let nested: Vec<Uuid> =
+        members.iter().filter(|(_, t)| *t == MemberType::Group).map(|(id, _)| *id).collect();
+    if !nested.is_empty()
+        && let Some(start) = tx.reaches(&nested, group_id).await?
+    {
+        return Err(cycle_error(&start).into());
+    }
+    Ok(members)
+}
+
+/// Makes the membership exactly `refs`: removes the others, adds the missing.
+async fn replace_members<W: Writer>(
+    tx: &mut W,
+    source_id: i64,
+    group_id: Uuid,
+    refs: &[MemberRef],
+    delta: &mut MemberDelta,
+) -> Result<(), StoreError> {
+    let members = resolve_members(tx, source_id, group_id, refs).await?;
+    let keep: Vec<Uuid> = members.iter().map(|(id, _)| *id).collect();
+    delta.record_removed(ids(tx.delete_members_except(group_id, &keep).await?));
+    delta.record_added(ids(tx.insert_members(group_id, &members).await?));
+    Ok(())
+}
+
+async fn apply_member_change<W: Writer>(
+    tx: &mut W,
+    source_id: i64,
+    group_id: Uuid,
+    change: &MemberChange,
+    delta: &mut MemberDelta,
+) -> Result<(), StoreError> {
+    match change {
+        MemberChange::Add(refs) => {
+            let members = resolve_members(tx, source_id, group_id, refs).await?;
+            delta.record_added(ids(tx.insert_members(group_id, &members).await?));
+        }
+        MemberChange::Remove(values) => {
+            // A value that is no UUID names no member: nothing to remove for it.
+            let targets: Vec<Uuid> =
+                values.iter().filter_map(|v| Uuid::parse_str(v).ok()).collect();
+            delta.record_removed(ids(tx.delete_members(group_id, &targets).await?));
+        }
+        MemberChange::RemoveAll => replace_members(tx, source_id, group_id, &[], delta).await?,
+        MemberChange::ReplaceAll(refs) => {
+            replace_members(tx, source_id, group_id, refs, delta).await?
+        }
+        MemberChange::RemoveWhere(filter) => {
+            delta.record_removed(ids(tx.delete_members_where(group_id, filter).await?));
+        }
+    }
+    Ok(())
+}
+
+fn ids(v: Vec<Uuid>) -> Vec<String> {
+    v.iter().map(Uuid::to_string).collect()
+}
