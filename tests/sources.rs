@@ -52,6 +52,21 @@ async fn token_lifecycle(b: Backend) {
     assert_eq!(r.status, StatusCode::OK);
     let used = app.store.list_tokens().await.unwrap();
     assert!(used.iter().all(|t| t.last_used_at.is_some()), "last use is recorded");
+    // An expired token is refused.
+    let source = app.store.upsert_source("test", None).await.unwrap();
+    let secret = scimbridge::auth::generate_token();
+    let past = scimbridge::store::now() - chrono::TimeDelta::hours(1);
+    let expired = scimbridge::store::NewToken {
+        id: uuid::Uuid::now_v7(),
+        source_id: Some(source.id),
+        digest: scimbridge::auth::digest(&secret).to_vec(),
+        created_at: past - chrono::TimeDelta::days(1),
+        expires_at: Some(past),
+    };
+    app.store.insert_token(&expired).await.unwrap();
+    let r = app.request_as(&secret, Method::GET, "/Users", None, &[]).await;
+    r.assert_error(401, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("expired"), "{}", r.body);
     // Admin tokens are not SCIM tokens.
     let (_, admin, _) = scimbridge::auth::create_token(&*app.store, None, None).await.unwrap();
     app.request_as(&admin, Method::GET, "/Users", None, &[]).await.assert_error(403, None);
