@@ -8,6 +8,7 @@ use serde_json::json;
 
 on_both_backends!(
     malformed_bodies,
+    values_the_database_cannot_hold,
     wrong_shapes,
     unknown_attributes_by_mode,
     oversized_body,
@@ -37,6 +38,31 @@ async fn malformed_bodies(b: Backend) {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let r = app.get("/Users").await;
     assert_eq!(r.body["totalResults"], 1, "nothing else was written");
+}
+
+async fn values_the_database_cannot_hold(b: Backend) {
+    let app = spawn_app(b).await;
+    // NUL is valid JSON but no text column holds it (PostgreSQL rejects it outright).
+    let r = app
+        .raw(
+            Method::POST,
+            "/Users",
+            "application/scim+json",
+            br#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a\u0000b"}"#
+                .to_vec(),
+        )
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+    let r =
+        app.get(&format!("/Users?filter={}", crate::support::enc("userName eq \"a\u{0}\""))).await;
+    r.assert_error(400, Some("invalidFilter"));
+    // Indexed values have a length limit below PostgreSQL's index entry limit.
+    let long: String = (0..600).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    app.post("/Users", &user(&long)).await.assert_error(400, Some("invalidValue"));
+    let mut u = user("ok@example.com");
+    u["externalId"] = json!("x".repeat(3000));
+    app.post("/Users", &u).await.assert_error(400, Some("invalidValue"));
+    assert_eq!(app.get("/Users").await.body["totalResults"], 0);
 }
 
 async fn wrong_shapes(b: Backend) {

@@ -5,7 +5,7 @@ use crate::support::{Backend, spawn_app, user};
 use reqwest::StatusCode;
 use serde_json::json;
 
-on_both_backends!(bulk_with_references, bulk_fail_on_errors, bulk_limits);
+on_both_backends!(bulk_with_references, bulk_keeps_client_order, bulk_fail_on_errors, bulk_limits);
 
 const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 
@@ -38,6 +38,40 @@ async fn bulk_with_references(b: Backend) {
     let groups = app.get("/Groups").await.body;
     assert_eq!(groups["Resources"][0]["members"][0]["value"], uid);
     assert_eq!(app.get(&format!("/Users/{uid}")).await.body["title"], "Bulk");
+}
+
+async fn bulk_keeps_client_order(b: Backend) {
+    let app = spawn_app(b).await;
+    let old = app.create_group("Old", &[]).await;
+    // The PATCH needs the later POST (which runs first); the DELETE stays after the PATCH.
+    let req = json!({
+        "schemas": [BULK],
+        "Operations": [
+            {"method": "PATCH", "path": format!("/Groups/{old}"),
+             "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                      "Operations": [{"op": "add", "path": "members", "value": [{"value": "bulkId:u"}]}]}},
+            {"method": "POST", "path": "/Users", "bulkId": "u", "data": user("late@example.com")},
+            {"method": "DELETE", "path": format!("/Groups/{old}")},
+            {"method": "POST", "path": "/Users", "bulkId": "v",
+             "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "v@example.com",
+                      "title": "bulkId:not-a-reference"}}
+        ]
+    });
+    let r = app.post("/Bulk", &req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let statuses: Vec<&str> = r.body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.len(), 4, "{}", r.body);
+    assert!(statuses.iter().all(|s| ["200", "201", "204"].contains(s)), "{}", r.body);
+    app.get(&format!("/Groups/{old}")).await.assert_error(404, None);
+    let v = app
+        .get(&format!("/Users?filter={}", crate::support::enc("userName eq \"v@example.com\"")))
+        .await;
+    assert_eq!(v.body["Resources"][0]["title"], "bulkId:not-a-reference");
 }
 
 async fn bulk_fail_on_errors(b: Backend) {

@@ -5,7 +5,13 @@ use crate::support::{Backend, TestApp, enc, spawn_app};
 use reqwest::StatusCode;
 use serde_json::json;
 
-on_both_backends!(filter_semantics, filter_errors, group_filters, entra_connection_test);
+on_both_backends!(
+    filter_semantics,
+    filter_errors,
+    group_filters,
+    entra_connection_test,
+    non_ascii_values
+);
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -175,4 +181,21 @@ async fn entra_connection_test(b: Backend) {
         assert_eq!(r.body["totalResults"], 0);
         assert_eq!(r.body["Resources"], json!([]));
     }
+}
+
+async fn non_ascii_values(b: Backend) {
+    let app = spawn_app(b).await;
+    let mut body = crate::support::user("emile@example.com");
+    body["displayName"] = json!("ÉMILE Zoë");
+    body["name"] = json!({"givenName": "Émile"});
+    assert_eq!(app.post("/Users", &body).await.status, StatusCode::CREATED);
+    // A stored value always matches itself, whatever the database's case folding.
+    for f in
+        [r#"displayName eq "ÉMILE Zoë""#, r#"name.givenName sw "É""#, r#"displayName co "Zoë""#]
+    {
+        assert_eq!(names(&app, f).await, ["emile@example.com"], "{f}");
+    }
+    // userName folds in the server (Unicode-aware) on both backends.
+    app.create_user("ÅSA@example.com").await;
+    assert_eq!(names(&app, r#"userName eq "åsa@EXAMPLE.com""#).await, ["ÅSA@example.com"]);
 }

@@ -231,8 +231,13 @@ async fn deleting_a_user_removes_its_memberships(b: Backend) {
     assert_eq!(app.member_ids(&gid).await, vec![u2]);
     let v_after = app.get(&format!("/Groups/{gid}")).await.body["meta"]["version"].clone();
     assert_ne!(v_before, v_after, "the group's version changes with its members");
-    let del = app.journal().await.into_iter().find(|j| j.action == "delete").unwrap();
+    let journal = app.journal().await;
+    let del = journal.iter().find(|j| j.action == "delete").unwrap();
     assert_eq!(del.detail, Some(json!({"name": "a@example.com", "member_of": [gid]})));
+    let lost = journal.iter().find(|j| j.action == "member_deleted").expect("a row for the group");
+    assert_eq!(lost.resource_id, gid);
+    assert_eq!(lost.resource_type, "Group");
+    assert_eq!(lost.detail, Some(json!({"members_removed": [u1]})));
 }
 
 async fn excluded_members_and_user_groups(b: Backend) {

@@ -63,7 +63,9 @@ CREATE TABLE group_members (
 CREATE INDEX group_members_member_idx ON group_members (member_id);
 
 CREATE TABLE change_journal (
-    seq           INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: a sequence number is never reused, even after old rows are pruned, so a
+    -- reader's cursor never skips a change.
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     at            TEXT NOT NULL,
     source_id     INTEGER NOT NULL REFERENCES sources (id),
     token_id      TEXT,

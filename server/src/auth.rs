@@ -110,7 +110,7 @@ impl Authenticator {
         if record.expires_at.is_some_and(|e| e <= at) {
             return Err(AuthError::Expired);
         }
-        self.touch(&presented, &record, at).await;
+        self.touch(&presented, &record, at);
         Ok(match record.source {
             Some(source) => Principal::Scim { token_id: record.id, source },
             None => Principal::Admin { token_id: record.id },
@@ -134,7 +134,7 @@ impl Authenticator {
     }
 
     /// Records the last use, at most once a minute per token; a failure only logs.
-    async fn touch(&self, key: &[u8; 32], record: &TokenRecord, at: Timestamp) {
+    fn touch(&self, key: &[u8; 32], record: &TokenRecord, at: Timestamp) {
         if record.last_used_at.is_some_and(|t| at - t < TOUCH_INTERVAL) {
             return;
         }
@@ -143,9 +143,15 @@ impl Authenticator {
         {
             c.record.last_used_at = Some(at);
         }
-        if let Err(e) = self.store.touch_token(record.id, at).await {
-            tracing::warn!(error = %e, token_id = %record.id, "could not record the token's last use");
-        }
+        // In the background: the request need not wait for this write (on SQLite it would
+        // queue behind other writers).
+        let store = self.store.clone();
+        let id = record.id;
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_token(id, at).await {
+                tracing::warn!(error = %e, token_id = %id, "could not record the token's last use");
+            }
+        });
     }
 }
 

@@ -16,6 +16,8 @@ pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 pub enum ApiError {
     Scim(ScimError),
     Unauthorized(String),
+    /// The database is overloaded or briefly unreachable: 503, try again.
+    Unavailable(String),
     Internal(anyhow::Error),
 }
 
@@ -28,10 +30,12 @@ impl ApiError {
         ApiError::Scim(ScimError::new(405, None, detail))
     }
 
-    fn scim_error(&self) -> ScimError {
+    /// The error as the client sees it (internal causes reduced to a generic detail).
+    pub fn scim_error(&self) -> ScimError {
         match self {
             ApiError::Scim(e) => e.clone(),
             ApiError::Unauthorized(detail) => ScimError::new(401, None, detail.clone()),
+            ApiError::Unavailable(detail) => ScimError::new(503, None, detail.clone()),
             ApiError::Internal(_) => {
                 ScimError::new(500, None, "internal error; the server log has the details")
             }
@@ -44,6 +48,7 @@ impl fmt::Display for ApiError {
         match self {
             ApiError::Scim(e) => write!(f, "{e}"),
             ApiError::Unauthorized(d) => write!(f, "401: {d}"),
+            ApiError::Unavailable(d) => write!(f, "503: {d}"),
             ApiError::Internal(e) => write!(f, "internal error: {e:#}"),
         }
     }
@@ -65,8 +70,27 @@ impl From<StoreError> for ApiError {
                 None,
                 "the resource changed: If-Match names another version",
             )),
+            StoreError::Database(e) if is_busy(&e) => {
+                tracing::warn!(error = %e, "database busy");
+                ApiError::Unavailable("the database is busy; retry shortly".into())
+            }
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
+    }
+}
+
+/// Pool exhaustion, lost connections, SQLite's lock timeout, PostgreSQL's deadlock and
+/// serialisation aborts (after the store's retries): worth retrying, not a server fault.
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => {
+            matches!(
+                d.code().as_deref(),
+                Some("40P01" | "40001" | "5" | "6" | "517" | "57P01" | "57P03")
+            )
+        }
+        _ => false,
     }
 }
 
@@ -101,6 +125,9 @@ impl ResponseError for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"scimbridge\""),
             ));
+        }
+        if err.status == 503 {
+            resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         resp.body(err.to_json().to_string())
     }

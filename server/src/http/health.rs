@@ -17,9 +17,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             HttpResponse::Ok().json(json!({"status": "ok", "database": state.store.backend()}))
         }
         Err(e) => {
+            // The cause goes to the log only: this endpoint needs no token.
             tracing::warn!(error = %e, "not ready");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({"status": "unavailable", "reason": e.to_string()}))
+            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
         }
     }
 }

@@ -1,7 +1,8 @@
-//! `/Bulk` (RFC 7644 §3.7): operations run one by one, each in its own transaction (a Bulk
-//! request is not atomic). `bulkId:` references in paths and data resolve to the ids of
-//! resources created earlier in the same request; an operation whose reference names a later
-//! POST waits for it (several passes), so clients may order operations freely.
+//! `/Bulk` (RFC 7644 §3.7): operations run one by one in the client's order, each in its own
+//! transaction (a Bulk request is not atomic). A `bulkId:x` reference in a path or in data
+//! resolves to the id of the resource that the request's POST with bulkId `x` created; when that
+//! POST comes later in the request it runs first (RFC 7644 §3.7.2 lets clients order freely).
+//! A string that names no bulkId of the request is data, not a reference.
 
 use crate::error::ApiError;
 use crate::scim::render::location;
@@ -10,7 +11,7 @@ use crate::store::{IfMatch, Load};
 use scim_schema::ScimError;
 use scim_schema::schema::ResourceKind;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub const BULK_REQUEST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 pub const BULK_RESPONSE_URN: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
@@ -32,56 +33,117 @@ pub async fn run(
     base: &str,
 ) -> Result<Value, ApiError> {
     let (ops, fail_on_errors) = parse(body, caller, max_operations)?;
+    let defined: HashMap<&str, usize> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| op.method == "POST")
+        .filter_map(|(i, op)| op.bulk_id.as_deref().map(|b| (b, i)))
+        .collect();
+    let (order, cyclic) = execution_order(&ops, &defined);
     let mut created: HashMap<String, String> = HashMap::new();
     let mut results: Vec<Option<Value>> = vec![None; ops.len()];
     let mut errors = 0usize;
-    let mut pending: Vec<usize> = (0..ops.len()).collect();
-    'passes: while !pending.is_empty() {
-        let mut progressed = false;
-        let mut still_pending = Vec::new();
-        for i in pending {
-            let op = &ops[i];
-            let Some((path, data)) = resolve_refs(op, &created) else {
-                still_pending.push(i);
-                continue;
-            };
-            progressed = true;
-            let outcome = execute(service, caller, op, &path, data.as_ref(), base).await;
-            let result = match outcome {
-                Ok((status, id, kind, version)) => {
-                    if let (Some(bulk_id), Some(id)) = (&op.bulk_id, &id) {
-                        created.insert(bulk_id.clone(), id.clone());
-                    }
-                    success(op, status, id.map(|id| location(base, kind, &id)), version)
-                }
-                Err(e) => {
-                    errors += 1;
-                    failure(op, &e)
-                }
-            };
-            results[i] = Some(result);
-            if fail_on_errors.is_some_and(|limit| errors >= limit) {
-                break 'passes;
+    for i in order {
+        let op = &ops[i];
+        let outcome = if cyclic.contains(&i) {
+            Err(conflict("the operation's bulkId references form a cycle"))
+        } else {
+            match resolve_refs(op, &defined, &created) {
+                Some((path, data)) => execute(service, caller, op, &path, data.as_ref()).await,
+                None => Err(conflict("the operation references a bulkId whose operation failed")),
             }
-        }
-        if !progressed {
-            // What is left references bulkIds that no operation creates (or a cycle).
-            for i in still_pending {
-                let e = ScimError::new(
-                    409,
-                    None,
-                    "the operation references a bulkId that no other operation in this request created",
-                );
-                results[i] = Some(failure(&ops[i], &ApiError::Scim(e)));
+        };
+        results[i] = Some(match outcome {
+            Ok((status, id, kind, version)) => {
+                if let (Some(bulk_id), Some(id)) = (&op.bulk_id, &id) {
+                    created.insert(bulk_id.clone(), id.clone());
+                }
+                success(op, status, id.map(|id| location(base, kind, &id)), version)
             }
+            Err(e) => {
+                errors += 1;
+                failure(op, &e)
+            }
+        });
+        if fail_on_errors.is_some_and(|limit| errors >= limit) {
             break;
         }
-        pending = still_pending;
     }
     Ok(json!({
         "schemas": [BULK_RESPONSE_URN],
         "Operations": results.into_iter().flatten().collect::<Vec<_>>(),
     }))
+}
+
+fn conflict(detail: &str) -> ApiError {
+    ApiError::Scim(ScimError::new(409, None, detail))
+}
+
+/// The order to run operations in: the client's, except that a POST another operation refers
+/// to runs before it. Operations whose references form a cycle are returned separately.
+fn execution_order(
+    ops: &[Operation],
+    defined: &HashMap<&str, usize>,
+) -> (Vec<usize>, HashSet<usize>) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Visiting,
+        Done,
+    }
+    fn visit(
+        i: usize,
+        ops: &[Operation],
+        defined: &HashMap<&str, usize>,
+        marks: &mut [Mark],
+        order: &mut Vec<usize>,
+        cyclic: &mut HashSet<usize>,
+    ) {
+        match marks[i] {
+            Mark::Done => return,
+            Mark::Visiting => {
+                cyclic.insert(i);
+                return;
+            }
+            Mark::New => {}
+        }
+        marks[i] = Mark::Visiting;
+        for r in references(&ops[i]) {
+            if let Some(&j) = defined.get(r.as_str()).filter(|&&j| j != i) {
+                visit(j, ops, defined, marks, order, cyclic);
+                if cyclic.contains(&j) {
+                    cyclic.insert(i);
+                }
+            }
+        }
+        marks[i] = Mark::Done;
+        order.push(i);
+    }
+    let mut marks = vec![Mark::New; ops.len()];
+    let mut order = Vec::with_capacity(ops.len());
+    let mut cyclic = HashSet::new();
+    for i in 0..ops.len() {
+        visit(i, ops, defined, &mut marks, &mut order, &mut cyclic);
+    }
+    (order, cyclic)
+}
+
+/// Every `bulkId:x` an operation mentions, in its path or anywhere in its data.
+fn references(op: &Operation) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.extend(s.strip_prefix("bulkId:").map(str::to_owned)),
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            Value::Object(map) => map.values().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out: Vec<String> =
+        op.path.split_once("bulkId:").map(|(_, b)| b.to_owned()).into_iter().collect();
+    if let Some(d) = &op.data {
+        walk(d, &mut out);
+    }
+    out
 }
 
 fn parse(
@@ -152,35 +214,43 @@ fn parse(
     Ok((ops, fail_on_errors))
 }
 
-/// The path and data with every `bulkId:x` replaced, or None while one is still unknown.
+/// The path and data with every reference replaced by the created id; None when a referenced
+/// POST did not create its resource.
 fn resolve_refs(
     op: &Operation,
+    defined: &HashMap<&str, usize>,
     created: &HashMap<String, String>,
 ) -> Option<(String, Option<Value>)> {
     let path = match op.path.split_once("bulkId:") {
-        Some((prefix, bulk_id)) => format!("{prefix}{}", created.get(bulk_id)?),
-        None => op.path.clone(),
+        Some((prefix, bulk_id)) if defined.contains_key(bulk_id) => {
+            format!("{prefix}{}", created.get(bulk_id)?)
+        }
+        _ => op.path.clone(),
     };
     let data = match &op.data {
-        Some(d) => Some(replace_refs(d, created)?),
+        Some(d) => Some(replace_refs(d, defined, created)?),
         None => None,
     };
     Some((path, data))
 }
 
-fn replace_refs(v: &Value, created: &HashMap<String, String>) -> Option<Value> {
+fn replace_refs(
+    v: &Value,
+    defined: &HashMap<&str, usize>,
+    created: &HashMap<String, String>,
+) -> Option<Value> {
     Some(match v {
-        Value::String(s) => match s.strip_prefix("bulkId:") {
-            Some(id) => Value::String(created.get(id)?.clone()),
+        Value::String(s) => match s.strip_prefix("bulkId:").filter(|b| defined.contains_key(b)) {
+            Some(b) => Value::String(created.get(b)?.clone()),
             None => v.clone(),
         },
         Value::Array(items) => Value::Array(
-            items.iter().map(|i| replace_refs(i, created)).collect::<Option<Vec<_>>>()?,
+            items.iter().map(|i| replace_refs(i, defined, created)).collect::<Option<Vec<_>>>()?,
         ),
         Value::Object(map) => {
             let mut out = serde_json::Map::with_capacity(map.len());
             for (k, val) in map {
-                out.insert(k.clone(), replace_refs(val, created)?);
+                out.insert(k.clone(), replace_refs(val, defined, created)?);
             }
             Value::Object(out)
         }
@@ -211,7 +281,6 @@ async fn execute(
     op: &Operation,
     path: &str,
     data: Option<&Value>,
-    _base: &str,
 ) -> Result<Executed, ApiError> {
     let (kind, id) = target(path)?;
     let cond = match &op.version {
@@ -281,14 +350,10 @@ fn success(
 }
 
 fn failure(op: &Operation, e: &ApiError) -> Value {
-    let err = match e {
-        ApiError::Scim(s) => s.clone(),
-        ApiError::Unauthorized(d) => ScimError::new(401, None, d.clone()),
-        ApiError::Internal(inner) => {
-            tracing::error!(error = ?inner, "bulk operation failed");
-            ScimError::new(500, None, "internal error; the server log has the details")
-        }
-    };
+    if let ApiError::Internal(inner) = e {
+        tracing::error!(error = ?inner, "bulk operation failed");
+    }
+    let err = e.scim_error();
     let mut v =
         json!({ "method": op.method, "status": err.status.to_string(), "response": err.to_json() });
     if let Some(b) = &op.bulk_id {
@@ -308,19 +373,48 @@ mod tests {
         assert!(target("/Foo").is_err());
     }
 
-    #[test]
-    fn references_resolve_or_wait() {
-        let mut created = HashMap::new();
-        let op = Operation {
-            method: "POST".into(),
-            bulk_id: Some("g".into()),
-            path: "/Groups".into(),
+    fn op(method: &str, bulk_id: Option<&str>, path: &str, data: Value) -> Operation {
+        Operation {
+            method: method.into(),
+            bulk_id: bulk_id.map(str::to_owned),
+            path: path.into(),
             version: None,
-            data: Some(json!({"members": [{"value": "bulkId:u1"}]})),
-        };
-        assert!(resolve_refs(&op, &created).is_none());
+            data: Some(data),
+        }
+    }
+
+    #[test]
+    fn references_resolve_only_to_defined_bulk_ids() {
+        let g = op(
+            "POST",
+            Some("g"),
+            "/Groups",
+            json!({"displayName": "bulkId:not-a-ref", "members": [{"value": "bulkId:u1"}]}),
+        );
+        let defined: HashMap<&str, usize> = [("u1", 1)].into_iter().collect();
+        let mut created = HashMap::new();
+        assert!(resolve_refs(&g, &defined, &created).is_none(), "u1 not created yet");
         created.insert("u1".to_string(), "id-1".to_string());
-        let (_, data) = resolve_refs(&op, &created).unwrap();
-        assert_eq!(data.unwrap()["members"][0]["value"], "id-1");
+        let (_, data) = resolve_refs(&g, &defined, &created).unwrap();
+        let data = data.unwrap();
+        assert_eq!(data["members"][0]["value"], "id-1");
+        assert_eq!(data["displayName"], "bulkId:not-a-ref", "undefined bulkIds are data");
+    }
+
+    #[test]
+    fn referenced_posts_run_first_and_cycles_are_found() {
+        let ops = vec![
+            op("PATCH", None, "/Groups/bulkId:g", json!({})),
+            op("POST", Some("u"), "/Users", json!({})),
+            op("POST", Some("g"), "/Groups", json!({"members": [{"value": "bulkId:u"}]})),
+            op("DELETE", None, "/Users/x", json!(null)),
+            op("POST", Some("a"), "/Groups", json!({"members": [{"value": "bulkId:b"}]})),
+            op("POST", Some("b"), "/Groups", json!({"members": [{"value": "bulkId:a"}]})),
+        ];
+        let defined: HashMap<&str, usize> =
+            [("u", 1), ("g", 2), ("a", 4), ("b", 5)].into_iter().collect();
+        let (order, cyclic) = execution_order(&ops, &defined);
+        assert_eq!(order[..4], [1, 2, 0, 3], "dependencies first, otherwise the client's order");
+        assert!(cyclic.contains(&4) && cyclic.contains(&5));
     }
 }

@@ -33,10 +33,15 @@ impl Indexed {
             .and_then(Value::as_str)
             .ok_or_else(|| ScimError::invalid_value(format!("{name_attr} is required")))?
             .to_owned();
+        let external_id = doc.get("externalId").and_then(Value::as_str);
+        check_indexed_length(name_attr, &name)?;
+        if let Some(e) = external_id {
+            check_indexed_length("externalId", e)?;
+        }
         Ok(Indexed {
             name_lower: name.to_lowercase(),
             name,
-            external_id: doc.get("externalId").and_then(Value::as_str).map(str::to_owned),
+            external_id: external_id.map(str::to_owned),
             display_name: match kind {
                 ResourceKind::User => {
                     doc.get("displayName").and_then(Value::as_str).map(str::to_owned)
@@ -46,6 +51,19 @@ impl Indexed {
             active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
         })
     }
+}
+
+/// Indexed values stay well below PostgreSQL's B-tree entry limit (2,704 bytes), so that no
+/// value can make an insert fail; AWS itself allows 128 characters in a userName.
+pub const MAX_INDEXED_CHARS: usize = 512;
+
+fn check_indexed_length(attr: &str, value: &str) -> Result<(), ScimError> {
+    if value.chars().count() > MAX_INDEXED_CHARS {
+        return Err(ScimError::invalid_value(format!(
+            "{attr} is longer than {MAX_INDEXED_CHARS} characters"
+        )));
+    }
+    Ok(())
 }
 
 /// The error for a violated unique constraint, naming the value.
@@ -155,11 +173,12 @@ pub fn member_type_of(s: &str) -> MemberType {
     if s == "Group" { MemberType::Group } else { MemberType::User }
 }
 
-/// Accumulates what a write changed in a group's membership, for the journal.
+/// Accumulates what a write changed in a group's membership, for the journal. Sets, so that a
+/// full replace of a huge group stays linear.
 #[derive(Debug, Default)]
 pub struct MemberDelta {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
+    pub added: BTreeSet<String>,
+    pub removed: BTreeSet<String>,
 }
 
 impl MemberDelta {
@@ -170,20 +189,16 @@ impl MemberDelta {
     pub fn record_added(&mut self, ids: impl IntoIterator<Item = String>) {
         for id in ids {
             // A member removed and re-added by one request is unchanged.
-            if let Some(pos) = self.removed.iter().position(|r| *r == id) {
-                self.removed.swap_remove(pos);
-            } else {
-                self.added.push(id);
+            if !self.removed.remove(&id) {
+                self.added.insert(id);
             }
         }
     }
 
     pub fn record_removed(&mut self, ids: impl IntoIterator<Item = String>) {
         for id in ids {
-            if let Some(pos) = self.added.iter().position(|a| *a == id) {
-                self.added.swap_remove(pos);
-            } else {
-                self.removed.push(id);
+            if !self.added.remove(&id) {
+                self.removed.insert(id);
             }
         }
     }
@@ -236,7 +251,7 @@ mod tests {
         let mut d = MemberDelta::default();
         d.record_removed(["a".to_string()]);
         d.record_added(["a".to_string(), "b".to_string()]);
-        assert_eq!(d.added, vec!["b".to_string()]);
+        assert_eq!(d.added.iter().collect::<Vec<_>>(), ["b"]);
         assert!(d.removed.is_empty());
     }
 

@@ -127,7 +127,6 @@ struct Leaf<'a> {
     lhs: String,
     ty: LeafType,
     case_exact: bool,
-    nullable: bool,
     op: CompareOp,
     value: &'a CompValue,
     attr_name: &'a str,
@@ -158,7 +157,7 @@ impl Translator {
         Ok(match f {
             Filter::And(a, b) => format!("({} AND {})", self.filter(a)?, self.filter(b)?),
             Filter::Or(a, b) => format!("({} OR {})", self.filter(a)?, self.filter(b)?),
-            Filter::Not(a) => format!("(NOT {})", self.filter(a)?),
+            Filter::Not(a) => format!("(NOT COALESCE({}, FALSE))", self.filter(a)?),
             Filter::Present(path) => {
                 let target = self.resolve(path)?;
                 self.present(target)
@@ -364,7 +363,7 @@ impl Translator {
         name: &str,
     ) -> Result<String, ScimError> {
         match target {
-            Target::Column { expr, ty, nullable } => {
+            Target::Column { expr, ty, .. } => {
                 let ty = match ty {
                     ColType::LowerText => LeafType::LowerText,
                     ColType::Text => LeafType::Text,
@@ -374,19 +373,11 @@ impl Translator {
                     ColType::Version => LeafType::Version,
                 };
                 let case_exact = ty != LeafType::LowerText;
-                self.leaf(Leaf { lhs: expr, ty, case_exact, nullable, op, value, attr_name: name })
+                self.leaf(Leaf { lhs: expr, ty, case_exact, op, value, attr_name: name })
             }
             Target::Json { expr, ty, case_exact } => {
                 let ty = leaf_type_of(ty, name)?;
-                self.leaf(Leaf {
-                    lhs: expr,
-                    ty,
-                    case_exact,
-                    nullable: true,
-                    op,
-                    value,
-                    attr_name: name,
-                })
+                self.leaf(Leaf { lhs: expr, ty, case_exact, op, value, attr_name: name })
             }
             Target::JsonObject { .. } => Err(ScimError::invalid_filter(format!(
                 "\"{name}\" is a complex attribute: compare one of its sub-attributes"
@@ -405,15 +396,7 @@ impl Translator {
                 };
                 let ty = leaf_type_of(ty, name)?;
                 let from = self.array_from(&array);
-                let cond = self.leaf(Leaf {
-                    lhs,
-                    ty,
-                    case_exact,
-                    nullable: true,
-                    op,
-                    value,
-                    attr_name: name,
-                })?;
+                let cond = self.leaf(Leaf { lhs, ty, case_exact, op, value, attr_name: name })?;
                 Ok(format!("EXISTS (SELECT 1 FROM {from} WHERE {cond})"))
             }
             Target::Relation { rel, sub } => {
@@ -424,15 +407,7 @@ impl Translator {
             Target::Constant(c) => {
                 let ty = LeafType::Text;
                 let lit = self.param(Bind::Text(c));
-                self.leaf(Leaf {
-                    lhs: lit,
-                    ty,
-                    case_exact: false,
-                    nullable: false,
-                    op,
-                    value,
-                    attr_name: name,
-                })
+                self.leaf(Leaf { lhs: lit, ty, case_exact: false, op, value, attr_name: name })
             }
         }
     }
@@ -475,7 +450,7 @@ impl Translator {
             Filter::Or(a, b) => {
                 format!("({} OR {})", self.element_filter(a, attr)?, self.element_filter(b, attr)?)
             }
-            Filter::Not(a) => format!("(NOT {})", self.element_filter(a, attr)?),
+            Filter::Not(a) => format!("(NOT COALESCE({}, FALSE))", self.element_filter(a, attr)?),
             Filter::ValuePath(p, _) => {
                 return Err(ScimError::invalid_filter(format!(
                     "nested value filter on \"{}\" is not allowed",
@@ -495,7 +470,6 @@ impl Translator {
                     lhs,
                     ty,
                     case_exact: sub.case_exact,
-                    nullable: true,
                     op: *op,
                     value,
                     attr_name: &name,
@@ -525,7 +499,7 @@ impl Translator {
             Filter::Or(a, b) => {
                 format!("({} OR {})", self.relation_filter(rel, a)?, self.relation_filter(rel, b)?)
             }
-            Filter::Not(a) => format!("(NOT {})", self.relation_filter(rel, a)?),
+            Filter::Not(a) => format!("(NOT COALESCE({}, FALSE))", self.relation_filter(rel, a)?),
             Filter::Present(p) => {
                 let _ = self.relation_column(rel, &p.name)?;
                 "TRUE".to_owned()
@@ -585,7 +559,7 @@ impl Translator {
         name: &str,
     ) -> Result<String, ScimError> {
         let (lhs, ty, case_exact) = self.relation_column(rel, sub)?;
-        self.leaf(Leaf { lhs, ty, case_exact, nullable: false, op, value, attr_name: name })
+        self.leaf(Leaf { lhs, ty, case_exact, op, value, attr_name: name })
     }
 
     // --- the comparison itself -------------------------------------------------------------
@@ -609,29 +583,36 @@ impl Translator {
             LeafType::Version => self.version_leaf(&l)?,
             LeafType::Text | LeafType::LowerText => self.text_leaf(&l)?,
         };
-        // A comparison with an absent value is NULL in SQL; make it false so that `not (…)`
-        // matches resources lacking the attribute, as in-memory evaluation would.
-        Ok(if l.nullable { format!("COALESCE({sql}, FALSE)") } else { sql })
+        // A comparison with an absent value is NULL in SQL. AND and OR treat NULL like false
+        // for our purposes; only NOT needs it made false first (see `filter`), so leaves stay
+        // plain comparisons that can use an index.
+        Ok(sql)
     }
 
     fn text_leaf(&mut self, l: &Leaf<'_>) -> Result<String, ScimError> {
         let raw = value_as_text(l.value);
-        let fold = !l.case_exact || l.ty == LeafType::LowerText;
-        let value = if fold { raw.to_lowercase() } else { raw };
-        let lhs = if fold && l.ty != LeafType::LowerText {
-            format!("lower({})", l.lhs)
-        } else {
-            l.lhs.clone()
-        };
+        // Pre-lowered columns were folded by the server (Rust's Unicode lower case), so the value
+        // is folded the same way; anything else is folded on both sides by the database's own
+        // lower(), so that a stored value always matches itself.
+        let stored_lower = l.ty == LeafType::LowerText;
+        let sql_fold = !l.case_exact && !stored_lower;
+        let value = if stored_lower { raw.to_lowercase() } else { raw };
+        let lhs = if sql_fold { format!("lower({})", l.lhs) } else { l.lhs.clone() };
+        let fold = |p: String| if sql_fold { format!("lower({p})") } else { p };
         Ok(match l.op {
-            CompareOp::Eq => format!("{lhs} = {}", self.param(Bind::Text(value))),
+            CompareOp::Eq => {
+                let p = fold(self.param(Bind::Text(value)));
+                format!("{lhs} = {p}")
+            }
             CompareOp::Ne => {
-                let p = self.param(Bind::Text(value));
+                let p = fold(self.param(Bind::Text(value)));
                 format!("({lhs} IS NULL OR {lhs} <> {p})")
             }
-            CompareOp::Co | CompareOp::Sw | CompareOp::Ew => self.pattern(&lhs, l.op, &value, fold),
+            CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
+                self.pattern(&lhs, l.op, &value, sql_fold || stored_lower, sql_fold)
+            }
             CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
-                let p = self.param(Bind::Text(value));
+                let p = fold(self.param(Bind::Text(value)));
                 let lhs = match self.backend {
                     // Lexicographic order (RFC 7644 §3.4.2.2), not the database's locale.
                     Backend::Postgres => format!("{lhs} COLLATE \"C\""),
@@ -643,8 +624,15 @@ impl Translator {
     }
 
     /// co / sw / ew. PostgreSQL's LIKE is case-sensitive; SQLite's folds ASCII, so on SQLite a
-    /// case-exact match uses instr/substr instead.
-    fn pattern(&mut self, lhs: &str, op: CompareOp, value: &str, folded: bool) -> String {
+    /// case-exact match uses instr/substr instead. `lower_pattern` folds the pattern in SQL.
+    fn pattern(
+        &mut self,
+        lhs: &str,
+        op: CompareOp,
+        value: &str,
+        folded: bool,
+        lower_pattern: bool,
+    ) -> String {
         if self.backend == Backend::Sqlite && !folded {
             let p = self.param(Bind::Text(value.to_owned()));
             return match op {
@@ -662,6 +650,7 @@ impl Translator {
             _ => format!("%{escaped}"),
         };
         let p = self.param(Bind::Text(pattern));
+        let p = if lower_pattern { format!("lower({p})") } else { p };
         format!("{lhs} LIKE {p} ESCAPE '\\'")
     }
 

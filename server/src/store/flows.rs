@@ -96,11 +96,17 @@ pub async fn delete<W: Writer>(
     let name_attr = if kind == ResourceKind::User { "userName" } else { "displayName" };
     let mut detail = json!({ "name": before.get(name_attr) });
     if !parents.is_empty() {
-        // The sync engine must recompute these groups' flattened members.
-        detail["member_of"] = json!(ids(parents));
+        detail["member_of"] = json!(ids(parents.clone()));
     }
     tx.journal(JournalRow { ctx, kind, id: uid, action: "delete", detail: Some(detail), at: now })
         .await?;
+    // Each group that lost the member changed too (the sync engine recomputes its members).
+    for parent in parents {
+        let detail = Some(json!({ "members_removed": [uid.to_string()] }));
+        let kind = ResourceKind::Group;
+        tx.journal(JournalRow { ctx, kind, id: parent, action: "member_deleted", detail, at: now })
+            .await?;
+    }
     tx.commit().await
 }
 

@@ -111,7 +111,15 @@ pub trait Store: Send + Sync + 'static {
         query: &ListQuery,
     ) -> Result<ListPage, StoreError>;
 
-    /// Journal rows after `after_seq`, oldest first (the sync engine's feed).
+    /// Journal rows after `after_seq`, oldest first (the sync engine's feed). Actions: `create`,
+    /// `replace`, `patch`, `delete`, and `member_deleted` on each group that lost a member
+    /// because the member was deleted.
+    ///
+    /// On PostgreSQL a row's `seq` is taken inside its transaction, so rows can become visible
+    /// out of `seq` order: a reader must not treat "nothing below my cursor" as final. It should
+    /// re-read a window behind its cursor (longer than any write transaction lasts; the work is
+    /// idempotent) — the full reconcile repairs anything older. SQLite has one writer at a time,
+    /// so there rows appear in order.
     async fn journal_since(
         &self,
         after_seq: i64,

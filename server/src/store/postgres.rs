@@ -283,18 +283,27 @@ impl Writer for Session<Transaction<'static, Postgres>> {
         source_id: i64,
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, MemberType>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, 'User' AS t FROM users WHERE source_id = $1 AND id = ANY($2) \
-             UNION ALL SELECT id, 'Group' FROM groups WHERE source_id = $1 AND id = ANY($2)",
+        // FOR KEY SHARE keeps each member from being deleted (and a group from gaining this
+        // group as a member) until this transaction ends, so no membership can point at a
+        // deleted resource and concurrent nesting cannot make a cycle.
+        let users: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM users WHERE source_id = $1 AND id = ANY($2) ORDER BY id FOR KEY SHARE",
         )
         .bind(source_id)
         .bind(ids)
         .fetch_all(self.conn())
         .await?;
-        let mut found = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let t: String = row.try_get("t")?;
-            found.insert(row.try_get::<Uuid, _>("id")?, member_type_of(&t));
+        let mut found: HashMap<Uuid, MemberType> =
+            users.into_iter().map(|id| (id, MemberType::User)).collect();
+        if found.len() < ids.len() {
+            let groups: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM groups WHERE source_id = $1 AND id = ANY($2) ORDER BY id FOR KEY SHARE",
+            )
+            .bind(source_id)
+            .bind(ids)
+            .fetch_all(self.conn())
+            .await?;
+            found.extend(groups.into_iter().map(|id| (id, MemberType::Group)));
         }
         Ok(found)
     }
@@ -380,14 +389,23 @@ impl Writer for Session<Transaction<'static, Postgres>> {
         member: Uuid,
         now: Timestamp,
     ) -> Result<Vec<Uuid>, StoreError> {
+        // Lock the parent groups in id order, so that concurrent deletes sharing groups cannot
+        // deadlock each other.
         let parents: Vec<Uuid> = sqlx::query_scalar(
-            "UPDATE groups SET version = version + 1, modified_at = $2 \
-             WHERE id IN (SELECT group_id FROM group_members WHERE member_id = $1) RETURNING id",
+            "SELECT id FROM groups WHERE id IN (SELECT group_id FROM group_members WHERE member_id = $1) \
+             ORDER BY id FOR UPDATE",
         )
         .bind(member)
-        .bind(now)
         .fetch_all(self.conn())
         .await?;
+        if parents.is_empty() {
+            return Ok(parents);
+        }
+        sqlx::query("UPDATE groups SET version = version + 1, modified_at = $2 WHERE id = ANY($1)")
+            .bind(&parents)
+            .bind(now)
+            .execute(self.conn())
+            .await?;
         sqlx::query("DELETE FROM group_members WHERE member_id = $1")
             .bind(member)
             .execute(self.conn())
@@ -421,6 +439,38 @@ impl Writer for Session<Transaction<'static, Postgres>> {
     async fn commit(self) -> Result<(), StoreError> {
         Ok(self.0.commit().await?)
     }
+}
+
+/// Runs a write again when PostgreSQL aborted it as a deadlock victim or a serialisation
+/// failure (rare: lock order is consistent, but a membership change and a member's delete lock
+/// the same two rows from opposite ends). The flows are idempotent until commit.
+async fn retry_transient<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    const ATTEMPTS: u32 = 4;
+    let mut n = 1;
+    loop {
+        match attempt().await {
+            Err(StoreError::Database(e)) if n < ATTEMPTS && is_transient(&e) => {
+                tracing::info!(error = %e, attempt = n, "retrying a write after a transient conflict");
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(n) + rand_jitter_ms()))
+                    .await;
+                n += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// deadlock_detected or serialization_failure.
+fn is_transient(e: &sqlx::Error) -> bool {
+    e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "40P01" || c == "40001")
+}
+
+fn rand_jitter_ms() -> u64 {
+    u64::from(rand::random::<u8>() % 20)
 }
 
 fn source_from_row(row: &PgRow) -> Result<Source, sqlx::Error> {
@@ -578,7 +628,7 @@ impl Store for PgStore {
         kind: ResourceKind,
         new: &NewResource,
     ) -> Result<StoredResource, StoreError> {
-        flows::create(self.write().await?, ctx, kind, new).await
+        retry_transient(|| async { flows::create(self.write().await?, ctx, kind, new).await }).await
     }
 
     async fn get(
@@ -600,7 +650,10 @@ impl Store for PgStore {
         cond: &IfMatch,
         load: Load,
     ) -> Result<StoredResource, StoreError> {
-        flows::replace(self.write().await?, ctx, kind, id, new, cond, load).await
+        retry_transient(|| async {
+            flows::replace(self.write().await?, ctx, kind, id, new, cond, load).await
+        })
+        .await
     }
 
     async fn patch(
@@ -612,7 +665,10 @@ impl Store for PgStore {
         patcher: Patcher<'_>,
         load: Load,
     ) -> Result<StoredResource, StoreError> {
-        flows::patch(self.write().await?, ctx, kind, id, cond, patcher, load).await
+        retry_transient(|| async {
+            flows::patch(self.write().await?, ctx, kind, id, cond, patcher, load).await
+        })
+        .await
     }
 
     async fn delete(
@@ -622,7 +678,8 @@ impl Store for PgStore {
         id: &str,
         cond: &IfMatch,
     ) -> Result<(), StoreError> {
-        flows::delete(self.write().await?, ctx, kind, id, cond).await
+        retry_transient(|| async { flows::delete(self.write().await?, ctx, kind, id, cond).await })
+            .await
     }
 
     async fn list(
@@ -631,7 +688,13 @@ impl Store for PgStore {
         kind: ResourceKind,
         query: &ListQuery,
     ) -> Result<ListPage, StoreError> {
-        flows::list(&mut self.read().await?, Backend::Postgres, source_id, kind, query).await
+        // One snapshot for the count and the page, so totalResults agrees with the rows.
+        let mut snapshot = Session(
+            self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?,
+        );
+        let page = flows::list(&mut snapshot, Backend::Postgres, source_id, kind, query).await?;
+        snapshot.0.commit().await?;
+        Ok(page)
     }
 
     async fn journal_since(

@@ -35,7 +35,11 @@ use uuid::Uuid;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    /// One connection: SQLite has one writer at a time anyway, and queueing writers here (in
+    /// async code) instead of in SQLite's busy handler keeps them from holding the readers'
+    /// connections while they wait.
+    writer: SqlitePool,
+    readers: SqlitePool,
 }
 
 impl SqliteStore {
@@ -45,21 +49,27 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Other processes (the CLI) may write too.
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        let readers = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { writer, readers })
     }
 
     async fn write(&self) -> Result<Session<Transaction<'static, Sqlite>>, StoreError> {
-        Ok(Session(self.pool.begin_with("BEGIN IMMEDIATE").await?))
+        Ok(Session(self.writer.begin_with("BEGIN IMMEDIATE").await?))
     }
 
     async fn read(&self) -> Result<Session<sqlx::pool::PoolConnection<Sqlite>>, StoreError> {
-        Ok(Session(self.pool.acquire().await?))
+        Ok(Session(self.readers.acquire().await?))
     }
 }
 
@@ -491,7 +501,7 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        MIGRATOR.run(&self.writer).await?;
         Ok(())
     }
 
@@ -499,7 +509,7 @@ impl Store for SqliteStore {
         let applied: Vec<i64> = sqlx::query_scalar(
             "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await?;
         if MIGRATOR.iter().any(|m| !applied.contains(&m.version)) {
             return Err(StoreError::Corrupt("migrations pending".into()));
@@ -516,7 +526,7 @@ impl Store for SqliteStore {
         .bind(name)
         .bind(compat)
         .bind(ts(&super::now()))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(source_from_row(&row)?)
     }
@@ -524,7 +534,7 @@ impl Store for SqliteStore {
     async fn list_sources(&self) -> Result<Vec<Source>, StoreError> {
         let rows =
             sqlx::query("SELECT id, name, compat, detected_compat FROM sources ORDER BY name")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.readers)
                 .await?;
         Ok(rows.iter().map(source_from_row).collect::<Result<_, _>>()?)
     }
@@ -540,7 +550,7 @@ impl Store for SqliteStore {
         .bind(&token.digest)
         .bind(ts(&token.created_at))
         .bind(token.expires_at.as_ref().map(ts))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -550,7 +560,7 @@ impl Store for SqliteStore {
             "SELECT t.id, s.name AS source, t.created_at, t.expires_at, t.last_used_at, t.revoked_at \
              FROM tokens t LEFT JOIN sources s ON s.id = t.source_id ORDER BY t.created_at, t.id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await?;
         rows.iter()
             .map(|row| {
@@ -571,7 +581,7 @@ impl Store for SqliteStore {
             sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id.to_string())
                 .bind(ts(&super::now()))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -583,7 +593,7 @@ impl Store for SqliteStore {
              FROM tokens t LEFT JOIN sources s ON s.id = t.source_id WHERE t.digest = $1",
         )
         .bind(digest)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.readers)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let source = match row.try_get::<Option<i64>, _>("source_id")? {
@@ -609,7 +619,7 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE tokens SET last_used_at = $2 WHERE id = $1")
             .bind(id.to_string())
             .bind(ts(&at))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -618,7 +628,7 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE sources SET detected_compat = $2 WHERE id = $1")
             .bind(source_id)
             .bind(compat)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -682,7 +692,11 @@ impl Store for SqliteStore {
         kind: ResourceKind,
         query: &ListQuery,
     ) -> Result<ListPage, StoreError> {
-        flows::list(&mut self.read().await?, Backend::Sqlite, source_id, kind, query).await
+        // One snapshot for the count and the page, so totalResults agrees with the rows.
+        let mut snapshot = Session(self.readers.begin().await?);
+        let page = flows::list(&mut snapshot, Backend::Sqlite, source_id, kind, query).await?;
+        snapshot.0.commit().await?;
+        Ok(page)
     }
 
     async fn journal_since(
@@ -696,7 +710,7 @@ impl Store for SqliteStore {
         )
         .bind(after_seq)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await?;
         rows.iter()
             .map(|row| {

@@ -41,14 +41,31 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
         )
         .into());
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         let what = if std::str::from_utf8(bytes).is_err() {
             "the request body is not valid UTF-8".to_owned()
         } else {
             format!("the request body is not valid JSON: {e}")
         };
         ApiError::Scim(ScimError::invalid_syntax(what))
-    })
+    })?;
+    if contains_nul(&value) {
+        // Valid JSON, but no database text type can hold it (PostgreSQL rejects U+0000).
+        return Err(ScimError::invalid_value(
+            "strings must not contain the NUL character (\\u0000)",
+        )
+        .into());
+    }
+    Ok(value)
+}
+
+fn contains_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -71,5 +88,7 @@ mod tests {
         let deep = "[".repeat(100_000);
         assert_eq!(status(parse_json(deep.as_bytes())), 400);
         assert_eq!(status(parse_json(b"{\"a\":1}")), 200);
+        assert_eq!(status(parse_json(br#"{"a":["x\u0000"]}"#)), 400);
+        assert_eq!(status(parse_json(br#"{"a\u0000":1}"#)), 400);
     }
 }

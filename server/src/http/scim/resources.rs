@@ -77,10 +77,16 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let projection = projection_of(&req, **kind)?;
-    let res = state.resources.get(&caller, **kind, &id, load_for(**kind, &projection)).await?;
-    if not_modified(req.headers(), res.version) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, res.etag())).finish());
+    if req.headers().contains_key(header::IF_NONE_MATCH) {
+        // Answer a revalidation without loading a big group's members.
+        let bare = state.resources.get(&caller, **kind, &id, Load::default()).await?;
+        if not_modified(req.headers(), bare.version) {
+            return Ok(HttpResponse::NotModified()
+                .insert_header((header::ETAG, bare.etag()))
+                .finish());
+        }
     }
+    let res = state.resources.get(&caller, **kind, &id, load_for(**kind, &projection)).await?;
     let base = base_url(&req, &state);
     Ok(resource_response(StatusCode::OK, &shaped(&res, &base, &projection), &res.etag()))
 }
