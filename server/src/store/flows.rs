@@ -8,7 +8,7 @@ use super::columns::{
     parse_member_ids, uniqueness_error,
 };
 use super::filter_sql::{self, Bind};
-use super::primitives::{JournalRow, Reader, Writer, attach_relations};
+use super::primitives::{JournalRow, Reader, Selection, Writer};
 use super::{
     IfMatch, ListPage, ListQuery, Load, NewResource, PatchPlan, Patcher, StoreError,
     StoredResource, WriteCtx,
@@ -39,7 +39,22 @@ pub async fn create<W: Writer>(
     }
     let detail = journal_detail(kind, None, None, &delta);
     tx.journal(JournalRow { ctx, kind, id, action: "create", detail, at: now }).await?;
-    let created = tx.fetch_one(kind, id, Load { members: true, groups: true }).await?;
+    let created = if delta.added.is_empty() {
+        // Everything is known: no read back (POST is the hot path of an initial load).
+        StoredResource {
+            id: id.to_string(),
+            kind,
+            doc: new.doc.clone(),
+            version: 1,
+            created: now,
+            modified: now,
+            members: (kind == ResourceKind::Group).then(Vec::new),
+            groups: (kind == ResourceKind::User).then(Vec::new),
+        }
+    } else {
+        // Members are shown with their display names.
+        tx.fetch_one(kind, id, Load { members: true, groups: false }).await?
+    };
     tx.commit().await?;
     Ok(created)
 }
@@ -118,14 +133,21 @@ pub async fn get<R: Reader>(
     load: Load,
 ) -> Result<StoredResource, StoreError> {
     let Ok(uid) = Uuid::parse_str(id) else { return Err(StoreError::NotFound) };
-    let binds = vec![Bind::Id(uid), Bind::Int(source_id)];
-    let mut rows =
-        reader.select(kind, "r.id = $1 AND r.source_id = $2", binds, "r.seq", 1, 0).await?;
-    attach_relations(reader, kind, &mut rows, load).await?;
-    rows.pop().ok_or(StoreError::NotFound)
+    let s = Selection {
+        kind,
+        where_sql: "r.id = $1 AND r.source_id = $2",
+        binds: vec![Bind::Id(uid), Bind::Int(source_id)],
+        order: "r.seq",
+        limit: 1,
+        offset: 0,
+        load,
+        with_total: false,
+    };
+    reader.select(s).await?.rows.pop().ok_or(StoreError::NotFound)
 }
 
-/// One page: the filter translated to SQL, counted and paged by the database.
+/// One page: the filter translated to SQL; the page, its total and its relations come from one
+/// statement (one snapshot, so totalResults agrees with the rows).
 pub async fn list<R: Reader>(
     reader: &mut R,
     backend: filter_sql::Backend,
@@ -140,8 +162,8 @@ pub async fn list<R: Reader>(
         where_sql = format!("{where_sql} AND {}", w.sql);
         binds.extend(w.binds);
     }
-    let total = reader.count(kind, &where_sql, binds.clone()).await?;
-    if query.count <= 0 || total < query.start_index {
+    if query.count <= 0 {
+        let total = reader.count(kind, &where_sql, binds).await?;
         return Ok(ListPage { total, resources: Vec::new() });
     }
     // The sequence breaks ties, so pages are stable.
@@ -153,10 +175,23 @@ pub async fn list<R: Reader>(
         }
         None => "r.seq".to_owned(),
     };
-    let mut rows =
-        reader.select(kind, &where_sql, binds, &order, query.count, query.start_index - 1).await?;
-    attach_relations(reader, kind, &mut rows, query.load).await?;
-    Ok(ListPage { total, resources: rows })
+    let s = Selection {
+        kind,
+        where_sql: &where_sql,
+        binds: binds.clone(),
+        order: &order,
+        limit: query.count,
+        offset: query.start_index - 1,
+        load: query.load,
+        with_total: true,
+    };
+    let page = reader.select(s).await?;
+    let total = match page.total {
+        Some(t) => t,
+        // An empty page (past the end, or no match) carries no total.
+        None => reader.count(kind, &where_sql, binds).await?,
+    };
+    Ok(ListPage { total, resources: page.rows })
 }
 
 // --- steps shared by the writes ------------------------------------------------------------

@@ -4,13 +4,14 @@
 //! concurrent PATCHes of one group serialise and never lose a member. The operations are in
 //! [`super::flows`]; this file spells their steps in PostgreSQL.
 
-use super::columns::{Indexed, member_type_of, member_type_str};
+use super::columns::{Indexed, member_type_str};
 use super::filter_sql::{self, Backend, Bind};
-use super::primitives::{JournalRow, Reader, Writer, table};
+use super::primitives::{
+    JournalRow, Reader, Selected, Selection, Writer, attach_relation, table, wants_relation,
+};
 use super::{
-    GroupRefOut, IfMatch, JournalEntry, ListPage, ListQuery, Load, MemberOut, NewResource,
-    NewToken, Patcher, Source, Store, StoreError, StoredResource, Timestamp, TokenInfo,
-    TokenRecord, WriteCtx, flows,
+    IfMatch, JournalEntry, ListPage, ListQuery, Load, NewResource, NewToken, Patcher, Source,
+    Store, StoreError, StoredResource, Timestamp, TokenInfo, TokenRecord, WriteCtx, flows,
 };
 use async_trait::async_trait;
 use scim_schema::filter::Filter;
@@ -108,76 +109,54 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Session<C> {
         Ok(row.try_get(0)?)
     }
 
-    async fn select(
-        &mut self,
-        kind: ResourceKind,
-        where_sql: &str,
-        binds: Vec<Bind>,
-        order: &str,
-        limit: i64,
-        offset: i64,
-    ) -> Result<Vec<StoredResource>, StoreError> {
-        let n = binds.len() + 1;
+    async fn select(&mut self, s: Selection<'_>) -> Result<Selected, StoreError> {
+        let n = s.binds.len() + 1;
+        let total = if s.with_total { ", COUNT(*) OVER () AS total" } else { "" };
+        let rel = if wants_relation(s.kind, s.load) { relation_sql(s.kind) } else { "" };
         let sql = format!(
-            "SELECT r.id, r.doc, r.version, r.created_at, r.modified_at FROM {} r WHERE {where_sql} \
-             ORDER BY {order} LIMIT ${n} OFFSET ${}",
-            table(kind),
+            "SELECT r.id, r.doc, r.version, r.created_at, r.modified_at{total}{rel} FROM {} r \
+             WHERE {} ORDER BY {} LIMIT ${n} OFFSET ${}",
+            table(s.kind),
+            s.where_sql,
+            s.order,
             n + 1
         );
-        let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds)
-            .bind(limit)
-            .bind(offset)
+        let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), s.binds)
+            .bind(s.limit)
+            .bind(s.offset)
             .fetch_all(self.conn())
             .await?;
-        rows.iter().map(|r| resource_from_row(kind, r)).collect()
-    }
-
-    async fn members_of(
-        &mut self,
-        group_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, Vec<MemberOut>>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT m.group_id, m.member_id, m.member_type, \
-                    COALESCE(u.display_name, u.user_name, g.display_name) AS display \
-             FROM group_members m \
-             LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id \
-             LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id \
-             WHERE m.group_id = ANY($1)",
-        )
-        .bind(group_ids)
-        .fetch_all(self.conn())
-        .await?;
-        let mut out: HashMap<Uuid, Vec<MemberOut>> = HashMap::new();
-        for row in rows {
-            let t: String = row.try_get("member_type")?;
-            out.entry(row.try_get("group_id")?).or_default().push(MemberOut {
-                value: row.try_get::<Uuid, _>("member_id")?.to_string(),
-                member_type: member_type_of(&t),
-                display: row.try_get("display")?,
-            });
+        let mut out = Selected { rows: Vec::with_capacity(rows.len()), total: None };
+        for row in &rows {
+            let mut res = resource_from_row(s.kind, row)?;
+            if !rel.is_empty() {
+                attach_relation(&mut res, row.try_get("rel")?)?;
+            }
+            if s.with_total {
+                out.total = Some(row.try_get("total")?);
+            }
+            out.rows.push(res);
         }
         Ok(out)
     }
+}
 
-    async fn groups_of(
-        &mut self,
-        user_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, Vec<GroupRefOut>>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT m.member_id, g.id, g.display_name FROM group_members m \
-             JOIN groups g ON g.id = m.group_id WHERE m.member_id = ANY($1) ORDER BY g.seq",
-        )
-        .bind(user_ids)
-        .fetch_all(self.conn())
-        .await?;
-        let mut out: HashMap<Uuid, Vec<GroupRefOut>> = HashMap::new();
-        for row in rows {
-            out.entry(row.try_get("member_id")?).or_default().push(GroupRefOut {
-                value: row.try_get::<Uuid, _>("id")?.to_string(),
-                display: row.try_get("display_name")?,
-            });
+/// The relation column of a [`Selection`]: members (with their display names) or groups,
+/// aggregated per row.
+fn relation_sql(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Group => {
+            ", (SELECT json_agg(json_build_array(m.member_id, m.member_type, \
+                 COALESCE(u.display_name, u.user_name, g.display_name))) \
+               FROM group_members m \
+               LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id \
+               LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id \
+               WHERE m.group_id = r.id) AS rel"
         }
-        Ok(out)
+        ResourceKind::User => {
+            ", (SELECT json_agg(json_build_array(g.id, g.display_name) ORDER BY g.seq) \
+               FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.member_id = r.id) AS rel"
+        }
     }
 }
 
@@ -688,13 +667,7 @@ impl Store for PgStore {
         kind: ResourceKind,
         query: &ListQuery,
     ) -> Result<ListPage, StoreError> {
-        // One snapshot for the count and the page, so totalResults agrees with the rows.
-        let mut snapshot = Session(
-            self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?,
-        );
-        let page = flows::list(&mut snapshot, Backend::Postgres, source_id, kind, query).await?;
-        snapshot.0.commit().await?;
-        Ok(page)
+        flows::list(&mut self.read().await?, Backend::Postgres, source_id, kind, query).await
     }
 
     async fn journal_since(

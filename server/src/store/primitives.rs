@@ -21,6 +21,27 @@ pub fn table(kind: ResourceKind) -> &'static str {
     }
 }
 
+/// One SELECT of resources: the page, optionally the total number of matches (`COUNT(*) OVER
+/// ()`), and the relations `load` asks for (as JSON aggregated per row) — one statement, so
+/// one round trip and one consistent snapshot.
+pub struct Selection<'a> {
+    pub kind: ResourceKind,
+    pub where_sql: &'a str,
+    pub binds: Vec<Bind>,
+    pub order: &'a str,
+    pub limit: i64,
+    pub offset: i64,
+    pub load: Load,
+    pub with_total: bool,
+}
+
+pub struct Selected {
+    pub rows: Vec<StoredResource>,
+    /// With `with_total`: the number of matches, or None when the page is empty (no row carries
+    /// it; count separately).
+    pub total: Option<i64>,
+}
+
 /// Reads on a connection or inside a transaction.
 #[async_trait]
 pub trait Reader: Send {
@@ -32,28 +53,7 @@ pub trait Reader: Send {
         binds: Vec<Bind>,
     ) -> Result<i64, StoreError>;
 
-    /// Resources (without relations) matching `where_sql`, in `order`, paged.
-    async fn select(
-        &mut self,
-        kind: ResourceKind,
-        where_sql: &str,
-        binds: Vec<Bind>,
-        order: &str,
-        limit: i64,
-        offset: i64,
-    ) -> Result<Vec<StoredResource>, StoreError>;
-
-    /// The direct members of each group.
-    async fn members_of(
-        &mut self,
-        group_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, Vec<MemberOut>>, StoreError>;
-
-    /// The groups each user is a direct member of.
-    async fn groups_of(
-        &mut self,
-        user_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, Vec<GroupRefOut>>, StoreError>;
+    async fn select(&mut self, s: Selection<'_>) -> Result<Selected, StoreError>;
 
     /// One resource by id with the relations `load` asks for.
     async fn fetch_one(
@@ -62,34 +62,60 @@ pub trait Reader: Send {
         id: Uuid,
         load: Load,
     ) -> Result<StoredResource, StoreError> {
-        let mut rows = self.select(kind, "r.id = $1", vec![Bind::Id(id)], "r.seq", 1, 0).await?;
-        attach_relations(self, kind, &mut rows, load).await?;
-        rows.pop().ok_or(StoreError::NotFound)
+        let s = Selection {
+            kind,
+            where_sql: "r.id = $1",
+            binds: vec![Bind::Id(id)],
+            order: "r.seq",
+            limit: 1,
+            offset: 0,
+            load,
+            with_total: false,
+        };
+        self.select(s).await?.rows.pop().ok_or(StoreError::NotFound)
     }
 }
 
-/// Fills `members` / `groups` of freshly selected resources, with one query for all of them.
-pub async fn attach_relations<R: Reader + ?Sized>(
-    reader: &mut R,
-    kind: ResourceKind,
-    rows: &mut [StoredResource],
-    load: Load,
-) -> Result<(), StoreError> {
-    let ids: Vec<Uuid> = rows.iter().filter_map(|r| Uuid::parse_str(&r.id).ok()).collect();
+/// The relation column each backend aggregates: a group's members as `[[id, type, display], …]`,
+/// a user's groups as `[[id, displayName], …]`.
+pub fn wants_relation(kind: ResourceKind, load: Load) -> bool {
     match kind {
-        ResourceKind::Group if load.members => {
-            let mut members = reader.members_of(&ids).await?;
-            for (r, id) in rows.iter_mut().zip(&ids) {
-                r.members = Some(members.remove(id).unwrap_or_default());
-            }
+        ResourceKind::Group => load.members,
+        ResourceKind::User => load.groups,
+    }
+}
+
+/// Puts an aggregated relation (see [`wants_relation`]) on its resource.
+pub fn attach_relation(res: &mut StoredResource, rel: Option<Value>) -> Result<(), StoreError> {
+    let items = match rel {
+        Some(Value::Array(items)) => items,
+        None | Some(Value::Null) => Vec::new(),
+        Some(other) => {
+            return Err(StoreError::Corrupt(format!("relation is not an array: {other}")));
         }
-        ResourceKind::User if load.groups => {
-            let mut groups = reader.groups_of(&ids).await?;
-            for (r, id) in rows.iter_mut().zip(&ids) {
-                r.groups = Some(groups.remove(id).unwrap_or_default());
+    };
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    match res.kind {
+        ResourceKind::Group => {
+            let mut members = Vec::with_capacity(items.len());
+            for item in &items {
+                let value = text(&item[0])
+                    .ok_or_else(|| StoreError::Corrupt(format!("bad member {item}")))?;
+                let member_type =
+                    super::columns::member_type_of(item[1].as_str().unwrap_or("User"));
+                members.push(MemberOut { value, member_type, display: text(&item[2]) });
             }
+            res.members = Some(members);
         }
-        _ => {}
+        ResourceKind::User => {
+            let mut groups = Vec::with_capacity(items.len());
+            for item in &items {
+                let value = text(&item[0])
+                    .ok_or_else(|| StoreError::Corrupt(format!("bad group {item}")))?;
+                groups.push(GroupRefOut { value, display: text(&item[1]).unwrap_or_default() });
+            }
+            res.groups = Some(groups);
+        }
     }
     Ok(())
 }

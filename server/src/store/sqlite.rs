@@ -8,12 +8,13 @@
 
 use super::columns::{Indexed, member_type_of, member_type_str};
 use super::filter_sql::{self, Backend, Bind};
-use super::primitives::{JournalRow, Reader, Writer, table};
+use super::primitives::{
+    JournalRow, Reader, Selected, Selection, Writer, attach_relation, table, wants_relation,
+};
 use super::types::{format_timestamp, parse_timestamp};
 use super::{
-    GroupRefOut, IfMatch, JournalEntry, ListPage, ListQuery, Load, MemberOut, NewResource,
-    NewToken, Patcher, Source, Store, StoreError, StoredResource, Timestamp, TokenInfo,
-    TokenRecord, WriteCtx, flows,
+    IfMatch, JournalEntry, ListPage, ListQuery, Load, NewResource, NewToken, Patcher, Source,
+    Store, StoreError, StoredResource, Timestamp, TokenInfo, TokenRecord, WriteCtx, flows,
 };
 use async_trait::async_trait;
 use scim_schema::filter::Filter;
@@ -162,77 +163,62 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Session<C> {
         Ok(row.try_get(0)?)
     }
 
-    async fn select(
-        &mut self,
-        kind: ResourceKind,
-        where_sql: &str,
-        binds: Vec<Bind>,
-        order: &str,
-        limit: i64,
-        offset: i64,
-    ) -> Result<Vec<StoredResource>, StoreError> {
-        let n = binds.len() + 1;
+    async fn select(&mut self, s: Selection<'_>) -> Result<Selected, StoreError> {
+        let n = s.binds.len() + 1;
+        let total = if s.with_total { ", COUNT(*) OVER () AS total" } else { "" };
+        let rel = if wants_relation(s.kind, s.load) { relation_sql(s.kind) } else { "" };
         let sql = format!(
-            "SELECT r.id, r.doc, r.version, r.created_at, r.modified_at FROM {} r WHERE {where_sql} \
-             ORDER BY {order} LIMIT ${n} OFFSET ${}",
-            table(kind),
+            "SELECT r.id, r.doc, r.version, r.created_at, r.modified_at{total}{rel} FROM {} r \
+             WHERE {} ORDER BY {} LIMIT ${n} OFFSET ${}",
+            table(s.kind),
+            s.where_sql,
+            s.order,
             n + 1
         );
-        let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds)
-            .bind(limit)
-            .bind(offset)
+        let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), s.binds)
+            .bind(s.limit)
+            .bind(s.offset)
             .fetch_all(self.conn())
             .await?;
-        rows.iter().map(|r| resource_from_row(kind, r)).collect()
-    }
-
-    async fn members_of(
-        &mut self,
-        group_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, Vec<MemberOut>>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT m.group_id, m.member_id, m.member_type, \
-                    COALESCE(u.display_name, u.user_name, g.display_name) AS display \
-             FROM group_members m \
-             LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id \
-             LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id \
-             WHERE m.group_id IN (SELECT value FROM json_each($1))",
-        )
-        .bind(id_array(group_ids))
-        .fetch_all(self.conn())
-        .await?;
-        let mut out: HashMap<Uuid, Vec<MemberOut>> = HashMap::new();
-        for row in rows {
-            let t: String = row.try_get("member_type")?;
-            out.entry(get_uuid(&row, "group_id")?).or_default().push(MemberOut {
-                value: row.try_get("member_id")?,
-                member_type: member_type_of(&t),
-                display: row.try_get("display")?,
-            });
+        let mut out = Selected { rows: Vec::with_capacity(rows.len()), total: None };
+        for row in &rows {
+            let mut res = resource_from_row(s.kind, row)?;
+            if !rel.is_empty() {
+                let text: Option<String> = row.try_get("rel")?;
+                let value = match text {
+                    Some(t) => Some(
+                        serde_json::from_str(&t)
+                            .map_err(|e| StoreError::Corrupt(format!("bad relation JSON: {e}")))?,
+                    ),
+                    None => None,
+                };
+                attach_relation(&mut res, value)?;
+            }
+            if s.with_total {
+                out.total = Some(row.try_get("total")?);
+            }
+            out.rows.push(res);
         }
         Ok(out)
     }
+}
 
-    async fn groups_of(
-        &mut self,
-        user_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, Vec<GroupRefOut>>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT m.member_id, g.id, g.display_name FROM group_members m \
-             JOIN groups g ON g.id = m.group_id \
-             WHERE m.member_id IN (SELECT value FROM json_each($1)) ORDER BY g.seq",
-        )
-        .bind(id_array(user_ids))
-        .fetch_all(self.conn())
-        .await?;
-        let mut out: HashMap<Uuid, Vec<GroupRefOut>> = HashMap::new();
-        for row in rows {
-            out.entry(get_uuid(&row, "member_id")?).or_default().push(GroupRefOut {
-                value: row.try_get("id")?,
-                display: row.try_get("display_name")?,
-            });
+/// The relation column of a [`Selection`]: members (with their display names) or groups,
+/// aggregated per row.
+fn relation_sql(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Group => {
+            ", (SELECT json_group_array(json_array(m.member_id, m.member_type, \
+                 COALESCE(u.display_name, u.user_name, g.display_name))) \
+               FROM group_members m \
+               LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id \
+               LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id \
+               WHERE m.group_id = r.id) AS rel"
         }
-        Ok(out)
+        ResourceKind::User => {
+            ", (SELECT json_group_array(json_array(g.id, g.display_name) ORDER BY g.seq) \
+               FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.member_id = r.id) AS rel"
+        }
     }
 }
 
@@ -692,11 +678,7 @@ impl Store for SqliteStore {
         kind: ResourceKind,
         query: &ListQuery,
     ) -> Result<ListPage, StoreError> {
-        // One snapshot for the count and the page, so totalResults agrees with the rows.
-        let mut snapshot = Session(self.readers.begin().await?);
-        let page = flows::list(&mut snapshot, Backend::Sqlite, source_id, kind, query).await?;
-        snapshot.0.commit().await?;
-        Ok(page)
+        flows::list(&mut self.read().await?, Backend::Sqlite, source_id, kind, query).await
     }
 
     async fn journal_since(
