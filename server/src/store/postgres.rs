@@ -111,7 +111,13 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Session<C> {
 
     async fn select(&mut self, s: Selection<'_>) -> Result<Selected, StoreError> {
         let n = s.binds.len() + 1;
-        let total = if s.with_total { ", COUNT(*) OVER () AS total" } else { "" };
+        // An uncorrelated subquery: evaluated once, on the filter's own plan (an index-only
+        // count where one serves), not by reading every matching row as a window would.
+        let total = if s.with_total {
+            format!(", (SELECT COUNT(*) FROM {} r WHERE {}) AS total", table(s.kind), s.where_sql)
+        } else {
+            String::new()
+        };
         let rel = if wants_relation(s.kind, s.load) { relation_sql(s.kind) } else { "" };
         let sql = format!(
             "SELECT r.id, r.doc, r.version, r.created_at, r.modified_at{total}{rel} FROM {} r \

@@ -21,9 +21,9 @@ pub fn table(kind: ResourceKind) -> &'static str {
     }
 }
 
-/// One SELECT of resources: the page, optionally the total number of matches (`COUNT(*) OVER
-/// ()`), and the relations `load` asks for (as JSON aggregated per row) — one statement, so
-/// one round trip and one consistent snapshot.
+/// One SELECT of resources: the page, optionally the total number of matches (a scalar
+/// subquery), and the relations `load` asks for (as JSON aggregated per row) — one statement,
+/// so one round trip and one consistent snapshot.
 pub struct Selection<'a> {
     pub kind: ResourceKind,
     pub where_sql: &'a str,
