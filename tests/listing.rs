@@ -5,7 +5,13 @@ use crate::support::{Backend, spawn_app};
 use reqwest::StatusCode;
 use serde_json::json;
 
-on_both_backends!(pages_are_stable_and_complete, sorting, search_endpoints, count_zero_and_bounds);
+on_both_backends!(
+    pages_are_stable_and_complete,
+    sorting,
+    search_endpoints,
+    count_zero_and_bounds,
+    relations_on_deeper_pages
+);
 
 async fn pages_are_stable_and_complete(b: Backend) {
     let app = spawn_app(b).await;
@@ -101,4 +107,25 @@ async fn count_zero_and_bounds(b: Backend) {
     assert_eq!(r["totalResults"], 2);
     assert_eq!(r["Resources"], json!([]));
     app.get("/Users?count=lots").await.assert_error(400, Some("invalidValue"));
+}
+
+async fn relations_on_deeper_pages(b: Backend) {
+    let app = spawn_app(b).await;
+    let a = app.create_user("a@example.com").await;
+    let bb = app.create_user("b@example.com").await;
+    let c = app.create_user("c@example.com").await;
+    let g = app.create_group("Team", &[&bb, &c]).await;
+    for (start, id, in_group) in [(1, &a, false), (2, &bb, true), (3, &c, true)] {
+        let r = app.get(&format!("/Users?startIndex={start}&count=1")).await.body;
+        assert_eq!(r["totalResults"], 3, "{r}");
+        assert_eq!(r["Resources"][0]["id"], id.as_str());
+        let groups = &r["Resources"][0]["groups"];
+        if in_group {
+            assert_eq!(groups[0]["value"], g.as_str(), "page {start}: {r}");
+        } else {
+            assert!(groups.is_null(), "page {start}: {r}");
+        }
+    }
+    let r = app.get("/Groups?startIndex=1&count=5").await.body;
+    assert_eq!(r["Resources"][0]["members"].as_array().map(Vec::len), Some(2));
 }

@@ -8,7 +8,7 @@ use super::columns::{
     parse_member_ids, uniqueness_error,
 };
 use super::filter_sql::{self, Bind};
-use super::primitives::{JournalRow, Reader, Selection, Writer};
+use super::primitives::{JournalRow, Reader, Selection, Writer, wants_relation};
 use super::{
     IfMatch, ListPage, ListQuery, Load, NewResource, PatchPlan, Patcher, StoreError,
     StoredResource, WriteCtx,
@@ -141,13 +141,17 @@ pub async fn get<R: Reader>(
         limit: 1,
         offset: 0,
         load,
-        with_total: false,
     };
     reader.select(s).await?.rows.pop().ok_or(StoreError::NotFound)
 }
 
-/// One page: the filter translated to SQL; the page, its total and its relations come from one
-/// statement (one snapshot, so totalResults agrees with the rows).
+/// One page: the filter translated to SQL and run by the database.
+///
+/// Round trips are what a list costs, so: the relations come in the page's own statement when
+/// the page starts at the first match (the scan stops at the page's end); deeper pages fetch
+/// them for the page's rows only (a subquery in the page's statement would run for every
+/// skipped row). `totalResults` is counted only when the page is full or empty — otherwise it
+/// is what the page shows.
 pub async fn list<R: Reader>(
     reader: &mut R,
     backend: filter_sql::Backend,
@@ -175,23 +179,58 @@ pub async fn list<R: Reader>(
         }
         None => "r.seq".to_owned(),
     };
+    let offset = query.start_index - 1;
+    let inline_relations = offset == 0;
     let s = Selection {
         kind,
         where_sql: &where_sql,
         binds: binds.clone(),
         order: &order,
         limit: query.count,
-        offset: query.start_index - 1,
-        load: query.load,
-        with_total: true,
+        offset,
+        load: if inline_relations { query.load } else { Load::default() },
     };
-    let page = reader.select(s).await?;
-    let total = match page.total {
-        Some(t) => t,
-        // An empty page (past the end, or no match) carries no total.
-        None => reader.count(kind, &where_sql, binds).await?,
+    let mut rows = reader.select(s).await?.rows;
+    if !inline_relations && !rows.is_empty() && wants_relation(kind, query.load) {
+        attach_relations(reader, kind, &mut rows, query.load).await?;
+    }
+    let page_len = rows.len() as i64;
+    let total = if page_len < query.count && (page_len > 0 || offset == 0) {
+        offset + page_len
+    } else {
+        reader.count(kind, &where_sql, binds).await?
     };
-    Ok(ListPage { total, resources: page.rows })
+    Ok(ListPage { total, resources: rows })
+}
+
+/// Loads the relations of these rows with one statement naming their ids.
+async fn attach_relations<R: Reader>(
+    reader: &mut R,
+    kind: ResourceKind,
+    rows: &mut [StoredResource],
+    load: Load,
+) -> Result<(), StoreError> {
+    let ids: Vec<Uuid> = rows.iter().filter_map(|r| Uuid::parse_str(&r.id).ok()).collect();
+    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+    let where_sql = format!("r.id IN ({})", placeholders.join(", "));
+    let s = Selection {
+        kind,
+        where_sql: &where_sql,
+        binds: ids.into_iter().map(Bind::Id).collect(),
+        order: "r.seq",
+        limit: rows.len() as i64,
+        offset: 0,
+        load,
+    };
+    let mut with_relations: std::collections::HashMap<String, StoredResource> =
+        reader.select(s).await?.rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+    for row in rows.iter_mut() {
+        if let Some(full) = with_relations.remove(&row.id) {
+            row.members = full.members;
+            row.groups = full.groups;
+        }
+    }
+    Ok(())
 }
 
 // --- steps shared by the writes ------------------------------------------------------------

@@ -111,16 +111,9 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Session<C> {
 
     async fn select(&mut self, s: Selection<'_>) -> Result<Selected, StoreError> {
         let n = s.binds.len() + 1;
-        // An uncorrelated subquery: evaluated once, on the filter's own plan (an index-only
-        // count where one serves), not by reading every matching row as a window would.
-        let total = if s.with_total {
-            format!(", (SELECT COUNT(*) FROM {} r WHERE {}) AS total", table(s.kind), s.where_sql)
-        } else {
-            String::new()
-        };
         let rel = if wants_relation(s.kind, s.load) { relation_sql(s.kind) } else { "" };
         let sql = format!(
-            "SELECT r.id, r.doc, r.version, r.created_at, r.modified_at{total}{rel} FROM {} r \
+            "SELECT r.id, r.doc, r.version, r.created_at, r.modified_at{rel} FROM {} r \
              WHERE {} ORDER BY {} LIMIT ${n} OFFSET ${}",
             table(s.kind),
             s.where_sql,
@@ -132,14 +125,11 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Session<C> {
             .bind(s.offset)
             .fetch_all(self.conn())
             .await?;
-        let mut out = Selected { rows: Vec::with_capacity(rows.len()), total: None };
+        let mut out = Selected { rows: Vec::with_capacity(rows.len()) };
         for row in &rows {
             let mut res = resource_from_row(s.kind, row)?;
             if !rel.is_empty() {
                 attach_relation(&mut res, row.try_get("rel")?)?;
-            }
-            if s.with_total {
-                out.total = Some(row.try_get("total")?);
             }
             out.rows.push(res);
         }

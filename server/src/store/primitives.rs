@@ -21,9 +21,9 @@ pub fn table(kind: ResourceKind) -> &'static str {
     }
 }
 
-/// One SELECT of resources: the page, optionally the total number of matches (a scalar
-/// subquery), and the relations `load` asks for (as JSON aggregated per row) — one statement,
-/// so one round trip and one consistent snapshot.
+/// One SELECT of resources with the relations `load` asks for, aggregated as JSON per row —
+/// one statement, one round trip. The relation subquery runs for every row the statement
+/// reads, so ask for relations only where the scan stops at the page (no OFFSET).
 pub struct Selection<'a> {
     pub kind: ResourceKind,
     pub where_sql: &'a str,
@@ -32,14 +32,10 @@ pub struct Selection<'a> {
     pub limit: i64,
     pub offset: i64,
     pub load: Load,
-    pub with_total: bool,
 }
 
 pub struct Selected {
     pub rows: Vec<StoredResource>,
-    /// With `with_total`: the number of matches, or None when the page is empty (no row carries
-    /// it; count separately).
-    pub total: Option<i64>,
 }
 
 /// Reads on a connection or inside a transaction.
@@ -70,7 +66,6 @@ pub trait Reader: Send {
             limit: 1,
             offset: 0,
             load,
-            with_total: false,
         };
         self.select(s).await?.rows.pop().ok_or(StoreError::NotFound)
     }
