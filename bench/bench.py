@@ -230,11 +230,56 @@ def postgres_ticks(postmaster: int | None) -> int:
 
 
 def machine_ticks():
+    """(total, idle + iowait, irq + softirq) ticks of all cores."""
     with open("/proc/stat") as f:
         parts = f.readline().split()[1:]
     vals = [int(x) for x in parts[:8]]
-    idle = vals[3] + vals[4]
-    return sum(vals), idle
+    return sum(vals), vals[3] + vals[4], vals[5] + vals[6]
+
+
+def every_process() -> dict[int, tuple[str, int]]:
+    out = {}
+    for pid in all_pids():
+        st = proc_stat(pid)
+        if st:
+            out[pid] = (st[0], st[2])
+    return out
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listen queue was full."""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            row = dict(zip(names.split()[1:], values.split()[1:]))
+            return int(row.get("ListenOverflows", 0))
+    return 0
+
+
+def wait_idle(pid: int, what: str, max_wait: float = 1200.0) -> float:
+    """Waits until a server has finished the requests wrk left behind (its CPU goes quiet).
+
+    A server that queues requests behind a lock keeps working on the ones in flight when wrk
+    stops; the next measurement must not pay for them. Returns the seconds waited.
+    """
+    t0 = time.time()
+    quiet = 0
+    prev = proc_stat(pid)
+    while time.time() - t0 < max_wait:
+        time.sleep(0.5)
+        cur = proc_stat(pid)
+        if not cur or not prev:
+            break
+        busy = (cur[2] - prev[2]) / CLK_TCK / 0.5
+        quiet = quiet + 1 if busy < 0.05 else 0
+        prev = cur
+        if quiet >= 2:
+            break
+    waited = time.time() - t0
+    if waited > 5:
+        log(f"{what}: waited {waited:.0f}s for the requests left in flight to finish")
+    return waited
 
 
 class CpuMeter:
@@ -250,14 +295,20 @@ class CpuMeter:
             snap[name] = st[2] + st[3] if st else 0
         snap["postgres"] = postgres_ticks(self.postmaster)
         snap["_machine"] = machine_ticks()
+        snap["_procs"] = every_process()
+        snap["_pids"] = {pid for pid in pids.values() if pid} | ({self.postmaster} if self.postmaster else set())
         snap["_time"] = time.time()
         return snap
 
     @staticmethod
     def split(before, after, final_ticks: dict[str, int] | None = None) -> dict:
-        """Percent of the machine's total CPU (all cores = 100%) per process group."""
-        total0, idle0 = before["_machine"]
-        total1, idle1 = after["_machine"]
+        """Percent of the machine's total CPU (all cores = 100%) per process group.
+
+        `irq` is interrupt and softirq time (loopback networking), which no process is charged
+        for; `other` is every other busy tick, with the busiest other processes named.
+        """
+        total0, idle0, irq0 = before["_machine"]
+        total1, idle1, irq1 = after["_machine"]
         total = max(total1 - total0, 1)
         out = {}
         named = 0
@@ -268,10 +319,26 @@ class CpuMeter:
             d = max(end - before[name], 0)
             named += d
             out[name] = round(100.0 * d / total, 1)
+        irq = irq1 - irq0
         busy = total - (idle1 - idle0)
-        out["other"] = round(100.0 * max(busy - named, 0) / total, 1)
+        out["irq"] = round(100.0 * irq / total, 1)
+        out["other"] = round(100.0 * max(busy - named - irq, 0) / total, 1)
         out["idle"] = round(100.0 * (idle1 - idle0) / total, 1)
         out["cores_busy"] = round(os.cpu_count() * busy / total, 2)
+        # the busiest processes outside the measured ones (by name), alive at the end
+        ours = before["_pids"] | after["_pids"]
+        others: dict[str, int] = {}
+        for pid, (comm, ticks) in after["_procs"].items():
+            if pid in ours or comm == "postgres" or comm == "wrk" or comm == "pgbench":
+                continue
+            prev = before["_procs"].get(pid)
+            d = ticks - prev[1] if prev else ticks  # a new process: all of its ticks
+            if comm.startswith("kworker"):
+                comm = "kworker"  # their names change with the work they do
+            if d > 0:
+                others[comm] = others.get(comm, 0) + d
+        top = sorted(others.items(), key=lambda kv: -kv[1])[:4]
+        out["other_top"] = {k: round(100.0 * v / total, 1) for k, v in top}
         return out
 
 
@@ -288,6 +355,7 @@ def run_wrk(args, client: Client, scenario: str, duration: float, datafile: str,
         group_id, tag, str(args.users if client.name == "scimbridge" else args.peer_users),
         str(offset),
     ]
+    overflows = listen_overflows()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     before = meter.snapshot({"server": server_pid, "wrk": proc.pid}) if meter else None
     # wrk exits right after its run; read its CPU just before it does (it is our child, so
@@ -315,6 +383,7 @@ def run_wrk(args, client: Client, scenario: str, duration: float, datafile: str,
         "p99_ms": round(r["p99_us"] / 1000, 2),
         "max_ms": round(r["max_us"] / 1000, 2),
         "mean_ms": round(r["mean_us"] / 1000, 2),
+        "listen_overflows": listen_overflows() - overflows,
     }
     if meter:
         wrk_ticks = int(round((rusage.ru_utime + rusage.ru_stime) * CLK_TCK))
@@ -441,12 +510,15 @@ def measure_server(args, client: Client, data: dict, server_pid: int, meter: Cpu
         if args.warmup > 0:
             run_wrk(args, client, sc, args.warmup, datafile, data["big_group_id"], tag + "w",
                     0, None, None)
+            wait_idle(server_pid, f"{client.name}: {sc}: warm-up")
         checkpoint()
         log(f"{client.name}: {sc}: measuring {args.duration}s")
         r = run_wrk(args, client, sc, args.duration, datafile, data["big_group_id"], tag + "m",
                     5000, meter, server_pid)
+        r["drain_seconds"] = round(wait_idle(server_pid, f"{client.name}: {sc}"), 1)
         log(f"{client.name}: {sc}: {r['rps']} req/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
-            f"non-2xx {r['non_2xx']}, socket errors {r['socket_errors']}")
+            f"non-2xx {r['non_2xx']}, socket errors {r['socket_errors']}, "
+            f"listen overflows {r['listen_overflows']}")
         results[sc] = r
     if "patch" in results:
         results["patch"]["big_group_members_after"] = count_members(client, data["big_group_id"])
@@ -585,10 +657,6 @@ def run_pgbench_ceiling(args, workdir: str, meter: CpuMeter, checkpoint) -> dict
         shutil.rmtree(logdir, ignore_errors=True)
         log(f"pgbench: {name}: {results[name]['tps']} tps, p50 {results[name]['p50_ms']} ms, "
             f"p99 {results[name]['p99_ms']} ms")
-    settings = psql(url, "SELECT name || '=' || setting FROM pg_settings WHERE name IN "
-                         "('fsync','synchronous_commit','shared_buffers','max_connections',"
-                         "'wal_sync_method','full_page_writes') ORDER BY name")
-    results["settings"] = dict(line.split("=", 1) for line in settings.split())
     psql(args.database_url, f"DROP DATABASE IF EXISTS {dbname};")
     return results
 
@@ -602,6 +670,10 @@ def fmt_cell(r: dict | None) -> str:
     return f"{r['rps']:>9.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
 
 
+def top_others(u: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in u.get("other_top", {}).items() if v >= 0.5)
+
+
 def report(res: dict) -> str:
     lines = []
     ours, peer, ceil = res["scimbridge"], res.get("peer") or {}, res.get("pgbench") or {}
@@ -610,11 +682,17 @@ def report(res: dict) -> str:
     lines.append(f"SCIM benchmark — {res['started']}  ({c['conns']} connections, {c['threads']} "
                  f"wrk threads, {c['duration']}s per scenario after {c['warmup']}s warm-up; "
                  f"load before: {res['load_before']})")
+    src = res.get("source") or {}
+    pgs = res.get("postgres_settings") or {}
+    if src.get("commit"):
+        lines.append(f"source: {src['commit'][:12]} {src.get('subject', '')}"
+                     f"{' (plus uncommitted server changes)' if src.get('uncommitted_server_changes') else ''}")
     lines.append(f"scimbridge: {res['datasets']['scimbridge']['users']} users, "
                  f"{res['datasets']['scimbridge']['groups']} groups (one of "
                  f"{res['datasets']['scimbridge']['big_group_members']}) on PostgreSQL "
-                 f"(fsync={ceil.get('settings', {}).get('fsync', '?')}, synchronous_commit="
-                 f"{ceil.get('settings', {}).get('synchronous_commit', '?')})")
+                 f"{pgs.get('server_version', '')} (fsync={pgs.get('fsync', '?')}, "
+                 f"synchronous_commit={pgs.get('synchronous_commit', '?')}, "
+                 f"shared_buffers={pgs.get('shared_buffers', '?')} x 8kB)")
     if peer:
         d = res["datasets"]["peer"]
         lines.append(f"scim2-server {res.get('peer_version', '')}: {d['users']} users, "
@@ -643,7 +721,8 @@ def report(res: dict) -> str:
                 se = r["socket_errors"]
                 lines.append(f"  {who:<5}{LABELS[sc]:<28} requests {r['requests']:>8}  non-2xx "
                              f"{r['non_2xx']:>5}  socket {se['connect']},{se['read']},{se['write']},"
-                             f"{se['timeout']}  max {r['max_ms']:.1f} ms")
+                             f"{se['timeout']}  listen overflows {r['listen_overflows']:>5}  max {r['max_ms']:.1f} ms"
+                             f"  left in flight {r['drain_seconds']:.0f}s")
     if ours.get("patch", {}).get("big_group_members_after") is not None:
         lines.append(f"  big group after the PATCH runs: ours {ours['patch']['big_group_members_after']}"
                      f" members, peer {peer.get('patch', {}).get('big_group_members_after')}")
@@ -663,25 +742,41 @@ def report(res: dict) -> str:
                          f"(target ≥{CEILING_TARGET}) {'yes' if frac >= CEILING_TARGET else 'NO'}")
     lines.append("")
     lines.append("CPU split (% of the machine's 2 cores; 100% = both busy):")
-    lines.append(f"  {'run':<40} {'server':>7} {'postgres':>9} {'loadgen':>8} {'other':>6} "
-                 f"{'idle':>6} {'cores':>6}")
+    lines.append(f"  {'run':<36} {'server':>7} {'postgres':>9} {'loadgen':>8} {'irq':>5} "
+                 f"{'other':>6} {'idle':>6}  busiest other processes")
     for who, rs, sname in (("ours", ours, "scimbridge"), ("peer", peer, "scim2-server")):
         for sc in SCENARIOS:
             if sc in rs and "cpu" in rs[sc]:
                 u = rs[sc]["cpu"]
-                lines.append(f"  {who + ' ' + LABELS[sc]:<40} {u['server']:>7} {u['postgres']:>9} "
-                             f"{u['wrk']:>8} {u['other']:>6} {u['idle']:>6} {u['cores_busy']:>6}")
+                lines.append(f"  {who + ' ' + LABELS[sc]:<36} {u['server']:>7} {u['postgres']:>9} "
+                             f"{u['wrk']:>8} {u['irq']:>5} {u['other']:>6} {u['idle']:>6}  {top_others(u)}")
     for script in ("insert", "select"):
         if script in ceil:
             u = ceil[script]["cpu"]
-            lines.append(f"  {'pgbench ' + script:<40} {'-':>7} {u['postgres']:>9} {u['pgbench']:>8} "
-                         f"{u['other']:>6} {u['idle']:>6} {u['cores_busy']:>6}")
+            lines.append(f"  {'pgbench ' + script:<36} {'-':>7} {u['postgres']:>9} {u['pgbench']:>8} "
+                         f"{u['irq']:>5} {u['other']:>6} {u['idle']:>6}  {top_others(u)}")
     lines.append("  (server = scimbridge or scim2-server; loadgen = wrk or pgbench; postgres = all of "
-                 "its processes)")
+                 "its processes; irq = interrupt and softirq time, mostly loopback networking, which the "
+                 "kernel partly charges to the processes too, so a row can add up to a little over "
+                 "100%; other = everything else, e.g. other jobs on the machine)")
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- main
+
+
+def git_state() -> dict:
+    """Which source the binary was built from (read-only git commands)."""
+    repo = os.path.dirname(HERE)
+
+    def git(*a):
+        out = subprocess.run(["git", "-C", repo, *a], capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", "server", "scim-schema",
+                  "migrations", "Cargo.lock")
+    return {"commit": git("rev-parse", "HEAD"), "subject": git("log", "-1", "--format=%s"),
+            "uncommitted_server_changes": bool(changed)}
 
 
 def main() -> int:
@@ -696,8 +791,8 @@ def main() -> int:
     ap.add_argument("--big", type=int, default=50_000)
     ap.add_argument("--peer-users", type=int)
     ap.add_argument("--peer-groups", type=int)
-    ap.add_argument("--duration", type=int, default=15)
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--timeout", type=int, default=60, help="wrk's per-request timeout, seconds")
@@ -712,6 +807,13 @@ def main() -> int:
     if not args.database_url or not args.database_url.startswith(("postgres://", "postgresql://")):
         ap.error("needs a postgres:// DATABASE_URL (run through bench/run.sh)")
 
+    # On SIGTERM/SIGINT, unwind so that the servers this run started are stopped.
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
     workdir = tempfile.mkdtemp(prefix="scimbridge-bench-")
     pg_port = urllib.parse.urlsplit(args.database_url).port or 5432
     postmaster = find_postmaster(pg_port)
@@ -724,6 +826,10 @@ def main() -> int:
             psql(url, "VACUUM ANALYZE;")
         psql(url, "CHECKPOINT;")
 
+    settings = psql(args.database_url, "SELECT name || '=' || setting FROM pg_settings WHERE name IN "
+                    "('fsync','synchronous_commit','shared_buffers','max_connections',"
+                    "'wal_sync_method','full_page_writes','server_version') ORDER BY name")
+    pg_settings = dict(line.split("=", 1) for line in settings.splitlines() if "=" in line)
     with open("/proc/loadavg") as f:
         load_before = " ".join(f.read().split()[:3])
     started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -733,6 +839,8 @@ def main() -> int:
         "config": {k: getattr(args, k) for k in ("users", "groups", "big", "peer_users", "peer_groups",
                                                   "duration", "warmup", "conns", "threads", "timeout")},
         "machine": {"cpus": os.cpu_count()},
+        "source": git_state(),
+        "postgres_settings": pg_settings,
         "datasets": {},
     }
     try:
@@ -771,7 +879,10 @@ def main() -> int:
     res["summary"] = summary
     with open(path, "w") as f:
         json.dump(res, f, indent=2)
-    print(report(res))
+    text = report(res)
+    with open(path[: -len(".json")] + ".txt", "w") as f:
+        f.write(text + "\n")
+    print(text)
     print(f"\nJSON: {path}")
     return 0
 
