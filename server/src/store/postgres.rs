@@ -38,6 +38,9 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url)?.application_name("scimbridge");
         let pool = PgPoolOptions::new()
             .max_connections(32)
+            // No ping before every checkout (a round trip per request); a broken connection
+            // fails its query, the pool drops it, and the error maps to a 503.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
