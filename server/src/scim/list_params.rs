@@ -28,19 +28,25 @@ impl ListParams {
     pub fn from_query(pairs: &[(String, String)]) -> ListParams {
         let mut p = ListParams::default();
         for (k, v) in pairs {
-            let slot = match k.to_ascii_lowercase().as_str() {
-                "filter" => &mut p.filter,
-                "sortby" => &mut p.sort_by,
-                "sortorder" => &mut p.sort_order,
-                "startindex" => &mut p.start_index,
-                "count" => &mut p.count,
-                "attributes" => &mut p.attributes,
-                "excludedattributes" => &mut p.excluded_attributes,
-                _ => continue,
-            };
-            *slot = Some(v.clone());
+            if let Some(slot) = p.slot(k) {
+                *slot = Some(v.clone());
+            }
         }
         p
+    }
+
+    /// The field a parameter name (any case) sets; None for names that are not ours.
+    fn slot(&mut self, name: &str) -> Option<&mut Option<String>> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "filter" => &mut self.filter,
+            "sortby" => &mut self.sort_by,
+            "sortorder" => &mut self.sort_order,
+            "startindex" => &mut self.start_index,
+            "count" => &mut self.count,
+            "attributes" => &mut self.attributes,
+            "excludedattributes" => &mut self.excluded_attributes,
+            _ => return None,
+        })
     }
 
     /// From a SearchRequest body (`POST …/.search`).
@@ -71,17 +77,9 @@ impl ListParams {
                     )));
                 }
             };
-            let slot = match k.to_ascii_lowercase().as_str() {
-                "filter" => &mut p.filter,
-                "sortby" => &mut p.sort_by,
-                "sortorder" => &mut p.sort_order,
-                "startindex" => &mut p.start_index,
-                "count" => &mut p.count,
-                "attributes" => &mut p.attributes,
-                "excludedattributes" => &mut p.excluded_attributes,
-                _ => continue,
-            };
-            *slot = text;
+            if let Some(slot) = p.slot(k) {
+                *slot = text;
+            }
         }
         Ok(p)
     }
