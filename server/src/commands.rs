@@ -25,7 +25,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
 /// Connects and applies pending migrations (every command that touches the database does).
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let url = &settings.database.url;
-    let store = store::connect(url)
+    let store = store::connect(url, settings.database.max_connections)
         .await
         .with_context(|| format!("cannot open the database {}", store::redact_url(url)))?;
     store.migrate().await.context("applying migrations")?;

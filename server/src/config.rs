@@ -44,6 +44,8 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     /// `postgres://…` or `sqlite://…`.
     pub url: String,
+    /// PostgreSQL connections per replica (SQLite: readers; it always has one writer).
+    pub max_connections: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,7 +94,7 @@ impl Default for ServerSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        DatabaseSettings { url: DEFAULT_DATABASE_URL.to_owned() }
+        DatabaseSettings { url: DEFAULT_DATABASE_URL.to_owned(), max_connections: 10 }
     }
 }
 
@@ -167,6 +169,9 @@ impl Settings {
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             anyhow::bail!("config: log.format must be `text` or `json`, not `{}`", self.log.format);
+        }
+        if self.database.max_connections == 0 {
+            anyhow::bail!("config: database.max_connections must be at least 1");
         }
         if self.scim.max_results == 0 {
             anyhow::bail!("config: scim.max_results must be at least 1");

@@ -21,7 +21,8 @@ pub struct Application {
 impl Application {
     /// Connects to the database, applies migrations and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let store = store::connect(&settings.database.url).await?;
+        let store =
+            store::connect(&settings.database.url, settings.database.max_connections).await?;
         store.migrate().await?;
         Self::build_with_store(settings, store).await
     }

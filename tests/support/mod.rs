@@ -132,7 +132,8 @@ pub async fn spawn_app_with(
     settings.server.listen = "127.0.0.1:0".to_owned();
     settings.database.url = url.clone();
     settings.scim.token_cache_seconds = 0;
-    let store = store::connect(&url).await.expect("connect store");
+    let store =
+        store::connect(&url, settings.database.max_connections).await.expect("connect store");
     store.migrate().await.expect("migrate");
     let (_, token, _) =
         scimbridge::auth::create_token(&*store, Some(("test", compat)), None).await.expect("token");

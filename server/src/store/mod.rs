@@ -127,12 +127,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<JournalEntry>, StoreError>;
 }
 
-/// Opens the store the URL names: `postgres://…`/`postgresql://…` or `sqlite://…`.
-pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the store the URL names: `postgres://…`/`postgresql://…` or `sqlite://…`, with at
+/// most `max_connections` pooled connections (SQLite: readers, plus its one writer).
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+        Ok(Arc::new(postgres::PgStore::connect(url, max_connections).await?))
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+        Ok(Arc::new(sqlite::SqliteStore::connect(url, max_connections).await?))
     } else {
         anyhow::bail!(
             "database.url: unsupported scheme in {:?}; use postgres://… or sqlite://…",

@@ -34,10 +34,10 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("scimbridge");
         let pool = PgPoolOptions::new()
-            .max_connections(32)
+            .max_connections(max_connections)
             // No ping before every checkout (a round trip per request); a broken connection
             // fails its query, the pool drops it, and the error maps to a 503.
             .test_before_acquire(false)

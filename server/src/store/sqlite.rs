@@ -44,7 +44,7 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -59,7 +59,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         let readers = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(max_connections)
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
