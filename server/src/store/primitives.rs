@@ -71,6 +71,24 @@ pub trait Reader: Send {
     }
 }
 
+/// The SELECT of a [`Selection`] (the same text on both backends); `relation` is the backend's
+/// relation column (`, (…) AS rel`) or empty. Limit and offset are the last two placeholders.
+pub fn select_sql(s: &Selection<'_>, relation: &str) -> String {
+    let n = s.binds.len() + 1;
+    format!(
+        "SELECT r.id, r.doc, r.version, r.created_at, r.modified_at{relation} FROM {} r \
+         WHERE {} ORDER BY {} LIMIT ${n} OFFSET ${}",
+        table(s.kind),
+        s.where_sql,
+        s.order,
+        n + 1
+    )
+}
+
+pub fn count_sql(kind: ResourceKind, where_sql: &str) -> String {
+    format!("SELECT COUNT(*) FROM {} r WHERE {where_sql}", table(kind))
+}
+
 /// The relation column each backend aggregates: a group's members as `[[id, type, display], …]`,
 /// a user's groups as `[[id, displayName], …]`.
 pub fn wants_relation(kind: ResourceKind, load: Load) -> bool {

@@ -9,7 +9,8 @@
 use super::columns::{Indexed, member_type_of, member_type_str};
 use super::filter_sql::{self, Backend, Bind};
 use super::primitives::{
-    JournalRow, Reader, Selected, Selection, Writer, attach_relation, table, wants_relation,
+    JournalRow, Reader, Selected, Selection, Writer, attach_relation, count_sql, select_sql, table,
+    wants_relation,
 };
 use super::types::{format_timestamp, parse_timestamp};
 use super::{
@@ -160,22 +161,15 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Session<C> {
         where_sql: &str,
         binds: Vec<Bind>,
     ) -> Result<i64, StoreError> {
-        let sql = format!("SELECT COUNT(*) FROM {} r WHERE {where_sql}", table(kind));
-        let row = bind_all(sqlx::query(AssertSqlSafe(sql)), binds).fetch_one(self.conn()).await?;
+        let row = bind_all(sqlx::query(AssertSqlSafe(count_sql(kind, where_sql))), binds)
+            .fetch_one(self.conn())
+            .await?;
         Ok(row.try_get(0)?)
     }
 
     async fn select(&mut self, s: Selection<'_>) -> Result<Selected, StoreError> {
-        let n = s.binds.len() + 1;
         let rel = if wants_relation(s.kind, s.load) { relation_sql(s.kind) } else { "" };
-        let sql = format!(
-            "SELECT r.id, r.doc, r.version, r.created_at, r.modified_at{rel} FROM {} r \
-             WHERE {} ORDER BY {} LIMIT ${n} OFFSET ${}",
-            table(s.kind),
-            s.where_sql,
-            s.order,
-            n + 1
-        );
+        let sql = select_sql(&s, rel);
         let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), s.binds)
             .bind(s.limit)
             .bind(s.offset)
