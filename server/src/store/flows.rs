@@ -142,7 +142,7 @@ pub async fn get<R: Reader>(
         offset: 0,
         load,
     };
-    reader.select(s).await?.rows.pop().ok_or(StoreError::NotFound)
+    reader.select(s).await?.pop().ok_or(StoreError::NotFound)
 }
 
 /// One page: the filter translated to SQL and run by the database.
@@ -190,7 +190,7 @@ pub async fn list<R: Reader>(
         offset,
         load: if inline_relations { query.load } else { Load::default() },
     };
-    let mut rows = reader.select(s).await?.rows;
+    let mut rows = reader.select(s).await?;
     if !inline_relations && !rows.is_empty() && wants_relation(kind, query.load) {
         attach_relations(reader, kind, &mut rows, query.load).await?;
     }
@@ -223,7 +223,7 @@ async fn attach_relations<R: Reader>(
         load,
     };
     let mut with_relations: std::collections::HashMap<String, StoredResource> =
-        reader.select(s).await?.rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+        reader.select(s).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
     for row in rows.iter_mut() {
         if let Some(full) = with_relations.remove(&row.id) {
             row.members = full.members;

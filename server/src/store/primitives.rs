@@ -34,10 +34,6 @@ pub struct Selection<'a> {
     pub load: Load,
 }
 
-pub struct Selected {
-    pub rows: Vec<StoredResource>,
-}
-
 /// Reads on a connection or inside a transaction.
 #[async_trait]
 pub trait Reader: Send {
@@ -49,7 +45,7 @@ pub trait Reader: Send {
         binds: Vec<Bind>,
     ) -> Result<i64, StoreError>;
 
-    async fn select(&mut self, s: Selection<'_>) -> Result<Selected, StoreError>;
+    async fn select(&mut self, s: Selection<'_>) -> Result<Vec<StoredResource>, StoreError>;
 
     /// One resource by id with the relations `load` asks for.
     async fn fetch_one(
@@ -67,7 +63,7 @@ pub trait Reader: Send {
             offset: 0,
             load,
         };
-        self.select(s).await?.rows.pop().ok_or(StoreError::NotFound)
+        self.select(s).await?.pop().ok_or(StoreError::NotFound)
     }
 }
 

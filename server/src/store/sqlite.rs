@@ -9,7 +9,7 @@
 use super::columns::{Indexed, member_type_of, member_type_str};
 use super::filter_sql::{self, Backend, Bind};
 use super::primitives::{
-    JournalRow, Reader, Selected, Selection, Writer, attach_relation, count_sql, select_sql, table,
+    JournalRow, Reader, Selection, Writer, attach_relation, count_sql, select_sql, table,
     wants_relation,
 };
 use super::types::{format_timestamp, parse_timestamp};
@@ -167,7 +167,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Session<C> {
         Ok(row.try_get(0)?)
     }
 
-    async fn select(&mut self, s: Selection<'_>) -> Result<Selected, StoreError> {
+    async fn select(&mut self, s: Selection<'_>) -> Result<Vec<StoredResource>, StoreError> {
         let rel = if wants_relation(s.kind, s.load) { relation_sql(s.kind) } else { "" };
         let sql = select_sql(&s, rel);
         let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), s.binds)
@@ -175,7 +175,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Session<C> {
             .bind(s.offset)
             .fetch_all(self.conn())
             .await?;
-        let mut out = Selected { rows: Vec::with_capacity(rows.len()) };
+        let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut res = resource_from_row(s.kind, row)?;
             if !rel.is_empty() {
@@ -189,7 +189,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Session<C> {
                 };
                 attach_relation(&mut res, value)?;
             }
-            out.rows.push(res);
+            out.push(res);
         }
         Ok(out)
     }
