@@ -1,47 +1,19 @@
 //! The real `scimbridge` binary: token management, migrate, serve, config errors.
 
 use crate::on_both_backends;
+use crate::support::binary::{Server, binary, command, free_port};
 use crate::support::{Backend, fresh_database};
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 on_both_backends!(token_commands_and_serve);
 
-/// target/<profile>/scimbridge, next to this test binary's deps/ directory.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join(format!("scimbridge{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} is missing: run `cargo build` before the tests", bin.display());
-    bin
-}
-
 fn run(url: &str, args: &[&str]) -> Output {
-    Command::new(binary())
-        .args(args)
-        .env("DATABASE_URL", url)
-        .env_remove("SCIMBRIDGE_CONFIG")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run scimbridge")
+    command(url).args(args).output().expect("run scimbridge")
 }
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 async fn token_commands_and_serve(b: Backend) {
@@ -76,6 +48,8 @@ async fn token_commands_and_serve(b: Backend) {
     let okta_line = lines.iter().find(|l| l.contains("\tokta\t")).expect("okta token listed");
     assert!(lines.iter().any(|l| l.contains("\tadmin\t")));
     assert!(okta_line.contains("live") && okta_line.contains("never"), "{okta_line}");
+    assert!(okta_line.ends_with("\tokta"), "the source's mode is the last column: {okta_line}");
+    assert!(lines.iter().any(|l| l.contains("\tadmin\t") && l.ends_with("\t-")), "{lines:?}");
     assert!(!stdout(&list).contains(&token), "the secret is never shown again");
     let okta_id = okta_line.split('\t').next().unwrap().to_owned();
 
@@ -105,6 +79,21 @@ async fn token_commands_and_serve(b: Backend) {
     assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
     let r = client.get(format!("{base}/scim/v2/Users")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 200);
+
+    // `auto` records the client it recognised, and `token list` shows it.
+    let created = run(&url, &["token", "create", "--source", "idp"]);
+    let idp_token = stdout(&created).lines().last().expect("a token").to_owned();
+    let r = client
+        .get(format!("{base}/scim/v2/Users"))
+        .bearer_auth(&idp_token)
+        .header("user-agent", "authentik@2025.2.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let list = stdout(&run(&url, &["token", "list"]));
+    let idp_line = list.lines().find(|l| l.contains("\tidp\t")).expect("idp token listed");
+    assert!(idp_line.ends_with("\tauto:authentik"), "{idp_line}");
 
     let revoked = run(&url, &["token", "revoke", &okta_id]);
     assert!(revoked.status.success());

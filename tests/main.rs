@@ -14,6 +14,7 @@ mod concurrency;
 mod discovery;
 mod filters;
 mod groups;
+mod idp;
 mod listing;
 mod sources;
 mod users;

@@ -1,10 +1,18 @@
 //! Several identity sources side by side: isolation, token lifecycle, journal attribution.
 
 use crate::on_both_backends;
-use crate::support::{Backend, spawn_app, user};
+use crate::support::{Backend, TestApp, spawn_app, spawn_app_with, user};
 use reqwest::{Method, StatusCode};
+use scimbridge::config::{Settings, SourceSettings};
+use serde_json::{Value, json};
 
-on_both_backends!(sources_are_isolated, token_lifecycle);
+on_both_backends!(
+    sources_are_isolated,
+    token_lifecycle,
+    migration_takes_over_users_and_groups,
+    migration_is_off_by_default,
+    migration_only_from_listed_sources,
+);
 
 async fn sources_are_isolated(b: Backend) {
     let app = spawn_app(b).await;
@@ -70,4 +78,116 @@ async fn token_lifecycle(b: Backend) {
     // Admin tokens are not SCIM tokens.
     let (_, admin, _) = scimbridge::auth::create_token(&*app.store, None, None).await.unwrap();
     app.request_as(&admin, Method::GET, "/Users", None, &[]).await.assert_error(403, None);
+}
+
+/// An app whose source `entra` may take over what source `test` (the app's own token) holds.
+async fn migrating_app(b: Backend) -> (TestApp, String) {
+    let mut settings = Settings::default();
+    let migration = SourceSettings { compat: None, adopt_from: vec!["test".to_owned()] };
+    settings.sources.insert("entra".to_owned(), migration);
+    let app = spawn_app_with(b, settings, None).await;
+    let entra = app.token_for("entra", Some("entra")).await;
+    (app, entra)
+}
+
+async fn post_as(app: &TestApp, token: &str, path: &str, body: &Value) -> crate::support::Reply {
+    app.request_as(token, Method::POST, path, Some(body), &[]).await
+}
+
+async fn migration_takes_over_users_and_groups(b: Backend) {
+    let (app, entra) = migrating_app(b).await;
+    // What the old IdP provisioned.
+    let alice = app.create_user("alice@example.com").await;
+    let mut bob_doc = user("bob@example.com");
+    bob_doc["externalId"] = json!("okta-bob");
+    let bob = app.post("/Users", &bob_doc).await.body["id"].as_str().unwrap().to_owned();
+    let gid = app.create_group("Engineers", &[&alice, &bob]).await;
+    let before = app.journal().await.len();
+
+    // The new IdP creates alice (another case, its own externalId): the same user comes back.
+    let mut alice_doc = user("Alice@Example.com");
+    alice_doc["externalId"] = json!("entra-alice");
+    alice_doc["displayName"] = json!("Alice from Entra");
+    let r = post_as(&app, &entra, "/Users", &alice_doc).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["id"], alice.as_str(), "same id");
+    assert_eq!(r.body["displayName"], "Alice from Entra", "the POSTed attributes win");
+    assert_eq!(r.body["externalId"], "entra-alice");
+    let groups: Vec<&str> =
+        r.body["groups"].as_array().unwrap().iter().filter_map(|g| g["value"].as_str()).collect();
+    assert_eq!(groups, [gid.as_str()], "memberships kept: {}", r.body);
+    // Ownership moved: the new source reads it, the old one no longer does.
+    let r = app.request_as(&entra, Method::GET, &format!("/Users/{alice}"), None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    app.get(&format!("/Users/{alice}")).await.assert_error(404, None);
+
+    // Matched by externalId when the new IdP sends another userName: taken over and renamed.
+    let mut bob_new = user("robert@example.com");
+    bob_new["externalId"] = json!("okta-bob");
+    let r = post_as(&app, &entra, "/Users", &bob_new).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["id"], bob.as_str());
+    assert_eq!(r.body["userName"], "robert@example.com");
+
+    // The group, POSTed empty as Entra does: same id, members kept; POSTed members are added.
+    let carol = app
+        .request_as(&entra, Method::POST, "/Users", Some(&user("carol@example.com")), &[])
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let group = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "engineers",
+        "members": [{"value": carol}]
+    });
+    let r = post_as(&app, &entra, "/Groups", &group).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["id"], gid.as_str());
+    let r = app.request_as(&entra, Method::GET, &format!("/Groups/{gid}"), None, &[]).await;
+    let mut members: Vec<&str> =
+        r.body["members"].as_array().unwrap().iter().filter_map(|m| m["value"].as_str()).collect();
+    members.sort();
+    let mut expected = vec![alice.as_str(), bob.as_str(), carol.as_str()];
+    expected.sort();
+    assert_eq!(members, expected);
+
+    // Each takeover is one journal row naming the old source; nothing was deleted.
+    let journal = app.journal().await;
+    let adopted: Vec<_> = journal[before..].iter().filter(|j| j.action == "adopt").collect();
+    assert_eq!(adopted.len(), 3, "{journal:?}");
+    for j in &adopted {
+        assert_eq!(j.detail.as_ref().unwrap()["adopted_from"], "test", "{j:?}");
+    }
+    let bob_row = adopted.iter().find(|j| j.resource_id == bob).unwrap();
+    assert_eq!(bob_row.detail.as_ref().unwrap()["renamed_from"], "bob@example.com");
+    let group_row = adopted.iter().find(|j| j.resource_id == gid).unwrap();
+    assert_eq!(group_row.detail.as_ref().unwrap()["members_added"], json!([carol]));
+    assert!(journal.iter().all(|j| j.action != "delete"), "{journal:?}");
+}
+
+async fn migration_is_off_by_default(b: Backend) {
+    let app = spawn_app(b).await;
+    app.create_user("alice@example.com").await;
+    app.create_group("Engineers", &[]).await;
+    let entra = app.token_for("entra", Some("entra")).await;
+    let r = post_as(&app, &entra, "/Users", &user("alice@example.com")).await;
+    r.assert_error(409, Some("uniqueness"));
+    let r = post_as(&app, &entra, "/Groups", &crate::support::group("Engineers", &[])).await;
+    r.assert_error(409, Some("uniqueness"));
+}
+
+async fn migration_only_from_listed_sources(b: Backend) {
+    let (app, _entra) = migrating_app(b).await;
+    // `jumpcloud` is not in entra's adopt_from: its users stay its own.
+    let jumpcloud = app.token_for("jumpcloud", None).await;
+    let r = post_as(&app, &jumpcloud, "/Users", &user("dave@example.com")).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let entra = app.token_for("entra", None).await;
+    let r = post_as(&app, &entra, "/Users", &user("dave@example.com")).await;
+    r.assert_error(409, Some("uniqueness"));
+    // Nor does `test` take anything back from entra (adoption is one-way, per source).
+    post_as(&app, &entra, "/Users", &user("erin@example.com")).await;
+    app.post("/Users", &user("erin@example.com")).await.assert_error(409, Some("uniqueness"));
 }

@@ -46,7 +46,14 @@ async fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {
     match cmd {
         TokenCommand::Create(args) => token_create(&*store, &args).await,
         TokenCommand::List { json } => {
-            let tokens = store.list_tokens().await?;
+            let mut tokens = store.list_tokens().await?;
+            for t in &mut tokens {
+                // A mode set in the config file wins over the stored one (as when serving).
+                let configured = t.source.as_ref().and_then(|s| settings.sources.get(s));
+                if let Some(mode) = configured.and_then(|c| c.compat.clone()) {
+                    t.compat = Some(mode);
+                }
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&tokens)?);
             } else {
@@ -98,7 +105,8 @@ fn validate_source_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `id  source  created  expires  last-used  state`, tab-separated.
+/// `id  source  created  expires  last-used  state  compat`, tab-separated; compat is the
+/// source's mode, with what `auto` detected (`auto:entra`), or `-` for an admin token.
 fn token_line(t: &TokenInfo) -> String {
     let opt = |v: &Option<store::Timestamp>, none: &str| {
         v.as_ref().map_or(none.to_owned(), format_timestamp)
@@ -110,13 +118,19 @@ fn token_line(t: &TokenInfo) -> String {
     } else {
         "live"
     };
+    let compat = match (t.compat.as_deref(), t.detected_compat.as_deref()) {
+        (None, _) => "-".to_owned(),
+        (Some("auto"), Some(detected)) => format!("auto:{detected}"),
+        (Some(mode), _) => mode.to_owned(),
+    };
     format!(
-        "{}\t{}\t{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
         t.id,
         t.source.as_deref().unwrap_or("admin"),
         format_timestamp(&t.created_at),
         opt(&t.expires_at, "never"),
         opt(&t.last_used_at, "never"),
-        state
+        state,
+        compat
     )
 }

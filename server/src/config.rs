@@ -125,8 +125,7 @@ pub struct Overrides {
 /// Sections of the config file this version knows but leaves to other components.
 const SYNC_SECTIONS: &[&str] = &["aws", "sync", "mapping", "permission_sets", "assignments"];
 
-pub const COMPAT_MODES: &[&str] =
-    &["auto", "strict", "okta", "entra", "authentik", "ping", "generic"];
+pub use crate::scim::compat::COMPAT_MODES;
 
 impl Settings {
     pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
@@ -158,6 +157,9 @@ impl Settings {
             anyhow::bail!("config: unknown section or key `{unknown}`");
         }
         for (name, s) in &self.sources {
+            if s.adopt_from.iter().any(|from| from == name) {
+                anyhow::bail!("config: sources.{name}.adopt_from names the source itself");
+            }
             if let Some(c) = &s.compat
                 && !COMPAT_MODES.contains(&c.as_str())
             {

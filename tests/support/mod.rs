@@ -8,6 +8,8 @@ use scimbridge::store::{self, Store};
 use serde_json::{Value, json};
 use std::sync::{Arc, Once};
 
+pub mod binary;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

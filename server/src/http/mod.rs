@@ -7,6 +7,7 @@ use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::scim::ResourceService;
+use crate::scim::compat::DetectionRecorder;
 use crate::store::Store;
 use actix_web::web;
 use scim_schema::discovery::ServiceProviderSettings;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub auth: Authenticator,
     pub resources: ResourceService,
     pub provider: ServiceProviderSettings,
+    /// What `auto` recognised of each source's client.
+    pub detections: DetectionRecorder,
 }
 
 impl AppState {
@@ -27,6 +30,7 @@ impl AppState {
         AppState {
             auth: Authenticator::new(store.clone(), ttl),
             resources: ResourceService::new(store.clone(), &settings),
+            detections: DetectionRecorder::new(store.clone()),
             provider: ServiceProviderSettings {
                 max_results: settings.scim.max_results,
                 bulk_max_operations: settings.scim.bulk_max_operations,

@@ -2,6 +2,7 @@
 //! `crate::http::scim` and the Bulk endpoint both call it).
 
 pub mod bulk;
+pub mod compat;
 pub mod list_params;
 pub mod render;
 pub mod service;

@@ -3,10 +3,11 @@
 
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::scim::compat::tolerances_for;
 use crate::scim::list_params::ListParams;
 use crate::store::{
     IfMatch, ListPage, Load, NewResource, PatchPlan, Source, Store, StoreError, StoredResource,
-    WriteCtx, tolerances_for,
+    WriteCtx,
 };
 use scim_schema::Tolerances;
 use scim_schema::patch::{apply_patch, parse_patch_request};
@@ -24,21 +25,29 @@ pub struct Caller {
     /// The effective compatibility mode (config, else the stored mode; `auto` resolved).
     pub compat: String,
     pub tolerances: Tolerances,
+    /// Sources whose users and groups this one takes over on create (source migration).
+    pub adopt_from: Vec<String>,
 }
 
 impl Caller {
     pub fn new(source: Source, token_id: uuid::Uuid, settings: &Settings) -> Caller {
-        let configured = settings.sources.get(&source.name).and_then(|s| s.compat.clone());
+        let config = settings.sources.get(&source.name);
+        let configured = config.and_then(|s| s.compat.clone());
+        let adopt_from = config.map(|s| s.adopt_from.clone()).unwrap_or_default();
         let mut compat = configured.unwrap_or_else(|| source.compat.clone());
         if compat == "auto" {
             compat = source.detected_compat.clone().unwrap_or_else(|| "generic".to_owned());
         }
         let tolerances = tolerances_for(&compat);
-        Caller { source, token_id, compat, tolerances }
+        Caller { source, token_id, compat, tolerances, adopt_from }
     }
 
     fn write_ctx(&self) -> WriteCtx {
-        WriteCtx { source_id: self.source.id, token_id: Some(self.token_id) }
+        WriteCtx {
+            source_id: self.source.id,
+            token_id: Some(self.token_id),
+            adopt_from: self.adopt_from.clone(),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use super::columns::{
     parse_member_ids, uniqueness_error,
 };
 use super::filter_sql::{self, Bind};
-use super::primitives::{JournalRow, Reader, Selection, Writer, wants_relation};
+use super::primitives::{Adoptable, JournalRow, Reader, Selection, Writer, wants_relation};
 use super::{
     IfMatch, ListPage, ListQuery, Load, NewResource, PatchPlan, Patcher, StoreError,
     StoredResource, WriteCtx,
@@ -26,6 +26,11 @@ pub async fn create<W: Writer>(
     new: &NewResource,
 ) -> Result<StoredResource, StoreError> {
     let ix = Indexed::of(kind, &new.doc)?;
+    if !ctx.adopt_from.is_empty()
+        && let Some(found) = tx.find_adoptable(kind, &ix, &ctx.adopt_from).await?
+    {
+        return adopt(tx, ctx, kind, found, &ix, new).await;
+    }
     let id = Uuid::now_v7();
     let now = super::now();
     match tx.insert_row(kind, id, ctx.source_id, &ix, &new.doc, now).await {
@@ -57,6 +62,52 @@ pub async fn create<W: Writer>(
     };
     tx.commit().await?;
     Ok(created)
+}
+
+/// Source migration: a create that names a resource of a source listed in `adopt_from` takes
+/// it over instead of conflicting. The id and the memberships stay (so nothing downstream is
+/// deleted and re-created), the POSTed document replaces the stored one, members the POST
+/// lists are added to the kept ones, and the journal records an `adopt` naming the old source.
+async fn adopt<W: Writer>(
+    mut tx: W,
+    ctx: &WriteCtx,
+    kind: ResourceKind,
+    found: Adoptable,
+    ix: &Indexed,
+    new: &NewResource,
+) -> Result<StoredResource, StoreError> {
+    let now = super::now();
+    let id = found.id;
+    match tx.update_row(kind, id, ix, &new.doc, now).await {
+        Err(e) if is_name_conflict(&e) => return Err(uniqueness_error(kind, ix).into()),
+        other => other?,
+    }
+    tx.set_owner(kind, id, ctx.source_id).await?;
+    let mut delta = MemberDelta::default();
+    if let (ResourceKind::Group, Some(refs)) = (kind, &new.members) {
+        let members = resolve_members(&mut tx, ctx.source_id, id, refs).await?;
+        delta.record_added(ids(tx.insert_members(id, &members).await?));
+    }
+    let mut detail =
+        journal_detail(kind, Some(&found.doc), Some(&new.doc), &delta).unwrap_or_else(|| json!({}));
+    detail["adopted_from"] = json!(found.from_source);
+    tx.journal(JournalRow { ctx, kind, id, action: "adopt", detail: Some(detail), at: now })
+        .await?;
+    let load = Load { members: kind == ResourceKind::Group, groups: kind == ResourceKind::User };
+    let adopted = tx.fetch_one(kind, id, load).await?;
+    tx.commit().await?;
+    tracing::info!(
+        kind = ?kind, id = %id, from = %found.from_source,
+        "source migration: took over {} \"{}\"", kind_noun(kind), ix.name
+    );
+    Ok(adopted)
+}
+
+fn kind_noun(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "user",
+        ResourceKind::Group => "group",
+    }
 }
 
 /// PUT: the new document replaces the old; `new.members` (if given) becomes the membership.

@@ -16,9 +16,9 @@ mod types;
 pub use types::*;
 
 use async_trait::async_trait;
+use scim_schema::ScimError;
 use scim_schema::patch::MemberChange;
 use scim_schema::schema::ResourceKind;
-use scim_schema::{ScimError, Tolerances};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -56,6 +56,7 @@ pub trait Store: Send + Sync + 'static {
     /// The live or dead token with this SHA-256 digest, with its source.
     async fn find_token(&self, digest: &[u8]) -> Result<Option<TokenRecord>, StoreError>;
     async fn touch_token(&self, id: uuid::Uuid, at: Timestamp) -> Result<(), StoreError>;
+    /// Records the client `auto` recognised; the first detection stays.
     async fn set_detected_compat(&self, source_id: i64, compat: &str) -> Result<(), StoreError>;
 
     // --- SCIM resources ------------------------------------------------------------------
@@ -151,14 +152,6 @@ pub fn redact_url(url: &str) -> String {
             format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
         }
         _ => url.to_owned(),
-    }
-}
-
-/// The tolerances a compat mode switches on; `strict` is plain RFC behaviour.
-pub fn tolerances_for(compat: &str) -> Tolerances {
-    match compat {
-        "strict" => Tolerances::strict(),
-        _ => Tolerances::lenient(),
     }
 }
 

@@ -7,8 +7,8 @@
 use super::columns::{Indexed, member_type_str};
 use super::filter_sql::{self, Backend, Bind};
 use super::primitives::{
-    JournalRow, Reader, Selection, Writer, attach_relation, count_sql, select_sql, table,
-    wants_relation,
+    Adoptable, JournalRow, Reader, Selection, Writer, adoptable_sql, attach_relation, count_sql,
+    select_sql, table, wants_relation,
 };
 use super::{
     IfMatch, JournalEntry, ListPage, ListQuery, Load, NewResource, NewToken, Patcher, Source,
@@ -174,6 +174,40 @@ impl Writer for Session<Transaction<'static, Postgres>> {
             Some(r) => Ok(Some((r.try_get("doc")?, r.try_get("version")?))),
             None => Ok(None),
         }
+    }
+
+    async fn find_adoptable(
+        &mut self,
+        kind: ResourceKind,
+        ix: &Indexed,
+        from: &[String],
+    ) -> Result<Option<Adoptable>, StoreError> {
+        let sql = adoptable_sql(kind, "= ANY($1)", " FOR UPDATE OF r");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(from)
+            .bind(&ix.name_lower)
+            .bind(&ix.external_id)
+            .fetch_optional(self.conn())
+            .await?;
+        match row {
+            Some(r) => Ok(Some(Adoptable {
+                id: r.try_get("id")?,
+                from_source: r.try_get("source")?,
+                doc: r.try_get("doc")?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_owner(
+        &mut self,
+        kind: ResourceKind,
+        id: Uuid,
+        source_id: i64,
+    ) -> Result<(), StoreError> {
+        let sql = format!("UPDATE {} SET source_id = $2 WHERE id = $1", table(kind));
+        sqlx::query(AssertSqlSafe(sql)).bind(id).bind(source_id).execute(self.conn()).await?;
+        Ok(())
     }
 
     async fn insert_row(
@@ -518,8 +552,8 @@ impl Store for PgStore {
 
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT t.id, s.name AS source, t.created_at, t.expires_at, t.last_used_at, t.revoked_at \
-             FROM tokens t LEFT JOIN sources s ON s.id = t.source_id ORDER BY t.created_at, t.id",
+            "SELECT t.id, s.name AS source, s.compat, s.detected_compat, t.created_at, t.expires_at, \
+             t.last_used_at, t.revoked_at FROM tokens t LEFT JOIN sources s ON s.id = t.source_id ORDER BY t.created_at, t.id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -528,6 +562,8 @@ impl Store for PgStore {
                 Ok(TokenInfo {
                     id: row.try_get("id")?,
                     source: row.try_get("source")?,
+                    compat: row.try_get("compat")?,
+                    detected_compat: row.try_get("detected_compat")?,
                     created_at: row.try_get("created_at")?,
                     expires_at: row.try_get("expires_at")?,
                     last_used_at: row.try_get("last_used_at")?,
@@ -586,11 +622,13 @@ impl Store for PgStore {
     }
 
     async fn set_detected_compat(&self, source_id: i64, compat: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sources SET detected_compat = $2 WHERE id = $1")
-            .bind(source_id)
-            .bind(compat)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE sources SET detected_compat = $2 WHERE id = $1 AND detected_compat IS NULL",
+        )
+        .bind(source_id)
+        .bind(compat)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

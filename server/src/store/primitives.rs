@@ -129,6 +129,30 @@ pub fn attach_relation(res: &mut StoredResource, rel: Option<Value>) -> Result<(
     Ok(())
 }
 
+/// A resource another source may take over (see [`Writer::find_adoptable`]).
+pub struct Adoptable {
+    pub id: Uuid,
+    /// The name of the source that owns it now.
+    pub from_source: String,
+    pub doc: Value,
+}
+
+/// The SELECT behind [`Writer::find_adoptable`]: `$1` the source names (spelled by the
+/// backend in `sources_in`), `$2` the lower-cased name, `$3` the externalId. A name match wins
+/// over an externalId match; `lock` is appended (PostgreSQL's `FOR UPDATE OF r`).
+pub fn adoptable_sql(kind: ResourceKind, sources_in: &str, lock: &str) -> String {
+    let name_lower = match kind {
+        ResourceKind::User => "r.user_name_lower",
+        ResourceKind::Group => "r.display_name_lower",
+    };
+    format!(
+        "SELECT r.id, s.name AS source, r.doc FROM {} r JOIN sources s ON s.id = r.source_id \
+         WHERE s.name {sources_in} AND ({name_lower} = $2 OR r.external_id = $3) \
+         ORDER BY CASE WHEN {name_lower} = $2 THEN 0 ELSE 1 END, r.seq LIMIT 1{lock}",
+        table(kind)
+    )
+}
+
 /// A journal row to append.
 pub struct JournalRow<'a> {
     pub ctx: &'a WriteCtx,
@@ -171,6 +195,23 @@ pub trait Writer: Reader {
         doc: &Value,
         now: Timestamp,
     ) -> Result<(), sqlx::Error>;
+
+    /// The resource of one of the `from` sources that creating `ix` would take over: the one
+    /// holding its name, else one with its externalId; locked like [`Writer::lock_row`].
+    async fn find_adoptable(
+        &mut self,
+        kind: ResourceKind,
+        ix: &Indexed,
+        from: &[String],
+    ) -> Result<Option<Adoptable>, StoreError>;
+
+    /// Hands a resource to another source.
+    async fn set_owner(
+        &mut self,
+        kind: ResourceKind,
+        id: Uuid,
+        source_id: i64,
+    ) -> Result<(), StoreError>;
 
     /// A new version for a group whose members changed.
     async fn bump_group_version(&mut self, id: Uuid, now: Timestamp) -> Result<(), StoreError>;

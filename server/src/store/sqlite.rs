@@ -9,8 +9,8 @@
 use super::columns::{Indexed, member_type_of, member_type_str};
 use super::filter_sql::{self, Backend, Bind};
 use super::primitives::{
-    JournalRow, Reader, Selection, Writer, attach_relation, count_sql, select_sql, table,
-    wants_relation,
+    Adoptable, JournalRow, Reader, Selection, Writer, adoptable_sql, attach_relation, count_sql,
+    select_sql, table, wants_relation,
 };
 use super::types::{format_timestamp, parse_timestamp};
 use super::{
@@ -235,6 +235,47 @@ impl Writer for Session<Transaction<'static, Sqlite>> {
         let doc = serde_json::from_str(&doc)
             .map_err(|e| StoreError::Corrupt(format!("bad JSON document: {e}")))?;
         Ok(Some((doc, row.try_get("version")?)))
+    }
+
+    async fn find_adoptable(
+        &mut self,
+        kind: ResourceKind,
+        ix: &Indexed,
+        from: &[String],
+    ) -> Result<Option<Adoptable>, StoreError> {
+        // BEGIN IMMEDIATE already holds the database's write lock.
+        let sql = adoptable_sql(kind, "IN (SELECT value FROM json_each($1))", "");
+        let names = serde_json::to_string(from)
+            .map_err(|e| StoreError::Corrupt(format!("source names: {e}")))?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(names)
+            .bind(&ix.name_lower)
+            .bind(&ix.external_id)
+            .fetch_optional(self.conn())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let doc: String = row.try_get("doc")?;
+        Ok(Some(Adoptable {
+            id: get_uuid(&row, "id")?,
+            from_source: row.try_get("source")?,
+            doc: serde_json::from_str(&doc)
+                .map_err(|e| StoreError::Corrupt(format!("bad JSON document: {e}")))?,
+        }))
+    }
+
+    async fn set_owner(
+        &mut self,
+        kind: ResourceKind,
+        id: Uuid,
+        source_id: i64,
+    ) -> Result<(), StoreError> {
+        let sql = format!("UPDATE {} SET source_id = $2 WHERE id = $1", table(kind));
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(source_id)
+            .execute(self.conn())
+            .await?;
+        Ok(())
     }
 
     async fn insert_row(
@@ -535,8 +576,8 @@ impl Store for SqliteStore {
 
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT t.id, s.name AS source, t.created_at, t.expires_at, t.last_used_at, t.revoked_at \
-             FROM tokens t LEFT JOIN sources s ON s.id = t.source_id ORDER BY t.created_at, t.id",
+            "SELECT t.id, s.name AS source, s.compat, s.detected_compat, t.created_at, t.expires_at, \
+             t.last_used_at, t.revoked_at FROM tokens t LEFT JOIN sources s ON s.id = t.source_id ORDER BY t.created_at, t.id",
         )
         .fetch_all(&self.readers)
         .await?;
@@ -545,6 +586,8 @@ impl Store for SqliteStore {
                 Ok(TokenInfo {
                     id: get_uuid(row, "id")?,
                     source: row.try_get("source")?,
+                    compat: row.try_get("compat")?,
+                    detected_compat: row.try_get("detected_compat")?,
                     created_at: get_ts(row, "created_at")?,
                     expires_at: get_opt_ts(row, "expires_at")?,
                     last_used_at: get_opt_ts(row, "last_used_at")?,
@@ -603,11 +646,13 @@ impl Store for SqliteStore {
     }
 
     async fn set_detected_compat(&self, source_id: i64, compat: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sources SET detected_compat = $2 WHERE id = $1")
-            .bind(source_id)
-            .bind(compat)
-            .execute(&self.writer)
-            .await?;
+        sqlx::query(
+            "UPDATE sources SET detected_compat = $2 WHERE id = $1 AND detected_compat IS NULL",
+        )
+        .bind(source_id)
+        .bind(compat)
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 

@@ -75,6 +75,10 @@ pub struct TokenInfo {
     pub id: uuid::Uuid,
     /// The source's name, or None for an admin token.
     pub source: Option<String>,
+    /// The source's stored compatibility mode (None for an admin token).
+    pub compat: Option<String>,
+    /// What `auto` recognised of the source's client, once it has.
+    pub detected_compat: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub last_used_at: Option<Timestamp>,
@@ -94,10 +98,12 @@ pub struct TokenRecord {
 }
 
 /// Who is writing: recorded on every journal row.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WriteCtx {
     pub source_id: i64,
     pub token_id: Option<uuid::Uuid>,
+    /// Sources whose resources a create may take over (`[sources.NAME] adopt_from`).
+    pub adopt_from: Vec<String>,
 }
 
 /// A validated resource to create or to replace another with.

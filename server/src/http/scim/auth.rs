@@ -4,6 +4,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::scim::Caller;
+use crate::scim::compat::detect_from_request;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -33,6 +34,9 @@ pub async fn require_source_token(
             .into());
         }
     };
+    let user_agent =
+        req.headers().get(actix_web::http::header::USER_AGENT).and_then(|h| h.to_str().ok());
+    state.detections.observe(&caller, detect_from_request(user_agent, req.query_string())).await;
     if let Some(span) = req.extensions().get::<RootSpan>() {
         span.record("source", caller.source.name.as_str());
     }

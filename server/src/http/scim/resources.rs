@@ -8,6 +8,7 @@ use super::response::{
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::scim::Caller;
+use crate::scim::compat::detect_from_body;
 use crate::scim::list_params::ListParams;
 use crate::scim::render::{location, render};
 use crate::store::{Load, StoredResource};
@@ -47,6 +48,17 @@ fn shaped(res: &StoredResource, base: &str, p: &Projection) -> serde_json::Value
     v
 }
 
+/// The JSON body of a write; `auto` mode learns the client from it.
+async fn write_body(
+    state: &AppState,
+    caller: &Caller,
+    payload: web::Payload,
+) -> Result<serde_json::Value, ApiError> {
+    let body = read_json(payload, state.settings.scim.max_payload_bytes).await?;
+    state.detections.observe(caller, detect_from_body(&body)).await;
+    Ok(body)
+}
+
 pub async fn create(
     req: HttpRequest,
     state: State,
@@ -55,7 +67,7 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let projection = projection_of(&req, **kind)?;
-    let body = read_json(payload, state.settings.scim.max_payload_bytes).await?;
+    let body = write_body(&state, &caller, payload).await?;
     let created = state.resources.create(&caller, **kind, &body).await?;
     let base = base_url(&req, &state);
     let mut resp = resource_response(
@@ -100,7 +112,7 @@ pub async fn replace(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let projection = projection_of(&req, **kind)?;
-    let body = read_json(payload, state.settings.scim.max_payload_bytes).await?;
+    let body = write_body(&state, &caller, payload).await?;
     let load = load_for(**kind, &projection);
     let res = state
         .resources
@@ -122,7 +134,7 @@ pub async fn patch(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let projection = projection_of(&req, **kind)?;
-    let body = read_json(payload, state.settings.scim.max_payload_bytes).await?;
+    let body = write_body(&state, &caller, payload).await?;
     let respond_with_body = **kind == ResourceKind::User || projection.has_explicit();
     let load = if respond_with_body { load_for(**kind, &projection) } else { Load::default() };
     let res =

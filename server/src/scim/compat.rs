@@ -1,0 +1,172 @@
+//! Compatibility modes of a source and how `auto` recognises the client.
+//!
+//! Every mode but `strict` switches on every tolerance of `scim_schema::Tolerances`: each one
+//! only turns a request that strict RFC 7643/7644 processing would reject into what the client
+//! meant (reference `scim-and-idp-clients.md` §2.6); none changes the meaning of a valid
+//! request. So a wrong or missing detection never breaks provisioning, and the IdP modes name
+//! the client for logs, `token list` and the admin rather than switching behaviour.
+
+use crate::scim::Caller;
+use crate::store::Store;
+use scim_schema::Tolerances;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+/// The modes an admin can set (`token create --compat`, `[sources.NAME] compat`).
+pub const COMPAT_MODES: &[&str] =
+    &["auto", "strict", "okta", "entra", "authentik", "ping", "generic"];
+
+/// The tolerances of an effective mode (`auto` already resolved).
+pub fn tolerances_for(mode: &str) -> Tolerances {
+    match mode {
+        "strict" => Tolerances::strict(),
+        _ => Tolerances::lenient(),
+    }
+}
+
+/// The client a request shows itself to be, and by what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detection {
+    pub mode: &'static str,
+    pub signal: &'static str,
+}
+
+const fn detected(mode: &'static str, signal: &'static str) -> Option<Detection> {
+    Some(Detection { mode, signal })
+}
+
+/// Recognises a client from its User-Agent and query string.
+pub fn detect_from_request(user_agent: Option<&str>, query: &str) -> Option<Detection> {
+    // Entra ID's opt-in RFC PATCH flag rides on the tenant URL (reference §2.2).
+    if query.split('&').any(|p| p.split('=').next() == Some("aadOptscim062020")) {
+        return detected("entra", "the aadOptscim062020 query flag");
+    }
+    let ua = user_agent?;
+    let lower = ua.to_ascii_lowercase();
+    if ua.starts_with("Okta SCIM Client") {
+        // Okta's documented User-Agent (reference §2.1).
+        detected("okta", "User-Agent `Okta SCIM Client`")
+    } else if lower.starts_with("authentik@") {
+        // authentik's `authentik_user_agent()` is `authentik@<version>`.
+        detected("authentik", "User-Agent `authentik@…`")
+    } else if lower.contains("pingone") {
+        // Not documented by Ping; matched when the client names itself.
+        detected("ping", "User-Agent naming PingOne")
+    } else if lower.contains("microsoft") || lower.contains("azure") {
+        detected("entra", "User-Agent naming Microsoft or Azure")
+    } else {
+        None
+    }
+}
+
+/// Entra ID's group schema URN, sent in `schemas` of a POST /Groups (reference §2.2).
+const ENTRA_GROUP_SCHEMA: &str =
+    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
+
+/// Recognises a client from a request body (POST, PUT or PATCH).
+pub fn detect_from_body(body: &Value) -> Option<Detection> {
+    let schemas = body.get("schemas").and_then(Value::as_array);
+    if schemas.is_some_and(|s| s.iter().any(|u| u.as_str() == Some(ENTRA_GROUP_SCHEMA))) {
+        return detected("entra", "Entra ID's group schema URN");
+    }
+    // Entra ID without the flag capitalises `op` (`Replace`); no other known client does.
+    let ops = body.get("Operations").and_then(Value::as_array)?;
+    let capitalised = |op: &Value| {
+        op.get("op").and_then(Value::as_str).is_some_and(|s| {
+            let mut chars = s.chars();
+            chars.next().is_some_and(char::is_uppercase) && chars.all(|c| !c.is_uppercase())
+        })
+    };
+    ops.iter()
+        .any(capitalised)
+        .then_some(Detection { mode: "entra", signal: "a capitalised PATCH op (`Replace`)" })
+}
+
+/// Records the first detection for each source (`sources.detected_compat`), once per process.
+pub struct DetectionRecorder {
+    store: Arc<dyn Store>,
+    recorded: Mutex<HashSet<i64>>,
+}
+
+impl DetectionRecorder {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        DetectionRecorder { store, recorded: Mutex::new(HashSet::new()) }
+    }
+
+    /// Stores `detection` for the caller's source unless something was detected before. A
+    /// failure only costs the hint, so it is logged, not returned.
+    pub async fn observe(&self, caller: &Caller, detection: Option<Detection>) {
+        let Some(d) = detection else { return };
+        let source = &caller.source;
+        if source.detected_compat.is_some() || !self.lock().insert(source.id) {
+            return;
+        }
+        match self.store.set_detected_compat(source.id, d.mode).await {
+            Ok(()) => tracing::info!(
+                source = %source.name,
+                detected = d.mode,
+                "recognised the client as {} by {}",
+                d.mode,
+                d.signal
+            ),
+            Err(e) => {
+                tracing::warn!(source = %source.name, error = %e, "could not record the detected client");
+                self.lock().remove(&source.id);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        // The set holds plain ids: a panic elsewhere cannot leave it half-updated.
+        self.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn user_agents() {
+        let mode = |ua| detect_from_request(Some(ua), "").map(|d| d.mode);
+        assert_eq!(mode("Okta SCIM Client 1.0.0"), Some("okta"));
+        assert_eq!(mode("authentik@2025.2.1"), Some("authentik"));
+        assert_eq!(mode("PingOne-SCIM/1.0"), Some("ping"));
+        assert_eq!(mode("Microsoft Azure Active Directory SCIM Client"), Some("entra"));
+        assert_eq!(mode("python-requests/2.31"), None);
+        assert_eq!(mode("curl/8.5.0"), None);
+        assert_eq!(detect_from_request(None, "filter=x"), None);
+    }
+
+    #[test]
+    fn entra_flag_in_query() {
+        let d = detect_from_request(None, "aadOptscim062020&filter=x").unwrap();
+        assert_eq!(d.mode, "entra");
+        assert_eq!(detect_from_request(None, "filter=aadOptscim062020"), None);
+    }
+
+    #[test]
+    fn bodies() {
+        let entra_op =
+            json!({"Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+        assert_eq!(detect_from_body(&entra_op).map(|d| d.mode), Some("entra"));
+        let rfc_op = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+        assert_eq!(detect_from_body(&rfc_op), None);
+        let shouting = json!({"Operations": [{"op": "REPLACE"}]});
+        assert_eq!(detect_from_body(&shouting), None, "only Entra's `Replace` shape");
+        let group =
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ENTRA_GROUP_SCHEMA]});
+        assert_eq!(detect_from_body(&group).map(|d| d.mode), Some("entra"));
+        assert_eq!(detect_from_body(&json!({"userName": "x"})), None);
+    }
+
+    #[test]
+    fn only_strict_is_strict() {
+        assert_eq!(tolerances_for("strict"), Tolerances::strict());
+        for mode in COMPAT_MODES.iter().filter(|m| **m != "strict") {
+            assert_eq!(tolerances_for(mode), Tolerances::lenient(), "{mode}");
+        }
+    }
+}
