@@ -17,5 +17,6 @@ mod groups;
 mod idp;
 mod listing;
 mod sources;
+mod tolerances;
 mod users;
 mod versioning;

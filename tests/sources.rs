@@ -58,8 +58,17 @@ async fn token_lifecycle(b: Backend) {
     app.get("/Users").await.assert_error(401, None);
     let r = app.request_as(&second, Method::GET, "/Users", None, &[]).await;
     assert_eq!(r.status, StatusCode::OK);
-    let used = app.store.list_tokens().await.unwrap();
-    assert!(used.iter().all(|t| t.last_used_at.is_some()), "last use is recorded");
+    // The last use is written in the background, after the reply.
+    let mut recorded = false;
+    for _ in 0..50 {
+        let used = app.store.list_tokens().await.unwrap();
+        if used.iter().all(|t| t.last_used_at.is_some()) {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(recorded, "last use is recorded");
     // An expired token is refused.
     let source = app.store.upsert_source("test", None).await.unwrap();
     let secret = scimbridge::auth::generate_token();

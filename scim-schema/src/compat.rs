@@ -19,6 +19,8 @@ pub struct Tolerances {
     pub manager_any_shape: bool,
     /// Unquoted filter values: `externalId eq jyoung` (Entra, authentik).
     pub unquoted_filter_values: bool,
+    /// `emails[type eq "work"].value eq "x"` as a filter (Entra); not in RFC 7644 Figure 1.
+    pub value_path_sub_attr_filter: bool,
     /// An empty PATCH `Operations` list is a no-op (Microsoft SCIM Validator).
     pub empty_operations: bool,
     /// Unknown attributes and schema URNs are dropped (and logged) instead of rejected.
@@ -38,6 +40,7 @@ impl Tolerances {
             filtered_path_creates: false,
             manager_any_shape: false,
             unquoted_filter_values: false,
+            value_path_sub_attr_filter: false,
             empty_operations: false,
             ignore_unknown: false,
             single_value_as_array: false,
@@ -54,6 +57,7 @@ impl Tolerances {
             filtered_path_creates: true,
             manager_any_shape: true,
             unquoted_filter_values: true,
+            value_path_sub_attr_filter: true,
             empty_operations: true,
             ignore_unknown: true,
             single_value_as_array: true,

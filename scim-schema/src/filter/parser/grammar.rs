@@ -136,6 +136,12 @@ fn value_path<'a>(
     };
     // Entra: `emails[type eq "work"].value eq "x"` means
     // `emails[type eq "work" and value eq "x"]`.
+    if !ctx.value_path_sub_attr {
+        let msg = "a value path ends at ']' (RFC 7644 Figure 1): write \
+                   emails[type eq \"work\" and value eq \"x\"] instead of \
+                   emails[type eq \"work\"].value eq \"x\"";
+        return fail(rest, Problem::Invalid(msg));
+    }
     let (rest, sub) = sub_attr_name(after_dot)?;
     let (rest, sub_exp) = comparison(ctx, rest, AttrPath::new(sub), after_dot)?;
     // The canonical text of an `or` on the left of that `and` needs parentheses, one level
@@ -231,8 +237,8 @@ mod tests {
     use super::super::parse_patch_path;
     use crate::filter::ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath};
     use crate::filter::parser::test_support::{
-        ENTERPRISE, and, assert_round_trip, attr, cmp, eq, err, lenient, n, not, or, p, path_err,
-        path_ok, pl, pr, s, strict, sub, urn_attr, vp,
+        ENTERPRISE, and, assert_round_trip, attr, cmp, eq, err, errl, lenient, n, not, or, p,
+        path_err, path_ok, pl, pr, s, strict, sub, urn_attr, vp,
     };
 
     // --- operators and keywords -----------------------------------------------------------
@@ -467,23 +473,24 @@ mod tests {
 
     #[test]
     fn entra_value_path_with_sub_attribute() {
+        assert!(err(r#"emails[type eq "work"].value eq "a@b.c""#).contains("value path ends"));
         assert_eq!(
-            p(r#"emails[type eq "work"].value eq "a@b.c""#),
+            pl(r#"emails[type eq "work"].value eq "a@b.c""#),
             vp("emails", and(eq("type", s("work")), eq("value", s("a@b.c"))))
         );
         assert_eq!(
-            p(r#"emails[type eq "work"].value pr"#),
+            pl(r#"emails[type eq "work"].value pr"#),
             vp("emails", and(eq("type", s("work")), pr("value")))
         );
         assert_eq!(
-            p(r#"emails[type eq "work"].value eq "a@b.c" and active eq true"#),
+            pl(r#"emails[type eq "work"].value eq "a@b.c" and active eq true"#),
             and(
                 vp("emails", and(eq("type", s("work")), eq("value", s("a@b.c")))),
                 eq("active", CompValue::Bool(true))
             )
         );
         assert_eq!(
-            p(r#"emails[type eq "work" or type eq "home"].value co "x""#),
+            pl(r#"emails[type eq "work" or type eq "home"].value co "x""#),
             vp(
                 "emails",
                 and(
@@ -496,10 +503,10 @@ mod tests {
             pl(r#"emails[type eq work].value eq a@b.c"#),
             vp("emails", and(eq("type", s("work")), eq("value", s("a@b.c"))))
         );
-        assert!(err(r#"emails[type eq "work"].value"#).contains("expected a comparison operator"));
-        assert!(err(r#"emails[type eq "work"]."#).contains("expected an attribute name"));
+        assert!(errl(r#"emails[type eq "work"].value"#).contains("expected a comparison operator"));
+        assert!(errl(r#"emails[type eq "work"]."#).contains("expected an attribute name"));
         assert!(
-            err(r#"emails[type eq "work"].value.x eq 1"#)
+            errl(r#"emails[type eq "work"].value.x eq 1"#)
                 .contains("expected a comparison operator")
         );
         assert!(err(r#"x[emails[type eq "work"].value eq 1]"#).contains("cannot be nested"));
@@ -609,7 +616,7 @@ mod tests {
         // Entra
         assert_eq!(pl("externalId eq jyoung"), eq("externalId", s("jyoung")));
         assert_eq!(
-            p(r#"emails[type eq "work"].value eq "a@b.c""#),
+            pl(r#"emails[type eq "work"].value eq "a@b.c""#),
             vp("emails", and(eq("type", s("work")), eq("value", s("a@b.c"))))
         );
         assert_eq!(p(r#"displayName eq "Group One""#), eq("displayName", s("Group One")));

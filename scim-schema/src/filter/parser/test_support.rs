@@ -33,6 +33,14 @@ pub(super) fn err(input: &str) -> String {
     e.detail
 }
 
+/// The lenient-mode error, which must be a 400 invalidFilter.
+pub(super) fn errl(input: &str) -> String {
+    let e = parse_filter(input, &lenient()).expect_err(input);
+    assert_eq!(e.status, 400, "{input:?}");
+    assert_eq!(e.scim_type, Some(ScimType::InvalidFilter), "{input:?}");
+    e.detail
+}
+
 pub(super) fn path_ok(input: &str) -> PatchPath {
     parse_patch_path(input, &strict()).unwrap_or_else(|e| panic!("{input:?}: {e}"))
 }
