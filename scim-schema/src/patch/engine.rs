@@ -102,6 +102,14 @@ impl Engine {
                 return self.extension_op(op, ext.id, Some(value));
             }
         }
+        // An extension object that restates its own URN in `schemas` (client libraries such
+        // as scim2-models serialise it so) says nothing more: not an unknown attribute.
+        if let Some(urn) = extension
+            && key.eq_ignore_ascii_case("schemas")
+            && value.as_array().is_some_and(|s| s.iter().all(|u| u.as_str() == Some(urn)))
+        {
+            return Ok(());
+        }
         match self.value_key_path(key, extension)? {
             Some(path) => self.apply_path(op, &path, Some(value), Origin::ValueKey),
             None => Ok(()),
@@ -311,6 +319,21 @@ mod tests {
         assert_eq!(doc[ENT]["department"], json!("Sales"));
         assert_eq!(doc[ENT]["costCenter"], json!("4130"));
         assert_eq!(doc[ENT]["employeeNumber"], json!("701984"));
+    }
+
+    #[test]
+    fn an_extension_value_restating_its_schema_is_accepted_strictly() {
+        let value = json!({"schemas": [ENT], "employeeNumber": "7"});
+        let ops = json!([{"op": "add", "path": ENT, "value": value}]);
+        let (doc, outcome) = ok(ResourceKind::User, &user(), ops, strict());
+        assert_eq!(doc[ENT]["employeeNumber"], json!("7"));
+        assert!(doc[ENT].get("schemas").is_none(), "{doc}");
+        assert!(outcome.ignored.is_empty(), "{:?}", outcome.ignored);
+        // Another schema there is still unknown in strict mode.
+        let value = json!({"schemas": ["urn:example:other"], "employeeNumber": "8"});
+        let ops = json!([{"op": "add", "path": ENT, "value": value}]);
+        let e = err(ResourceKind::User, &user(), ops, strict());
+        assert_eq!(scim_type(&e), ScimType::InvalidPath);
     }
 
     #[test]
