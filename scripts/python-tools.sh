@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Creates (or reuses) a Python venv holding the pinned conformance tools of
-# scripts/requirements-test.txt, and prints the venv's path on stdout.
+# Creates (or reuses) a Python venv holding the pinned conformance tools and the moto AWS
+# emulator of scripts/requirements-test.txt, and prints the venv's path on stdout.
 #
 #   VENV=$(scripts/python-tools.sh)   # then "$VENV/bin/scim", "$VENV/bin/scim-sanity"
 #
@@ -31,5 +31,6 @@ rm -f "$stamp"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQS" >&2
 "$VENV/bin/scim" --help >/dev/null
 "$VENV/bin/scim-sanity" --help >/dev/null
+"$VENV/bin/python" -c 'import moto.server, moto.identitystore, moto.ssoadmin' >&2
 echo "$want" >"$stamp"
 echo "$VENV"

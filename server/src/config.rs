@@ -20,8 +20,10 @@ pub struct Settings {
     pub log: LogSettings,
     /// Per-source settings, keyed by source name.
     pub sources: BTreeMap<String, SourceSettings>,
-    /// Sections read by the sync engine (`[aws]`, `[sync]`, `[mapping]`, `[[permission_sets]]`,
-    /// `[assignments]`); accepted here so one config file serves every version.
+    pub aws: AwsSettings,
+    pub sync: SyncSettings,
+    /// Sections of later sync features (`[mapping]`, `[[permission_sets]]`, `[assignments]`);
+    /// accepted here so one config file serves every version.
     #[serde(flatten)]
     pub sync_sections: BTreeMap<String, figment::value::Value>,
 }
@@ -69,6 +71,85 @@ pub struct LogSettings {
     pub format: String,
     /// A tracing filter such as `info` or `scimbridge=debug,info`; `RUST_LOG` overrides it.
     pub level: String,
+}
+
+/// `[aws]`: where and how the sync engine reaches IAM Identity Center.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsSettings {
+    /// The Identity Center instance's (primary) Region; unset: the SDK's own chain
+    /// (`AWS_REGION`, profile).
+    pub region: Option<String>,
+    /// Emulators and tests only.
+    pub endpoint_url: Option<String>,
+    /// Discovered with sso-admin `ListInstances` when unset.
+    pub identity_store_id: Option<String>,
+    pub instance_arn: Option<String>,
+    /// Optional STS AssumeRole.
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    /// One limiter for every AWS attempt, retries included (AWS allows ~20/s in total).
+    pub max_requests_per_second: u32,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            region: None,
+            endpoint_url: None,
+            identity_store_id: None,
+            instance_arn: None,
+            role_arn: None,
+            external_id: None,
+            max_requests_per_second: 10,
+        }
+    }
+}
+
+/// What happens in AWS to a user the IdP deactivated (`active = false`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDeactivate {
+    /// The user stays (same AWS id, reversible) but leaves every group.
+    RemoveMemberships,
+    Delete,
+    Ignore,
+}
+
+/// `[sync]`: when and how carefully the sync engine pushes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncSettings {
+    /// Full reconcile schedule: 6-field cron with seconds, UTC.
+    pub schedule: String,
+    /// A change reaches AWS this long after the IdP's last request.
+    pub debounce_seconds: u64,
+    pub on_deactivate: OnDeactivate,
+    /// A run that would delete more than this share of the managed principals refuses.
+    pub max_delete_fraction: f64,
+    /// Below this many managed principals the fraction guard is off.
+    pub min_principals_for_guard: u64,
+    /// userNames never adopted, changed or deleted.
+    pub protected_users: Vec<String>,
+    /// Group displayNames never adopted, changed or deleted.
+    pub protected_groups: Vec<String>,
+    /// CEL predicates choosing what is synced (`users`, `groups`).
+    pub filter: BTreeMap<String, String>,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            schedule: "0 0 3 * * *".to_owned(),
+            debounce_seconds: 5,
+            on_deactivate: OnDeactivate::RemoveMemberships,
+            max_delete_fraction: 0.10,
+            min_principals_for_guard: 20,
+            protected_users: Vec::new(),
+            protected_groups: Vec::new(),
+            filter: BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -123,7 +204,7 @@ pub struct Overrides {
 }
 
 /// Sections of the config file this version knows but leaves to other components.
-const SYNC_SECTIONS: &[&str] = &["aws", "sync", "mapping", "permission_sets", "assignments"];
+const SYNC_SECTIONS: &[&str] = &["mapping", "permission_sets", "assignments"];
 
 pub use crate::scim::compat::COMPAT_MODES;
 
@@ -171,6 +252,17 @@ impl Settings {
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             anyhow::bail!("config: log.format must be `text` or `json`, not `{}`", self.log.format);
+        }
+        if self.aws.max_requests_per_second == 0 {
+            anyhow::bail!("config: aws.max_requests_per_second must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.sync.max_delete_fraction) {
+            anyhow::bail!("config: sync.max_delete_fraction must be between 0 and 1");
+        }
+        if let Some(key) =
+            self.sync.filter.keys().find(|k| !["users", "groups"].contains(&k.as_str()))
+        {
+            anyhow::bail!("config: unknown key `sync.filter.{key}` (users, groups)");
         }
         if self.database.max_connections == 0 {
             anyhow::bail!("config: database.max_connections must be at least 1");

@@ -9,8 +9,10 @@ mod columns;
 pub mod filter_sql;
 mod flows;
 pub mod postgres;
+mod postgres_sync;
 mod primitives;
 pub mod sqlite;
+mod sqlite_sync;
 mod types;
 
 pub use types::*;
@@ -21,6 +23,7 @@ use scim_schema::patch::MemberChange;
 use scim_schema::schema::ResourceKind;
 use serde_json::Value;
 use std::sync::Arc;
+use uuid::Uuid;
 
 /// What the PATCH engine decided, computed inside the store's transaction from the locked row.
 pub struct PatchPlan {
@@ -58,6 +61,25 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_token(&self, id: uuid::Uuid, at: Timestamp) -> Result<(), StoreError>;
     /// Records the client `auto` recognised; the first detection stays.
     async fn set_detected_compat(&self, source_id: i64, compat: &str) -> Result<(), StoreError>;
+
+    // --- the sync engine ------------------------------------------------------------------
+
+    /// Every user, group and direct membership, read in one consistent snapshot.
+    async fn snapshot(&self) -> Result<Snapshot, StoreError>;
+    /// The AWS principals and memberships the bridge manages.
+    async fn sync_state(&self) -> Result<SyncState, StoreError>;
+    /// Records (or updates) a managed principal.
+    async fn put_principal(&self, p: &AwsPrincipal) -> Result<(), StoreError>;
+    async fn remove_principal(
+        &self,
+        kind: ResourceKind,
+        resource_id: Uuid,
+    ) -> Result<(), StoreError>;
+    async fn put_membership(&self, m: &AwsMembership) -> Result<(), StoreError>;
+    async fn remove_membership(&self, group_id: Uuid, user_id: Uuid) -> Result<(), StoreError>;
+    /// Inserts or updates a run.
+    async fn save_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+    async fn append_audit(&self, row: &AuditRow) -> Result<(), StoreError>;
 
     // --- SCIM resources ------------------------------------------------------------------
 

@@ -490,6 +490,42 @@ fn source_from_row(row: &PgRow) -> Result<Source, sqlx::Error> {
 
 #[async_trait]
 impl Store for PgStore {
+    async fn snapshot(&self) -> Result<super::Snapshot, StoreError> {
+        super::postgres_sync::snapshot(&self.pool).await
+    }
+
+    async fn sync_state(&self) -> Result<super::SyncState, StoreError> {
+        super::postgres_sync::sync_state(&self.pool).await
+    }
+
+    async fn put_principal(&self, p: &super::AwsPrincipal) -> Result<(), StoreError> {
+        super::postgres_sync::put_principal(&self.pool, p).await
+    }
+
+    async fn remove_principal(
+        &self,
+        kind: ResourceKind,
+        resource_id: Uuid,
+    ) -> Result<(), StoreError> {
+        super::postgres_sync::remove_principal(&self.pool, kind, resource_id).await
+    }
+
+    async fn put_membership(&self, m: &super::AwsMembership) -> Result<(), StoreError> {
+        super::postgres_sync::put_membership(&self.pool, m).await
+    }
+
+    async fn remove_membership(&self, group_id: Uuid, user_id: Uuid) -> Result<(), StoreError> {
+        super::postgres_sync::remove_membership(&self.pool, group_id, user_id).await
+    }
+
+    async fn save_run(&self, run: &super::RunRecord) -> Result<(), StoreError> {
+        super::postgres_sync::save_run(&self.pool, run).await
+    }
+
+    async fn append_audit(&self, row: &super::AuditRow) -> Result<(), StoreError> {
+        super::postgres_sync::append_audit(&self.pool, row).await
+    }
+
     fn backend(&self) -> &'static str {
         "postgres"
     }

@@ -86,11 +86,11 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Session<C> {
     }
 }
 
-fn ts(t: &Timestamp) -> String {
+pub(super) fn ts(t: &Timestamp) -> String {
     format_timestamp(t)
 }
 
-fn get_ts(row: &SqliteRow, col: &str) -> Result<Timestamp, StoreError> {
+pub(super) fn get_ts(row: &SqliteRow, col: &str) -> Result<Timestamp, StoreError> {
     let s: String = row.try_get(col)?;
     parse_timestamp(&s).ok_or_else(|| StoreError::Corrupt(format!("bad timestamp {s:?} in {col}")))
 }
@@ -104,7 +104,7 @@ fn get_opt_ts(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>, StoreErro
     }
 }
 
-fn get_uuid(row: &SqliteRow, col: &str) -> Result<Uuid, StoreError> {
+pub(super) fn get_uuid(row: &SqliteRow, col: &str) -> Result<Uuid, StoreError> {
     let s: String = row.try_get(col)?;
     Uuid::parse_str(&s).map_err(|_| StoreError::Corrupt(format!("bad id {s:?} in {col}")))
 }
@@ -515,6 +515,42 @@ fn source_from_row(row: &SqliteRow) -> Result<Source, sqlx::Error> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn snapshot(&self) -> Result<super::Snapshot, StoreError> {
+        super::sqlite_sync::snapshot(&self.readers).await
+    }
+
+    async fn sync_state(&self) -> Result<super::SyncState, StoreError> {
+        super::sqlite_sync::sync_state(&self.readers).await
+    }
+
+    async fn put_principal(&self, p: &super::AwsPrincipal) -> Result<(), StoreError> {
+        super::sqlite_sync::put_principal(&self.writer, p).await
+    }
+
+    async fn remove_principal(
+        &self,
+        kind: ResourceKind,
+        resource_id: Uuid,
+    ) -> Result<(), StoreError> {
+        super::sqlite_sync::remove_principal(&self.writer, kind, resource_id).await
+    }
+
+    async fn put_membership(&self, m: &super::AwsMembership) -> Result<(), StoreError> {
+        super::sqlite_sync::put_membership(&self.writer, m).await
+    }
+
+    async fn remove_membership(&self, group_id: Uuid, user_id: Uuid) -> Result<(), StoreError> {
+        super::sqlite_sync::remove_membership(&self.writer, group_id, user_id).await
+    }
+
+    async fn save_run(&self, run: &super::RunRecord) -> Result<(), StoreError> {
+        super::sqlite_sync::save_run(&self.writer, run).await
+    }
+
+    async fn append_audit(&self, row: &super::AuditRow) -> Result<(), StoreError> {
+        super::sqlite_sync::append_audit(&self.writer, row).await
+    }
+
     fn backend(&self) -> &'static str {
         "sqlite"
     }

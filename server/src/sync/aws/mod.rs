@@ -1,0 +1,449 @@
+//! The AWS adapter: the Identity Store (users, groups, memberships) over aws-sdk-identitystore,
+//! instance discovery over aws-sdk-ssoadmin. Every attempt — retries included — waits for the
+//! one rate limiter; the SDK's own retries are off and [`AwsDirectory::call`] retries inside
+//! the limiter with jittered backoff (honouring `RetryAfterSeconds`) on throttling, 5xx,
+//! stale revisions, timeouts and connection errors.
+
+mod convert;
+
+use super::directory::{AttributeChange, AwsError, Directory, Listed, backoff};
+use crate::config::AwsSettings;
+use crate::mapping::aws_profile::AwsAttributes;
+use anyhow::Context;
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_identitystore::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_identitystore::types::{AlternateIdentifier, MemberId, UniqueAttribute};
+use aws_smithy_types::Document;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Attempts per call before the error is reported (the first try included).
+const MAX_ATTEMPTS: u32 = 8;
+
+pub struct AwsDirectory {
+    ids: aws_sdk_identitystore::Client,
+    identity_store_id: String,
+    limiter: DefaultDirectRateLimiter,
+    calls: Mutex<BTreeMap<String, u64>>,
+    throttles: AtomicU64,
+}
+
+impl AwsDirectory {
+    /// Clients for the configured Region and credentials; the identity store id from the
+    /// config, else from sso-admin `ListInstances` (the one instance there must be).
+    pub async fn connect(settings: &AwsSettings) -> anyhow::Result<AwsDirectory> {
+        let loader = || {
+            let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(10))
+                        .operation_attempt_timeout(Duration::from_secs(30))
+                        .build(),
+                );
+            if let Some(region) = &settings.region {
+                loader = loader.region(Region::new(region.clone()));
+            }
+            if let Some(url) = &settings.endpoint_url {
+                loader = loader.endpoint_url(url);
+            }
+            loader
+        };
+        let mut shared = loader().load().await;
+        if let Some(role) = &settings.role_arn {
+            // The provider caches the role's credentials and refreshes them before they expire.
+            let mut assume = aws_config::sts::AssumeRoleProvider::builder(role)
+                .session_name("scimbridge")
+                .configure(&shared);
+            if let Some(external_id) = &settings.external_id {
+                assume = assume.external_id(external_id);
+            }
+            shared = loader().credentials_provider(assume.build().await).load().await;
+        }
+        if shared.region().is_none() {
+            anyhow::bail!(
+                "no AWS Region: set [aws] region (or AWS_REGION) to the Identity Center instance's Region"
+            );
+        }
+        let rate = NonZeroU32::new(settings.max_requests_per_second).unwrap_or(NonZeroU32::MIN);
+        // No burst: calls are spaced evenly, so no one-second window ever holds more than
+        // `rate` calls (AWS counts per second, collectively).
+        let quota = Quota::per_second(rate).allow_burst(NonZeroU32::MIN);
+        let mut directory = AwsDirectory {
+            ids: aws_sdk_identitystore::Client::new(&shared),
+            identity_store_id: settings.identity_store_id.clone().unwrap_or_default(),
+            limiter: RateLimiter::direct(quota),
+            calls: Mutex::new(BTreeMap::new()),
+            throttles: AtomicU64::new(0),
+        };
+        if directory.identity_store_id.is_empty() {
+            let sso = aws_sdk_ssoadmin::Client::new(&shared);
+            directory.identity_store_id = directory.discover(&sso).await?;
+        }
+        Ok(directory)
+    }
+
+    pub fn identity_store_id(&self) -> &str {
+        &self.identity_store_id
+    }
+
+    async fn discover(&self, sso: &aws_sdk_ssoadmin::Client) -> anyhow::Result<String> {
+        let out = self
+            .call("ListInstances", || sso.list_instances().send())
+            .await
+            .context("discovering the Identity Center instance (sso:ListInstances)")?;
+        let ids: Vec<&str> = out.instances().iter().filter_map(|i| i.identity_store_id()).collect();
+        match ids.as_slice() {
+            [one] => Ok((*one).to_owned()),
+            [] => anyhow::bail!(
+                "no IAM Identity Center instance in this account and Region: check [aws] region"
+            ),
+            many => anyhow::bail!(
+                "{} Identity Center instances found: set [aws] identity_store_id (one of {})",
+                many.len(),
+                many.join(", ")
+            ),
+        }
+    }
+
+    /// One AWS operation: waits for the limiter before every attempt, counts it, and retries
+    /// what is worth retrying.
+    async fn call<T, E, F, Fut>(&self, operation: &'static str, mut send: F) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.limiter.until_ready().await;
+            self.count(operation);
+            let err = match send().await {
+                Ok(out) => return Ok(out),
+                Err(err) => err,
+            };
+            match classify(operation, &err) {
+                Outcome::Retry { message, retry_after, throttled } => {
+                    if throttled {
+                        self.throttles.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(AwsError::Unavailable {
+                            operation,
+                            attempts: attempt,
+                            message,
+                        });
+                    }
+                    let wait = backoff(attempt, retry_after, rand::random::<f64>());
+                    tracing::debug!(operation, attempt, ?wait, %message, "retrying an AWS call");
+                    tokio::time::sleep(wait).await;
+                }
+                Outcome::Fail(e) => return Err(e),
+            }
+        }
+    }
+
+    fn count(&self, operation: &str) {
+        if let Ok(mut calls) = self.calls.lock() {
+            *calls.entry(operation.to_owned()).or_default() += 1;
+        }
+    }
+}
+
+enum Outcome {
+    Retry { message: String, retry_after: Option<Duration>, throttled: bool },
+    Fail(AwsError),
+}
+
+/// What an SDK error means for the caller. Classified by the error code (`__type`), never by
+/// the HTTP status, which differs between AWS (409 Conflict) and emulators (400).
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    operation: &'static str,
+    err: &SdkError<E>,
+) -> Outcome {
+    let retry = |message: String, retry_after, throttled| Outcome::Retry {
+        message,
+        retry_after,
+        throttled,
+    };
+    let SdkError::ServiceError(ctx) = err else {
+        return match err {
+            SdkError::ConstructionFailure(_) => {
+                Outcome::Fail(AwsError::Invalid { operation, message: format!("{err:?}") })
+            }
+            // Timeouts, connection errors, unreadable responses.
+            _ => retry(error_chain(err), None, false),
+        };
+    };
+    let raw = ctx.raw();
+    let status = raw.status().as_u16();
+    let body: Value =
+        raw.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
+    let code = ctx.err().code().unwrap_or_default().to_owned();
+    let message =
+        ctx.err().message().map(str::to_owned).unwrap_or_else(|| format!("HTTP {status}"));
+    let reason = body.get("Reason").and_then(Value::as_str).map(str::to_owned);
+    let retry_after =
+        body.get("RetryAfterSeconds").and_then(Value::as_u64).map(Duration::from_secs);
+    let described = format!("{code}: {message}");
+    match code.as_str() {
+        "ThrottlingException" | "TooManyRequestsException" => retry(described, retry_after, true),
+        "InternalServerException" | "ServiceUnavailableException" => {
+            retry(described, retry_after, false)
+        }
+        "ConflictException" if reason.as_deref() == Some("CONCURRENT_MODIFICATION") => {
+            retry(described, None, false)
+        }
+        "ConflictException" => Outcome::Fail(AwsError::Conflict { operation, message }),
+        "ResourceNotFoundException" => Outcome::Fail(AwsError::NotFound { operation, message }),
+        "AccessDeniedException" => Outcome::Fail(AwsError::AccessDenied {
+            operation,
+            message: access_denied_hint(operation, reason.as_deref(), &message),
+        }),
+        "ValidationException" => Outcome::Fail(AwsError::Invalid { operation, message }),
+        _ if status >= 500 => retry(described, retry_after, false),
+        _ => Outcome::Fail(AwsError::Invalid { operation, message: described }),
+    }
+}
+
+/// Names what is missing: the IAM action, or KMS access to the store's customer-managed key.
+fn access_denied_hint(operation: &str, reason: Option<&str>, message: &str) -> String {
+    if reason.is_some_and(|r| r.starts_with("KMS")) {
+        return format!(
+            "{message} — the identity store is encrypted with a customer-managed KMS key: grant \
+             kms:Decrypt (and kms:GenerateDataKey) on it to this role, via identitystore"
+        );
+    }
+    let service = if operation == "ListInstances" { "sso" } else { "identitystore" };
+    format!("{message} — the credentials lack the IAM permission {service}:{operation}")
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn unique(path: &str, value: &str) -> Result<AlternateIdentifier, AwsError> {
+    let attr = UniqueAttribute::builder()
+        .attribute_path(path)
+        .attribute_value(Document::String(value.to_owned()))
+        .build()
+        .map_err(|e| AwsError::Invalid { operation: "GetUserId", message: e.to_string() })?;
+    Ok(AlternateIdentifier::UniqueAttribute(attr))
+}
+
+/// `Ok(None)` for NotFound.
+fn found<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(AwsError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `Ok(())` for NotFound: deleting what is gone is done.
+fn gone(r: Result<(), AwsError>) -> Result<(), AwsError> {
+    found(r).map(|_| ())
+}
+
+#[async_trait]
+impl Directory for AwsDirectory {
+    async fn create_user(&self, attrs: &AwsAttributes) -> Result<String, AwsError> {
+        let req = convert::create_user(
+            self.ids.create_user().identity_store_id(&self.identity_store_id),
+            attrs,
+        );
+        let out = self.call("CreateUser", || req.clone().send()).await?;
+        Ok(out.user_id().to_owned())
+    }
+
+    async fn update_user(&self, id: &str, changes: &[AttributeChange]) -> Result<(), AwsError> {
+        let ops = convert::operations(changes, "UpdateUser")?;
+        let req = self
+            .ids
+            .update_user()
+            .identity_store_id(&self.identity_store_id)
+            .user_id(id)
+            .set_operations(Some(ops));
+        self.call("UpdateUser", || req.clone().send()).await.map(|_| ())
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<(), AwsError> {
+        let req = self.ids.delete_user().identity_store_id(&self.identity_store_id).user_id(id);
+        gone(self.call("DeleteUser", || req.clone().send()).await.map(|_| ()))
+    }
+
+    async fn find_user(&self, user_name: &str) -> Result<Option<String>, AwsError> {
+        let req = self
+            .ids
+            .get_user_id()
+            .identity_store_id(&self.identity_store_id)
+            .alternate_identifier(unique("userName", user_name)?);
+        let out = found(self.call("GetUserId", || req.clone().send()).await)?;
+        Ok(out.map(|o| o.user_id().to_owned()))
+    }
+
+    async fn list_users(&self) -> Result<Vec<Listed>, AwsError> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .ids
+                .list_users()
+                .identity_store_id(&self.identity_store_id)
+                .max_results(100)
+                .set_next_token(token.clone());
+            let page = self.call("ListUsers", || req.clone().send()).await?;
+            all.extend(page.users().iter().map(|u| Listed {
+                id: u.user_id().to_owned(),
+                name: u.user_name().unwrap_or_default().to_owned(),
+            }));
+            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            if token.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+
+    async fn create_group(&self, attrs: &AwsAttributes) -> Result<String, AwsError> {
+        let mut req = self.ids.create_group().identity_store_id(&self.identity_store_id);
+        if let Some(name) = attrs.get("displayName").and_then(Value::as_str) {
+            req = req.display_name(name);
+        }
+        if let Some(description) = attrs.get("description").and_then(Value::as_str) {
+            req = req.description(description);
+        }
+        let out = self.call("CreateGroup", || req.clone().send()).await?;
+        Ok(out.group_id().to_owned())
+    }
+
+    async fn update_group(&self, id: &str, changes: &[AttributeChange]) -> Result<(), AwsError> {
+        let ops = convert::operations(changes, "UpdateGroup")?;
+        let req = self
+            .ids
+            .update_group()
+            .identity_store_id(&self.identity_store_id)
+            .group_id(id)
+            .set_operations(Some(ops));
+        self.call("UpdateGroup", || req.clone().send()).await.map(|_| ())
+    }
+
+    async fn delete_group(&self, id: &str) -> Result<(), AwsError> {
+        let req = self.ids.delete_group().identity_store_id(&self.identity_store_id).group_id(id);
+        gone(self.call("DeleteGroup", || req.clone().send()).await.map(|_| ()))
+    }
+
+    async fn find_group(&self, display_name: &str) -> Result<Option<String>, AwsError> {
+        let req = self
+            .ids
+            .get_group_id()
+            .identity_store_id(&self.identity_store_id)
+            .alternate_identifier(unique("displayName", display_name)?);
+        let out = found(self.call("GetGroupId", || req.clone().send()).await)?;
+        Ok(out.map(|o| o.group_id().to_owned()))
+    }
+
+    async fn list_groups(&self) -> Result<Vec<Listed>, AwsError> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .ids
+                .list_groups()
+                .identity_store_id(&self.identity_store_id)
+                .max_results(100)
+                .set_next_token(token.clone());
+            let page = self.call("ListGroups", || req.clone().send()).await?;
+            all.extend(page.groups().iter().map(|g| Listed {
+                id: g.group_id().to_owned(),
+                name: g.display_name().unwrap_or_default().to_owned(),
+            }));
+            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            if token.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+
+    async fn list_memberships(&self, group_id: &str) -> Result<Vec<(String, String)>, AwsError> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .ids
+                .list_group_memberships()
+                .identity_store_id(&self.identity_store_id)
+                .group_id(group_id)
+                .max_results(100)
+                .set_next_token(token.clone());
+            let page = self.call("ListGroupMemberships", || req.clone().send()).await?;
+            for m in page.group_memberships() {
+                if let Some(MemberId::UserId(user)) = m.member_id() {
+                    all.push((m.membership_id().to_owned(), user.clone()));
+                }
+            }
+            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            if token.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+
+    async fn add_member(&self, group_id: &str, user_id: &str) -> Result<String, AwsError> {
+        let member = MemberId::UserId(user_id.to_owned());
+        let req = self
+            .ids
+            .create_group_membership()
+            .identity_store_id(&self.identity_store_id)
+            .group_id(group_id)
+            .member_id(member.clone());
+        match self.call("CreateGroupMembership", || req.clone().send()).await {
+            Ok(out) => Ok(out.membership_id().to_owned()),
+            // Already a member (AWS answers a duplicate with a conflict): find its id.
+            Err(AwsError::Conflict { .. }) => {
+                let req = self
+                    .ids
+                    .get_group_membership_id()
+                    .identity_store_id(&self.identity_store_id)
+                    .group_id(group_id)
+                    .member_id(member);
+                let out = self.call("GetGroupMembershipId", || req.clone().send()).await?;
+                Ok(out.membership_id().to_owned())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn remove_member(&self, membership_id: &str) -> Result<(), AwsError> {
+        let req = self
+            .ids
+            .delete_group_membership()
+            .identity_store_id(&self.identity_store_id)
+            .membership_id(membership_id);
+        gone(self.call("DeleteGroupMembership", || req.clone().send()).await.map(|_| ()))
+    }
+
+    fn calls(&self) -> BTreeMap<String, u64> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn throttles(&self) -> u64 {
+        self.throttles.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,5 @@
+//! The sync engine: desired state (store + mappings) → plan → AWS, with its state in the
+//! database. [`directory`] is what it needs of the Identity Store; [`aws`] provides it.
+
+pub mod aws;
+pub mod directory;
