@@ -17,6 +17,7 @@ mod groups;
 mod idp;
 mod listing;
 mod sources;
+mod sync;
 mod tolerances;
 mod users;
 mod versioning;

@@ -39,13 +39,34 @@ pub enum Command {
     /// Create, list and revoke bearer tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Push users, groups and memberships into the Identity Store now, to completion.
+    /// Exit codes: 0 done (deliberate skips are listed as errors), 1 AWS calls still failing,
+    /// 2 usage or configuration error, 3 the delete guard refused the run
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Compute and print the plan; make no AWS write
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Re-read the Identity Store first and repair drift (every run is a full run in this
+    /// version)
+    #[arg(long)]
+    pub full: bool,
+    /// Pass the delete guard (sync.max_delete_fraction)
+    #[arg(long)]
+    pub force: bool,
+    /// Print the run report as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token; prints it alone on the last line of stdout (it is shown only once)
     Create(TokenCreateArgs),
-    /// One line per token: id, source (or admin), created, expires, last used, state
+    /// One line per token: id, source (or admin), created, expires, last used, state, compat
     List {
         /// Print a JSON array instead
         #[arg(long)]

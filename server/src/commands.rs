@@ -2,7 +2,7 @@
 //! only the documented output.
 
 use crate::auth::create_token;
-use crate::cli::{Command, TokenCommand, TokenCreateArgs};
+use crate::cli::{Command, SyncArgs, TokenCommand, TokenCreateArgs};
 use crate::config::Settings;
 use crate::startup::Application;
 use crate::store::{self, Store, TokenInfo, format_timestamp};
@@ -19,7 +19,42 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Token(t) => token(t, &settings).await,
+        Command::Sync(args) => sync(&args, &settings).await,
     }
+}
+
+async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
+    let store = open_store(settings).await?;
+    let directory = crate::sync::aws::AwsDirectory::connect(&settings.aws).await?;
+    tracing::info!(
+        identity_store_id = directory.identity_store_id(),
+        "syncing into the Identity Store"
+    );
+    let opts = crate::sync::engine::RunOptions {
+        dry_run: args.dry_run,
+        // Every run re-reads AWS in this version: incremental runs come with the journal.
+        full: true,
+        force: args.force,
+        trigger: "cli".to_owned(),
+    };
+    let report = crate::sync::engine::run(&*store, &directory, &settings.sync, &opts).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("run {} {}", report.run_id, report.status);
+        for (action, n) in &report.counts {
+            println!("  {action}: {n}");
+        }
+        let calls: u64 = report.aws_calls.values().sum();
+        println!("  aws calls: {calls} ({} throttled)", report.throttles);
+        for e in &report.errors {
+            println!("  error: {}: {}", e.principal, e.message);
+        }
+        for step in report.plan.iter().flatten() {
+            println!("  plan: {step}");
+        }
+    }
+    Ok(report.exit_code())
 }
 
 /// Connects and applies pending migrations (every command that touches the database does).

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Once};
 
 pub mod binary;
+pub mod moto;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -35,6 +36,8 @@ macro_rules! on_both_backends {
 
 pub struct TestApp {
     pub base: String,
+    /// The database URL (for the binary's commands against the same database).
+    pub url: String,
     pub token: String,
     pub store: Arc<dyn Store>,
     pub client: reqwest::Client,
@@ -142,7 +145,7 @@ pub async fn spawn_app_with(
     let app = Application::build_with_store(settings, store.clone()).await.expect("build app");
     let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp { base, token, store, client: reqwest::Client::new(), _dir: dir }
+    TestApp { base, token, url, store, client: reqwest::Client::new(), _dir: dir }
 }
 
 impl TestApp {

@@ -3,3 +3,5 @@
 
 pub mod aws;
 pub mod directory;
+pub mod engine;
+pub mod plan;

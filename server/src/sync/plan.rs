@@ -1,0 +1,497 @@
+//! The plan: what must change in AWS so that it matches the SCIM side, computed from the store's
+//! snapshot and the bridge's own record of what it pushed — pure, no I/O, so a dry run shows
+//! exactly what a real run would do.
+//!
+//! Rules that keep identities safe:
+//! - only principals in the bridge's record (created or adopted) are ever updated or deleted;
+//! - a delete comes only from the SCIM side: the resource is gone (a DELETE at the IdP), or it
+//!   is deactivated and `on_deactivate = "delete"`. A user that cannot be shaped for AWS (say,
+//!   a userName with a space) is skipped with an error, never deleted;
+//! - protected users and groups are left alone entirely (not adopted, changed or deleted);
+//! - nested SCIM groups are flattened: an AWS group gets every user reachable through it.
+
+use crate::config::OnDeactivate;
+use crate::mapping::aws_profile::{AwsAttributes, shape_group, shape_user};
+use crate::store::{AwsPrincipal, Snapshot, SyncState};
+use crate::sync::directory::AttributeChange;
+use scim_schema::resource::MemberType;
+use scim_schema::schema::ResourceKind;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use uuid::Uuid;
+
+/// What the plan needs of the configuration.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub on_deactivate: OnDeactivate,
+    /// Lower-cased userNames.
+    pub protected_users: HashSet<String>,
+    /// Lower-cased displayNames.
+    pub protected_groups: HashSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Create {
+        kind: &'static str,
+        name: String,
+        resource_id: Uuid,
+        #[serde(skip)]
+        attrs: AwsAttributes,
+    },
+    Update {
+        kind: &'static str,
+        name: String,
+        resource_id: Uuid,
+        aws_id: String,
+        /// The attributes that change.
+        attributes: Vec<String>,
+        #[serde(skip)]
+        changes: Vec<AttributeChange>,
+        #[serde(skip)]
+        attrs: AwsAttributes,
+    },
+    Delete {
+        kind: &'static str,
+        name: String,
+        resource_id: Uuid,
+        aws_id: String,
+        reason: &'static str,
+    },
+    AddMember {
+        group: String,
+        user: String,
+        group_id: Uuid,
+        user_id: Uuid,
+    },
+    RemoveMember {
+        group: String,
+        user: String,
+        group_id: Uuid,
+        user_id: Uuid,
+        #[serde(skip)]
+        membership_id: String,
+    },
+}
+
+impl Action {
+    /// The key of `counts` in a run report.
+    pub fn count_key(&self) -> String {
+        match self {
+            Action::Create { kind, .. } => format!("create_{}", kind.to_lowercase()),
+            Action::Update { kind, .. } => format!("update_{}", kind.to_lowercase()),
+            Action::Delete { kind, .. } => format!("delete_{}", kind.to_lowercase()),
+            Action::AddMember { .. } => "add_membership".into(),
+            Action::RemoveMember { .. } => "remove_membership".into(),
+        }
+    }
+
+    pub fn is_delete(&self) -> bool {
+        matches!(self, Action::Delete { .. })
+    }
+}
+
+/// A principal that is not synced as it is, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    pub principal: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// In the order they are applied: user and group creates and updates, membership changes,
+    /// then group and user deletes.
+    pub actions: Vec<Action>,
+    pub skipped: Vec<Skipped>,
+    /// Managed principals before the run (for the delete guard).
+    pub managed: usize,
+}
+
+impl Plan {
+    pub fn deletes(&self) -> usize {
+        self.actions.iter().filter(|a| a.is_delete()).count()
+    }
+}
+
+/// A synced principal: its SCIM id, AWS name and shape.
+struct Desired {
+    name: String,
+    attrs: AwsAttributes,
+}
+
+pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
+    let mut out = Plan { managed: state.principals.len(), ..Plan::default() };
+    let recorded: HashMap<(ResourceKind, Uuid), &AwsPrincipal> =
+        state.principals.iter().map(|p| ((p.kind, p.resource_id), p)).collect();
+
+    // Users: shaped, unless protected or unshapeable (both skipped, never deleted).
+    let mut users: BTreeMap<Uuid, Desired> = BTreeMap::new();
+    let mut inactive: HashSet<Uuid> = HashSet::new();
+    let mut keep: HashSet<(ResourceKind, Uuid)> = HashSet::new();
+    for u in &snapshot.users {
+        let label = u.doc.get("userName").and_then(Value::as_str).unwrap_or("?").to_owned();
+        keep.insert((ResourceKind::User, u.id));
+        if policy.protected_users.contains(&label.to_lowercase()) {
+            out.skipped.push(skipped(&label, "protected: never adopted, changed or deleted"));
+            continue;
+        }
+        if !u.active {
+            match policy.on_deactivate {
+                OnDeactivate::Delete => {
+                    keep.remove(&(ResourceKind::User, u.id));
+                    continue;
+                }
+                OnDeactivate::RemoveMemberships => {
+                    inactive.insert(u.id);
+                }
+                OnDeactivate::Ignore => {}
+            }
+        }
+        match shape_user(&u.doc) {
+            Ok(shaped) => {
+                users.insert(u.id, Desired { name: label, attrs: shaped.attributes });
+            }
+            Err(e) => out.skipped.push(skipped(&label, &e.0)),
+        }
+    }
+    let mut groups: BTreeMap<Uuid, Desired> = BTreeMap::new();
+    for g in &snapshot.groups {
+        let label = g.doc.get("displayName").and_then(Value::as_str).unwrap_or("?").to_owned();
+        keep.insert((ResourceKind::Group, g.id));
+        if policy.protected_groups.contains(&label.to_lowercase()) {
+            out.skipped.push(skipped(&label, "protected: never adopted, changed or deleted"));
+            continue;
+        }
+        match shape_group(&g.doc) {
+            Ok(attrs) => {
+                groups.insert(g.id, Desired { name: label, attrs });
+            }
+            Err(e) => out.skipped.push(skipped(&label, &e.0)),
+        }
+    }
+
+    // Creates and updates, users first (memberships need both ends).
+    for (kind, desired) in [(ResourceKind::User, &users), (ResourceKind::Group, &groups)] {
+        for (id, d) in desired {
+            match recorded.get(&(kind, *id)) {
+                None => out.actions.push(Action::Create {
+                    kind: kind.name(),
+                    name: d.name.clone(),
+                    resource_id: *id,
+                    attrs: d.attrs.clone(),
+                }),
+                Some(p) => {
+                    let changes = diff(&p.pushed, &d.attrs);
+                    if !changes.is_empty() {
+                        out.actions.push(Action::Update {
+                            kind: kind.name(),
+                            name: d.name.clone(),
+                            resource_id: *id,
+                            aws_id: p.aws_id.clone(),
+                            attributes: changes.iter().map(|(k, _)| k.clone()).collect(),
+                            changes,
+                            attrs: d.attrs.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    // Memberships: every synced, active user reachable from a synced group.
+    let deleting: HashSet<(ResourceKind, Uuid)> = state
+        .principals
+        .iter()
+        .map(|p| (p.kind, p.resource_id))
+        .filter(|k| !keep.contains(k))
+        .collect();
+    let want = desired_memberships(snapshot, &users, &groups, &inactive);
+    let have: BTreeMap<(Uuid, Uuid), &str> = state
+        .memberships
+        .iter()
+        .map(|m| ((m.group_id, m.user_id), m.membership_id.as_str()))
+        .collect();
+    let name_of = |kind: ResourceKind, id: &Uuid| -> String {
+        let desired = if kind == ResourceKind::User { &users } else { &groups };
+        desired
+            .get(id)
+            .map(|d| d.name.clone())
+            .or_else(|| recorded.get(&(kind, *id)).map(|p| p.name.clone()))
+            .unwrap_or_else(|| id.to_string())
+    };
+    for (g, u) in &want {
+        if !have.contains_key(&(*g, *u)) {
+            out.actions.push(Action::AddMember {
+                group: name_of(ResourceKind::Group, g),
+                user: name_of(ResourceKind::User, u),
+                group_id: *g,
+                user_id: *u,
+            });
+        }
+    }
+    for ((g, u), membership_id) in &have {
+        let ends_deleted = deleting.contains(&(ResourceKind::Group, *g))
+            || deleting.contains(&(ResourceKind::User, *u));
+        // A membership of a protected or unshapeable principal stays as it is.
+        let ends_synced = groups.contains_key(g) && users.contains_key(u);
+        if !want.contains(&(*g, *u)) && !ends_deleted && ends_synced {
+            out.actions.push(Action::RemoveMember {
+                group: name_of(ResourceKind::Group, g),
+                user: name_of(ResourceKind::User, u),
+                group_id: *g,
+                user_id: *u,
+                membership_id: (*membership_id).to_owned(),
+            });
+        }
+    }
+
+    // Deletes last: groups, then users. Deleting a principal removes its memberships in AWS.
+    for kind in [ResourceKind::Group, ResourceKind::User] {
+        for p in state.principals.iter().filter(|p| p.kind == kind) {
+            if deleting.contains(&(kind, p.resource_id)) {
+                let gone = !snapshot_has(snapshot, kind, p.resource_id);
+                out.actions.push(Action::Delete {
+                    kind: kind.name(),
+                    name: p.name.clone(),
+                    resource_id: p.resource_id,
+                    aws_id: p.aws_id.clone(),
+                    reason: if gone {
+                        "deleted at the IdP"
+                    } else {
+                        "deactivated (on_deactivate = delete)"
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+fn skipped(principal: &str, message: &str) -> Skipped {
+    Skipped { principal: principal.to_owned(), message: message.to_owned() }
+}
+
+fn snapshot_has(s: &Snapshot, kind: ResourceKind, id: Uuid) -> bool {
+    match kind {
+        ResourceKind::User => s.users.iter().any(|u| u.id == id),
+        ResourceKind::Group => s.groups.iter().any(|g| g.id == id),
+    }
+}
+
+/// (group, user) for every synced group and every synced, active user reachable from it through
+/// nested groups (cycles are cut; AWS groups hold only users).
+fn desired_memberships(
+    snapshot: &Snapshot,
+    users: &BTreeMap<Uuid, Desired>,
+    groups: &BTreeMap<Uuid, Desired>,
+    inactive: &HashSet<Uuid>,
+) -> BTreeSet<(Uuid, Uuid)> {
+    let mut children: HashMap<Uuid, Vec<(Uuid, MemberType)>> = HashMap::new();
+    for (g, m, t) in &snapshot.members {
+        children.entry(*g).or_default().push((*m, *t));
+    }
+    let mut out = BTreeSet::new();
+    for group in groups.keys() {
+        let mut seen: HashSet<Uuid> = HashSet::from([*group]);
+        let mut stack = vec![*group];
+        while let Some(g) = stack.pop() {
+            for (member, t) in children.get(&g).map(Vec::as_slice).unwrap_or_default() {
+                match t {
+                    MemberType::User => {
+                        if users.contains_key(member) && !inactive.contains(member) {
+                            out.insert((*group, *member));
+                        }
+                    }
+                    MemberType::Group => {
+                        if seen.insert(*member) {
+                            stack.push(*member);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The top-level attributes that differ: a new value, or None where one is to be removed.
+pub fn diff(pushed: &Value, desired: &AwsAttributes) -> Vec<AttributeChange> {
+    let empty = serde_json::Map::new();
+    let before = pushed.as_object().unwrap_or(&empty);
+    let mut changes: Vec<AttributeChange> = desired
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    changes.extend(before.keys().filter(|k| !desired.contains_key(*k)).map(|k| (k.clone(), None)));
+    changes
+}
+
+/// The plan as the run report lists it.
+pub fn describe(actions: &[Action]) -> Vec<Value> {
+    actions.iter().map(|a| serde_json::to_value(a).unwrap_or_else(|_| json!({}))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AwsMembership, Ownership, SnapshotGroup, SnapshotUser};
+
+    fn policy() -> Policy {
+        Policy {
+            on_deactivate: OnDeactivate::RemoveMemberships,
+            protected_users: HashSet::from(["breakglass@example.com".to_owned()]),
+            protected_groups: HashSet::new(),
+        }
+    }
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn user(n: u128, name: &str, active: bool) -> SnapshotUser {
+        SnapshotUser { id: id(n), doc: json!({"userName": name, "displayName": "D N"}), active }
+    }
+
+    fn group(n: u128, name: &str) -> SnapshotGroup {
+        SnapshotGroup { id: id(n), doc: json!({"displayName": name}) }
+    }
+
+    fn recorded(kind: ResourceKind, n: u128, name: &str, pushed: Value) -> AwsPrincipal {
+        AwsPrincipal {
+            kind,
+            resource_id: id(n),
+            aws_id: format!("aws-{n}"),
+            ownership: Ownership::Created,
+            name: name.into(),
+            pushed,
+        }
+    }
+
+    fn kinds(p: &Plan) -> Vec<String> {
+        p.actions.iter().map(Action::count_key).collect()
+    }
+
+    #[test]
+    fn first_run_creates_and_flattens_nested_groups() {
+        let snapshot = Snapshot {
+            users: vec![user(1, "a@x", true), user(2, "b@x", true), user(3, "c@x", false)],
+            groups: vec![group(10, "Outer"), group(11, "Inner")],
+            members: vec![
+                (id(10), id(1), MemberType::User),
+                (id(10), id(11), MemberType::Group),
+                (id(11), id(2), MemberType::User),
+                (id(11), id(3), MemberType::User),
+                (id(11), id(10), MemberType::Group),
+            ],
+        };
+        let p = plan(&snapshot, &SyncState::default(), &policy());
+        assert_eq!(kinds(&p).iter().filter(|k| *k == "create_user").count(), 3);
+        assert_eq!(kinds(&p).iter().filter(|k| *k == "create_group").count(), 2);
+        let adds: BTreeSet<(Uuid, Uuid)> = p
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::AddMember { group_id, user_id, .. } => Some((*group_id, *user_id)),
+                _ => None,
+            })
+            .collect();
+        // Outer holds a and (through Inner) b; Inner holds b and, through the cycle back to
+        // Outer, a; the inactive c is in no group; the cycle does not loop.
+        let want =
+            BTreeSet::from([(id(10), id(1)), (id(10), id(2)), (id(11), id(1)), (id(11), id(2))]);
+        assert_eq!(adds, want);
+    }
+
+    #[test]
+    fn a_second_run_with_nothing_changed_plans_nothing() {
+        let snapshot = Snapshot { users: vec![user(1, "a@x", true)], ..Snapshot::default() };
+        let first = plan(&snapshot, &SyncState::default(), &policy());
+        let Action::Create { attrs, .. } = &first.actions[0] else { panic!("create") };
+        let state = SyncState {
+            principals: vec![recorded(ResourceKind::User, 1, "a@x", Value::Object(attrs.clone()))],
+            memberships: vec![],
+        };
+        assert!(plan(&snapshot, &state, &policy()).actions.is_empty());
+    }
+
+    #[test]
+    fn updates_send_only_what_changed() {
+        let snapshot = Snapshot { users: vec![user(1, "a@x", true)], ..Snapshot::default() };
+        let mut pushed = shape_user(&snapshot.users[0].doc).unwrap().attributes;
+        pushed.insert("title".into(), json!("Old title"));
+        pushed.insert("displayName".into(), json!("Old"));
+        let state = SyncState {
+            principals: vec![recorded(ResourceKind::User, 1, "a@x", Value::Object(pushed))],
+            memberships: vec![],
+        };
+        let p = plan(&snapshot, &state, &policy());
+        let [Action::Update { changes, .. }] = p.actions.as_slice() else {
+            panic!("{:?}", p.actions)
+        };
+        assert_eq!(
+            changes,
+            &vec![("displayName".to_owned(), Some(json!("D N"))), ("title".to_owned(), None)]
+        );
+    }
+
+    #[test]
+    fn deletes_come_only_from_the_scim_side() {
+        let shaped =
+            |n: &str| Value::Object(shape_user(&json!({"userName": n})).unwrap().attributes);
+        // 1 deleted at the IdP, 2 can no longer be shaped (space), 3 protected now.
+        let snapshot = Snapshot {
+            users: vec![user(2, "b x", true), user(3, "breakglass@example.com", true)],
+            ..Snapshot::default()
+        };
+        let state = SyncState {
+            principals: vec![
+                recorded(ResourceKind::User, 1, "a@x", shaped("a@x")),
+                recorded(ResourceKind::User, 2, "b@x", shaped("b@x")),
+                recorded(
+                    ResourceKind::User,
+                    3,
+                    "breakglass@example.com",
+                    shaped("breakglass@example.com"),
+                ),
+            ],
+            memberships: vec![],
+        };
+        let p = plan(&snapshot, &state, &policy());
+        assert_eq!(kinds(&p), vec!["delete_user"], "{:?}", p.actions);
+        assert!(
+            matches!(&p.actions[0], Action::Delete { resource_id, .. } if *resource_id == id(1))
+        );
+        assert_eq!(p.skipped.len(), 2, "{:?}", p.skipped);
+    }
+
+    #[test]
+    fn deactivation_follows_the_policy() {
+        let snapshot = Snapshot {
+            users: vec![user(1, "a@x", false)],
+            groups: vec![group(10, "G")],
+            members: vec![(id(10), id(1), MemberType::User)],
+        };
+        let a = Value::Object(shape_user(&snapshot.users[0].doc).unwrap().attributes);
+        let state = SyncState {
+            principals: vec![
+                recorded(ResourceKind::User, 1, "a@x", a),
+                recorded(ResourceKind::Group, 10, "G", json!({"displayName": "G"})),
+            ],
+            memberships: vec![AwsMembership {
+                group_id: id(10),
+                user_id: id(1),
+                membership_id: "m".into(),
+            }],
+        };
+        let mut pol = policy();
+        assert_eq!(kinds(&plan(&snapshot, &state, &pol)), vec!["remove_membership"]);
+        pol.on_deactivate = OnDeactivate::Ignore;
+        assert!(plan(&snapshot, &state, &pol).actions.is_empty());
+        pol.on_deactivate = OnDeactivate::Delete;
+        assert_eq!(kinds(&plan(&snapshot, &state, &pol)), vec!["delete_user"]);
+    }
+}

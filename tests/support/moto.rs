@@ -1,0 +1,163 @@
+//! The moto AWS emulator in server mode (`tests/aws/moto_server.py`, which adds the Identity
+//! Store operations moto lacks), one per test on a free port, and an SDK client to read what
+//! the bridge wrote — the way an admin would check it.
+
+use super::binary::{Server, free_port};
+use aws_config::{BehaviorVersion, Region};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Moto {
+    pub endpoint: String,
+    pub ids: aws_sdk_identitystore::Client,
+    pub identity_store_id: String,
+    _server: Server,
+}
+
+/// The venv `scripts/python-tools.sh` makes (or `SCIMBRIDGE_VENV`).
+fn python() -> PathBuf {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let venv =
+        std::env::var_os("SCIMBRIDGE_VENV").map_or_else(|| repo.join(".venv"), PathBuf::from);
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/python-tools.sh (scripts/test.sh does) to install moto",
+        python.display()
+    );
+    python
+}
+
+/// Static fake credentials for the emulator (also what the binary under test gets).
+pub const AWS_ENV: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_REGION", "us-east-1"),
+];
+
+impl Moto {
+    pub async fn start() -> Moto {
+        let port = free_port();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("aws/moto_server.py");
+        let child = Command::new(python())
+            .arg(&script)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(if std::env::var("TEST_LOG").is_ok() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .expect("start moto");
+        let server = Server(child);
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(Instant::now() < deadline, "moto did not start on port {port}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let creds = aws_sdk_identitystore::config::Credentials::new(
+            "testing", "testing", None, None, "static",
+        );
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&endpoint)
+            .load()
+            .await;
+        let sso = aws_sdk_ssoadmin::Client::new(&shared);
+        let instances = sso.list_instances().send().await.expect("ListInstances");
+        let identity_store_id =
+            instances.instances()[0].identity_store_id().expect("identity store id").to_owned();
+        Moto {
+            endpoint,
+            ids: aws_sdk_identitystore::Client::new(&shared),
+            identity_store_id,
+            _server: server,
+        }
+    }
+
+    /// The `[aws]` section pointing the bridge at this emulator.
+    pub fn config(&self) -> String {
+        format!(
+            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nmax_requests_per_second = 500\n",
+            self.endpoint
+        )
+    }
+
+    /// userName → user id of every user in the Identity Store.
+    pub async fn users(&self) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut pages = self
+            .ids
+            .list_users()
+            .identity_store_id(&self.identity_store_id)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for u in page.expect("ListUsers").users() {
+                out.insert(u.user_name().unwrap_or_default().to_owned(), u.user_id().to_owned());
+            }
+        }
+        out
+    }
+
+    /// displayName → group id of every group.
+    pub async fn groups(&self) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut pages = self
+            .ids
+            .list_groups()
+            .identity_store_id(&self.identity_store_id)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for g in page.expect("ListGroups").groups() {
+                out.insert(
+                    g.display_name().unwrap_or_default().to_owned(),
+                    g.group_id().to_owned(),
+                );
+            }
+        }
+        out
+    }
+
+    /// The userNames in a group, sorted.
+    pub async fn members(&self, group_id: &str) -> Vec<String> {
+        let users: std::collections::BTreeMap<String, String> =
+            self.users().await.into_iter().map(|(name, id)| (id, name)).collect();
+        let mut out = Vec::new();
+        let mut pages = self
+            .ids
+            .list_group_memberships()
+            .identity_store_id(&self.identity_store_id)
+            .group_id(group_id)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for m in page.expect("ListGroupMemberships").group_memberships() {
+                if let Some(aws_sdk_identitystore::types::MemberId::UserId(u)) = m.member_id() {
+                    out.push(users.get(u).cloned().unwrap_or_else(|| u.clone()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    pub async fn describe_user(
+        &self,
+        id: &str,
+    ) -> aws_sdk_identitystore::operation::describe_user::DescribeUserOutput {
+        self.ids
+            .describe_user()
+            .identity_store_id(&self.identity_store_id)
+            .user_id(id)
+            .extensions("aws:identitystore:enterprise")
+            .send()
+            .await
+            .expect("DescribeUser")
+    }
+}

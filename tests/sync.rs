@@ -1,0 +1,270 @@
+//! The sync into AWS IAM Identity Center, end to end: SCIM writes to the server, `scimbridge
+//! sync` (the real binary) pushes them into the moto emulator, and the Identity Store's state
+//! is read back through the AWS API.
+
+use crate::on_both_backends;
+use crate::support::binary::command;
+use crate::support::moto::{AWS_ENV, Moto};
+use crate::support::{Backend, TestApp, patch_op, spawn_app, user};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+on_both_backends!(
+    creates_updates_renames_and_deletes,
+    a_second_run_changes_nothing,
+    adopts_existing_and_leaves_foreign_alone,
+    deactivation_removes_memberships_and_keeps_the_user,
+    delete_guard_refuses_until_forced,
+    dry_run_writes_nothing,
+);
+
+/// `scimbridge sync --json [extra]` against the app's database and the emulator.
+fn sync(app: &TestApp, moto: &Moto, extra_config: &str, args: &[&str]) -> (i32, Value) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("scimbridge.toml");
+    std::fs::write(&config, format!("{}{extra_config}", moto.config())).expect("config");
+    let mut cmd = command(&app.url);
+    cmd.arg("--config").arg(&config).args(["sync", "--json"]).args(args);
+    for (k, v) in AWS_ENV {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run scimbridge sync");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "sync printed no JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+fn count(report: &Value, key: &str) -> u64 {
+    report["counts"][key].as_u64().unwrap_or(0)
+}
+
+fn writes(report: &Value) -> u64 {
+    let calls = report["aws_calls"].as_object().cloned().unwrap_or_default();
+    calls
+        .iter()
+        .filter(|(op, _)| {
+            !op.starts_with("List") && !op.starts_with("Get") && !op.starts_with("Describe")
+        })
+        .map(|(_, n)| n.as_u64().unwrap_or(0))
+        .sum()
+}
+
+async fn group_id(app: &TestApp, name: &str, members: &[&str]) -> String {
+    app.create_group(name, members).await
+}
+
+async fn creates_updates_renames_and_deletes(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let alice = app.create_user("alice@example.com").await;
+    let bob = app.create_user("bob@example.com").await;
+    let gid = group_id(&app, "AWS - Admins", &[&alice, &bob]).await;
+
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(count(&report, "create_user"), 2, "{report}");
+    assert_eq!(count(&report, "create_group"), 1);
+    assert_eq!(count(&report, "add_membership"), 2);
+    let users = moto.users().await;
+    assert_eq!(users.keys().collect::<Vec<_>>(), ["alice@example.com", "bob@example.com"]);
+    let groups = moto.groups().await;
+    let aws_group = groups.get("AWS - Admins").expect("group in AWS").clone();
+    assert_eq!(moto.members(&aws_group).await, ["alice@example.com", "bob@example.com"]);
+    let described = moto.describe_user(&users["alice@example.com"]).await;
+    assert_eq!(described.display_name(), Some("Display alice@example.com"));
+    assert_eq!(described.name().and_then(|n| n.given_name()), Some("Given"));
+    assert_eq!(described.emails().len(), 1);
+
+    // An update, a rename of the user and of the group, a member removed.
+    let r = app
+        .patch(
+            &format!("/Users/{alice}"),
+            &patch_op(json!([
+                {"op": "replace", "path": "displayName", "value": "Alice A."},
+                {"op": "replace", "path": "userName", "value": "alice.a@example.com"}
+            ])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app
+        .patch(
+            &format!("/Groups/{gid}"),
+            &patch_op(json!([
+                {"op": "replace", "path": "displayName", "value": "AWS - Administrators"},
+                {"op": "remove", "path": format!("members[value eq \"{bob}\"]")}
+            ])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(count(&report, "update_user"), 1, "{report}");
+    assert_eq!(count(&report, "update_group"), 1);
+    assert_eq!(count(&report, "remove_membership"), 1);
+    assert_eq!(
+        count(&report, "create_user") + count(&report, "delete_user"),
+        0,
+        "renamed in place"
+    );
+    let users_after = moto.users().await;
+    assert_eq!(users_after["alice.a@example.com"], users["alice@example.com"], "same AWS id");
+    assert_eq!(
+        moto.describe_user(&users_after["alice.a@example.com"]).await.display_name(),
+        Some("Alice A.")
+    );
+    let groups_after = moto.groups().await;
+    assert_eq!(groups_after["AWS - Administrators"], aws_group, "group renamed in place");
+    assert_eq!(moto.members(&aws_group).await, ["alice.a@example.com"]);
+
+    // A DELETE at the IdP deletes in AWS.
+    assert_eq!(app.delete(&format!("/Users/{bob}")).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.delete(&format!("/Groups/{gid}")).await.status, StatusCode::NO_CONTENT);
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(count(&report, "delete_user"), 1, "{report}");
+    assert_eq!(count(&report, "delete_group"), 1);
+    assert_eq!(moto.users().await.keys().collect::<Vec<_>>(), ["alice.a@example.com"]);
+    assert!(moto.groups().await.is_empty());
+}
+
+async fn a_second_run_changes_nothing(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let a = app.create_user("a@example.com").await;
+    let mut u = user("b@example.com");
+    u["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] =
+        json!({"department": "Sales"});
+    u["photos"] = json!([{"value": "https://example.com/b.png"}]);
+    let r = app.post("/Users", &u).await;
+    let b_id = r.body["id"].as_str().unwrap().to_owned();
+    group_id(&app, "Team", &[&a, &b_id]).await;
+    let (code, first) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{first}");
+    let described = moto.describe_user(&moto.users().await["b@example.com"]).await;
+    let ext = described.extensions().and_then(|e| e.get("aws:identitystore:enterprise"));
+    assert!(format!("{ext:?}").contains("Sales"), "enterprise extension pushed: {ext:?}");
+
+    let (code, second) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{second}");
+    assert_eq!(second["counts"], json!({}), "nothing to do: {second}");
+    assert_eq!(writes(&second), 0, "a no-op full run only reads: {second}");
+}
+
+async fn adopts_existing_and_leaves_foreign_alone(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let create = |name: &str| {
+        moto.ids
+            .create_user()
+            .identity_store_id(&moto.identity_store_id)
+            .user_name(name)
+            .display_name(name)
+            .name(
+                aws_sdk_identitystore::types::Name::builder()
+                    .given_name("G")
+                    .family_name("F")
+                    .build(),
+            )
+            .send()
+    };
+    let existing = create("existing@example.com").await.expect("CreateUser").user_id().to_owned();
+    let foreign = create("foreign@example.com").await.expect("CreateUser").user_id().to_owned();
+    let foreign_group = moto
+        .ids
+        .create_group()
+        .identity_store_id(&moto.identity_store_id)
+        .display_name("Manual group")
+        .send()
+        .await
+        .expect("CreateGroup")
+        .group_id()
+        .to_owned();
+
+    let scim_id = app.create_user("existing@example.com").await;
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(moto.users().await["existing@example.com"], existing, "adopted, not duplicated");
+    assert_eq!(moto.users().await.len(), 2);
+
+    // Deleting it at the IdP deletes the adopted user; the foreign ones are never touched.
+    app.delete(&format!("/Users/{scim_id}")).await;
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{report}");
+    let users = moto.users().await;
+    assert_eq!(users.keys().collect::<Vec<_>>(), ["foreign@example.com"]);
+    assert_eq!(users["foreign@example.com"], foreign);
+    assert_eq!(moto.groups().await["Manual group"], foreign_group);
+}
+
+async fn deactivation_removes_memberships_and_keeps_the_user(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let a = app.create_user("a@example.com").await;
+    group_id(&app, "Team", &[&a]).await;
+    sync(&app, &moto, "", &[]);
+    let aws_user = moto.users().await["a@example.com"].clone();
+    let team = moto.groups().await["Team"].clone();
+    assert_eq!(moto.members(&team).await, ["a@example.com"]);
+
+    let off = patch_op(json!([{"op": "replace", "value": {"active": false}}]));
+    app.patch(&format!("/Users/{a}"), &off).await;
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{report}");
+    assert!(moto.members(&team).await.is_empty(), "suspended: out of every group");
+    assert_eq!(moto.users().await["a@example.com"], aws_user, "the AWS user and its id survive");
+
+    let on = patch_op(json!([{"op": "replace", "value": {"active": true}}]));
+    app.patch(&format!("/Users/{a}"), &on).await;
+    sync(&app, &moto, "", &[]);
+    assert_eq!(moto.members(&team).await, ["a@example.com"], "reactivation restores access");
+}
+
+async fn delete_guard_refuses_until_forced(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(app.create_user(&format!("user{i}@example.com")).await);
+    }
+    let (code, _) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0);
+    for id in &ids[..5] {
+        app.delete(&format!("/Users/{id}")).await;
+    }
+    // 5 of 20 is 25% > the default 10%.
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 3, "{report}");
+    assert_eq!(report["status"], "refused");
+    assert_eq!(moto.users().await.len(), 20, "nothing deleted");
+    assert_eq!(writes(&report), 0, "{report}");
+    let (code, report) = sync(&app, &moto, "", &["--dry-run"]);
+    assert_eq!(code, 3, "a dry run that would trip the guard exits 3 too: {report}");
+
+    let (code, report) = sync(&app, &moto, "", &["--force"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(count(&report, "delete_user"), 5);
+    assert_eq!(moto.users().await.len(), 15);
+}
+
+async fn dry_run_writes_nothing(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let a = app.create_user("a@example.com").await;
+    group_id(&app, "Team", &[&a]).await;
+    let (code, report) = sync(&app, &moto, "", &["--dry-run"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["dry_run"], true);
+    let plan = report["plan"].as_array().expect("a dry run lists its plan");
+    let actions: Vec<&str> = plan.iter().filter_map(|p| p["action"].as_str()).collect();
+    assert_eq!(actions, ["create", "create", "add_member"], "{report}");
+    assert_eq!(writes(&report), 0);
+    assert!(moto.users().await.is_empty());
+    // The real run then does exactly that.
+    let (_, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(
+        count(&report, "create_user")
+            + count(&report, "create_group")
+            + count(&report, "add_membership"),
+        3
+    );
+}
