@@ -4,7 +4,8 @@
 
 use crate::on_both_backends;
 use crate::support::binary::command;
-use crate::support::moto::{AWS_ENV, Moto};
+use crate::support::fault_proxy::{FaultProxy, Faults};
+use crate::support::moto::{AWS_ENV, Moto, aws_config_section};
 use crate::support::{Backend, TestApp, patch_op, spawn_app, user};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -16,18 +17,35 @@ on_both_backends!(
     deactivation_removes_memberships_and_keeps_the_user,
     delete_guard_refuses_until_forced,
     dry_run_writes_nothing,
+    converges_through_throttling_and_server_errors,
+    stays_under_the_rate_limit,
+    a_run_killed_half_way_converges_without_duplicates,
 );
 
 /// `scimbridge sync --json [extra]` against the app's database and the emulator.
 fn sync(app: &TestApp, moto: &Moto, extra_config: &str, args: &[&str]) -> (i32, Value) {
+    sync_with(app, &format!("{}{extra_config}", moto.config()), args)
+}
+
+/// The sync command with this config file, not yet started.
+fn sync_command(
+    app: &TestApp,
+    config_toml: &str,
+    args: &[&str],
+) -> (std::process::Command, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("scimbridge.toml");
-    std::fs::write(&config, format!("{}{extra_config}", moto.config())).expect("config");
+    std::fs::write(&config, config_toml).expect("config");
     let mut cmd = command(&app.url);
     cmd.arg("--config").arg(&config).args(["sync", "--json"]).args(args);
     for (k, v) in AWS_ENV {
         cmd.env(k, v);
     }
+    (cmd, dir)
+}
+
+fn sync_with(app: &TestApp, config_toml: &str, args: &[&str]) -> (i32, Value) {
+    let (mut cmd, _dir) = sync_command(app, config_toml, args);
     let out = cmd.output().expect("run scimbridge sync");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
@@ -267,4 +285,106 @@ async fn dry_run_writes_nothing(b: Backend) {
             + count(&report, "add_membership"),
         3
     );
+}
+
+/// Users u0..u{n} in groups G0 (even) and G1 (odd); returns the userNames.
+async fn population(app: &TestApp, n: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    let (mut even, mut odd) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let name = format!("u{i}@example.com");
+        let id = app.create_user(&name).await;
+        if i % 2 == 0 {
+            even.push(id)
+        } else {
+            odd.push(id)
+        }
+        names.push(name);
+    }
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    group_id(app, "G0", &refs(&even)).await;
+    group_id(app, "G1", &refs(&odd)).await;
+    names
+}
+
+/// The Identity Store holds exactly the population: every user once, each group with its
+/// members once.
+async fn assert_population(moto: &Moto, names: &[String]) {
+    let users = moto.users().await;
+    let mut want: Vec<&String> = names.iter().collect();
+    want.sort();
+    assert_eq!(users.keys().collect::<Vec<_>>(), want);
+    let groups = moto.groups().await;
+    for (g, parity) in [("G0", 0), ("G1", 1)] {
+        let mut expected: Vec<String> = names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, n)| n.clone())
+            .collect();
+        expected.sort();
+        assert_eq!(moto.members(&groups[g]).await, expected, "members of {g}, each once");
+    }
+}
+
+async fn converges_through_throttling_and_server_errors(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let names = population(&app, 12).await;
+    // The bridge may send 200/s; the proxy throttles above 20/s and fails every 9th request.
+    let faults =
+        Faults { throttle_above_per_second: Some(20), fail_every: Some(9), ..Faults::default() };
+    let proxy = FaultProxy::start(&moto.endpoint, faults).await;
+    let (code, report) = sync_with(&app, &aws_config_section(&proxy.endpoint, 200), &[]);
+    assert_eq!(code, 0, "{report}");
+    let stats = proxy.stats();
+    assert!(stats.throttled > 0 && stats.failed > 0, "faults were injected: {stats:?}");
+    assert!(report["throttles"].as_u64().unwrap() > 0, "{report}");
+    assert_population(&moto, &names).await;
+    // Bounded: every fault costs one retry, nothing more.
+    let calls: u64 =
+        report["aws_calls"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(calls, stats.requests, "each attempt is counted: {report}");
+    assert!(calls <= (stats.requests - stats.throttled - stats.failed) * 2 + 20, "{report}");
+}
+
+async fn stays_under_the_rate_limit(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let names = population(&app, 16).await;
+    // The proxy throttles above 22/s; the bridge is set to 20/s and must never be throttled.
+    let faults = Faults { throttle_above_per_second: Some(22), ..Faults::default() };
+    let proxy = FaultProxy::start(&moto.endpoint, faults).await;
+    let (code, report) = sync_with(&app, &aws_config_section(&proxy.endpoint, 20), &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(proxy.stats().throttled, 0, "{report}");
+    assert_eq!(report["throttles"], 0);
+    assert_population(&moto, &names).await;
+}
+
+async fn a_run_killed_half_way_converges_without_duplicates(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let names = population(&app, 30).await;
+    let faults = Faults { latency: std::time::Duration::from_millis(20), ..Faults::default() };
+    let proxy = FaultProxy::start(&moto.endpoint, faults).await;
+    let config = aws_config_section(&proxy.endpoint, 1000);
+    let (mut cmd, _dir) = sync_command(&app, &config, &[]);
+    let mut child = cmd.stdout(std::process::Stdio::null()).spawn().expect("start sync");
+    // Half-way through the creates: kill -9.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while proxy.stats().requests < 25 {
+        assert!(std::time::Instant::now() < deadline, "the run never got going");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    child.kill().expect("kill -9");
+    let status = child.wait().expect("wait");
+    assert!(!status.success(), "the run was killed, not finished");
+    assert!(moto.users().await.len() < names.len(), "killed before it finished");
+
+    proxy.set(Faults::default());
+    let (code, report) = sync_with(&app, &config, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_population(&moto, &names).await;
+    let (_, again) = sync_with(&app, &config, &[]);
+    assert_eq!(again["counts"], json!({}), "converged: {again}");
 }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Once};
 
 pub mod binary;
+pub mod fault_proxy;
 pub mod moto;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -36,6 +36,14 @@ pub const AWS_ENV: &[(&str, &str)] = &[
     ("AWS_REGION", "us-east-1"),
 ];
 
+/// An `[aws]` section for an endpoint (the emulator, or a proxy in front of it).
+pub fn aws_config_section(endpoint: &str, max_requests_per_second: u32) -> String {
+    format!(
+        "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n\
+         max_requests_per_second = {max_requests_per_second}\n"
+    )
+}
+
 impl Moto {
     pub async fn start() -> Moto {
         let port = free_port();
@@ -81,10 +89,7 @@ impl Moto {
 
     /// The `[aws]` section pointing the bridge at this emulator.
     pub fn config(&self) -> String {
-        format!(
-            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nmax_requests_per_second = 500\n",
-            self.endpoint
-        )
+        aws_config_section(&self.endpoint, 500)
     }
 
     /// userName → user id of every user in the Identity Store.
