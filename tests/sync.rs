@@ -20,6 +20,7 @@ on_both_backends!(
     converges_through_throttling_and_server_errors,
     stays_under_the_rate_limit,
     a_run_killed_half_way_converges_without_duplicates,
+    one_run_at_a_time,
 );
 
 /// `scimbridge sync --json [extra]` against the app's database and the emulator.
@@ -387,4 +388,29 @@ async fn a_run_killed_half_way_converges_without_duplicates(b: Backend) {
     assert_population(&moto, &names).await;
     let (_, again) = sync_with(&app, &config, &[]);
     assert_eq!(again["counts"], json!({}), "converged: {again}");
+}
+
+async fn one_run_at_a_time(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    app.create_user("a@example.com").await;
+    // Another replica's run holds the lease.
+    let other = uuid::Uuid::now_v7();
+    let until = scimbridge::store::now() + chrono::TimeDelta::seconds(60);
+    assert!(app.store.acquire_sync_lease(other, until).await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, moto.config()).unwrap();
+    let mut cmd = command(&app.url);
+    cmd.arg("--config").arg(&config).args(["sync", "--wait", "1"]);
+    for (k, v) in AWS_ENV {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(moto.users().await.is_empty(), "no AWS write while another run holds the lease");
+    // Once it is released (or expires), the run goes ahead.
+    app.store.release_sync_lease(other).await.unwrap();
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(moto.users().await.len(), 1);
 }

@@ -50,3 +50,11 @@ CREATE TABLE audit_log (
     aws_id      TEXT,
     detail      JSONB
 );
+
+-- One sync run at a time across every replica and CLI: a lease, renewed while the run lasts,
+-- that a crashed holder loses when it expires.
+CREATE TABLE sync_lease (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    holder      UUID NOT NULL,
+    expires_at  TIMESTAMPTZ NOT NULL
+);

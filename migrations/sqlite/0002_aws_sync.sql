@@ -41,3 +41,9 @@ CREATE TABLE audit_log (
     aws_id      TEXT,
     detail      TEXT
 );
+
+CREATE TABLE sync_lease (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    holder      TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+);

@@ -41,7 +41,8 @@ pub enum Command {
     Token(TokenCommand),
     /// Push users, groups and memberships into the Identity Store now, to completion.
     /// Exit codes: 0 done (deliberate skips are listed as errors), 1 AWS calls still failing,
-    /// 2 usage or configuration error, 3 the delete guard refused the run
+    /// 2 usage or configuration error, 3 the delete guard refused the run, 4 another run held
+    /// the lock past --wait
     Sync(SyncArgs),
 }
 
@@ -60,6 +61,9 @@ pub struct SyncArgs {
     /// Print the run report as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
+    /// Seconds to wait for another run (any replica) to finish before exiting with 4
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub wait: u64,
 }
 
 #[derive(Debug, Subcommand)]

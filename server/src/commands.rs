@@ -37,7 +37,16 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
         force: args.force,
         trigger: "cli".to_owned(),
     };
-    let report = crate::sync::engine::run(&*store, &directory, &settings.sync, &opts).await?;
+    let wait = std::time::Duration::from_secs(args.wait);
+    let Some(report) =
+        crate::sync::engine::run_exclusive(store, &directory, &settings.sync, &opts, wait).await?
+    else {
+        eprintln!(
+            "error: another sync run holds the lock and did not finish within {}s",
+            args.wait
+        );
+        return Ok(4);
+    };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -80,6 +80,10 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or updates a run.
     async fn save_run(&self, run: &RunRecord) -> Result<(), StoreError>;
     async fn append_audit(&self, row: &AuditRow) -> Result<(), StoreError>;
+    /// Takes or renews the sync lease for `holder` until `until`; false when another holder's
+    /// lease has not expired.
+    async fn acquire_sync_lease(&self, holder: Uuid, until: Timestamp) -> Result<bool, StoreError>;
+    async fn release_sync_lease(&self, holder: Uuid) -> Result<(), StoreError>;
 
     // --- SCIM resources ------------------------------------------------------------------
 

@@ -490,6 +490,27 @@ fn source_from_row(row: &PgRow) -> Result<Source, sqlx::Error> {
 
 #[async_trait]
 impl Store for PgStore {
+    async fn acquire_sync_lease(&self, holder: Uuid, until: Timestamp) -> Result<bool, StoreError> {
+        let taken = sqlx::query(
+            "INSERT INTO sync_lease (id, holder, expires_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at \
+             WHERE sync_lease.holder = EXCLUDED.holder OR sync_lease.expires_at < now()",
+        )
+        .bind(holder)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    async fn release_sync_lease(&self, holder: Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sync_lease WHERE holder = $1")
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn snapshot(&self) -> Result<super::Snapshot, StoreError> {
         super::postgres_sync::snapshot(&self.pool).await
     }

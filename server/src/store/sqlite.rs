@@ -515,6 +515,28 @@ fn source_from_row(row: &SqliteRow) -> Result<Source, sqlx::Error> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn acquire_sync_lease(&self, holder: Uuid, until: Timestamp) -> Result<bool, StoreError> {
+        let taken = sqlx::query(
+            "INSERT INTO sync_lease (id, holder, expires_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE sync_lease.holder = excluded.holder OR sync_lease.expires_at < $3",
+        )
+        .bind(holder.to_string())
+        .bind(ts(&until))
+        .bind(ts(&super::now()))
+        .execute(&self.writer)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    async fn release_sync_lease(&self, holder: Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sync_lease WHERE holder = $1")
+            .bind(holder.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     async fn snapshot(&self) -> Result<super::Snapshot, StoreError> {
         super::sqlite_sync::snapshot(&self.readers).await
     }

@@ -52,6 +52,50 @@ impl RunReport {
     }
 }
 
+/// How long a run's lease lasts without renewal (a crashed holder blocks others this long).
+const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// [`run`] under the sync lease: one run at a time across every replica and CLI. Waits up to
+/// `wait` for another run to finish; `None` when it did not.
+pub async fn run_exclusive(
+    store: std::sync::Arc<dyn Store>,
+    directory: &dyn Directory,
+    settings: &SyncSettings,
+    opts: &RunOptions,
+    wait: std::time::Duration,
+) -> anyhow::Result<Option<RunReport>> {
+    let holder = Uuid::now_v7();
+    let until = || crate::store::now() + chrono::Duration::from_std(LEASE).unwrap_or_default();
+    let deadline = std::time::Instant::now() + wait;
+    while !store.acquire_sync_lease(holder, until()).await? {
+        if std::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tracing::info!("another sync run holds the lease; waiting");
+        tokio::time::sleep(std::time::Duration::from_secs(1).min(wait)).await;
+    }
+    // Renewed in the background while the run lasts.
+    let renewer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE / 3).await;
+                match store.acquire_sync_lease(holder, until()).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::error!("the sync lease was lost to another run"),
+                    Err(e) => tracing::warn!(error = %e, "could not renew the sync lease"),
+                }
+            }
+        })
+    };
+    let report = run(&*store, directory, settings, opts).await;
+    renewer.abort();
+    if let Err(e) = store.release_sync_lease(holder).await {
+        tracing::warn!(error = %e, "could not release the sync lease; it expires by itself");
+    }
+    report.map(Some)
+}
+
 pub async fn run(
     store: &dyn Store,
     directory: &dyn Directory,
