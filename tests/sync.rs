@@ -3,7 +3,7 @@
 //! is read back through the AWS API.
 
 use crate::on_both_backends;
-use crate::support::binary::command;
+use crate::support::binary::{BinaryApp, IdpClient, command};
 use crate::support::fault_proxy::{FaultProxy, Faults};
 use crate::support::moto::{AWS_ENV, Moto, aws_config_section};
 use crate::support::{Backend, TestApp, patch_op, spawn_app, user};
@@ -21,6 +21,7 @@ on_both_backends!(
     stays_under_the_rate_limit,
     a_run_killed_half_way_converges_without_duplicates,
     one_run_at_a_time,
+    serve_pushes_changes_after_the_debounce,
 );
 
 /// `scimbridge sync --json [extra]` against the app's database and the emulator.
@@ -413,4 +414,24 @@ async fn one_run_at_a_time(b: Backend) {
     let (code, report) = sync(&app, &moto, "", &[]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(moto.users().await.len(), 1);
+}
+
+async fn serve_pushes_changes_after_the_debounce(b: Backend) {
+    let moto = Moto::start().await;
+    let config = format!("{}[sync]\ndebounce_seconds = 1\n", moto.config());
+    let app = BinaryApp::start_with_env(b, &config, AWS_ENV).await;
+    let idp =
+        IdpClient::new(&app.base, app.token("okta", None), None, "application/scim+json", None);
+    let r = idp.post("/Users", &user("pushed@example.com")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let created = std::time::Instant::now();
+    while !moto.users().await.contains_key("pushed@example.com") {
+        assert!(
+            created.elapsed() < std::time::Duration::from_secs(20),
+            "the change never reached AWS"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // debounce (1 s) + the scheduler's tick and the run itself; the benchmark measures it.
+    assert!(created.elapsed() < std::time::Duration::from_secs(10), "{:?}", created.elapsed());
 }

@@ -80,8 +80,17 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
     let store = open_store(&settings).await?;
     let listen = settings.server.listen.clone();
     tracing::info!(listen = %listen, database = store.backend(), "scimbridge serving SCIM at /scim/v2");
+    let scheduler = if crate::sync::scheduler::enabled(&settings) {
+        Some(crate::sync::scheduler::spawn(store.clone(), Arc::new(settings.clone()))?)
+    } else {
+        tracing::warn!("sync disabled: no AWS Region configured ([aws] region or AWS_REGION)");
+        None
+    };
     let app = Application::build_with_store(settings, store).await?;
     app.run_until_stopped().await?;
+    if let Some(s) = scheduler {
+        s.abort();
+    }
     Ok(0)
 }
 

@@ -253,6 +253,8 @@ impl Settings {
         if !["text", "json"].contains(&self.log.format.as_str()) {
             anyhow::bail!("config: log.format must be `text` or `json`, not `{}`", self.log.format);
         }
+        crate::sync::scheduler::parse_schedule(&self.sync.schedule)
+            .map_err(|e| anyhow::anyhow!("config: {e}"))?;
         if self.aws.max_requests_per_second == 0 {
             anyhow::bail!("config: aws.max_requests_per_second must be at least 1");
         }

@@ -24,6 +24,20 @@ pub fn binary() -> PathBuf {
 pub fn command(database_url: &str) -> Command {
     let mut cmd = Command::new(binary());
     cmd.env("DATABASE_URL", database_url).env_remove("SCIMBRIDGE_CONFIG").env("RUST_LOG", "warn");
+    // Never real AWS: a test that syncs passes the emulator's settings itself.
+    for var in [
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
     cmd
 }
 
@@ -59,6 +73,15 @@ impl BinaryApp {
     /// Migrates a fresh database with `scimbridge migrate`, then serves it and waits for
     /// `/readyz`. `config_toml` is passed with `--config`.
     pub async fn start(backend: Backend, config_toml: &str) -> BinaryApp {
+        Self::start_with_env(backend, config_toml, &[]).await
+    }
+
+    /// [`BinaryApp::start`] with these extra environment variables for the server.
+    pub async fn start_with_env(
+        backend: Backend,
+        config_toml: &str,
+        env: &[(&str, &str)],
+    ) -> BinaryApp {
         let (url, dir) = fresh_database(backend).await;
         let config_dir = tempfile::tempdir().expect("temp dir");
         let config = config_dir.path().join("scimbridge.toml");
@@ -71,6 +94,7 @@ impl BinaryApp {
         let logs =
             || if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() };
         let child = command(&url)
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(&config)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

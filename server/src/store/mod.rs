@@ -152,6 +152,8 @@ pub trait Store: Send + Sync + 'static {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<JournalEntry>, StoreError>;
+    /// The newest journal sequence number (0 when empty): a cheap "did anything change?".
+    async fn journal_head(&self) -> Result<i64, StoreError>;
 }
 
 /// Opens the store the URL names: `postgres://…`/`postgresql://…` or `sqlite://…`, with at

@@ -490,6 +490,12 @@ fn source_from_row(row: &PgRow) -> Result<Source, sqlx::Error> {
 
 #[async_trait]
 impl Store for PgStore {
+    async fn journal_head(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM change_journal")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     async fn acquire_sync_lease(&self, holder: Uuid, until: Timestamp) -> Result<bool, StoreError> {
         let taken = sqlx::query(
             "INSERT INTO sync_lease (id, holder, expires_at) VALUES (1, $1, $2) \

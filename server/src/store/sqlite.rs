@@ -515,6 +515,12 @@ fn source_from_row(row: &SqliteRow) -> Result<Source, sqlx::Error> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn journal_head(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM change_journal")
+            .fetch_one(&self.readers)
+            .await?)
+    }
+
     async fn acquire_sync_lease(&self, holder: Uuid, until: Timestamp) -> Result<bool, StoreError> {
         let taken = sqlx::query(
             "INSERT INTO sync_lease (id, holder, expires_at) VALUES (1, $1, $2) \

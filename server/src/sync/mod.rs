@@ -5,3 +5,4 @@ pub mod aws;
 pub mod directory;
 pub mod engine;
 pub mod plan;
+pub mod scheduler;

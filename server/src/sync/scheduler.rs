@@ -1,0 +1,115 @@
+//! The triggers of `scimbridge serve`: a full reconcile on `sync.schedule` (6-field cron, UTC)
+//! and a run `sync.debounce_seconds` after the SCIM side last changed (the change journal's head
+//! moved and then stayed put). Runs go through the sync lease, so replicas never run at once;
+//! a replica that finds the lease taken tries again on its next tick.
+
+use super::aws::AwsDirectory;
+use super::engine::{RunOptions, run_exclusive};
+use crate::config::Settings;
+use crate::store::Store;
+use chrono::Utc;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the journal head is looked at.
+const TICK: Duration = Duration::from_millis(500);
+/// The pause after a failed run (AWS down, credentials revoked) before the next attempt.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+
+/// Parses `sync.schedule`; a bad expression is a configuration error at start-up.
+pub fn parse_schedule(expr: &str) -> anyhow::Result<cron::Schedule> {
+    cron::Schedule::from_str(expr)
+        .map_err(|e| anyhow::anyhow!("sync.schedule {expr:?} is not a 6-field cron expression (sec min hour day month weekday, UTC): {e}"))
+}
+
+/// Whether `serve` should sync: an AWS Region is configured (config or environment).
+pub fn enabled(settings: &Settings) -> bool {
+    settings.aws.region.is_some()
+        || std::env::var_os("AWS_REGION").is_some()
+        || std::env::var_os("AWS_DEFAULT_REGION").is_some()
+}
+
+pub fn spawn(
+    store: Arc<dyn Store>,
+    settings: Arc<Settings>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let schedule = parse_schedule(&settings.sync.schedule)?;
+    Ok(tokio::spawn(async move { run_forever(store, settings, schedule).await }))
+}
+
+async fn run_forever(store: Arc<dyn Store>, settings: Arc<Settings>, schedule: cron::Schedule) {
+    let directory = loop {
+        match AwsDirectory::connect(&settings.aws).await {
+            Ok(d) => break d,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "sync: cannot reach AWS; retrying in 60 s");
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+        }
+    };
+    tracing::info!(identity_store_id = directory.identity_store_id(), schedule = %settings.sync.schedule,
+        debounce_seconds = settings.sync.debounce_seconds, "sync: scheduler started");
+    let debounce = Duration::from_secs(settings.sync.debounce_seconds);
+    let mut next_full = schedule.upcoming(Utc).next();
+    // The journal head the last successful run covered, and when the head last moved.
+    let mut synced_head = 0i64;
+    let mut seen_head = 0i64;
+    let mut moved_at = Instant::now();
+    // A change-triggered run right away covers whatever happened while the server was down.
+    let mut pending_startup = true;
+    // After a failed run, changes wait this long before the next attempt (not every tick).
+    let mut not_before = Instant::now();
+    loop {
+        tokio::time::sleep(TICK).await;
+        let head = match store.journal_head().await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "sync: cannot read the change journal");
+                continue;
+            }
+        };
+        if head != seen_head {
+            seen_head = head;
+            moved_at = Instant::now();
+        }
+        let due_full = next_full.is_some_and(|t| t <= Utc::now());
+        let due_change = head > synced_head && moved_at.elapsed() >= debounce;
+        if !(due_full || due_change || pending_startup) || Instant::now() < not_before {
+            continue;
+        }
+        let trigger = if due_full { "schedule" } else { "change" };
+        let opts = RunOptions { dry_run: false, full: true, force: false, trigger: trigger.into() };
+        match run_exclusive(store.clone(), &directory, &settings.sync, &opts, Duration::ZERO).await
+        {
+            Ok(Some(report)) => {
+                pending_startup = false;
+                if due_full {
+                    next_full = schedule.upcoming(Utc).next();
+                }
+                if report.status == "failed" {
+                    not_before = Instant::now() + RETRY_AFTER_FAILURE;
+                } else {
+                    synced_head = head;
+                }
+            }
+            Ok(None) => tracing::debug!("sync: another replica is running; will look again"),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "sync: run failed");
+                not_before = Instant::now() + RETRY_AFTER_FAILURE;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_are_six_field_cron() {
+        assert!(parse_schedule("0 0 3 * * *").is_ok());
+        assert!(parse_schedule("0 */15 * * * *").is_ok());
+        assert!(parse_schedule("not cron").is_err());
+    }
+}
