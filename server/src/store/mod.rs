@@ -13,6 +13,7 @@ mod postgres_sync;
 mod primitives;
 pub mod sqlite;
 mod sqlite_sync;
+mod sync_sql;
 mod types;
 
 pub use types::*;

@@ -2,6 +2,7 @@
 //! `migrations/postgres/0002_aws_sync.sql`).
 
 use super::columns::member_type_of;
+use super::sync_sql::*;
 use super::{
     AuditRow, AwsMembership, AwsPrincipal, Ownership, RunRecord, Snapshot, SnapshotGroup,
     SnapshotUser, StoreError, SyncState,
@@ -16,7 +17,7 @@ pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, StoreError> {
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    let users = sqlx::query("SELECT id, doc, active FROM users ORDER BY seq")
+    let users = sqlx::query(SELECT_USERS)
         .fetch_all(&mut *tx)
         .await?
         .iter()
@@ -28,13 +29,13 @@ pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, StoreError> {
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    let groups = sqlx::query("SELECT id, doc FROM groups ORDER BY seq")
+    let groups = sqlx::query(SELECT_GROUPS)
         .fetch_all(&mut *tx)
         .await?
         .iter()
         .map(|r| Ok(SnapshotGroup { id: r.try_get("id")?, doc: r.try_get("doc")? }))
         .collect::<Result<Vec<_>, StoreError>>()?;
-    let members = sqlx::query("SELECT group_id, member_id, member_type FROM group_members")
+    let members = sqlx::query(SELECT_MEMBERS)
         .fetch_all(&mut *tx)
         .await?
         .iter()
@@ -48,26 +49,24 @@ pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, StoreError> {
 }
 
 pub async fn sync_state(pool: &PgPool) -> Result<SyncState, StoreError> {
-    let principals = sqlx::query(
-        "SELECT kind, resource_id, aws_id, ownership, name, pushed FROM aws_principals",
-    )
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(|r| {
-        let kind: String = r.try_get("kind")?;
-        let ownership: String = r.try_get("ownership")?;
-        Ok(AwsPrincipal {
-            kind: kind_of(&kind)?,
-            resource_id: r.try_get("resource_id")?,
-            aws_id: r.try_get("aws_id")?,
-            ownership: Ownership::parse(&ownership)?,
-            name: r.try_get("name")?,
-            pushed: r.try_get("pushed")?,
+    let principals = sqlx::query(SELECT_PRINCIPALS)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            let kind: String = r.try_get("kind")?;
+            let ownership: String = r.try_get("ownership")?;
+            Ok(AwsPrincipal {
+                kind: kind_of(&kind)?,
+                resource_id: r.try_get("resource_id")?,
+                aws_id: r.try_get("aws_id")?,
+                ownership: Ownership::parse(&ownership)?,
+                name: r.try_get("name")?,
+                pushed: r.try_get("pushed")?,
+            })
         })
-    })
-    .collect::<Result<Vec<_>, StoreError>>()?;
-    let memberships = sqlx::query("SELECT group_id, user_id, membership_id FROM aws_memberships")
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let memberships = sqlx::query(SELECT_MEMBERSHIPS)
         .fetch_all(pool)
         .await?
         .iter()
@@ -91,21 +90,16 @@ pub fn kind_of(s: &str) -> Result<ResourceKind, StoreError> {
 }
 
 pub async fn put_principal(pool: &PgPool, p: &AwsPrincipal) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO aws_principals (kind, resource_id, aws_id, ownership, name, pushed, pushed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, now()) \
-         ON CONFLICT (kind, resource_id) DO UPDATE SET aws_id = EXCLUDED.aws_id, \
-         ownership = EXCLUDED.ownership, name = EXCLUDED.name, pushed = EXCLUDED.pushed, \
-         pushed_at = EXCLUDED.pushed_at",
-    )
-    .bind(p.kind.name())
-    .bind(p.resource_id)
-    .bind(&p.aws_id)
-    .bind(p.ownership.as_str())
-    .bind(&p.name)
-    .bind(&p.pushed)
-    .execute(pool)
-    .await?;
+    sqlx::query(PUT_PRINCIPAL)
+        .bind(p.kind.name())
+        .bind(p.resource_id)
+        .bind(&p.aws_id)
+        .bind(p.ownership.as_str())
+        .bind(&p.name)
+        .bind(&p.pushed)
+        .bind(super::now())
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
@@ -114,24 +108,17 @@ pub async fn remove_principal(
     kind: ResourceKind,
     resource_id: Uuid,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM aws_principals WHERE kind = $1 AND resource_id = $2")
-        .bind(kind.name())
-        .bind(resource_id)
-        .execute(pool)
-        .await?;
+    sqlx::query(REMOVE_PRINCIPAL).bind(kind.name()).bind(resource_id).execute(pool).await?;
     Ok(())
 }
 
 pub async fn put_membership(pool: &PgPool, m: &AwsMembership) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO aws_memberships (group_id, user_id, membership_id) VALUES ($1, $2, $3) \
-         ON CONFLICT (group_id, user_id) DO UPDATE SET membership_id = EXCLUDED.membership_id",
-    )
-    .bind(m.group_id)
-    .bind(m.user_id)
-    .bind(&m.membership_id)
-    .execute(pool)
-    .await?;
+    sqlx::query(PUT_MEMBERSHIP)
+        .bind(m.group_id)
+        .bind(m.user_id)
+        .bind(&m.membership_id)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
@@ -140,46 +127,34 @@ pub async fn remove_membership(
     group_id: Uuid,
     user_id: Uuid,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM aws_memberships WHERE group_id = $1 AND user_id = $2")
-        .bind(group_id)
-        .bind(user_id)
+    sqlx::query(REMOVE_MEMBERSHIP).bind(group_id).bind(user_id).execute(pool).await?;
+    Ok(())
+}
+
+pub async fn save_run(pool: &PgPool, run: &RunRecord) -> Result<(), StoreError> {
+    sqlx::query(SAVE_RUN)
+        .bind(run.id)
+        .bind(&run.trigger)
+        .bind(run.dry_run)
+        .bind(&run.status)
+        .bind(run.started_at)
+        .bind(run.finished_at)
+        .bind(&run.report)
         .execute(pool)
         .await?;
     Ok(())
 }
 
-pub async fn save_run(pool: &PgPool, run: &RunRecord) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO sync_runs (id, trigger, dry_run, status, started_at, finished_at, report) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
-         finished_at = EXCLUDED.finished_at, report = EXCLUDED.report",
-    )
-    .bind(run.id)
-    .bind(&run.trigger)
-    .bind(run.dry_run)
-    .bind(&run.status)
-    .bind(run.started_at)
-    .bind(run.finished_at)
-    .bind(&run.report)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
 pub async fn append_audit(pool: &PgPool, row: &AuditRow) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, run_id, action, kind, name, aws_id, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(row.at)
-    .bind(row.run_id)
-    .bind(&row.action)
-    .bind(&row.kind)
-    .bind(&row.name)
-    .bind(&row.aws_id)
-    .bind(&row.detail)
-    .execute(pool)
-    .await?;
+    sqlx::query(APPEND_AUDIT)
+        .bind(row.at)
+        .bind(row.run_id)
+        .bind(&row.action)
+        .bind(&row.kind)
+        .bind(&row.name)
+        .bind(&row.aws_id)
+        .bind(&row.detail)
+        .execute(pool)
+        .await?;
     Ok(())
 }

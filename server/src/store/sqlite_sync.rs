@@ -4,6 +4,7 @@
 use super::columns::member_type_of;
 use super::postgres_sync::kind_of;
 use super::sqlite::{get_uuid, ts};
+use super::sync_sql::*;
 use super::{
     AuditRow, AwsMembership, AwsPrincipal, Ownership, RunRecord, Snapshot, SnapshotGroup,
     SnapshotUser, StoreError, SyncState,
@@ -22,7 +23,7 @@ fn json(row: &SqliteRow, col: &str) -> Result<Value, StoreError> {
 pub async fn snapshot(readers: &SqlitePool) -> Result<Snapshot, StoreError> {
     // One read transaction: WAL gives it one consistent view.
     let mut tx = readers.begin().await?;
-    let users = sqlx::query("SELECT id, doc, active FROM users ORDER BY seq")
+    let users = sqlx::query(SELECT_USERS)
         .fetch_all(&mut *tx)
         .await?
         .iter()
@@ -34,13 +35,13 @@ pub async fn snapshot(readers: &SqlitePool) -> Result<Snapshot, StoreError> {
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    let groups = sqlx::query("SELECT id, doc FROM groups ORDER BY seq")
+    let groups = sqlx::query(SELECT_GROUPS)
         .fetch_all(&mut *tx)
         .await?
         .iter()
         .map(|r| Ok(SnapshotGroup { id: get_uuid(r, "id")?, doc: json(r, "doc")? }))
         .collect::<Result<Vec<_>, StoreError>>()?;
-    let members = sqlx::query("SELECT group_id, member_id, member_type FROM group_members")
+    let members = sqlx::query(SELECT_MEMBERS)
         .fetch_all(&mut *tx)
         .await?
         .iter()
@@ -54,26 +55,24 @@ pub async fn snapshot(readers: &SqlitePool) -> Result<Snapshot, StoreError> {
 }
 
 pub async fn sync_state(readers: &SqlitePool) -> Result<SyncState, StoreError> {
-    let principals = sqlx::query(
-        "SELECT kind, resource_id, aws_id, ownership, name, pushed FROM aws_principals",
-    )
-    .fetch_all(readers)
-    .await?
-    .iter()
-    .map(|r| {
-        let kind: String = r.try_get("kind")?;
-        let ownership: String = r.try_get("ownership")?;
-        Ok(AwsPrincipal {
-            kind: kind_of(&kind)?,
-            resource_id: get_uuid(r, "resource_id")?,
-            aws_id: r.try_get("aws_id")?,
-            ownership: Ownership::parse(&ownership)?,
-            name: r.try_get("name")?,
-            pushed: json(r, "pushed")?,
+    let principals = sqlx::query(SELECT_PRINCIPALS)
+        .fetch_all(readers)
+        .await?
+        .iter()
+        .map(|r| {
+            let kind: String = r.try_get("kind")?;
+            let ownership: String = r.try_get("ownership")?;
+            Ok(AwsPrincipal {
+                kind: kind_of(&kind)?,
+                resource_id: get_uuid(r, "resource_id")?,
+                aws_id: r.try_get("aws_id")?,
+                ownership: Ownership::parse(&ownership)?,
+                name: r.try_get("name")?,
+                pushed: json(r, "pushed")?,
+            })
         })
-    })
-    .collect::<Result<Vec<_>, StoreError>>()?;
-    let memberships = sqlx::query("SELECT group_id, user_id, membership_id FROM aws_memberships")
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let memberships = sqlx::query(SELECT_MEMBERSHIPS)
         .fetch_all(readers)
         .await?
         .iter()
@@ -89,22 +88,16 @@ pub async fn sync_state(readers: &SqlitePool) -> Result<SyncState, StoreError> {
 }
 
 pub async fn put_principal(writer: &SqlitePool, p: &AwsPrincipal) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO aws_principals (kind, resource_id, aws_id, ownership, name, pushed, pushed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (kind, resource_id) DO UPDATE SET aws_id = excluded.aws_id, \
-         ownership = excluded.ownership, name = excluded.name, pushed = excluded.pushed, \
-         pushed_at = excluded.pushed_at",
-    )
-    .bind(p.kind.name())
-    .bind(p.resource_id.to_string())
-    .bind(&p.aws_id)
-    .bind(p.ownership.as_str())
-    .bind(&p.name)
-    .bind(p.pushed.to_string())
-    .bind(ts(&super::now()))
-    .execute(writer)
-    .await?;
+    sqlx::query(PUT_PRINCIPAL)
+        .bind(p.kind.name())
+        .bind(p.resource_id.to_string())
+        .bind(&p.aws_id)
+        .bind(p.ownership.as_str())
+        .bind(&p.name)
+        .bind(p.pushed.to_string())
+        .bind(ts(&super::now()))
+        .execute(writer)
+        .await?;
     Ok(())
 }
 
@@ -113,7 +106,7 @@ pub async fn remove_principal(
     kind: ResourceKind,
     resource_id: Uuid,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM aws_principals WHERE kind = $1 AND resource_id = $2")
+    sqlx::query(REMOVE_PRINCIPAL)
         .bind(kind.name())
         .bind(resource_id.to_string())
         .execute(writer)
@@ -122,15 +115,12 @@ pub async fn remove_principal(
 }
 
 pub async fn put_membership(writer: &SqlitePool, m: &AwsMembership) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO aws_memberships (group_id, user_id, membership_id) VALUES ($1, $2, $3) \
-         ON CONFLICT (group_id, user_id) DO UPDATE SET membership_id = excluded.membership_id",
-    )
-    .bind(m.group_id.to_string())
-    .bind(m.user_id.to_string())
-    .bind(&m.membership_id)
-    .execute(writer)
-    .await?;
+    sqlx::query(PUT_MEMBERSHIP)
+        .bind(m.group_id.to_string())
+        .bind(m.user_id.to_string())
+        .bind(&m.membership_id)
+        .execute(writer)
+        .await?;
     Ok(())
 }
 
@@ -139,7 +129,7 @@ pub async fn remove_membership(
     group_id: Uuid,
     user_id: Uuid,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM aws_memberships WHERE group_id = $1 AND user_id = $2")
+    sqlx::query(REMOVE_MEMBERSHIP)
         .bind(group_id.to_string())
         .bind(user_id.to_string())
         .execute(writer)
@@ -148,37 +138,29 @@ pub async fn remove_membership(
 }
 
 pub async fn save_run(writer: &SqlitePool, run: &RunRecord) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO sync_runs (id, trigger, dry_run, status, started_at, finished_at, report) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
-         finished_at = excluded.finished_at, report = excluded.report",
-    )
-    .bind(run.id.to_string())
-    .bind(&run.trigger)
-    .bind(run.dry_run)
-    .bind(&run.status)
-    .bind(ts(&run.started_at))
-    .bind(run.finished_at.as_ref().map(ts))
-    .bind(run.report.to_string())
-    .execute(writer)
-    .await?;
+    sqlx::query(SAVE_RUN)
+        .bind(run.id.to_string())
+        .bind(&run.trigger)
+        .bind(run.dry_run)
+        .bind(&run.status)
+        .bind(ts(&run.started_at))
+        .bind(run.finished_at.as_ref().map(ts))
+        .bind(run.report.to_string())
+        .execute(writer)
+        .await?;
     Ok(())
 }
 
 pub async fn append_audit(writer: &SqlitePool, row: &AuditRow) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, run_id, action, kind, name, aws_id, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(ts(&row.at))
-    .bind(row.run_id.to_string())
-    .bind(&row.action)
-    .bind(&row.kind)
-    .bind(&row.name)
-    .bind(&row.aws_id)
-    .bind(row.detail.as_ref().map(Value::to_string))
-    .execute(writer)
-    .await?;
+    sqlx::query(APPEND_AUDIT)
+        .bind(ts(&row.at))
+        .bind(row.run_id.to_string())
+        .bind(&row.action)
+        .bind(&row.kind)
+        .bind(&row.name)
+        .bind(&row.aws_id)
+        .bind(row.detail.as_ref().map(Value::to_string))
+        .execute(writer)
+        .await?;
     Ok(())
 }

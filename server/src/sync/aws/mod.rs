@@ -15,6 +15,9 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_identitystore::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_identitystore::operation::list_group_memberships::ListGroupMembershipsOutput;
+use aws_sdk_identitystore::operation::list_groups::ListGroupsOutput;
+use aws_sdk_identitystore::operation::list_users::ListUsersOutput;
 use aws_sdk_identitystore::types::{AlternateIdentifier, MemberId, UniqueAttribute};
 use aws_smithy_types::Document;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -149,6 +152,30 @@ impl AwsDirectory {
                     tokio::time::sleep(wait).await;
                 }
                 Outcome::Fail(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Every page of a list operation: `send` fetches the page after a token, `take` keeps
+    /// its items and returns the next token.
+    async fn all_pages<T, P, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        mut send: F,
+        mut take: impl FnMut(P, &mut Vec<T>) -> Option<String>,
+    ) -> Result<Vec<T>, AwsError>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<P, SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.call(operation, || send(token.clone())).await?;
+            token = take(page, &mut all).filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(all);
             }
         }
     }
@@ -300,25 +327,17 @@ impl Directory for AwsDirectory {
     }
 
     async fn list_users(&self) -> Result<Vec<Listed>, AwsError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let req = self
-                .ids
-                .list_users()
-                .identity_store_id(&self.identity_store_id)
-                .max_results(100)
-                .set_next_token(token.clone());
-            let page = self.call("ListUsers", || req.clone().send()).await?;
+        let list =
+            self.ids.list_users().identity_store_id(&self.identity_store_id).max_results(100);
+        let send = |token| list.clone().set_next_token(token).send();
+        self.all_pages("ListUsers", send, |page: ListUsersOutput, all| {
             all.extend(page.users().iter().map(|u| Listed {
                 id: u.user_id().to_owned(),
                 name: u.user_name().unwrap_or_default().to_owned(),
             }));
-            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-            if token.is_none() {
-                return Ok(all);
-            }
-        }
+            page.next_token().map(str::to_owned)
+        })
+        .await
     }
 
     async fn create_group(&self, attrs: &AwsAttributes) -> Result<String, AwsError> {
@@ -360,49 +379,36 @@ impl Directory for AwsDirectory {
     }
 
     async fn list_groups(&self) -> Result<Vec<Listed>, AwsError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let req = self
-                .ids
-                .list_groups()
-                .identity_store_id(&self.identity_store_id)
-                .max_results(100)
-                .set_next_token(token.clone());
-            let page = self.call("ListGroups", || req.clone().send()).await?;
+        let list =
+            self.ids.list_groups().identity_store_id(&self.identity_store_id).max_results(100);
+        let send = |token| list.clone().set_next_token(token).send();
+        self.all_pages("ListGroups", send, |page: ListGroupsOutput, all| {
             all.extend(page.groups().iter().map(|g| Listed {
                 id: g.group_id().to_owned(),
                 name: g.display_name().unwrap_or_default().to_owned(),
             }));
-            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-            if token.is_none() {
-                return Ok(all);
-            }
-        }
+            page.next_token().map(str::to_owned)
+        })
+        .await
     }
 
     async fn list_memberships(&self, group_id: &str) -> Result<Vec<(String, String)>, AwsError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let req = self
-                .ids
-                .list_group_memberships()
-                .identity_store_id(&self.identity_store_id)
-                .group_id(group_id)
-                .max_results(100)
-                .set_next_token(token.clone());
-            let page = self.call("ListGroupMemberships", || req.clone().send()).await?;
+        let list = self
+            .ids
+            .list_group_memberships()
+            .identity_store_id(&self.identity_store_id)
+            .group_id(group_id)
+            .max_results(100);
+        let send = |token| list.clone().set_next_token(token).send();
+        self.all_pages("ListGroupMemberships", send, |page: ListGroupMembershipsOutput, all| {
             for m in page.group_memberships() {
                 if let Some(MemberId::UserId(user)) = m.member_id() {
                     all.push((m.membership_id().to_owned(), user.clone()));
                 }
             }
-            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-            if token.is_none() {
-                return Ok(all);
-            }
-        }
+            page.next_token().map(str::to_owned)
+        })
+        .await
     }
 
     async fn add_member(&self, group_id: &str, user_id: &str) -> Result<String, AwsError> {
