@@ -22,6 +22,7 @@ on_both_backends!(
     a_run_killed_half_way_converges_without_duplicates,
     one_run_at_a_time,
     serve_pushes_changes_after_the_debounce,
+    a_full_run_repairs_drift,
 );
 
 /// `scimbridge sync --json [extra]` against the app's database and the emulator.
@@ -171,7 +172,12 @@ async fn a_second_run_changes_nothing(b: Backend) {
     let (code, second) = sync(&app, &moto, "", &[]);
     assert_eq!(code, 0, "{second}");
     assert_eq!(second["counts"], json!({}), "nothing to do: {second}");
-    assert_eq!(writes(&second), 0, "a no-op full run only reads: {second}");
+    assert_eq!(second["aws_calls"], json!({}), "a no-op run makes no AWS call: {second}");
+    let (code, full) = sync(&app, &moto, "", &["--full"]);
+    assert_eq!(code, 0, "{full}");
+    assert_eq!(full["counts"], json!({}), "{full}");
+    assert_eq!(writes(&full), 0, "a no-op full run only reads: {full}");
+    assert!(full["aws_calls"]["ListUsers"].as_u64().unwrap() >= 1, "{full}");
 }
 
 async fn adopts_existing_and_leaves_foreign_alone(b: Backend) {
@@ -347,7 +353,8 @@ async fn converges_through_throttling_and_server_errors(b: Backend) {
     // Bounded: every fault costs one retry, nothing more.
     let calls: u64 =
         report["aws_calls"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
-    assert_eq!(calls, stats.requests, "each attempt is counted: {report}");
+    // Each attempt is counted; the one call before the run discovers the identity store.
+    assert_eq!(calls + 1, stats.requests, "each attempt is counted: {report}");
     assert!(calls <= (stats.requests - stats.throttled - stats.failed) * 2 + 20, "{report}");
 }
 
@@ -384,7 +391,8 @@ async fn a_run_killed_half_way_converges_without_duplicates(b: Backend) {
     assert!(moto.users().await.len() < names.len(), "killed before it finished");
 
     proxy.set(Faults::default());
-    let (code, report) = sync_with(&app, &config, &[]);
+    // A full run re-reads what the killed run wrote before it could record it.
+    let (code, report) = sync_with(&app, &config, &["--full"]);
     assert_eq!(code, 0, "{report}");
     assert_population(&moto, &names).await;
     let (_, again) = sync_with(&app, &config, &[]);
@@ -434,4 +442,46 @@ async fn serve_pushes_changes_after_the_debounce(b: Backend) {
     }
     // debounce (1 s) + the scheduler's tick and the run itself; the benchmark measures it.
     assert!(created.elapsed() < std::time::Duration::from_secs(10), "{:?}", created.elapsed());
+}
+
+async fn a_full_run_repairs_drift(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let a = app.create_user("a@example.com").await;
+    let b_id = app.create_user("b@example.com").await;
+    group_id(&app, "Team", &[&a, &b_id]).await;
+    sync(&app, &moto, "", &[]);
+    // Someone deletes a user and removes a membership by hand in AWS.
+    let users = moto.users().await;
+    moto.ids
+        .delete_user()
+        .identity_store_id(&moto.identity_store_id)
+        .user_id(&users["b@example.com"])
+        .send()
+        .await
+        .unwrap();
+    let team = moto.groups().await["Team"].clone();
+    let memberships = moto
+        .ids
+        .list_group_memberships()
+        .identity_store_id(&moto.identity_store_id)
+        .group_id(&team)
+        .send()
+        .await
+        .unwrap();
+    for m in memberships.group_memberships() {
+        moto.ids
+            .delete_group_membership()
+            .identity_store_id(&moto.identity_store_id)
+            .membership_id(m.membership_id())
+            .send()
+            .await
+            .unwrap();
+    }
+    // A run without --full trusts its record; a full run sees the drift and repairs it.
+    let (code, report) = sync(&app, &moto, "", &["--full"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(count(&report, "drift_recreated"), 1, "{report}");
+    assert_eq!(count(&report, "create_user"), 1, "{report}");
+    assert_eq!(moto.members(&team).await, ["a@example.com", "b@example.com"]);
+    assert_eq!(moto.users().await["a@example.com"], users["a@example.com"], "a kept its id");
 }

@@ -51,8 +51,8 @@ pub struct SyncArgs {
     /// Compute and print the plan; make no AWS write
     #[arg(long)]
     pub dry_run: bool,
-    /// Re-read the Identity Store first and repair drift (every run is a full run in this
-    /// version)
+    /// Re-read the Identity Store first (paginated lists) and repair drift; without it the run
+    /// diffs against the bridge's own record of what it pushed and makes no AWS read
     #[arg(long)]
     pub full: bool,
     /// Pass the delete guard (sync.max_delete_fraction)

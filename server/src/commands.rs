@@ -32,8 +32,7 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
     );
     let opts = crate::sync::engine::RunOptions {
         dry_run: args.dry_run,
-        // Every run re-reads AWS in this version: incremental runs come with the journal.
-        full: true,
+        full: args.full,
         force: args.force,
         trigger: "cli".to_owned(),
     };

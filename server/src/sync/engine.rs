@@ -116,9 +116,19 @@ pub async fn run(
         plan: None,
     };
     save(store, &report, started_at, false).await?;
+    // The run's own calls (not, say, the instance discovery before it).
+    let (calls_before, throttles_before) = (directory.calls(), directory.throttles());
     let outcome = execute(store, directory, settings, opts, &mut report).await;
-    report.aws_calls = directory.calls();
-    report.throttles = directory.throttles();
+    report.aws_calls = directory
+        .calls()
+        .into_iter()
+        .map(|(op, n)| {
+            let before = calls_before.get(&op).copied().unwrap_or(0);
+            (op, n - before)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    report.throttles = directory.throttles() - throttles_before;
     if let Err(e) = &outcome {
         report.status = "failed";
         report.errors.push(Skipped { principal: "(run)".into(), message: format!("{e:#}") });

@@ -1,6 +1,7 @@
 //! The triggers of `scimbridge serve`: a full reconcile on `sync.schedule` (6-field cron, UTC)
-//! and a run `sync.debounce_seconds` after the SCIM side last changed (the change journal's head
-//! moved and then stayed put). Runs go through the sync lease, so replicas never run at once;
+//! and at start-up, and a run `sync.debounce_seconds` after the SCIM side last changed (the
+//! change journal's head moved and then stayed put) that diffs against the bridge's own record
+//! and reads nothing from AWS. Runs go through the sync lease, so replicas never run at once;
 //! a replica that finds the lease taken tries again on its next tick.
 
 use super::aws::AwsDirectory;
@@ -78,8 +79,17 @@ async fn run_forever(store: Arc<dyn Store>, settings: Arc<Settings>, schedule: c
         if !(due_full || due_change || pending_startup) || Instant::now() < not_before {
             continue;
         }
-        let trigger = if due_full { "schedule" } else { "change" };
-        let opts = RunOptions { dry_run: false, full: true, force: false, trigger: trigger.into() };
+        // A change is pushed from the bridge's own record (no AWS reads: seconds, whatever the
+        // directory's size); the schedule and start-up re-read AWS and repair drift.
+        let full = due_full || pending_startup;
+        let trigger = if due_full {
+            "schedule"
+        } else if pending_startup {
+            "startup"
+        } else {
+            "change"
+        };
+        let opts = RunOptions { dry_run: false, full, force: false, trigger: trigger.into() };
         match run_exclusive(store.clone(), &directory, &settings.sync, &opts, Duration::ZERO).await
         {
             Ok(Some(report)) => {

@@ -77,10 +77,13 @@ impl AwsDirectory {
                 "no AWS Region: set [aws] region (or AWS_REGION) to the Identity Center instance's Region"
             );
         }
-        let rate = NonZeroU32::new(settings.max_requests_per_second).unwrap_or(NonZeroU32::MIN);
-        // No burst: calls are spaced evenly, so no one-second window ever holds more than
-        // `rate` calls (AWS counts per second, collectively).
-        let quota = Quota::per_second(rate).allow_burst(NonZeroU32::MIN);
+        // No burst, and 2% slack: calls are spaced evenly and a little apart, so no one-second
+        // window ever holds more than `rate` calls even when the network delays one and not
+        // the next (AWS counts per second, collectively).
+        let rate = f64::from(settings.max_requests_per_second.max(1));
+        let quota = Quota::with_period(Duration::from_secs_f64(1.02 / rate))
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::MIN);
         let mut directory = AwsDirectory {
             ids: aws_sdk_identitystore::Client::new(&shared),
             identity_store_id: settings.identity_store_id.clone().unwrap_or_default(),
