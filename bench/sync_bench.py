@@ -7,7 +7,7 @@ the delay from a SCIM change to its AWS call — the release binary against the 
 
 Phases, each printed as it ends:
 1. initial sync of N users, G groups, M memberships: writes per operation vs N, G, M;
-2. a no-op sync: must write nothing (it only re-reads, paginated);
+2. a no-op sync: no AWS call at all; the same with --full: paginated reads only;
 3. after 1% of users and of memberships changed: writes vs the changes made;
 4. a slice of --slice CreateUser calls with max_requests_per_second = 20 through a proxy that
    answers ThrottlingException above 20 requests/s: wall time against calls/20, throttles;
@@ -134,13 +134,13 @@ class Bridge:
         return subprocess.run([self.binary, *args], env=self.env(), check=True,
                               capture_output=True, text=True).stdout
 
-    def sync(self, endpoint, rps):
+    def sync(self, endpoint, rps, *extra):
         config = os.path.join(self.workdir, f"sync-{rps}.toml")
         with open(config, "w") as f:
             f.write(f'[aws]\nregion = "us-east-1"\nendpoint_url = "{endpoint}"\n'
                     f"max_requests_per_second = {rps}\n[sync]\nmax_delete_fraction = 1.0\n")
         start = time.time()
-        out = subprocess.run([self.binary, "--config", config, "sync", "--json"], env=self.env(True),
+        out = subprocess.run([self.binary, "--config", config, "sync", "--json", *extra], env=self.env(True),
                              capture_output=True, text=True)
         report = json.loads(out.stdout)
         report["seconds"] = time.time() - start
@@ -227,6 +227,7 @@ def main():
         results["initial"] = line("initial sync", bridge.sync(moto_url, 100000),
                                   args.users + args.groups + len(pairs))
         results["noop"] = line("no-op sync", bridge.sync(moto_url, 100000), 0)
+        results["noop_full"] = line("no-op full sync (--full)", bridge.sync(moto_url, 100000, "--full"), 0)
 
         # --- 3. 1% changed ---------------------------------------------------------------
         changed_users = random.sample(users, max(1, args.users // 100))
