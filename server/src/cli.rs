@@ -32,7 +32,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server (SCIM, health)
+    /// Run the HTTP server (SCIM, health) and, when an AWS Region is configured, the sync
+    /// scheduler (a run at start-up, on sync.schedule, and debounce_seconds after changes)
     Serve,
     /// Apply pending database migrations and exit
     Migrate,
