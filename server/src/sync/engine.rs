@@ -88,12 +88,22 @@ pub async fn run_exclusive(
             }
         })
     };
+    // Stops renewing however the run ends (error, panic, cancellation).
+    let _renewing = AbortOnDrop(renewer);
     let report = run(&*store, directory, settings, opts).await;
-    renewer.abort();
+    drop(_renewing);
     if let Err(e) = store.release_sync_lease(holder).await {
         tracing::warn!(error = %e, "could not release the sync lease; it expires by itself");
     }
     report.map(Some)
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 pub async fn run(
@@ -457,12 +467,26 @@ impl<'a> Apply<'a> {
                     ResourceKind::User => self.directory.find_user(name).await?,
                     ResourceKind::Group => self.directory.find_group(name).await?,
                 };
+                let operation =
+                    if kind == ResourceKind::User { "CreateUser" } else { "CreateGroup" };
                 let Some(aws_id) = existing else {
                     return Err(Failure::Aws(AwsError::Conflict {
-                        operation: if kind == ResourceKind::User { "CreateUser" } else { "CreateGroup" },
+                        operation,
                         message: "another AWS principal holds a unique value of it (for a user: its email)".into(),
                     }));
                 };
+                // Never take over a principal recorded for another SCIM resource (say, the same
+                // userName deleted and provisioned again at the IdP): overwriting it would give
+                // one AWS identity two owners. The other resource's change frees it first.
+                if self.aws_ids.values().any(|managed| *managed == aws_id) {
+                    return Err(Failure::Aws(AwsError::Conflict {
+                        operation,
+                        message: format!(
+                            "the AWS principal named {name:?} is managed for another SCIM resource; \
+                             it is taken over once that one is deleted or renamed"
+                        ),
+                    }));
+                }
                 let changes: Vec<_> =
                     attrs.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
                 match kind {

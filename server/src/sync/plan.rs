@@ -7,7 +7,8 @@
 //! - a delete comes only from the SCIM side: the resource is gone (a DELETE at the IdP), or it
 //!   is deactivated and `on_deactivate = "delete"`. A user that cannot be shaped for AWS (say,
 //!   a userName with a space) is skipped with an error, never deleted;
-//! - protected users and groups are left alone entirely (not adopted, changed or deleted);
+//! - protected users and groups are left alone entirely (not adopted, changed or deleted),
+//!   whether the IdP's name or the name recorded in AWS is the protected one;
 //! - nested SCIM groups are flattened: an AWS group gets every user reachable through it.
 
 use crate::config::OnDeactivate;
@@ -29,6 +30,19 @@ pub struct Policy {
     pub protected_users: HashSet<String>,
     /// Lower-cased displayNames.
     pub protected_groups: HashSet<String>,
+}
+
+impl Policy {
+    /// Protected by its name at the IdP (as AWS would receive it: trimmed) or by the name it
+    /// has in AWS — so renaming or deleting it at the IdP cannot reach the AWS principal.
+    pub fn is_protected(&self, kind: ResourceKind, name: &str, recorded: Option<&str>) -> bool {
+        let set = match kind {
+            ResourceKind::User => &self.protected_users,
+            ResourceKind::Group => &self.protected_groups,
+        };
+        set.contains(&name.trim().to_lowercase())
+            || recorded.is_some_and(|r| set.contains(&r.trim().to_lowercase()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -102,8 +116,8 @@ pub struct Skipped {
 
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    /// In the order they are applied: user and group creates and updates, membership changes,
-    /// then group and user deletes.
+    /// In the order they are applied: group and user deletes, updates, creates, then
+    /// membership changes.
     pub actions: Vec<Action>,
     pub skipped: Vec<Skipped>,
     /// Managed principals before the run (for the delete guard).
@@ -134,7 +148,8 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
     for u in &snapshot.users {
         let label = u.doc.get("userName").and_then(Value::as_str).unwrap_or("?").to_owned();
         keep.insert((ResourceKind::User, u.id));
-        if policy.protected_users.contains(&label.to_lowercase()) {
+        let recorded_name = recorded.get(&(ResourceKind::User, u.id)).map(|p| p.name.as_str());
+        if policy.is_protected(ResourceKind::User, &label, recorded_name) {
             out.skipped.push(skipped(&label, "protected: never adopted, changed or deleted"));
             continue;
         }
@@ -161,7 +176,8 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
     for g in &snapshot.groups {
         let label = g.doc.get("displayName").and_then(Value::as_str).unwrap_or("?").to_owned();
         keep.insert((ResourceKind::Group, g.id));
-        if policy.protected_groups.contains(&label.to_lowercase()) {
+        let recorded_name = recorded.get(&(ResourceKind::Group, g.id)).map(|p| p.name.as_str());
+        if policy.is_protected(ResourceKind::Group, &label, recorded_name) {
             out.skipped.push(skipped(&label, "protected: never adopted, changed or deleted"));
             continue;
         }
@@ -173,11 +189,42 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
         }
     }
 
-    // Creates and updates, users first (memberships need both ends).
+    let deleting: HashSet<(ResourceKind, Uuid)> = state
+        .principals
+        .iter()
+        .map(|p| (p.kind, p.resource_id))
+        .filter(|k| !keep.contains(k))
+        .collect();
+    // Deletes first (groups, then users), so that a name the IdP freed — a user deleted and
+    // provisioned again — is free when the create comes. Deleting a principal removes its
+    // memberships in AWS.
+    for kind in [ResourceKind::Group, ResourceKind::User] {
+        for p in state.principals.iter().filter(|p| p.kind == kind) {
+            if deleting.contains(&(kind, p.resource_id))
+                && !policy.is_protected(kind, &p.name, None)
+            {
+                let gone = !snapshot_has(snapshot, kind, p.resource_id);
+                out.actions.push(Action::Delete {
+                    kind: kind.name(),
+                    name: p.name.clone(),
+                    resource_id: p.resource_id,
+                    aws_id: p.aws_id.clone(),
+                    reason: if gone {
+                        "deleted at the IdP"
+                    } else {
+                        "deactivated (on_deactivate = delete)"
+                    },
+                });
+            }
+        }
+    }
+    // Updates before creates, so that a name one principal gives up is free for the next;
+    // users first (memberships need both ends).
+    let mut creates = Vec::new();
     for (kind, desired) in [(ResourceKind::User, &users), (ResourceKind::Group, &groups)] {
         for (id, d) in desired {
             match recorded.get(&(kind, *id)) {
-                None => out.actions.push(Action::Create {
+                None => creates.push(Action::Create {
                     kind: kind.name(),
                     name: d.name.clone(),
                     resource_id: *id,
@@ -200,14 +247,9 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
             }
         }
     }
+    out.actions.extend(creates);
 
     // Memberships: every synced, active user reachable from a synced group.
-    let deleting: HashSet<(ResourceKind, Uuid)> = state
-        .principals
-        .iter()
-        .map(|p| (p.kind, p.resource_id))
-        .filter(|k| !keep.contains(k))
-        .collect();
     let want = desired_memberships(snapshot, &users, &groups, &inactive);
     let have: BTreeMap<(Uuid, Uuid), &str> = state
         .memberships
@@ -248,25 +290,6 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
         }
     }
 
-    // Deletes last: groups, then users. Deleting a principal removes its memberships in AWS.
-    for kind in [ResourceKind::Group, ResourceKind::User] {
-        for p in state.principals.iter().filter(|p| p.kind == kind) {
-            if deleting.contains(&(kind, p.resource_id)) {
-                let gone = !snapshot_has(snapshot, kind, p.resource_id);
-                out.actions.push(Action::Delete {
-                    kind: kind.name(),
-                    name: p.name.clone(),
-                    resource_id: p.resource_id,
-                    aws_id: p.aws_id.clone(),
-                    reason: if gone {
-                        "deleted at the IdP"
-                    } else {
-                        "deactivated (on_deactivate = delete)"
-                    },
-                });
-            }
-        }
-    }
     out
 }
 
@@ -493,5 +516,55 @@ mod tests {
         assert!(plan(&snapshot, &state, &pol).actions.is_empty());
         pol.on_deactivate = OnDeactivate::Delete;
         assert_eq!(kinds(&plan(&snapshot, &state, &pol)), vec!["delete_user"]);
+    }
+
+    #[test]
+    fn a_protected_aws_name_is_never_renamed_or_deleted_from_the_idp() {
+        let shaped =
+            |n: &str| Value::Object(shape_user(&json!({"userName": n})).unwrap().attributes);
+        // Recorded as breakglass@…, renamed at the IdP: no update.
+        let snapshot = Snapshot { users: vec![user(1, "renamed@x", true)], ..Snapshot::default() };
+        let state = SyncState {
+            principals: vec![recorded(
+                ResourceKind::User,
+                1,
+                "breakglass@example.com",
+                shaped("breakglass@example.com"),
+            )],
+            memberships: vec![],
+        };
+        assert!(plan(&snapshot, &state, &policy()).actions.is_empty());
+        // Deleted at the IdP: no delete either.
+        assert!(plan(&Snapshot::default(), &state, &policy()).actions.is_empty());
+        // And a trailing space does not get around the list.
+        let padded = Snapshot {
+            users: vec![user(2, "breakglass@example.com ", true)],
+            ..Snapshot::default()
+        };
+        assert!(plan(&padded, &SyncState::default(), &policy()).actions.is_empty());
+    }
+
+    #[test]
+    fn a_name_given_up_is_free_before_it_is_taken() {
+        let shaped =
+            |n: &str| Value::Object(shape_user(&json!({"userName": n})).unwrap().attributes);
+        // jdoe and taken deleted at the IdP and provisioned again under new SCIM ids.
+        let snapshot = Snapshot {
+            users: vec![user(1, "new@x", true), user(3, "jdoe@x", true), user(4, "taken@x", true)],
+            ..Snapshot::default()
+        };
+        let state = SyncState {
+            principals: vec![
+                recorded(ResourceKind::User, 2, "jdoe@x", shaped("jdoe@x")),
+                recorded(ResourceKind::User, 5, "taken@x", shaped("taken@x")),
+            ],
+            memberships: vec![],
+        };
+        let keys = kinds(&plan(&snapshot, &state, &policy()));
+        let first_create = keys.iter().position(|k| k == "create_user").unwrap();
+        assert!(
+            keys[..first_create].iter().filter(|k| *k == "delete_user").count() == 2,
+            "{keys:?}"
+        );
     }
 }

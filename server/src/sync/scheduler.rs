@@ -92,16 +92,16 @@ async fn run_forever(store: Arc<dyn Store>, settings: Arc<Settings>, schedule: c
         let opts = RunOptions { dry_run: false, full, force: false, trigger: trigger.into() };
         match run_exclusive(store.clone(), &directory, &settings.sync, &opts, Duration::ZERO).await
         {
-            Ok(Some(report)) => {
+            // A failed run (AWS unreachable) is tried again after the pause, full if it was.
+            Ok(Some(report)) if report.status == "failed" => {
+                not_before = Instant::now() + RETRY_AFTER_FAILURE;
+            }
+            Ok(Some(_)) => {
                 pending_startup = false;
                 if due_full {
                     next_full = schedule.upcoming(Utc).next();
                 }
-                if report.status == "failed" {
-                    not_before = Instant::now() + RETRY_AFTER_FAILURE;
-                } else {
-                    synced_head = head;
-                }
+                synced_head = head;
             }
             Ok(None) => tracing::debug!("sync: another replica is running; will look again"),
             Err(e) => {
