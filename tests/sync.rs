@@ -173,6 +173,20 @@ async fn a_second_run_changes_nothing(b: Backend) {
     assert_eq!(code, 0, "{second}");
     assert_eq!(second["counts"], json!({}), "nothing to do: {second}");
     assert_eq!(second["aws_calls"], json!({}), "a no-op run makes no AWS call: {second}");
+    // An enterprise attribute changes on its own path.
+    let dept = patch_op(json!([{"op": "replace",
+        "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Ops"}]));
+    assert_eq!(app.patch(&format!("/Users/{b_id}"), &dept).await.status, StatusCode::OK);
+    let (code, changed) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{changed}");
+    assert_eq!(count(&changed, "update_user"), 1, "{changed}");
+    let described = moto.describe_user(&moto.users().await["b@example.com"]).await;
+    let ext = described.extensions().and_then(|e| e.get("aws:identitystore:enterprise"));
+    assert!(format!("{ext:?}").contains("Ops"), "enterprise change pushed: {ext:?}");
+    let (code, second) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{second}");
+    assert_eq!(second["counts"], json!({}), "nothing to do: {second}");
+    assert_eq!(second["aws_calls"], json!({}), "a no-op run makes no AWS call: {second}");
     let (code, full) = sync(&app, &moto, "", &["--full"]);
     assert_eq!(code, 0, "{full}");
     assert_eq!(full["counts"], json!({}), "{full}");

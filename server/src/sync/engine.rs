@@ -487,8 +487,8 @@ impl<'a> Apply<'a> {
                         ),
                     }));
                 }
-                let changes: Vec<_> =
-                    attrs.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+                // Every attribute of ours, as changes against nothing.
+                let changes = plan::diff(&Value::Object(Default::default()), attrs);
                 match kind {
                     ResourceKind::User => self.directory.update_user(&aws_id, &changes).await?,
                     ResourceKind::Group => self.directory.update_group(&aws_id, &changes).await?,

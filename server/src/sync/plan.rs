@@ -341,16 +341,47 @@ fn desired_memberships(
 }
 
 /// The top-level attributes that differ: a new value, or None where one is to be removed.
+/// Extensions (`aws:identitystore:enterprise`) change key by key, under the paths UpdateUser
+/// takes (`aws:identitystore:enterprise.department`).
 pub fn diff(pushed: &Value, desired: &AwsAttributes) -> Vec<AttributeChange> {
     let empty = serde_json::Map::new();
     let before = pushed.as_object().unwrap_or(&empty);
-    let mut changes: Vec<AttributeChange> = desired
-        .iter()
-        .filter(|(k, v)| before.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), Some(v.clone())))
-        .collect();
-    changes.extend(before.keys().filter(|k| !desired.contains_key(*k)).map(|k| (k.clone(), None)));
+    let mut changes = Vec::new();
+    for key in union(before, desired) {
+        let (old, new) = (before.get(key), desired.get(key));
+        if old == new {
+            continue;
+        }
+        if key == "extensions" {
+            let (old, new) = (old.and_then(Value::as_object), new.and_then(Value::as_object));
+            let (old, new) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
+            for ext in union(old, new) {
+                let (o, n) = (
+                    old.get(ext).and_then(Value::as_object),
+                    new.get(ext).and_then(Value::as_object),
+                );
+                let (o, n) = (o.unwrap_or(&empty), n.unwrap_or(&empty));
+                for k in union(o, n) {
+                    if o.get(k) != n.get(k) {
+                        changes.push((format!("{ext}.{k}"), n.get(k).cloned()));
+                    }
+                }
+            }
+        } else {
+            changes.push((key.clone(), new.cloned()));
+        }
+    }
     changes
+}
+
+/// The keys of both objects: `b`'s in order, then those only `a` has.
+fn union<'a>(
+    a: &'a serde_json::Map<String, Value>,
+    b: &'a serde_json::Map<String, Value>,
+) -> Vec<&'a String> {
+    let mut keys: Vec<&String> = b.keys().collect();
+    keys.extend(a.keys().filter(|k| !b.contains_key(*k)));
+    keys
 }
 
 /// The plan as the run report lists it.
@@ -439,6 +470,22 @@ mod tests {
             memberships: vec![],
         };
         assert!(plan(&snapshot, &state, &policy()).actions.is_empty());
+    }
+
+    #[test]
+    fn extensions_change_key_by_key() {
+        let pushed = json!({"userName": "a", "extensions": {"aws:identitystore:enterprise": {"department": "Sales", "costCenter": "1"}}});
+        let mut desired = pushed.as_object().unwrap().clone();
+        desired["extensions"] =
+            json!({"aws:identitystore:enterprise": {"department": "Ops", "division": "EU"}});
+        assert_eq!(
+            diff(&pushed, &desired),
+            vec![
+                ("aws:identitystore:enterprise.department".to_owned(), Some(json!("Ops"))),
+                ("aws:identitystore:enterprise.division".to_owned(), Some(json!("EU"))),
+                ("aws:identitystore:enterprise.costCenter".to_owned(), None),
+            ]
+        );
     }
 
     #[test]
