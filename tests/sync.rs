@@ -23,6 +23,7 @@ on_both_backends!(
     one_run_at_a_time,
     serve_pushes_changes_after_the_debounce,
     a_full_run_repairs_drift,
+    a_missing_identity_store_is_not_a_deleted_user,
 );
 
 /// `scimbridge sync --json [extra]` against the app's database and the emulator.
@@ -498,4 +499,27 @@ async fn a_full_run_repairs_drift(b: Backend) {
     assert_eq!(count(&report, "create_user"), 1, "{report}");
     assert_eq!(moto.members(&team).await, ["a@example.com", "b@example.com"]);
     assert_eq!(moto.users().await["a@example.com"], users["a@example.com"], "a kept its id");
+}
+
+async fn a_missing_identity_store_is_not_a_deleted_user(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let a = app.create_user("a@example.com").await;
+    let proxy = FaultProxy::start(&moto.endpoint, Faults::default()).await;
+    let config = aws_config_section(&proxy.endpoint, 1000);
+    assert_eq!(sync_with(&app, &config, &[]).0, 0);
+    app.delete(&format!("/Users/{a}")).await;
+    // The store answers as if it did not exist (a wrong identity_store_id, say).
+    let missing = json!({"__type": "ResourceNotFoundException", "Message": "IDENTITY_STORE not found",
+                         "ResourceType": "IDENTITY_STORE"});
+    proxy.set(Faults { answer: Some(("DeleteUser", missing)), ..Faults::default() });
+    let (code, report) = sync_with(&app, &config, &[]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["status"], "failed", "{report}");
+    assert_eq!(moto.users().await.len(), 1, "nothing was deleted");
+    // The record was kept: once the store answers again, the delete happens.
+    proxy.set(Faults::default());
+    let (code, report) = sync_with(&app, &config, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(count(&report, "delete_user"), 1, "{report}");
+    assert!(moto.users().await.is_empty());
 }

@@ -16,6 +16,8 @@ pub struct Faults {
     pub fail_every: Option<u64>,
     /// Added to every forwarded request.
     pub latency: Duration,
+    /// Answer requests for this operation (`X-Amz-Target` suffix) with this AWS error body.
+    pub answer: Option<(&'static str, serde_json::Value)>,
 }
 
 #[derive(Debug, Default)]
@@ -119,6 +121,14 @@ async fn forward(req: HttpRequest, body: web::Bytes, state: web::Data<State>) ->
             return aws_error(400, "ThrottlingException", "Rate exceeded");
         }
         window.push_back(now);
+    }
+    if let Some((operation, error)) = &faults.answer {
+        let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if target.ends_with(&format!(".{operation}")) {
+            return HttpResponse::BadRequest()
+                .content_type("application/x-amz-json-1.1")
+                .body(error.to_string());
+        }
     }
     if faults.fail_every.is_some_and(|every| n % every == 0) {
         state.stats.lock().unwrap().failed += 1;

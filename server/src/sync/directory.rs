@@ -20,6 +20,10 @@ pub enum AwsError {
     /// Missing IAM permission or KMS access: the run cannot go on.
     #[error("{operation}: access denied: {message}")]
     AccessDenied { operation: &'static str, message: String },
+    /// The setup is wrong (the identity store does not exist, its KMS key is gone): the run
+    /// cannot go on, and nothing may be taken for deleted.
+    #[error("{operation}: {message}")]
+    Configuration { operation: &'static str, message: String },
     /// Throttling, 5xx, timeouts and connection errors that outlasted the retries.
     #[error("{operation}: still failing after {attempts} attempts: {message}")]
     Unavailable { operation: &'static str, attempts: u32, message: String },
@@ -28,7 +32,12 @@ pub enum AwsError {
 impl AwsError {
     /// Errors that stop the run (the next principal would fail the same way).
     pub fn is_fatal(&self) -> bool {
-        matches!(self, AwsError::AccessDenied { .. } | AwsError::Unavailable { .. })
+        matches!(
+            self,
+            AwsError::AccessDenied { .. }
+                | AwsError::Configuration { .. }
+                | AwsError::Unavailable { .. }
+        )
     }
 }
 

@@ -174,11 +174,21 @@ impl AwsDirectory {
     {
         let mut all = Vec::new();
         let mut token: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
         loop {
             let page = self.call(operation, || send(token.clone())).await?;
             token = take(page, &mut all).filter(|t| !t.is_empty());
-            if token.is_none() {
-                return Ok(all);
+            match &token {
+                None => return Ok(all),
+                // A service that hands out a token twice would page forever.
+                Some(t) if !seen.insert(t.clone()) => {
+                    return Err(AwsError::Unavailable {
+                        operation,
+                        attempts: 1,
+                        message: "the same NextToken came back twice; stopped paging".into(),
+                    });
+                }
+                Some(_) => {}
             }
         }
     }
@@ -235,7 +245,23 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
             retry(described, None, false)
         }
         "ConflictException" => Outcome::Fail(AwsError::Conflict { operation, message }),
-        "ResourceNotFoundException" => Outcome::Fail(AwsError::NotFound { operation, message }),
+        // Only a missing user, group or membership is "gone"; a missing identity store or KMS
+        // key is a setup error that must not read as "deleted".
+        "ResourceNotFoundException" => {
+            let resource = body.get("ResourceType").and_then(Value::as_str).unwrap_or_default();
+            if reason.as_deref() == Some("KMS_KEY_NOT_FOUND")
+                || matches!(resource, "IDENTITY_STORE" | "RESOURCE_POLICY")
+            {
+                Outcome::Fail(AwsError::Configuration {
+                    operation,
+                    message: format!(
+                        "{message} ({resource}): check [aws] identity_store_id and the store's KMS key"
+                    ),
+                })
+            } else {
+                Outcome::Fail(AwsError::NotFound { operation, message })
+            }
+        }
         "AccessDeniedException" => Outcome::Fail(AwsError::AccessDenied {
             operation,
             message: access_denied_hint(operation, reason.as_deref(), &message),
