@@ -47,7 +47,12 @@ impl FaultProxy {
     pub async fn start(upstream: &str, faults: Faults) -> FaultProxy {
         let state = Arc::new(State {
             upstream: upstream.to_owned(),
-            client: reqwest::Client::new(),
+            // A fresh connection per request: the emulator (Werkzeug) closes connections after
+            // each answer, and a pooled one it already closed fails the next request.
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("proxy client"),
             faults: Mutex::new(faults),
             stats: Mutex::new(Stats::default()),
             window: Mutex::new(VecDeque::new()),
