@@ -76,15 +76,11 @@ fn writes(report: &Value) -> u64 {
         .sum()
 }
 
-async fn group_id(app: &TestApp, name: &str, members: &[&str]) -> String {
-    app.create_group(name, members).await
-}
-
 async fn creates_updates_renames_and_deletes(b: Backend) {
     let (app, moto) = (spawn_app(b).await, Moto::start().await);
     let alice = app.create_user("alice@example.com").await;
     let bob = app.create_user("bob@example.com").await;
-    let gid = group_id(&app, "AWS - Admins", &[&alice, &bob]).await;
+    let gid = app.create_group("AWS - Admins", &[&alice, &bob]).await;
 
     let (code, report) = sync(&app, &moto, "", &[]);
     assert_eq!(code, 0, "{report}");
@@ -163,7 +159,7 @@ async fn a_second_run_changes_nothing(b: Backend) {
     u["photos"] = json!([{"value": "https://example.com/b.png"}]);
     let r = app.post("/Users", &u).await;
     let b_id = r.body["id"].as_str().unwrap().to_owned();
-    group_id(&app, "Team", &[&a, &b_id]).await;
+    app.create_group("Team", &[&a, &b_id]).await;
     let (code, first) = sync(&app, &moto, "", &[]);
     assert_eq!(code, 0, "{first}");
     let described = moto.describe_user(&moto.users().await["b@example.com"]).await;
@@ -243,7 +239,7 @@ async fn adopts_existing_and_leaves_foreign_alone(b: Backend) {
 async fn deactivation_removes_memberships_and_keeps_the_user(b: Backend) {
     let (app, moto) = (spawn_app(b).await, Moto::start().await);
     let a = app.create_user("a@example.com").await;
-    group_id(&app, "Team", &[&a]).await;
+    app.create_group("Team", &[&a]).await;
     sync(&app, &moto, "", &[]);
     let aws_user = moto.users().await["a@example.com"].clone();
     let team = moto.groups().await["Team"].clone();
@@ -291,7 +287,7 @@ async fn delete_guard_refuses_until_forced(b: Backend) {
 async fn dry_run_writes_nothing(b: Backend) {
     let (app, moto) = (spawn_app(b).await, Moto::start().await);
     let a = app.create_user("a@example.com").await;
-    group_id(&app, "Team", &[&a]).await;
+    app.create_group("Team", &[&a]).await;
     let (code, report) = sync(&app, &moto, "", &["--dry-run"]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["dry_run"], true);
@@ -327,8 +323,8 @@ async fn population(app: &TestApp, n: usize) -> Vec<String> {
     fn refs(v: &[String]) -> Vec<&str> {
         v.iter().map(String::as_str).collect()
     }
-    group_id(app, "G0", &refs(&even)).await;
-    group_id(app, "G1", &refs(&odd)).await;
+    app.create_group("G0", &refs(&even)).await;
+    app.create_group("G1", &refs(&odd)).await;
     names
 }
 
@@ -421,14 +417,7 @@ async fn one_run_at_a_time(b: Backend) {
     let other = uuid::Uuid::now_v7();
     let until = scimbridge::store::now() + chrono::TimeDelta::seconds(60);
     assert!(app.store.acquire_sync_lease(other, until).await.unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.toml");
-    std::fs::write(&config, moto.config()).unwrap();
-    let mut cmd = command(&app.url);
-    cmd.arg("--config").arg(&config).args(["sync", "--wait", "1"]);
-    for (k, v) in AWS_ENV {
-        cmd.env(k, v);
-    }
+    let (mut cmd, _dir) = sync_command(&app, &moto.config(), &["--wait", "1"]);
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(moto.users().await.is_empty(), "no AWS write while another run holds the lease");
@@ -463,7 +452,7 @@ async fn a_full_run_repairs_drift(b: Backend) {
     let (app, moto) = (spawn_app(b).await, Moto::start().await);
     let a = app.create_user("a@example.com").await;
     let b_id = app.create_user("b@example.com").await;
-    group_id(&app, "Team", &[&a, &b_id]).await;
+    app.create_group("Team", &[&a, &b_id]).await;
     sync(&app, &moto, "", &[]);
     // Someone deletes a user and removes a membership by hand in AWS.
     let users = moto.users().await;

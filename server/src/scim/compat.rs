@@ -96,10 +96,15 @@ impl DetectionRecorder {
 
     /// Stores `detection` for the caller's source unless something was detected before. A
     /// failure only costs the hint, so it is logged, not returned.
-    pub async fn observe(&self, caller: &Caller, detection: Option<Detection>) {
-        let Some(d) = detection else { return };
+    /// `detect` runs only while the source has nothing recorded, so a request of a known
+    /// client pays nothing for it.
+    pub async fn observe(&self, caller: &Caller, detect: impl FnOnce() -> Option<Detection>) {
         let source = &caller.source;
-        if source.detected_compat.is_some() || !self.lock().insert(source.id) {
+        if source.detected_compat.is_some() {
+            return;
+        }
+        let Some(d) = detect() else { return };
+        if !self.lock().insert(source.id) {
             return;
         }
         match self.store.set_detected_compat(source.id, d.mode).await {

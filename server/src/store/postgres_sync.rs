@@ -81,14 +81,6 @@ pub async fn sync_state(pool: &PgPool) -> Result<SyncState, StoreError> {
     Ok(SyncState { principals, memberships })
 }
 
-pub fn kind_of(s: &str) -> Result<ResourceKind, StoreError> {
-    match s {
-        "User" => Ok(ResourceKind::User),
-        "Group" => Ok(ResourceKind::Group),
-        other => Err(StoreError::Corrupt(format!("unknown resource kind {other:?}"))),
-    }
-}
-
 pub async fn put_principal(pool: &PgPool, p: &AwsPrincipal) -> Result<(), StoreError> {
     sqlx::query(PUT_PRINCIPAL)
         .bind(p.kind.name())

@@ -2,7 +2,6 @@
 //! `migrations/sqlite/0002_aws_sync.sql`). Writes go through the single writer connection.
 
 use super::columns::member_type_of;
-use super::postgres_sync::kind_of;
 use super::sqlite::{get_uuid, ts};
 use super::sync_sql::*;
 use super::{

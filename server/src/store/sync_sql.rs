@@ -1,5 +1,17 @@
 //! The SQL of the sync engine's state, the same text on both backends (each binds and decodes
-//! its own column types).
+//! its own column types), and what both decode alike.
+
+use super::StoreError;
+use scim_schema::schema::ResourceKind;
+
+/// The `kind` column (`ResourceKind::name`) back into a kind.
+pub fn kind_of(s: &str) -> Result<ResourceKind, StoreError> {
+    match s {
+        "User" => Ok(ResourceKind::User),
+        "Group" => Ok(ResourceKind::Group),
+        other => Err(StoreError::Corrupt(format!("unknown resource kind {other:?}"))),
+    }
+}
 
 pub const SELECT_USERS: &str = "SELECT id, doc, active FROM users ORDER BY seq";
 pub const SELECT_GROUPS: &str = "SELECT id, doc FROM groups ORDER BY seq";

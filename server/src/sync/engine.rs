@@ -356,10 +356,10 @@ impl<'a> Apply<'a> {
     async fn act(&mut self, action: &Action) -> Result<(), Failure> {
         match action {
             Action::Create { kind, name, resource_id, attrs } => {
-                self.create(kind_of(kind), name, *resource_id, attrs).await
+                self.create(*kind, name, *resource_id, attrs).await
             }
             Action::Update { kind, name, resource_id, aws_id, changes, attrs, .. } => {
-                let kind = kind_of(kind);
+                let kind = *kind;
                 let r = match kind {
                     ResourceKind::User => self.directory.update_user(aws_id, changes).await,
                     ResourceKind::Group => self.directory.update_group(aws_id, changes).await,
@@ -413,7 +413,7 @@ impl<'a> Apply<'a> {
                 }
             }
             Action::Delete { kind, name, resource_id, aws_id, reason } => {
-                let kind = kind_of(kind);
+                let kind = *kind;
                 let r = match kind {
                     ResourceKind::User => self.directory.delete_user(aws_id).await,
                     ResourceKind::Group => self.directory.delete_group(aws_id).await,
@@ -571,10 +571,6 @@ impl From<crate::store::StoreError> for Failure {
     fn from(e: crate::store::StoreError) -> Self {
         Failure::Other(e.into())
     }
-}
-
-fn kind_of(kind: &str) -> ResourceKind {
-    if kind == "Group" { ResourceKind::Group } else { ResourceKind::User }
 }
 
 fn principal_of(action: &Action) -> String {

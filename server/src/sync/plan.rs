@@ -49,14 +49,16 @@ impl Policy {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     Create {
-        kind: &'static str,
+        #[serde(serialize_with = "kind_name")]
+        kind: ResourceKind,
         name: String,
         resource_id: Uuid,
         #[serde(skip)]
         attrs: AwsAttributes,
     },
     Update {
-        kind: &'static str,
+        #[serde(serialize_with = "kind_name")]
+        kind: ResourceKind,
         name: String,
         resource_id: Uuid,
         aws_id: String,
@@ -68,7 +70,8 @@ pub enum Action {
         attrs: AwsAttributes,
     },
     Delete {
-        kind: &'static str,
+        #[serde(serialize_with = "kind_name")]
+        kind: ResourceKind,
         name: String,
         resource_id: Uuid,
         aws_id: String,
@@ -90,13 +93,18 @@ pub enum Action {
     },
 }
 
+/// `"User"` / `"Group"` in the run report's plan.
+fn kind_name<S: serde::Serializer>(kind: &ResourceKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.name())
+}
+
 impl Action {
     /// The key of `counts` in a run report.
     pub fn count_key(&self) -> String {
         match self {
-            Action::Create { kind, .. } => format!("create_{}", kind.to_lowercase()),
-            Action::Update { kind, .. } => format!("update_{}", kind.to_lowercase()),
-            Action::Delete { kind, .. } => format!("delete_{}", kind.to_lowercase()),
+            Action::Create { kind, .. } => format!("create_{}", kind.name().to_lowercase()),
+            Action::Update { kind, .. } => format!("update_{}", kind.name().to_lowercase()),
+            Action::Delete { kind, .. } => format!("delete_{}", kind.name().to_lowercase()),
             Action::AddMember { .. } => "add_membership".into(),
             Action::RemoveMember { .. } => "remove_membership".into(),
         }
@@ -205,7 +213,7 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
             {
                 let gone = !snapshot_has(snapshot, kind, p.resource_id);
                 out.actions.push(Action::Delete {
-                    kind: kind.name(),
+                    kind,
                     name: p.name.clone(),
                     resource_id: p.resource_id,
                     aws_id: p.aws_id.clone(),
@@ -225,7 +233,7 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
         for (id, d) in desired {
             match recorded.get(&(kind, *id)) {
                 None => creates.push(Action::Create {
-                    kind: kind.name(),
+                    kind,
                     name: d.name.clone(),
                     resource_id: *id,
                     attrs: d.attrs.clone(),
@@ -234,7 +242,7 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
                     let changes = diff(&p.pushed, &d.attrs);
                     if !changes.is_empty() {
                         out.actions.push(Action::Update {
-                            kind: kind.name(),
+                            kind,
                             name: d.name.clone(),
                             resource_id: *id,
                             aws_id: p.aws_id.clone(),

@@ -36,7 +36,7 @@ pub async fn require_source_token(
     };
     let user_agent =
         req.headers().get(actix_web::http::header::USER_AGENT).and_then(|h| h.to_str().ok());
-    state.detections.observe(&caller, detect_from_request(user_agent, req.query_string())).await;
+    state.detections.observe(&caller, || detect_from_request(user_agent, req.query_string())).await;
     if let Some(span) = req.extensions().get::<RootSpan>() {
         span.record("source", caller.source.name.as_str());
     }

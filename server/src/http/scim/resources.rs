@@ -55,7 +55,7 @@ async fn write_body(
     payload: web::Payload,
 ) -> Result<serde_json::Value, ApiError> {
     let body = read_json(payload, state.settings.scim.max_payload_bytes).await?;
-    state.detections.observe(caller, detect_from_body(&body)).await;
+    state.detections.observe(caller, || detect_from_body(&body)).await;
     Ok(body)
 }
 
