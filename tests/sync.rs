@@ -24,6 +24,8 @@ on_both_backends!(
     serve_pushes_changes_after_the_debounce,
     a_full_run_repairs_drift,
     a_missing_identity_store_is_not_a_deleted_user,
+    changes_overtake_a_long_run,
+    changes_during_a_full_runs_reads_are_pushed_and_kept,
 );
 
 /// `scimbridge sync --json [extra]` against the app's database and the emulator.
@@ -511,4 +513,122 @@ async fn a_missing_identity_store_is_not_a_deleted_user(b: Backend) {
     assert_eq!(code, 0, "{report}");
     assert_eq!(count(&report, "delete_user"), 1, "{report}");
     assert!(moto.users().await.is_empty());
+}
+
+/// Waits until `done` holds, failing after `limit`, and says whether the run `child` was still
+/// going at that moment.
+async fn still_running_when<F, Fut>(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+    mut done: F,
+) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < limit, "{what} never happened");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child.try_wait().expect("poll the run").is_none()
+}
+
+/// A change made while a long run (the initial sync of many users) is applying reaches AWS
+/// before the run ends: the run re-plans and pushes it first.
+async fn changes_overtake_a_long_run(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let names = population(&app, 60).await;
+    let proxy = FaultProxy::start(&moto.endpoint, faults_with_latency(150)).await;
+    let config =
+        format!("{}[sync]\ndebounce_seconds = 1\n", aws_config_section(&proxy.endpoint, 1000));
+    let (mut cmd, dir) = sync_command(&app, &config, &[]);
+    let out = dir.path().join("report.json");
+    let mut child =
+        cmd.stdout(std::fs::File::create(&out).expect("report file")).spawn().expect("start sync");
+    while proxy.stats().requests < 5 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The last user (created last in plan order) joins a new group.
+    let last = app.create_user("late@example.com").await;
+    app.create_group("Urgent", &[&last]).await;
+    let pushed_while_running = still_running_when(
+        &mut child,
+        std::time::Duration::from_secs(60),
+        "the urgent membership reaching AWS",
+        || async {
+            let groups = moto.groups().await;
+            match groups.get("Urgent") {
+                Some(g) => moto.members(g).await == ["late@example.com"],
+                None => false,
+            }
+        },
+    )
+    .await;
+    assert!(pushed_while_running, "the change waited for the whole run");
+    let status = child.wait().expect("wait");
+    let report: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(status.success(), "{report}");
+    let mut all = names.clone();
+    all.push("late@example.com".into());
+    all.sort();
+    assert_eq!(moto.users().await.into_keys().collect::<Vec<_>>(), all, "each user once");
+    let (_, again) = sync_with(&app, &config, &[]);
+    assert_eq!(again["counts"], json!({}), "converged: {again}");
+}
+
+/// A membership added while a full run is still listing the Identity Store reaches AWS during
+/// the listing, and the run's drift repair keeps it (its listing of that group may predate it).
+async fn changes_during_a_full_runs_reads_are_pushed_and_kept(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let a = app.create_user("a@example.com").await;
+    let newcomer = app.create_user("newcomer@example.com").await;
+    let mut groups = Vec::new();
+    for i in 0..30 {
+        groups.push(app.create_group(&format!("Team {i:02}"), &[&a]).await);
+    }
+    let proxy = FaultProxy::start(&moto.endpoint, Faults::default()).await;
+    let config =
+        format!("{}[sync]\ndebounce_seconds = 1\n", aws_config_section(&proxy.endpoint, 1000));
+    assert_eq!(sync_with(&app, &config, &[]).0, 0);
+    proxy.set(faults_with_latency(300));
+    let (mut cmd, dir) = sync_command(&app, &config, &["--full"]);
+    let out = dir.path().join("report.json");
+    let before = proxy.stats().requests;
+    let mut child =
+        cmd.stdout(std::fs::File::create(&out).expect("report file")).spawn().expect("start sync");
+    // Into the membership listings (after ListUsers and ListGroups).
+    while proxy.stats().requests < before + 5 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Team 00 was listed already: its listing lacks the newcomer.
+    let r = app
+        .patch(
+            &format!("/Groups/{}", groups[0]),
+            &patch_op(json!([{"op": "add", "path": "members", "value": [{"value": newcomer}]}])),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let team = moto.groups().await["Team 00"].clone();
+    let pushed_while_running = still_running_when(
+        &mut child,
+        std::time::Duration::from_secs(60),
+        "the membership reaching AWS",
+        || async { moto.members(&team).await.len() == 2 },
+    )
+    .await;
+    assert!(pushed_while_running, "the change waited for the full run's reads");
+    let status = child.wait().expect("wait");
+    let report: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(status.success(), "{report}");
+    assert_eq!(moto.members(&team).await, ["a@example.com", "newcomer@example.com"]);
+    proxy.set(Faults::default());
+    let (_, again) = sync_with(&app, &config, &["--full"]);
+    assert_eq!(again["counts"], json!({}), "the drift repair kept the membership: {again}");
+    assert_eq!(moto.members(&team).await, ["a@example.com", "newcomer@example.com"]);
+}
+
+fn faults_with_latency(ms: u64) -> Faults {
+    Faults { latency: std::time::Duration::from_millis(ms), ..Faults::default() }
 }

@@ -16,8 +16,7 @@ pub fn kind_of(s: &str) -> Result<ResourceKind, StoreError> {
 pub const SELECT_USERS: &str = "SELECT id, doc, active FROM users ORDER BY seq";
 pub const SELECT_GROUPS: &str = "SELECT id, doc FROM groups ORDER BY seq";
 pub const SELECT_MEMBERS: &str = "SELECT group_id, member_id, member_type FROM group_members";
-pub const SELECT_PRINCIPALS: &str =
-    "SELECT kind, resource_id, aws_id, ownership, name, pushed FROM aws_principals";
+pub const SELECT_PRINCIPALS: &str = "SELECT kind, resource_id, aws_id, ownership, name, pushed FROM aws_principals ORDER BY kind, name";
 pub const SELECT_MEMBERSHIPS: &str = "SELECT group_id, user_id, membership_id FROM aws_memberships";
 pub const PUT_PRINCIPAL: &str = "INSERT INTO aws_principals (kind, resource_id, aws_id, ownership, name, pushed, pushed_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7) \

@@ -2,14 +2,16 @@
 //! repair drift, plan, check the delete guard, apply — recording every AWS change as it
 //! happens, so a run killed half-way leaves a record the next run continues from — and report.
 
-use super::directory::{AwsError, Directory};
+use super::apply::Apply;
+use super::directory::Directory;
 use super::plan::{self, Action, Plan, Policy, Skipped};
 use crate::config::SyncSettings;
-use crate::store::{AuditRow, AwsMembership, AwsPrincipal, Ownership, RunRecord, Store, SyncState};
+use crate::store::{AwsMembership, RunRecord, Store, SyncState};
 use scim_schema::schema::ResourceKind;
 use serde::Serialize;
-use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Default)]
@@ -177,40 +179,68 @@ async fn execute(
     opts: &RunOptions,
     report: &mut RunReport,
 ) -> anyhow::Result<()> {
-    let snapshot = store.snapshot().await?;
-    let mut state = store.sync_state().await?;
+    let mut run = Run::start(store, directory, settings, opts, report.run_id).await?;
     if opts.full {
-        repair_drift(store, directory, &mut state, opts.dry_run, report).await?;
+        run.repair_drift(&mut report.counts).await?;
     }
-    let policy = Policy {
-        on_deactivate: settings.on_deactivate,
-        protected_users: settings.protected_users.iter().map(|u| u.to_lowercase()).collect(),
-        protected_groups: settings.protected_groups.iter().map(|g| g.to_lowercase()).collect(),
-    };
-    let plan = plan::plan(&snapshot, &state, &policy);
-    report.errors.extend(plan.skipped.iter().cloned());
-    for a in &plan.actions {
-        *report.counts.entry(a.count_key()).or_default() += 1;
-    }
+    let plan = run.replan().await?.0;
     if let Some(refusal) = guard(&plan, settings, opts.force) {
-        report.status = "refused";
-        report.plan = Some(plan::describe(&plan.actions));
-        report.errors.push(Skipped { principal: "(run)".into(), message: refusal.clone() });
-        tracing::error!(run_id = %report.run_id, "{refusal}");
+        report.counts.extend(planned_counts(&plan));
+        refuse(report, &plan, refusal);
         return Ok(());
     }
     if opts.dry_run {
+        report.counts.extend(planned_counts(&plan));
+        report.errors.extend(plan.skipped.iter().cloned());
         report.plan = Some(plan::describe(&plan.actions));
         report.status = "succeeded";
         return Ok(());
     }
-    let mut apply = Apply::new(store, directory, report.run_id, &state);
-    for action in &plan.actions {
-        apply.one(action).await?;
+    let mut skipped = plan.skipped;
+    let mut queue: VecDeque<Action> = plan.actions.into();
+    while let Some(action) = queue.pop_front() {
+        run.apply.one(&action).await?;
+        // The second lane: what the IdP changed since the plan was made goes first, however
+        // much of the plan is left.
+        if run.lane.due(store).await? {
+            let (plan, changed) = run.replan().await?;
+            if let Some(refusal) = guard(&plan, settings, opts.force) {
+                report.counts.extend(run.apply.done.clone());
+                refuse(report, &plan, refusal);
+        return Ok(());
+            }
+            tracing::info!(
+                changed = changed.len(),
+                "sync: pushing changes made during the run first"
+            );
+            skipped = plan.skipped;
+            let (urgent, rest) = prioritise(plan.actions, &changed);
+            queue = urgent.into_iter().chain(rest).collect();
+        }
     }
-    report.errors.extend(apply.failures.iter().cloned());
-    report.status = if apply.failures.is_empty() { "succeeded" } else { "partial" };
+    for (key, n) in &run.apply.done {
+        *report.counts.entry(key.clone()).or_default() += n;
+    }
+    report.errors.extend(skipped);
+    report.errors.extend(run.apply.failures.iter().cloned());
+    report.status = if run.apply.failures.is_empty() { "succeeded" } else { "partial" };
     Ok(())
+}
+
+fn planned_counts(plan: &Plan) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for a in &plan.actions {
+        *counts.entry(a.count_key()).or_default() += 1;
+    }
+    counts
+}
+
+fn refuse(report: &mut RunReport, plan: &Plan, refusal: String) {
+    report.status = "refused";
+    report.plan = Some(plan::describe(&plan.actions));
+    report.errors.extend(plan.skipped.iter().cloned());
+    report.errors.push(Skipped { principal: "(run)".into(), message: refusal.clone() });
+    tracing::error!(run_id = %report.run_id, "{refusal}");
 }
 
 /// The delete guard: refuses a run that would delete more than `max_delete_fraction` of the
@@ -232,354 +262,329 @@ fn guard(plan: &Plan, settings: &SyncSettings, force: bool) -> Option<String> {
     })
 }
 
-/// A full run re-reads AWS: a managed principal deleted outside the bridge is forgotten (and so
-/// re-created), and the memberships of managed groups are taken from AWS (so missing ones are
-/// added again and foreign additions of managed users removed). Users the bridge does not
-/// manage keep their memberships.
-async fn repair_drift(
-    store: &dyn Store,
-    directory: &dyn Directory,
-    state: &mut SyncState,
-    dry_run: bool,
-    report: &mut RunReport,
-) -> anyhow::Result<()> {
-    let users: HashSet<String> = directory.list_users().await?.into_iter().map(|l| l.id).collect();
-    let groups: HashSet<String> =
-        directory.list_groups().await?.into_iter().map(|l| l.id).collect();
-    let mut vanished = Vec::new();
-    state.principals.retain(|p| {
-        let exists = match p.kind {
-            ResourceKind::User => users.contains(&p.aws_id),
-            ResourceKind::Group => groups.contains(&p.aws_id),
-        };
-        if !exists {
-            vanished.push(p.clone());
-        }
-        exists
-    });
-    for p in &vanished {
-        *report.counts.entry("drift_recreated".into()).or_default() += 1;
-        tracing::warn!(name = %p.name, aws_id = %p.aws_id, "managed principal deleted outside the bridge; it will be re-created");
-        if !dry_run {
-            store.remove_principal(p.kind, p.resource_id).await?;
+/// Splits a plan into the actions that concern a changed SCIM resource (with the creates their
+/// memberships need) and the rest; each part keeps the plan's order (deletes, updates,
+/// creates, memberships).
+fn prioritise(actions: Vec<Action>, changed: &HashSet<Uuid>) -> (Vec<Action>, Vec<Action>) {
+    let mut needed: HashSet<Uuid> = changed.clone();
+    for a in &actions {
+        if let Action::AddMember { group_id, user_id, .. } = a
+            && concerns_any(a, changed)
+        {
+            needed.insert(*group_id);
+            needed.insert(*user_id);
         }
     }
-    let user_of_aws: HashMap<&str, Uuid> = state
-        .principals
-        .iter()
-        .filter(|p| p.kind == ResourceKind::User)
-        .map(|p| (p.aws_id.as_str(), p.resource_id))
-        .collect();
-    let mut actual = Vec::new();
-    for g in state.principals.iter().filter(|p| p.kind == ResourceKind::Group) {
-        for (membership_id, aws_user) in directory.list_memberships(&g.aws_id).await? {
-            if let Some(user) = user_of_aws.get(aws_user.as_str()) {
-                actual.push(AwsMembership {
-                    group_id: g.resource_id,
-                    user_id: *user,
-                    membership_id,
-                });
-            }
-        }
-    }
-    if !dry_run {
-        let now: HashSet<(Uuid, Uuid)> = actual.iter().map(|m| (m.group_id, m.user_id)).collect();
-        for m in &state.memberships {
-            if !now.contains(&(m.group_id, m.user_id)) {
-                store.remove_membership(m.group_id, m.user_id).await?;
-            }
-        }
-        for m in &actual {
-            if !state.memberships.contains(m) {
-                store.put_membership(m).await?;
-            }
-        }
-    }
-    state.memberships = actual;
-    Ok(())
+    let first = |a: &Action| match a {
+        Action::Create { resource_id, .. } => needed.contains(resource_id),
+        other => concerns_any(other, changed),
+    };
+    actions.into_iter().partition(first)
 }
 
-/// Applies actions one by one, recording each AWS change in the store and the audit log.
-struct Apply<'a> {
+/// How often a run looks at the change journal for changes made while it lasts.
+const LOOK_EVERY: Duration = Duration::from_millis(500);
+/// At most this many journal rows name the changes to push first; beyond, the re-plan still
+/// covers them, in the plan's order.
+const PRIORITY_ROWS: i64 = 10_000;
+
+/// Watches the change journal during a run: changes made after the current plan was made are
+/// due once the journal has been quiet for `debounce_seconds` (as the scheduler would push
+/// them), so a change reaches AWS within seconds even while a long run lasts.
+struct ChangeLane {
+    enabled: bool,
+    debounce: Duration,
+    /// The journal head the current plan covers.
+    covered: i64,
+    seen: i64,
+    moved_at: Instant,
+    looked_at: Instant,
+}
+
+impl ChangeLane {
+    async fn due(&mut self, store: &dyn Store) -> anyhow::Result<bool> {
+        if !self.enabled || self.looked_at.elapsed() < LOOK_EVERY {
+            return Ok(false);
+        }
+        self.looked_at = Instant::now();
+        let head = store.journal_head().await?;
+        if head != self.seen {
+            self.seen = head;
+            self.moved_at = Instant::now();
+        }
+        Ok(head > self.covered && self.moved_at.elapsed() >= self.debounce)
+    }
+
+    /// The SCIM resources the journal names after `covered`, up to `head`, which becomes the
+    /// covered head.
+    async fn take(&mut self, store: &dyn Store, head: i64) -> anyhow::Result<HashSet<Uuid>> {
+        let mut changed = HashSet::new();
+        if head > self.covered {
+            for row in store.journal_since(self.covered, PRIORITY_ROWS).await? {
+                if row.seq > head {
+                    break;
+                }
+                if let Ok(id) = row.resource_id.parse() {
+                    changed.insert(id);
+                }
+            }
+        }
+        self.covered = head;
+        Ok(changed)
+    }
+}
+
+/// What a full run read of the Identity Store.
+struct Listing {
+    users: HashSet<String>,
+    groups: HashSet<String>,
+    /// Per listed group (AWS id): (membership id, AWS user id).
+    memberships: HashMap<String, Vec<(String, String)>>,
+}
+
+/// One run's working state: the record it applies against and the change lane.
+struct Run<'a> {
     store: &'a dyn Store,
     directory: &'a dyn Directory,
-    run_id: Uuid,
-    /// SCIM id → AWS id, for memberships (filled in as principals are created).
-    aws_ids: HashMap<(ResourceKind, Uuid), String>,
-    ownership: HashMap<(ResourceKind, Uuid), Ownership>,
-    /// Memberships recorded per principal, for deletes.
-    memberships: Vec<AwsMembership>,
-    failures: Vec<Skipped>,
+    settings: &'a SyncSettings,
+    dry_run: bool,
+    policy: Policy,
+    lane: ChangeLane,
+    apply: Apply<'a>,
+    /// The record as the current plan saw it.
+    state: SyncState,
 }
 
-impl<'a> Apply<'a> {
-    fn new(
+impl<'a> Run<'a> {
+    async fn start(
         store: &'a dyn Store,
         directory: &'a dyn Directory,
+        settings: &'a SyncSettings,
+        opts: &RunOptions,
         run_id: Uuid,
-        state: &SyncState,
-    ) -> Self {
-        Apply {
+    ) -> anyhow::Result<Run<'a>> {
+        let head = store.journal_head().await?;
+        let state = store.sync_state().await?;
+        Ok(Run {
             store,
             directory,
-            run_id,
-            aws_ids: state
-                .principals
-                .iter()
-                .map(|p| ((p.kind, p.resource_id), p.aws_id.clone()))
-                .collect(),
-            ownership: state
-                .principals
-                .iter()
-                .map(|p| ((p.kind, p.resource_id), p.ownership))
-                .collect(),
-            memberships: state.memberships.clone(),
-            failures: Vec::new(),
-        }
+            settings,
+            dry_run: opts.dry_run,
+            policy: Policy {
+                on_deactivate: settings.on_deactivate,
+                protected_users: settings
+                    .protected_users
+                    .iter()
+                    .map(|u| u.to_lowercase())
+                    .collect(),
+                protected_groups: settings
+                    .protected_groups
+                    .iter()
+                    .map(|g| g.to_lowercase())
+                    .collect(),
+            },
+            lane: ChangeLane {
+                enabled: !opts.dry_run,
+                debounce: Duration::from_secs(settings.debounce_seconds),
+                covered: head,
+                seen: head,
+                moved_at: Instant::now(),
+                looked_at: Instant::now(),
+            },
+            apply: Apply::new(store, directory, run_id, &state),
+            state,
+        })
     }
 
-    /// Per-principal AWS errors are recorded and the run goes on; access and availability
-    /// errors end it (the next call would fail the same way).
-    async fn one(&mut self, action: &Action) -> anyhow::Result<()> {
-        match self.act(action).await {
-            Ok(()) => Ok(()),
-            Err(Failure::Aws(e)) if e.is_fatal() => Err(e.into()),
-            Err(Failure::Aws(e)) => {
-                self.failures
-                    .push(Skipped { principal: principal_of(action), message: e.to_string() });
-                Ok(())
-            }
-            Err(Failure::Other(e)) => Err(e),
+    /// A plan from the SCIM side and the record as they are now, and the SCIM resources changed
+    /// since the previous plan. A dry run keeps its in-memory record (its drift repair is not
+    /// written).
+    async fn replan(&mut self) -> anyhow::Result<(Plan, HashSet<Uuid>)> {
+        let head = self.store.journal_head().await?;
+        let snapshot = self.store.snapshot().await?;
+        if !self.dry_run {
+            self.state = self.store.sync_state().await?;
+            self.apply.reset(&self.state);
         }
+        let changed = self.lane.take(self.store, head).await?;
+        Ok((plan::plan(&snapshot, &self.state, &self.policy), changed))
     }
 
-    async fn act(&mut self, action: &Action) -> Result<(), Failure> {
-        match action {
-            Action::Create { kind, name, resource_id, attrs } => {
-                self.create(*kind, name, *resource_id, attrs).await
-            }
-            Action::Update { kind, name, resource_id, aws_id, changes, attrs, .. } => {
-                let kind = *kind;
-                let r = match kind {
-                    ResourceKind::User => self.directory.update_user(aws_id, changes).await,
-                    ResourceKind::Group => self.directory.update_group(aws_id, changes).await,
-                };
-                match r {
-                    Ok(()) => {
-                        self.record(kind, *resource_id, aws_id, name, attrs, None).await?;
-                        let detail = json!({"attributes": changes.iter().map(|(k, _)| k).collect::<Vec<_>>()});
-                        self.audit("update", kind, name, Some(aws_id), Some(detail)).await
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }
-            Action::AddMember { group, user, group_id, user_id } => {
-                let (Some(g), Some(u)) = (
-                    self.aws_ids.get(&(ResourceKind::Group, *group_id)).cloned(),
-                    self.aws_ids.get(&(ResourceKind::User, *user_id)).cloned(),
-                ) else {
-                    // One end failed to be created: its error is reported already.
-                    return Ok(());
-                };
-                match self.directory.add_member(&g, &u).await {
-                    Ok(membership_id) => {
-                        let m =
-                            AwsMembership { group_id: *group_id, user_id: *user_id, membership_id };
-                        self.store.put_membership(&m).await?;
-                        self.memberships.push(m);
-                        let detail = json!({"user": user});
-                        self.audit("add_member", ResourceKind::Group, group, Some(&g), Some(detail))
-                            .await
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }
-            Action::RemoveMember { group, user, group_id, user_id, membership_id } => {
-                match self.directory.remove_member(membership_id).await {
-                    Ok(()) => {
-                        self.store.remove_membership(*group_id, *user_id).await?;
-                        let g = self.aws_ids.get(&(ResourceKind::Group, *group_id)).cloned();
-                        let detail = json!({"user": user});
-                        self.audit(
-                            "remove_member",
-                            ResourceKind::Group,
-                            group,
-                            g.as_deref(),
-                            Some(detail),
-                        )
-                        .await
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }
-            Action::Delete { kind, name, resource_id, aws_id, reason } => {
-                let kind = *kind;
-                let r = match kind {
-                    ResourceKind::User => self.directory.delete_user(aws_id).await,
-                    ResourceKind::Group => self.directory.delete_group(aws_id).await,
-                };
-                match r {
-                    Ok(()) => {
-                        self.store.remove_principal(kind, *resource_id).await?;
-                        let id = *resource_id;
-                        for m in
-                            self.memberships.iter().filter(|m| m.group_id == id || m.user_id == id)
-                        {
-                            self.store.remove_membership(m.group_id, m.user_id).await?;
-                        }
-                        self.memberships.retain(|m| m.group_id != id && m.user_id != id);
-                        self.audit(
-                            "delete",
-                            kind,
-                            name,
-                            Some(aws_id),
-                            Some(json!({"reason": reason})),
-                        )
-                        .await
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }
+    /// Pushes the changes made since the last plan, and only those (the read phase of a full
+    /// run). A plan the delete guard would refuse is left to the run's own plan to refuse.
+    async fn push_changes(&mut self) -> anyhow::Result<()> {
+        let (plan, changed) = self.replan().await?;
+        if changed.is_empty() || guard(&plan, self.settings, false).is_some() {
+            return Ok(());
         }
-    }
-
-    /// Create; when the name is taken in AWS, adopt that principal (userName / displayName
-    /// only, never by email) and bring its attributes to ours.
-    async fn create(
-        &mut self,
-        kind: ResourceKind,
-        name: &str,
-        resource_id: Uuid,
-        attrs: &crate::mapping::aws_profile::AwsAttributes,
-    ) -> Result<(), Failure> {
-        let created = match kind {
-            ResourceKind::User => self.directory.create_user(attrs).await,
-            ResourceKind::Group => self.directory.create_group(attrs).await,
-        };
-        match created {
-            Ok(aws_id) => {
-                self.record(kind, resource_id, &aws_id, name, attrs, Some(Ownership::Created))
-                    .await?;
-                self.audit("create", kind, name, Some(&aws_id), None).await
-            }
-            Err(AwsError::Conflict { .. }) => {
-                let existing = match kind {
-                    ResourceKind::User => self.directory.find_user(name).await?,
-                    ResourceKind::Group => self.directory.find_group(name).await?,
-                };
-                let operation =
-                    if kind == ResourceKind::User { "CreateUser" } else { "CreateGroup" };
-                let Some(aws_id) = existing else {
-                    return Err(Failure::Aws(AwsError::Conflict {
-                        operation,
-                        message: "another AWS principal holds a unique value of it (for a user: its email)".into(),
-                    }));
-                };
-                // Never take over a principal recorded for another SCIM resource (say, the same
-                // userName deleted and provisioned again at the IdP): overwriting it would give
-                // one AWS identity two owners. The other resource's change frees it first.
-                if self.aws_ids.values().any(|managed| *managed == aws_id) {
-                    return Err(Failure::Aws(AwsError::Conflict {
-                        operation,
-                        message: format!(
-                            "the AWS principal named {name:?} is managed for another SCIM resource; \
-                             it is taken over once that one is deleted or renamed"
-                        ),
-                    }));
-                }
-                // Every attribute of ours, as changes against nothing.
-                let changes = plan::diff(&Value::Object(Default::default()), attrs);
-                match kind {
-                    ResourceKind::User => self.directory.update_user(&aws_id, &changes).await?,
-                    ResourceKind::Group => self.directory.update_group(&aws_id, &changes).await?,
-                }
-                self.record(kind, resource_id, &aws_id, name, attrs, Some(Ownership::Adopted))
-                    .await?;
-                self.audit("adopt", kind, name, Some(&aws_id), None).await
-            }
-            Err(e) => Err(e.into()),
+        let (urgent, _rest) = prioritise(plan.actions, &changed);
+        tracing::info!(
+            actions = urgent.len(),
+            "sync: pushing changes made during the full run's reads"
+        );
+        for action in &urgent {
+            self.apply.one(action).await?;
         }
-    }
-
-    /// Records the principal as pushed; `ownership` None keeps the recorded one.
-    async fn record(
-        &mut self,
-        kind: ResourceKind,
-        resource_id: Uuid,
-        aws_id: &str,
-        name: &str,
-        attrs: &crate::mapping::aws_profile::AwsAttributes,
-        ownership: Option<Ownership>,
-    ) -> Result<(), Failure> {
-        let ownership = ownership
-            .or_else(|| self.ownership.get(&(kind, resource_id)).copied())
-            .unwrap_or(Ownership::Created);
-        self.ownership.insert((kind, resource_id), ownership);
-        let principal = AwsPrincipal {
-            kind,
-            resource_id,
-            aws_id: aws_id.to_owned(),
-            ownership,
-            name: name.to_owned(),
-            pushed: Value::Object(attrs.clone()),
-        };
-        self.store.put_principal(&principal).await.map_err(anyhow::Error::from)?;
-        self.aws_ids.insert((kind, resource_id), aws_id.to_owned());
         Ok(())
     }
 
-    async fn audit(
-        &self,
-        action: &str,
-        kind: ResourceKind,
-        name: &str,
-        aws_id: Option<&str>,
-        detail: Option<Value>,
-    ) -> Result<(), Failure> {
-        let row = AuditRow {
-            at: crate::store::now(),
-            run_id: self.run_id,
-            action: action.to_owned(),
-            kind: kind.name().to_owned(),
-            name: name.to_owned(),
-            aws_id: aws_id.map(str::to_owned),
-            detail,
+    /// Reads the Identity Store (pushing changes in between: reading a large one takes minutes)
+    /// and repairs drift: a managed principal deleted outside the bridge is forgotten (and so
+    /// re-created), and the memberships of managed groups are taken from AWS (so missing ones
+    /// are added again and foreign additions of managed users removed). Users the bridge does
+    /// not manage keep their memberships; what this run itself changed after a listing is left
+    /// as recorded.
+    async fn repair_drift(&mut self, counts: &mut BTreeMap<String, u64>) -> anyhow::Result<()> {
+        let before = self.state.clone();
+        let listing = self.read_directory(&before).await?;
+        let existed: HashSet<(ResourceKind, &str)> =
+            before.principals.iter().map(|p| (p.kind, p.aws_id.as_str())).collect();
+        let mut state = if self.dry_run { before.clone() } else { self.store.sync_state().await? };
+        let mut vanished = Vec::new();
+        state.principals.retain(|p| {
+            let listed = match p.kind {
+                ResourceKind::User => &listing.users,
+                ResourceKind::Group => &listing.groups,
+            };
+            let gone =
+                existed.contains(&(p.kind, p.aws_id.as_str())) && !listed.contains(&p.aws_id);
+            if gone {
+                vanished.push(p.clone());
+            }
+            !gone
+        });
+        for p in &vanished {
+            *counts.entry("drift_recreated".into()).or_default() += 1;
+            tracing::warn!(name = %p.name, aws_id = %p.aws_id, "managed principal deleted outside the bridge; it will be re-created");
+            if !self.dry_run {
+                self.store.remove_principal(p.kind, p.resource_id).await?;
+            }
+        }
+        let managed = |kind: ResourceKind| -> HashMap<String, Uuid> {
+            state
+                .principals
+                .iter()
+                .filter(|p| p.kind == kind)
+                .map(|p| (p.aws_id.clone(), p.resource_id))
+                .collect()
         };
-        self.store.append_audit(&row).await.map_err(anyhow::Error::from)?;
+        let (user_of_aws, group_of_aws) =
+            (managed(ResourceKind::User), managed(ResourceKind::Group));
+        let listed_groups: HashSet<Uuid> =
+            listing.memberships.keys().filter_map(|g| group_of_aws.get(g).copied()).collect();
+        let mut actual = HashMap::new();
+        for (aws_group, members) in &listing.memberships {
+            let Some(group_id) = group_of_aws.get(aws_group) else { continue };
+            for (membership_id, aws_user) in members {
+                if let Some(user_id) = user_of_aws.get(aws_user) {
+                    actual.insert((*group_id, *user_id), membership_id.clone());
+                }
+            }
+        }
+        let touched = &self.apply.touched_memberships;
+        let users: HashSet<Uuid> = user_of_aws.values().copied().collect();
+        let groups: HashSet<Uuid> = group_of_aws.values().copied().collect();
+        let mut memberships = Vec::new();
+        for m in &state.memberships {
+            let key = (m.group_id, m.user_id);
+            let ends_gone = !groups.contains(&m.group_id) || !users.contains(&m.user_id);
+            let judged = listed_groups.contains(&m.group_id) && !touched.contains(&key);
+            if ends_gone || (judged && !actual.contains_key(&key)) {
+                if !self.dry_run {
+                    self.store.remove_membership(m.group_id, m.user_id).await?;
+                }
+            } else {
+                memberships.push(m.clone());
+            }
+        }
+        let recorded: HashSet<(Uuid, Uuid)> =
+            state.memberships.iter().map(|m| (m.group_id, m.user_id)).collect();
+        for ((group_id, user_id), membership_id) in actual {
+            if recorded.contains(&(group_id, user_id)) || touched.contains(&(group_id, user_id)) {
+                continue;
+            }
+            let m = AwsMembership { group_id, user_id, membership_id };
+            if !self.dry_run {
+                self.store.put_membership(&m).await?;
+            }
+            memberships.push(m);
+        }
+        state.memberships = memberships;
+        self.state = state;
         Ok(())
     }
-}
 
-enum Failure {
-    Aws(AwsError),
-    Other(anyhow::Error),
-}
-
-impl From<AwsError> for Failure {
-    fn from(e: AwsError) -> Self {
-        Failure::Aws(e)
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Other(e)
-    }
-}
-
-impl From<crate::store::StoreError> for Failure {
-    fn from(e: crate::store::StoreError) -> Self {
-        Failure::Other(e.into())
-    }
-}
-
-fn principal_of(action: &Action) -> String {
-    match action {
-        Action::Create { name, .. } | Action::Update { name, .. } | Action::Delete { name, .. } => {
-            name.clone()
+    async fn read_directory(&mut self, state: &SyncState) -> anyhow::Result<Listing> {
+        let users = self.directory.list_users().await?.into_iter().map(|l| l.id).collect();
+        let groups: HashSet<String> =
+            self.directory.list_groups().await?.into_iter().map(|l| l.id).collect();
+        let mut memberships = HashMap::new();
+        for g in state.principals.iter().filter(|p| p.kind == ResourceKind::Group) {
+            if self.lane.due(self.store).await? {
+                self.push_changes().await?;
+            }
+            if groups.contains(&g.aws_id) {
+                let members = self.directory.list_memberships(&g.aws_id).await?;
+                memberships.insert(g.aws_id.clone(), members);
+            }
         }
-        Action::AddMember { group, user, .. } | Action::RemoveMember { group, user, .. } => {
-            format!("{group} / {user}")
+        Ok(Listing { users, groups, memberships })
+    }
+}
+
+fn concerns_any(a: &Action, changed: &HashSet<Uuid>) -> bool {
+    match a {
+        Action::Create { resource_id, .. }
+        | Action::Update { resource_id, .. }
+        | Action::Delete { resource_id, .. } => changed.contains(resource_id),
+        Action::AddMember { group_id, user_id, .. }
+        | Action::RemoveMember { group_id, user_id, .. } => {
+            changed.contains(group_id) || changed.contains(user_id)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(kind: ResourceKind, id: Uuid) -> Action {
+        Action::Create { kind, name: id.to_string(), resource_id: id, attrs: Default::default() }
+    }
+
+    #[test]
+    fn changed_resources_and_the_creates_they_need_go_first_in_plan_order() {
+        let (u1, u2, u3, g) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let add = |user_id| Action::AddMember {
+            group: "g".into(),
+            user: "u".into(),
+            group_id: g,
+            user_id,
+        };
+        let actions = vec![
+            create(ResourceKind::User, u1),
+            create(ResourceKind::User, u2),
+            create(ResourceKind::User, u3),
+            create(ResourceKind::Group, g),
+            add(u1),
+            add(u3),
+        ];
+        // The group changed (a member added): it, its memberships and the users they need.
+        let (urgent, rest) = prioritise(actions.clone(), &HashSet::from([g]));
+        assert_eq!(
+            urgent,
+            vec![
+                actions[0].clone(),
+                actions[2].clone(),
+                actions[3].clone(),
+                actions[4].clone(),
+                actions[5].clone()
+            ]
+        );
+        assert_eq!(rest, vec![actions[1].clone()]);
+        // Only u2 changed: nothing else is urgent.
+        let (urgent, rest) = prioritise(actions.clone(), &HashSet::from([u2]));
+        assert_eq!(urgent, vec![actions[1].clone()]);
+        assert_eq!(rest.len(), 5);
     }
 }

@@ -1,6 +1,7 @@
 //! The sync engine: desired state (store + mappings) → plan → AWS, with its state in the
 //! database. [`directory`] is what it needs of the Identity Store; [`aws`] provides it.
 
+mod apply;
 pub mod aws;
 pub mod directory;
 pub mod engine;

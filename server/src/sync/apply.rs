@@ -1,0 +1,318 @@
+//! Applying a plan: one AWS call per action, each change recorded in the store (what the
+//! principal is in AWS, what was pushed, which memberships the bridge made) and in the audit
+//! log as soon as AWS has it, so a run killed half-way leaves a record the next run continues
+//! from.
+
+use super::directory::{AwsError, Directory};
+use super::plan::{self, Action, Skipped};
+use crate::store::{AuditRow, AwsMembership, AwsPrincipal, Ownership, Store, SyncState};
+use scim_schema::schema::ResourceKind;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use uuid::Uuid;
+
+/// Applies actions one by one, recording each AWS change in the store and the audit log.
+pub(super) struct Apply<'a> {
+    store: &'a dyn Store,
+    directory: &'a dyn Directory,
+    run_id: Uuid,
+    /// Actions done, by `Action::count_key` (the run report's `counts`).
+    pub done: BTreeMap<String, u64>,
+    /// Memberships added or removed by this run (a full run's drift repair leaves them be: its
+    /// listing of AWS may predate them).
+    pub touched_memberships: HashSet<(Uuid, Uuid)>,
+    /// SCIM id → AWS id, for memberships (filled in as principals are created).
+    aws_ids: HashMap<(ResourceKind, Uuid), String>,
+    ownership: HashMap<(ResourceKind, Uuid), Ownership>,
+    /// Memberships recorded per principal, for deletes.
+    memberships: Vec<AwsMembership>,
+    pub failures: Vec<Skipped>,
+}
+
+impl<'a> Apply<'a> {
+    pub fn new(
+        store: &'a dyn Store,
+        directory: &'a dyn Directory,
+        run_id: Uuid,
+        state: &SyncState,
+    ) -> Self {
+        let mut apply = Apply {
+            store,
+            directory,
+            run_id,
+            done: BTreeMap::new(),
+            touched_memberships: HashSet::new(),
+            aws_ids: HashMap::new(),
+            ownership: HashMap::new(),
+            memberships: Vec::new(),
+            failures: Vec::new(),
+        };
+        apply.reset(state);
+        apply
+    }
+
+    /// Takes the record as the store now has it (after a re-plan or a drift repair).
+    pub fn reset(&mut self, state: &SyncState) {
+        self.aws_ids =
+            state.principals.iter().map(|p| ((p.kind, p.resource_id), p.aws_id.clone())).collect();
+        self.ownership =
+            state.principals.iter().map(|p| ((p.kind, p.resource_id), p.ownership)).collect();
+        self.memberships = state.memberships.clone();
+    }
+
+    /// Per-principal AWS errors are recorded and the run goes on; access and availability
+    /// errors end it (the next call would fail the same way).
+    pub async fn one(&mut self, action: &Action) -> anyhow::Result<()> {
+        match self.act(action).await {
+            Ok(()) => {
+                *self.done.entry(action.count_key()).or_default() += 1;
+                if let Action::AddMember { group_id, user_id, .. }
+                | Action::RemoveMember { group_id, user_id, .. } = action
+                {
+                    self.touched_memberships.insert((*group_id, *user_id));
+                }
+                Ok(())
+            }
+            Err(Failure::Aws(e)) if e.is_fatal() => Err(e.into()),
+            Err(Failure::Aws(e)) => {
+                self.failures
+                    .push(Skipped { principal: principal_of(action), message: e.to_string() });
+                Ok(())
+            }
+            Err(Failure::EndMissing) => Ok(()),
+            Err(Failure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn act(&mut self, action: &Action) -> Result<(), Failure> {
+        match action {
+            Action::Create { kind, name, resource_id, attrs } => {
+                self.create(*kind, name, *resource_id, attrs).await
+            }
+            Action::Update { kind, name, resource_id, aws_id, changes, attrs, .. } => {
+                let kind = *kind;
+                let r = match kind {
+                    ResourceKind::User => self.directory.update_user(aws_id, changes).await,
+                    ResourceKind::Group => self.directory.update_group(aws_id, changes).await,
+                };
+                match r {
+                    Ok(()) => {
+                        self.record(kind, *resource_id, aws_id, name, attrs, None).await?;
+                        let detail = json!({"attributes": changes.iter().map(|(k, _)| k).collect::<Vec<_>>()});
+                        self.audit("update", kind, name, Some(aws_id), Some(detail)).await
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Action::AddMember { group, user, group_id, user_id } => {
+                let (Some(g), Some(u)) = (
+                    self.aws_ids.get(&(ResourceKind::Group, *group_id)).cloned(),
+                    self.aws_ids.get(&(ResourceKind::User, *user_id)).cloned(),
+                ) else {
+                    // One end failed to be created: its error is reported already.
+                    return Err(Failure::EndMissing);
+                };
+                match self.directory.add_member(&g, &u).await {
+                    Ok(membership_id) => {
+                        let m =
+                            AwsMembership { group_id: *group_id, user_id: *user_id, membership_id };
+                        self.store.put_membership(&m).await?;
+                        self.memberships.push(m);
+                        let detail = json!({"user": user});
+                        self.audit("add_member", ResourceKind::Group, group, Some(&g), Some(detail))
+                            .await
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Action::RemoveMember { group, user, group_id, user_id, membership_id } => {
+                match self.directory.remove_member(membership_id).await {
+                    Ok(()) => {
+                        self.store.remove_membership(*group_id, *user_id).await?;
+                        let g = self.aws_ids.get(&(ResourceKind::Group, *group_id)).cloned();
+                        let detail = json!({"user": user});
+                        self.audit(
+                            "remove_member",
+                            ResourceKind::Group,
+                            group,
+                            g.as_deref(),
+                            Some(detail),
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Action::Delete { kind, name, resource_id, aws_id, reason } => {
+                let kind = *kind;
+                let r = match kind {
+                    ResourceKind::User => self.directory.delete_user(aws_id).await,
+                    ResourceKind::Group => self.directory.delete_group(aws_id).await,
+                };
+                match r {
+                    Ok(()) => {
+                        self.store.remove_principal(kind, *resource_id).await?;
+                        let id = *resource_id;
+                        for m in
+                            self.memberships.iter().filter(|m| m.group_id == id || m.user_id == id)
+                        {
+                            self.store.remove_membership(m.group_id, m.user_id).await?;
+                        }
+                        self.memberships.retain(|m| m.group_id != id && m.user_id != id);
+                        self.audit(
+                            "delete",
+                            kind,
+                            name,
+                            Some(aws_id),
+                            Some(json!({"reason": reason})),
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    /// Create; when the name is taken in AWS, adopt that principal (userName / displayName
+    /// only, never by email) and bring its attributes to ours.
+    async fn create(
+        &mut self,
+        kind: ResourceKind,
+        name: &str,
+        resource_id: Uuid,
+        attrs: &crate::mapping::aws_profile::AwsAttributes,
+    ) -> Result<(), Failure> {
+        let created = match kind {
+            ResourceKind::User => self.directory.create_user(attrs).await,
+            ResourceKind::Group => self.directory.create_group(attrs).await,
+        };
+        match created {
+            Ok(aws_id) => {
+                self.record(kind, resource_id, &aws_id, name, attrs, Some(Ownership::Created))
+                    .await?;
+                self.audit("create", kind, name, Some(&aws_id), None).await
+            }
+            Err(AwsError::Conflict { .. }) => {
+                let existing = match kind {
+                    ResourceKind::User => self.directory.find_user(name).await?,
+                    ResourceKind::Group => self.directory.find_group(name).await?,
+                };
+                let operation =
+                    if kind == ResourceKind::User { "CreateUser" } else { "CreateGroup" };
+                let Some(aws_id) = existing else {
+                    return Err(Failure::Aws(AwsError::Conflict {
+                        operation,
+                        message: "another AWS principal holds a unique value of it (for a user: its email)".into(),
+                    }));
+                };
+                // Never take over a principal recorded for another SCIM resource (say, the same
+                // userName deleted and provisioned again at the IdP): overwriting it would give
+                // one AWS identity two owners. The other resource's change frees it first.
+                if self.aws_ids.values().any(|managed| *managed == aws_id) {
+                    return Err(Failure::Aws(AwsError::Conflict {
+                        operation,
+                        message: format!(
+                            "the AWS principal named {name:?} is managed for another SCIM resource; \
+                             it is taken over once that one is deleted or renamed"
+                        ),
+                    }));
+                }
+                // Every attribute of ours, as changes against nothing.
+                let changes = plan::diff(&Value::Object(Default::default()), attrs);
+                match kind {
+                    ResourceKind::User => self.directory.update_user(&aws_id, &changes).await?,
+                    ResourceKind::Group => self.directory.update_group(&aws_id, &changes).await?,
+                }
+                self.record(kind, resource_id, &aws_id, name, attrs, Some(Ownership::Adopted))
+                    .await?;
+                self.audit("adopt", kind, name, Some(&aws_id), None).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records the principal as pushed; `ownership` None keeps the recorded one.
+    async fn record(
+        &mut self,
+        kind: ResourceKind,
+        resource_id: Uuid,
+        aws_id: &str,
+        name: &str,
+        attrs: &crate::mapping::aws_profile::AwsAttributes,
+        ownership: Option<Ownership>,
+    ) -> Result<(), Failure> {
+        let ownership = ownership
+            .or_else(|| self.ownership.get(&(kind, resource_id)).copied())
+            .unwrap_or(Ownership::Created);
+        self.ownership.insert((kind, resource_id), ownership);
+        let principal = AwsPrincipal {
+            kind,
+            resource_id,
+            aws_id: aws_id.to_owned(),
+            ownership,
+            name: name.to_owned(),
+            pushed: Value::Object(attrs.clone()),
+        };
+        self.store.put_principal(&principal).await.map_err(anyhow::Error::from)?;
+        self.aws_ids.insert((kind, resource_id), aws_id.to_owned());
+        Ok(())
+    }
+
+    async fn audit(
+        &self,
+        action: &str,
+        kind: ResourceKind,
+        name: &str,
+        aws_id: Option<&str>,
+        detail: Option<Value>,
+    ) -> Result<(), Failure> {
+        let row = AuditRow {
+            at: crate::store::now(),
+            run_id: self.run_id,
+            action: action.to_owned(),
+            kind: kind.name().to_owned(),
+            name: name.to_owned(),
+            aws_id: aws_id.map(str::to_owned),
+            detail,
+        };
+        self.store.append_audit(&row).await.map_err(anyhow::Error::from)?;
+        Ok(())
+    }
+}
+
+enum Failure {
+    Aws(AwsError),
+    /// A membership whose group or user is not in AWS (its create failed and was reported).
+    EndMissing,
+    Other(anyhow::Error),
+}
+
+impl From<AwsError> for Failure {
+    fn from(e: AwsError) -> Self {
+        Failure::Aws(e)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl From<crate::store::StoreError> for Failure {
+    fn from(e: crate::store::StoreError) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+fn principal_of(action: &Action) -> String {
+    match action {
+        Action::Create { name, .. } | Action::Update { name, .. } | Action::Delete { name, .. } => {
+            name.clone()
+        }
+        Action::AddMember { group, user, .. } | Action::RemoveMember { group, user, .. } => {
+            format!("{group} / {user}")
+        }
+    }
+}
