@@ -32,7 +32,7 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server (SCIM, health) and, when an AWS Region is configured, the sync
+    /// Run the HTTP server (SCIM, admin API, health, metrics) and, when an AWS Region is configured, the sync
     /// scheduler (a run at start-up, on sync.schedule, and debounce_seconds after changes)
     Serve,
     /// Apply pending database migrations and exit
@@ -45,6 +45,19 @@ pub enum Command {
     /// 2 usage or configuration error, 3 the delete guard refused the run, 4 another run held
     /// the lock past --wait
     Sync(SyncArgs),
+    /// The audit log: one line per change the bridge made in AWS, with names, oldest first
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only changes at or after this: an RFC 3339 time (2026-11-01T00:00:00Z) or an age
+    /// (90m, 24h, 7d, 2w)
+    #[arg(long, value_name = "TIME|AGE")]
+    pub since: Option<String>,
+    /// Print a JSON array instead
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

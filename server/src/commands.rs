@@ -2,7 +2,7 @@
 //! only the documented output.
 
 use crate::auth::create_token;
-use crate::cli::{Command, SyncArgs, TokenCommand, TokenCreateArgs};
+use crate::cli::{AuditArgs, Command, SyncArgs, TokenCommand, TokenCreateArgs};
 use crate::config::Settings;
 use crate::startup::Application;
 use crate::store::{self, Store, TokenInfo, format_timestamp};
@@ -20,7 +20,40 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
         }
         Command::Token(t) => token(t, &settings).await,
         Command::Sync(args) => sync(&args, &settings).await,
+        Command::Audit(args) => audit(&args, &settings).await,
     }
+}
+
+async fn audit(args: &AuditArgs, settings: &Settings) -> anyhow::Result<i32> {
+    let since = match &args.since {
+        Some(s) => match crate::sync::audit::parse_since(s, crate::store::now()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: --since: {e}");
+                return Ok(2);
+            }
+        },
+        None => chrono::DateTime::UNIX_EPOCH,
+    };
+    let store = open_store(settings).await?;
+    let mut query = crate::store::AuditQuery { since, after_seq: 0, limit: 10_000 };
+    let mut all = Vec::new();
+    loop {
+        let page = store.list_audit(&query).await?;
+        let Some(last) = page.last() else { break };
+        query.after_seq = last.seq;
+        if args.json {
+            all.extend(page);
+        } else {
+            for e in &page {
+                println!("{}", crate::sync::audit::line(e));
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&all)?);
+    }
+    Ok(0)
 }
 
 async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
@@ -35,6 +68,7 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
         full: args.full,
         force: args.force,
         trigger: "cli".to_owned(),
+        run_id: None,
     };
     let wait = std::time::Duration::from_secs(args.wait);
     let Some(report) =
@@ -79,13 +113,15 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
     let store = open_store(&settings).await?;
     let listen = settings.server.listen.clone();
     tracing::info!(listen = %listen, database = store.backend(), "scimbridge serving SCIM at /scim/v2");
-    let scheduler = if crate::sync::scheduler::enabled(&settings) {
-        Some(crate::sync::scheduler::spawn(store.clone(), Arc::new(settings.clone()))?)
+    let (scheduler, sync) = if crate::sync::scheduler::enabled(&settings) {
+        let (task, handle) =
+            crate::sync::scheduler::spawn(store.clone(), Arc::new(settings.clone()))?;
+        (Some(task), Some(handle))
     } else {
         tracing::warn!("sync disabled: no AWS Region configured ([aws] region or AWS_REGION)");
-        None
+        (None, None)
     };
-    let app = Application::build_with_store(settings, store).await?;
+    let app = Application::build_with_store(settings, store, sync).await?;
     app.run_until_stopped().await?;
     if let Some(s) = scheduler {
         s.abort();

@@ -24,24 +24,28 @@ impl Application {
         let store =
             store::connect(&settings.database.url, settings.database.max_connections).await?;
         store.migrate().await?;
-        Self::build_with_store(settings, store).await
+        Self::build_with_store(settings, store, None).await
     }
 
+    /// `sync` starts runs for the admin API (None: sync is off).
     pub async fn build_with_store(
         settings: Settings,
         store: Arc<dyn Store>,
+        sync: Option<crate::sync::scheduler::SyncHandle>,
     ) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(&settings.server.listen).map_err(|e| {
             anyhow::anyhow!("server.listen: cannot listen on {}: {e}", settings.server.listen)
         })?;
         let port = listener.local_addr()?.port();
         let shutdown_timeout = settings.server.shutdown_timeout_seconds;
-        let state = web::Data::new(AppState::new(store, Arc::new(settings)));
+        crate::telemetry::prometheus();
+        let state = web::Data::new(AppState::new(store, Arc::new(settings), sync));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(from_fn(request_id_header))
+                .wrap(from_fn(http::prometheus::record_request))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(http::configure)
                 .default_service(web::to(http::not_found))

@@ -18,3 +18,26 @@ pub fn init(format: &str, level: &str) {
         registry.with(fmt::layer().with_writer(std::io::stderr)).try_init()
     };
 }
+
+/// The Prometheus recorder behind `/metrics`, installed on first use (once per process: the
+/// tests run many servers in one).
+pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        const BUCKETS: [f64; 16] = [
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            900.0, 3600.0,
+        ];
+        // set_buckets fails only on an empty list; without buckets histograms become summaries.
+        let recorder =
+            match metrics_exporter_prometheus::PrometheusBuilder::new().set_buckets(&BUCKETS) {
+                Ok(builder) => builder.build_recorder(),
+                Err(_) => metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
+            };
+        let handle = recorder.handle();
+        // Fails only when another recorder is installed (an embedder's): theirs is kept.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}

@@ -143,7 +143,8 @@ pub async fn spawn_app_with(
     store.migrate().await.expect("migrate");
     let (_, token, _) =
         scimbridge::auth::create_token(&*store, Some(("test", compat)), None).await.expect("token");
-    let app = Application::build_with_store(settings, store.clone()).await.expect("build app");
+    let app =
+        Application::build_with_store(settings, store.clone(), None).await.expect("build app");
     let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
     tokio::spawn(app.run_until_stopped());
     TestApp { base, token, url, store, client: reqwest::Client::new(), _dir: dir }

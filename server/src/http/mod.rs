@@ -1,6 +1,9 @@
-//! The HTTP surface: SCIM under `/scim/v2`, health probes at the root.
+//! The HTTP surface: SCIM under `/scim/v2`, the admin API under `/admin/v1`, health probes and
+//! Prometheus metrics at the root.
 
+pub mod admin;
 pub mod health;
+pub mod prometheus;
 pub mod scim;
 
 use crate::auth::Authenticator;
@@ -22,10 +25,16 @@ pub struct AppState {
     pub provider: ServiceProviderSettings,
     /// What `auto` recognised of each source's client.
     pub detections: DetectionRecorder,
+    /// Starts sync runs; None when sync is off (no AWS Region configured).
+    pub sync: Option<crate::sync::scheduler::SyncHandle>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, settings: Arc<Settings>) -> AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: Arc<Settings>,
+        sync: Option<crate::sync::scheduler::SyncHandle>,
+    ) -> AppState {
         let ttl = std::time::Duration::from_secs(settings.scim.token_cache_seconds);
         AppState {
             auth: Authenticator::new(store.clone(), ttl),
@@ -39,12 +48,14 @@ impl AppState {
             },
             store,
             settings,
+            sync,
         }
     }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::livez).service(health::readyz);
+    cfg.service(health::livez).service(health::readyz).service(prometheus::metrics_endpoint);
+    admin::configure(cfg);
     scim::configure(cfg);
 }
 

@@ -81,6 +81,11 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or updates a run.
     async fn save_run(&self, run: &RunRecord) -> Result<(), StoreError>;
     async fn append_audit(&self, row: &AuditRow) -> Result<(), StoreError>;
+    /// The newest runs first.
+    async fn list_runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError>;
+    async fn get_run(&self, id: Uuid) -> Result<Option<RunRecord>, StoreError>;
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn sync_counts(&self) -> Result<SyncCounts, StoreError>;
     /// Takes or renews the sync lease for `holder` until `until`; false when another holder's
     /// lease has not expired.
     async fn acquire_sync_lease(&self, holder: Uuid, until: Timestamp) -> Result<bool, StoreError>;

@@ -553,6 +553,25 @@ impl Store for PgStore {
         super::postgres_sync::append_audit(&self.pool, row).await
     }
 
+    async fn list_runs(&self, limit: i64) -> Result<Vec<super::RunRecord>, StoreError> {
+        super::postgres_sync::list_runs(&self.pool, limit).await
+    }
+
+    async fn get_run(&self, id: Uuid) -> Result<Option<super::RunRecord>, StoreError> {
+        super::postgres_sync::get_run(&self.pool, id).await
+    }
+
+    async fn list_audit(
+        &self,
+        query: &super::AuditQuery,
+    ) -> Result<Vec<super::AuditEntry>, StoreError> {
+        super::postgres_sync::list_audit(&self.pool, query).await
+    }
+
+    async fn sync_counts(&self) -> Result<super::SyncCounts, StoreError> {
+        super::postgres_sync::sync_counts(&self.pool).await
+    }
+
     fn backend(&self) -> &'static str {
         "postgres"
     }

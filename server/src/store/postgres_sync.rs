@@ -4,8 +4,8 @@
 use super::columns::member_type_of;
 use super::sync_sql::*;
 use super::{
-    AuditRow, AwsMembership, AwsPrincipal, Ownership, RunRecord, Snapshot, SnapshotGroup,
-    SnapshotUser, StoreError, SyncState,
+    AuditEntry, AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Ownership, RunRecord, Snapshot,
+    SnapshotGroup, SnapshotUser, StoreError, SyncCounts, SyncState,
 };
 use scim_schema::schema::ResourceKind;
 use sqlx::{PgPool, Row};
@@ -132,6 +132,7 @@ pub async fn save_run(pool: &PgPool, run: &RunRecord) -> Result<(), StoreError> 
         .bind(run.started_at)
         .bind(run.finished_at)
         .bind(&run.report)
+        .bind(run.journal_head)
         .execute(pool)
         .await?;
     Ok(())
@@ -149,4 +150,65 @@ pub async fn append_audit(pool: &PgPool, row: &AuditRow) -> Result<(), StoreErro
         .execute(pool)
         .await?;
     Ok(())
+}
+
+fn run_of(r: &sqlx::postgres::PgRow) -> Result<RunRecord, StoreError> {
+    Ok(RunRecord {
+        id: r.try_get("id")?,
+        trigger: r.try_get("trigger")?,
+        dry_run: r.try_get("dry_run")?,
+        status: r.try_get("status")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        journal_head: r.try_get("journal_head")?,
+        report: r.try_get("report")?,
+    })
+}
+
+pub async fn list_runs(pool: &PgPool, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+    sqlx::query(LIST_RUNS).bind(limit).fetch_all(pool).await?.iter().map(run_of).collect()
+}
+
+pub async fn get_run(pool: &PgPool, id: Uuid) -> Result<Option<RunRecord>, StoreError> {
+    sqlx::query(GET_RUN).bind(id).fetch_optional(pool).await?.as_ref().map(run_of).transpose()
+}
+
+pub async fn list_audit(pool: &PgPool, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+    sqlx::query(LIST_AUDIT)
+        .bind(q.since)
+        .bind(q.after_seq)
+        .bind(q.limit)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                seq: r.try_get("seq")?,
+                at: r.try_get("at")?,
+                run_id: r.try_get("run_id")?,
+                action: r.try_get("action")?,
+                kind: r.try_get("kind")?,
+                name: r.try_get("name")?,
+                aws_id: r.try_get("aws_id")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn sync_counts(pool: &PgPool) -> Result<SyncCounts, StoreError> {
+    let per_source = sqlx::query(COUNT_PER_SOURCE)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("source_id")?, r.try_get("users")?, r.try_get("groups")?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let r = sqlx::query(COUNT_PRINCIPALS).fetch_one(pool).await?;
+    Ok(SyncCounts {
+        per_source,
+        aws_users: r.try_get("aws_users")?,
+        aws_groups: r.try_get("aws_groups")?,
+        aws_memberships: r.try_get("aws_memberships")?,
+        pending_journal_entries: r.try_get("pending")?,
+    })
 }

@@ -95,7 +95,7 @@ pub(super) fn get_ts(row: &SqliteRow, col: &str) -> Result<Timestamp, StoreError
     parse_timestamp(&s).ok_or_else(|| StoreError::Corrupt(format!("bad timestamp {s:?} in {col}")))
 }
 
-fn get_opt_ts(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
+pub(super) fn get_opt_ts(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
     match row.try_get::<Option<String>, _>(col)? {
         None => Ok(None),
         Some(s) => parse_timestamp(&s)
@@ -577,6 +577,25 @@ impl Store for SqliteStore {
 
     async fn append_audit(&self, row: &super::AuditRow) -> Result<(), StoreError> {
         super::sqlite_sync::append_audit(&self.writer, row).await
+    }
+
+    async fn list_runs(&self, limit: i64) -> Result<Vec<super::RunRecord>, StoreError> {
+        super::sqlite_sync::list_runs(&self.readers, limit).await
+    }
+
+    async fn get_run(&self, id: Uuid) -> Result<Option<super::RunRecord>, StoreError> {
+        super::sqlite_sync::get_run(&self.readers, id).await
+    }
+
+    async fn list_audit(
+        &self,
+        query: &super::AuditQuery,
+    ) -> Result<Vec<super::AuditEntry>, StoreError> {
+        super::sqlite_sync::list_audit(&self.readers, query).await
+    }
+
+    async fn sync_counts(&self) -> Result<super::SyncCounts, StoreError> {
+        super::sqlite_sync::sync_counts(&self.readers).await
     }
 
     fn backend(&self) -> &'static str {

@@ -2,11 +2,11 @@
 //! `migrations/sqlite/0002_aws_sync.sql`). Writes go through the single writer connection.
 
 use super::columns::member_type_of;
-use super::sqlite::{get_uuid, ts};
+use super::sqlite::{get_opt_ts, get_ts, get_uuid, ts};
 use super::sync_sql::*;
 use super::{
-    AuditRow, AwsMembership, AwsPrincipal, Ownership, RunRecord, Snapshot, SnapshotGroup,
-    SnapshotUser, StoreError, SyncState,
+    AuditEntry, AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Ownership, RunRecord, Snapshot,
+    SnapshotGroup, SnapshotUser, StoreError, SyncCounts, SyncState,
 };
 use scim_schema::schema::ResourceKind;
 use serde_json::Value;
@@ -145,6 +145,7 @@ pub async fn save_run(writer: &SqlitePool, run: &RunRecord) -> Result<(), StoreE
         .bind(ts(&run.started_at))
         .bind(run.finished_at.as_ref().map(ts))
         .bind(run.report.to_string())
+        .bind(run.journal_head)
         .execute(writer)
         .await?;
     Ok(())
@@ -162,4 +163,77 @@ pub async fn append_audit(writer: &SqlitePool, row: &AuditRow) -> Result<(), Sto
         .execute(writer)
         .await?;
     Ok(())
+}
+
+fn run_of(r: &SqliteRow) -> Result<RunRecord, StoreError> {
+    Ok(RunRecord {
+        id: get_uuid(r, "id")?,
+        trigger: r.try_get("trigger")?,
+        dry_run: r.try_get("dry_run")?,
+        status: r.try_get("status")?,
+        started_at: get_ts(r, "started_at")?,
+        finished_at: get_opt_ts(r, "finished_at")?,
+        journal_head: r.try_get("journal_head")?,
+        report: json(r, "report")?,
+    })
+}
+
+pub async fn list_runs(readers: &SqlitePool, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+    sqlx::query(LIST_RUNS).bind(limit).fetch_all(readers).await?.iter().map(run_of).collect()
+}
+
+pub async fn get_run(readers: &SqlitePool, id: Uuid) -> Result<Option<RunRecord>, StoreError> {
+    sqlx::query(GET_RUN)
+        .bind(id.to_string())
+        .fetch_optional(readers)
+        .await?
+        .as_ref()
+        .map(run_of)
+        .transpose()
+}
+
+pub async fn list_audit(
+    readers: &SqlitePool,
+    q: &AuditQuery,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    sqlx::query(LIST_AUDIT)
+        .bind(ts(&q.since))
+        .bind(q.after_seq)
+        .bind(q.limit)
+        .fetch_all(readers)
+        .await?
+        .iter()
+        .map(|r| {
+            let detail: Option<String> = r.try_get("detail")?;
+            Ok(AuditEntry {
+                seq: r.try_get("seq")?,
+                at: get_ts(r, "at")?,
+                run_id: get_uuid(r, "run_id")?,
+                action: r.try_get("action")?,
+                kind: r.try_get("kind")?,
+                name: r.try_get("name")?,
+                aws_id: r.try_get("aws_id")?,
+                detail: detail.map(|d| serde_json::from_str(&d)).transpose().map_err(|e| {
+                    StoreError::Corrupt(format!("bad JSON in audit_log.detail: {e}"))
+                })?,
+            })
+        })
+        .collect()
+}
+
+pub async fn sync_counts(readers: &SqlitePool) -> Result<SyncCounts, StoreError> {
+    let per_source = sqlx::query(COUNT_PER_SOURCE)
+        .fetch_all(readers)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("source_id")?, r.try_get("users")?, r.try_get("groups")?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let r = sqlx::query(COUNT_PRINCIPALS).fetch_one(readers).await?;
+    Ok(SyncCounts {
+        per_source,
+        aws_users: r.try_get("aws_users")?,
+        aws_groups: r.try_get("aws_groups")?,
+        aws_memberships: r.try_get("aws_memberships")?,
+        pending_journal_entries: r.try_get("pending")?,
+    })
 }

@@ -29,9 +29,25 @@ pub const PUT_MEMBERSHIP: &str = "INSERT INTO aws_memberships (group_id, user_id
      ON CONFLICT (group_id, user_id) DO UPDATE SET membership_id = excluded.membership_id";
 pub const REMOVE_MEMBERSHIP: &str =
     "DELETE FROM aws_memberships WHERE group_id = $1 AND user_id = $2";
-pub const SAVE_RUN: &str = "INSERT INTO sync_runs (id, trigger, dry_run, status, started_at, finished_at, report) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+pub const SAVE_RUN: &str = "INSERT INTO sync_runs (id, trigger, dry_run, status, started_at, finished_at, report, journal_head) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
      ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
-     finished_at = excluded.finished_at, report = excluded.report";
+     finished_at = excluded.finished_at, report = excluded.report, journal_head = excluded.journal_head";
+pub const LIST_RUNS: &str = "SELECT id, trigger, dry_run, status, started_at, finished_at, journal_head, report \
+     FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT $1";
+pub const GET_RUN: &str = "SELECT id, trigger, dry_run, status, started_at, finished_at, journal_head, report \
+     FROM sync_runs WHERE id = $1";
+pub const LIST_AUDIT: &str = "SELECT seq, at, run_id, action, kind, name, aws_id, detail FROM audit_log \
+     WHERE at >= $1 AND seq > $2 ORDER BY seq LIMIT $3";
+pub const COUNT_PER_SOURCE: &str = "SELECT source_id, CAST(SUM(users) AS BIGINT) AS users, CAST(SUM(groups) AS BIGINT) AS groups FROM ( \
+     SELECT source_id, COUNT(*) AS users, 0 AS groups FROM users GROUP BY source_id \
+     UNION ALL SELECT source_id, 0 AS users, COUNT(*) AS groups FROM groups GROUP BY source_id) AS c \
+     GROUP BY source_id ORDER BY source_id";
+pub const COUNT_PRINCIPALS: &str = "SELECT \
+     (SELECT COUNT(*) FROM aws_principals WHERE kind = 'User') AS aws_users, \
+     (SELECT COUNT(*) FROM aws_principals WHERE kind = 'Group') AS aws_groups, \
+     (SELECT COUNT(*) FROM aws_memberships) AS aws_memberships, \
+     (SELECT COUNT(*) FROM change_journal WHERE seq > \
+        (SELECT COALESCE(MAX(journal_head), 0) FROM sync_runs)) AS pending";
 pub const APPEND_AUDIT: &str = "INSERT INTO audit_log (at, run_id, action, kind, name, aws_id, detail) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";

@@ -291,7 +291,47 @@ pub struct RunRecord {
     pub status: String,
     pub started_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+    /// The change-journal head a finished, real run covered (None for dry and failed runs).
+    pub journal_head: Option<i64>,
     pub report: Value,
+}
+
+/// An audit row as read back, with its position in the log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub at: Timestamp,
+    pub run_id: uuid::Uuid,
+    pub action: String,
+    pub kind: String,
+    pub name: String,
+    pub aws_id: Option<String>,
+    pub detail: Option<Value>,
+}
+
+fn serialize_timestamp<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_timestamp(t))
+}
+
+/// Which audit rows to read: at or after `since`, after `after_seq`, oldest first.
+#[derive(Debug, Clone)]
+pub struct AuditQuery {
+    pub since: Timestamp,
+    pub after_seq: i64,
+    pub limit: i64,
+}
+
+/// Counts for `GET /admin/v1/status`.
+#[derive(Debug, Clone, Default)]
+pub struct SyncCounts {
+    /// (source id, users, groups) for each source holding any.
+    pub per_source: Vec<(i64, i64, i64)>,
+    pub aws_users: i64,
+    pub aws_groups: i64,
+    pub aws_memberships: i64,
+    /// Journal rows after the head the last finished run covered.
+    pub pending_journal_entries: i64,
 }
 
 /// One AWS change (`audit_log`).

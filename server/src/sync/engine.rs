@@ -22,8 +22,10 @@ pub struct RunOptions {
     pub full: bool,
     /// Pass the delete guard.
     pub force: bool,
-    /// `cli`, `schedule`, `change`, `admin`.
+    /// `cli`, `schedule`, `startup`, `change`, `admin`.
     pub trigger: String,
+    /// The id to record the run under (the admin API hands it out before the run starts).
+    pub run_id: Option<Uuid>,
 }
 
 /// What `scimbridge sync --json` prints and `GET /admin/v1/sync/runs/{id}` returns.
@@ -41,6 +43,9 @@ pub struct RunReport {
     pub errors: Vec<Skipped>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<Value>>,
+    /// The change-journal head the run's last plan covered (a real run that finished).
+    #[serde(skip)]
+    pub journal_head: Option<i64>,
 }
 
 impl RunReport {
@@ -108,6 +113,41 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Records a requested run as `running` before it starts (it may wait for the lease).
+pub async fn record_requested(store: &dyn Store, opts: &RunOptions) -> anyhow::Result<()> {
+    save(store, &RunReport::new(opts), crate::store::now(), false).await
+}
+
+/// Records a requested run that never ran as failed.
+pub async fn record_abandoned(
+    store: &dyn Store,
+    opts: &RunOptions,
+    why: &str,
+) -> anyhow::Result<()> {
+    let mut report = RunReport::new(opts);
+    report.status = "failed";
+    report.errors.push(Skipped { principal: "(run)".into(), message: why.to_owned() });
+    save(store, &report, crate::store::now(), true).await
+}
+
+impl RunReport {
+    fn new(opts: &RunOptions) -> RunReport {
+        RunReport {
+            run_id: opts.run_id.unwrap_or_else(Uuid::now_v7),
+            status: "running",
+            trigger: opts.trigger.clone(),
+            dry_run: opts.dry_run,
+            full: opts.full,
+            counts: BTreeMap::new(),
+            aws_calls: BTreeMap::new(),
+            throttles: 0,
+            errors: Vec::new(),
+            plan: None,
+            journal_head: None,
+        }
+    }
+}
+
 pub async fn run(
     store: &dyn Store,
     directory: &dyn Directory,
@@ -115,18 +155,7 @@ pub async fn run(
     opts: &RunOptions,
 ) -> anyhow::Result<RunReport> {
     let started_at = crate::store::now();
-    let mut report = RunReport {
-        run_id: Uuid::now_v7(),
-        status: "running",
-        trigger: opts.trigger.clone(),
-        dry_run: opts.dry_run,
-        full: opts.full,
-        counts: BTreeMap::new(),
-        aws_calls: BTreeMap::new(),
-        throttles: 0,
-        errors: Vec::new(),
-        plan: None,
-    };
+    let mut report = RunReport::new(opts);
     save(store, &report, started_at, false).await?;
     // The run's own calls (not, say, the instance discovery before it).
     let (calls_before, throttles_before) = (directory.calls(), directory.throttles());
@@ -146,11 +175,31 @@ pub async fn run(
         report.errors.push(Skipped { principal: "(run)".into(), message: format!("{e:#}") });
     }
     save(store, &report, started_at, true).await?;
+    record_metrics(&report, started_at);
     tracing::info!(
         run_id = %report.run_id, status = report.status, counts = ?report.counts,
         aws_calls = ?report.aws_calls, errors = report.errors.len(), "sync run finished"
     );
     Ok(report)
+}
+
+/// The run in `/metrics`: runs by trigger and status, duration, changes by action.
+fn record_metrics(report: &RunReport, started_at: crate::store::Timestamp) {
+    let seconds = (crate::store::now() - started_at).as_seconds_f64().max(0.0);
+    let (trigger, status) = (report.trigger.clone(), report.status);
+    metrics::counter!("scimbridge_sync_runs_total", "trigger" => trigger.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("scimbridge_sync_run_duration_seconds", "trigger" => trigger)
+        .record(seconds);
+    metrics::gauge!("scimbridge_sync_last_run_timestamp_seconds", "status" => status)
+        .set(crate::store::now().timestamp() as f64);
+    if !report.dry_run && report.status != "refused" {
+        for (action, n) in &report.counts {
+            metrics::counter!("scimbridge_sync_changes_total", "action" => action.clone())
+                .increment(*n);
+        }
+    }
+    metrics::counter!("scimbridge_sync_errors_total").increment(report.errors.len() as u64);
 }
 
 async fn save(
@@ -166,6 +215,7 @@ async fn save(
         status: report.status.to_owned(),
         started_at,
         finished_at: finished.then(crate::store::now),
+        journal_head: report.journal_head.filter(|_| finished),
         report: serde_json::to_value(report)?,
     };
     store.save_run(&record).await?;
@@ -207,7 +257,7 @@ async fn execute(
             if let Some(refusal) = guard(&plan, settings, opts.force) {
                 report.counts.extend(run.apply.done.clone());
                 refuse(report, &plan, refusal);
-        return Ok(());
+                return Ok(());
             }
             tracing::info!(
                 changed = changed.len(),
@@ -224,6 +274,7 @@ async fn execute(
     report.errors.extend(skipped);
     report.errors.extend(run.apply.failures.iter().cloned());
     report.status = if run.apply.failures.is_empty() { "succeeded" } else { "partial" };
+    report.journal_head = Some(run.lane.covered);
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! database. [`directory`] is what it needs of the Identity Store; [`aws`] provides it.
 
 mod apply;
+pub mod audit;
 pub mod aws;
 pub mod directory;
 pub mod engine;

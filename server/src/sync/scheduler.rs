@@ -2,10 +2,11 @@
 //! and at start-up, and a run `sync.debounce_seconds` after the SCIM side last changed (the
 //! change journal's head moved and then stayed put) that diffs against the bridge's own record
 //! and reads nothing from AWS. Runs go through the sync lease, so replicas never run at once;
-//! a replica that finds the lease taken tries again on its next tick.
+//! a replica that finds the lease taken tries again on its next tick. Runs an admin asks for
+//! (`POST /admin/v1/sync`) come through a [`SyncHandle`] and go through the same loop.
 
 use super::aws::AwsDirectory;
-use super::engine::{RunOptions, run_exclusive};
+use super::engine::{self, RunOptions, run_exclusive};
 use crate::config::Settings;
 use crate::store::Store;
 use chrono::Utc;
@@ -31,15 +32,50 @@ pub fn enabled(settings: &Settings) -> bool {
         || std::env::var_os("AWS_DEFAULT_REGION").is_some()
 }
 
+/// How long an admin-requested run waits for another run to finish before it is given up.
+const ADMIN_WAIT: Duration = Duration::from_secs(600);
+/// Admin requests queued at most (more are refused with 503 until the queue drains).
+const QUEUE: usize = 16;
+
+/// Asks the scheduler for a run now.
+#[derive(Clone)]
+pub struct SyncHandle {
+    store: Arc<dyn Store>,
+    queue: tokio::sync::mpsc::Sender<RunOptions>,
+}
+
+impl SyncHandle {
+    /// Records the run as `running` (so it can be looked up at once) and queues it. Err when the
+    /// queue is full.
+    pub async fn request(&self, mut opts: RunOptions) -> anyhow::Result<uuid::Uuid> {
+        let run_id = uuid::Uuid::now_v7();
+        opts.run_id = Some(run_id);
+        let permit = self
+            .queue
+            .try_reserve()
+            .map_err(|_| anyhow::anyhow!("{QUEUE} requested runs are waiting already"))?;
+        engine::record_requested(&*self.store, &opts).await?;
+        permit.send(opts);
+        Ok(run_id)
+    }
+}
+
 pub fn spawn(
     store: Arc<dyn Store>,
     settings: Arc<Settings>,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, SyncHandle)> {
     let schedule = parse_schedule(&settings.sync.schedule)?;
-    Ok(tokio::spawn(async move { run_forever(store, settings, schedule).await }))
+    let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
+    let handle = SyncHandle { store: store.clone(), queue: tx };
+    Ok((tokio::spawn(async move { run_forever(store, settings, schedule, rx).await }), handle))
 }
 
-async fn run_forever(store: Arc<dyn Store>, settings: Arc<Settings>, schedule: cron::Schedule) {
+async fn run_forever(
+    store: Arc<dyn Store>,
+    settings: Arc<Settings>,
+    schedule: cron::Schedule,
+    mut requests: tokio::sync::mpsc::Receiver<RunOptions>,
+) {
     let directory = loop {
         match AwsDirectory::connect(&settings.aws).await {
             Ok(d) => break d,
@@ -62,7 +98,13 @@ async fn run_forever(store: Arc<dyn Store>, settings: Arc<Settings>, schedule: c
     // After a failed run, changes wait this long before the next attempt (not every tick).
     let mut not_before = Instant::now();
     loop {
-        tokio::time::sleep(TICK).await;
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            Some(opts) = requests.recv() => {
+                run_requested(&store, &directory, &settings, &opts).await;
+                continue;
+            }
+        }
         let head = match store.journal_head().await {
             Ok(h) => h,
             Err(e) => {
@@ -89,7 +131,7 @@ async fn run_forever(store: Arc<dyn Store>, settings: Arc<Settings>, schedule: c
         } else {
             "change"
         };
-        let opts = RunOptions { dry_run: false, full, force: false, trigger: trigger.into() };
+        let opts = RunOptions { full, trigger: trigger.into(), ..RunOptions::default() };
         match run_exclusive(store.clone(), &directory, &settings.sync, &opts, Duration::ZERO).await
         {
             // A failed run (AWS unreachable) is tried again after the pause, full if it was.
@@ -109,6 +151,29 @@ async fn run_forever(store: Arc<dyn Store>, settings: Arc<Settings>, schedule: c
                 not_before = Instant::now() + RETRY_AFTER_FAILURE;
             }
         }
+    }
+}
+
+/// An admin's run: waits for the lease up to [`ADMIN_WAIT`]; a run that could not start is
+/// recorded as failed, with why.
+async fn run_requested(
+    store: &Arc<dyn Store>,
+    directory: &AwsDirectory,
+    settings: &Settings,
+    opts: &RunOptions,
+) {
+    let outcome = run_exclusive(store.clone(), directory, &settings.sync, opts, ADMIN_WAIT).await;
+    let why = match outcome {
+        Ok(Some(_)) => return,
+        Ok(None) => format!(
+            "another sync run held the lock for over {} s; this one was given up",
+            ADMIN_WAIT.as_secs()
+        ),
+        Err(e) => format!("{e:#}"),
+    };
+    tracing::error!(error = %why, "sync: the requested run did not run");
+    if let Err(e) = engine::record_abandoned(&**store, opts, &why).await {
+        tracing::warn!(error = %e, "sync: cannot record the abandoned run");
     }
 }
 

@@ -135,11 +135,15 @@ impl AwsDirectory {
             self.limiter.until_ready().await;
             self.count(operation);
             let err = match send().await {
-                Ok(out) => return Ok(out),
+                Ok(out) => {
+                    aws_call_metric(operation, "ok");
+                    return Ok(out);
+                }
                 Err(err) => err,
             };
             match classify(operation, &err) {
                 Outcome::Retry { message, retry_after, throttled } => {
+                    aws_call_metric(operation, if throttled { "throttled" } else { "retried" });
                     if throttled {
                         self.throttles.fetch_add(1, Ordering::Relaxed);
                     }
@@ -154,7 +158,10 @@ impl AwsDirectory {
                     tracing::debug!(operation, attempt, ?wait, %message, "retrying an AWS call");
                     tokio::time::sleep(wait).await;
                 }
-                Outcome::Fail(e) => return Err(e),
+                Outcome::Fail(e) => {
+                    aws_call_metric(operation, "error");
+                    return Err(e);
+                }
             }
         }
     }
@@ -481,4 +488,11 @@ impl Directory for AwsDirectory {
     fn throttles(&self) -> u64 {
         self.throttles.load(Ordering::Relaxed)
     }
+}
+
+/// `scimbridge_aws_calls_total{operation, outcome}`: every attempt, by how it ended (`ok`,
+/// `throttled` or `retried` — answered and tried again — or `error`, given up on).
+fn aws_call_metric(operation: &'static str, outcome: &'static str) {
+    metrics::counter!("scimbridge_aws_calls_total", "operation" => operation, "outcome" => outcome)
+        .increment(1);
 }

@@ -1,0 +1,195 @@
+//! The admin API under `/admin/v1` (admin token only): start a sync run, read runs, status and
+//! the audit log. Errors use the SCIM error shape like the rest of the server.
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::store::{AuditQuery, RunRecord, format_timestamp};
+use crate::sync::engine::RunOptions;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{HttpResponse, web};
+use scim_schema::ScimError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin/v1")
+            .wrap(from_fn(require_admin_token))
+            .route("/sync", web::post().to(start_sync))
+            .route("/sync/runs", web::get().to(list_runs))
+            .route("/sync/runs/{id}", web::get().to(get_run))
+            .route("/status", web::get().to(status))
+            .route("/audit", web::get().to(audit)),
+    );
+}
+
+async fn require_admin_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+    let header =
+        req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok());
+    match state.auth.authenticate(header).await.map_err(ApiError::from)? {
+        Principal::Admin { .. } => next.call(req).await,
+        Principal::Scim { .. } => Err(ApiError::Scim(ScimError::new(
+            403,
+            None,
+            "a source token cannot use the admin API: create one with `scimbridge token create --admin`",
+        ))
+        .into()),
+    }
+}
+
+fn bad_request(detail: impl Into<String>) -> ApiError {
+    ApiError::Scim(ScimError::new(400, Some(scim_schema::ScimType::InvalidValue), detail))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncRequest {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    full: bool,
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /sync` with options in the query string or a JSON body (either may be empty) → 202
+/// `{"run_id"}`; the run goes through the scheduler (one at a time across replicas).
+async fn start_sync(
+    state: web::Data<AppState>,
+    query: web::Query<SyncRequest>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let Some(sync) = &state.sync else {
+        return Err(ApiError::Scim(ScimError::new(
+            409,
+            None,
+            "sync is off on this server: no AWS Region is configured ([aws] region or AWS_REGION)",
+        )));
+    };
+    let body: SyncRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        SyncRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            bad_request(format!("the body must be {{\"dry_run\", \"full\", \"force\"}}: {e}"))
+        })?
+    };
+    let opts = RunOptions {
+        dry_run: query.dry_run || body.dry_run,
+        full: query.full || body.full,
+        force: query.force || body.force,
+        trigger: "admin".into(),
+        run_id: None,
+    };
+    let run_id = sync.request(opts).await.map_err(|e| ApiError::Unavailable(format!("{e:#}")))?;
+    Ok(HttpResponse::Accepted().json(json!({ "run_id": run_id })))
+}
+
+/// The run as `scimbridge sync --json` prints it, plus when it started and finished.
+fn run_json(r: &RunRecord) -> Value {
+    let mut v = r.report.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("status".into(), json!(r.status));
+        o.insert("started_at".into(), json!(format_timestamp(&r.started_at)));
+        o.insert("finished_at".into(), json!(r.finished_at.as_ref().map(format_timestamp)));
+    }
+    v
+}
+
+#[derive(Debug, Deserialize)]
+struct Limit {
+    limit: Option<i64>,
+}
+
+async fn list_runs(
+    state: web::Data<AppState>,
+    q: web::Query<Limit>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let runs = state.store.list_runs(limit).await?;
+    Ok(HttpResponse::Ok().json(json!({ "runs": runs.iter().map(run_json).collect::<Vec<_>>() })))
+}
+
+async fn get_run(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::not_found("sync run", &id);
+    let run_id = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let run = state.store.get_run(run_id).await?.ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(run_json(&run)))
+}
+
+/// Sources with their resource counts, what the bridge manages in AWS, the change-journal rows
+/// not yet covered by a finished run, and the last run.
+async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let store = &state.store;
+    let (sources, counts, last) =
+        (store.list_sources().await?, store.sync_counts().await?, store.list_runs(1).await?);
+    let sources: Vec<Value> = sources
+        .iter()
+        .map(|s| {
+            let (users, groups) = counts
+                .per_source
+                .iter()
+                .find(|(id, _, _)| *id == s.id)
+                .map_or((0, 0), |(_, u, g)| (*u, *g));
+            json!({
+                "name": s.name, "compat": s.compat, "detected_compat": s.detected_compat,
+                "users": users, "groups": groups,
+            })
+        })
+        .collect();
+    let sync = &state.settings.sync;
+    Ok(HttpResponse::Ok().json(json!({
+        "database": store.backend(),
+        "sync": {
+            "enabled": state.sync.is_some(),
+            "schedule": sync.schedule,
+            "debounce_seconds": sync.debounce_seconds,
+        },
+        "sources": sources,
+        "aws": {
+            "users": counts.aws_users,
+            "groups": counts.aws_groups,
+            "memberships": counts.aws_memberships,
+        },
+        "pending_journal_entries": counts.pending_journal_entries,
+        "last_run": last.first().map(run_json),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditParams {
+    since: Option<String>,
+    /// The `seq` of the last entry already read (paging).
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /audit?since=24h&after=SEQ&limit=N` → `{"entries": [...]}`, oldest first.
+async fn audit(
+    state: web::Data<AppState>,
+    q: web::Query<AuditParams>,
+) -> Result<HttpResponse, ApiError> {
+    let since = match &q.since {
+        Some(s) => crate::sync::audit::parse_since(s, crate::store::now()).map_err(bad_request)?,
+        None => chrono::DateTime::UNIX_EPOCH,
+    };
+    let query = AuditQuery {
+        since,
+        after_seq: q.after.unwrap_or(0),
+        limit: q.limit.unwrap_or(1000).clamp(1, 10_000),
+    };
+    let entries = state.store.list_audit(&query).await?;
+    Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
+}

@@ -1,0 +1,58 @@
+//! `/metrics` in the Prometheus text format (no token: keep it inside the cluster, see the
+//! chart's NetworkPolicy), and the middleware that counts and times every HTTP request.
+
+use super::AppState;
+use crate::scim::Caller;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, get, web};
+
+#[get("/metrics")]
+pub async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
+    // Gauges of the database's state are read at scrape time, so every replica reports the
+    // same values whichever ran the sync.
+    match state.store.sync_counts().await {
+        Ok(c) => {
+            metrics::gauge!("scimbridge_sync_pending_journal_entries")
+                .set(c.pending_journal_entries as f64);
+            metrics::gauge!("scimbridge_aws_principals", "kind" => "user").set(c.aws_users as f64);
+            metrics::gauge!("scimbridge_aws_principals", "kind" => "group")
+                .set(c.aws_groups as f64);
+            metrics::gauge!("scimbridge_aws_memberships").set(c.aws_memberships as f64);
+            metrics::gauge!("scimbridge_database_up").set(1.0);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: cannot read the sync counts");
+            metrics::gauge!("scimbridge_database_up").set(0.0);
+        }
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::telemetry::prometheus().render())
+}
+
+/// `scimbridge_http_requests_total{route, method, status, source}` and
+/// `scimbridge_http_request_duration_seconds{route, method}`; the route is the matched pattern
+/// (`/scim/v2/Users/{id}`), never the raw path, so ids do not explode the label set.
+pub async fn record_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let response = next.call(req).await?;
+    let status = response.status().as_u16().to_string();
+    let source = response
+        .request()
+        .extensions()
+        .get::<Caller>()
+        .map_or_else(String::new, |c| c.source.name.clone());
+    metrics::counter!("scimbridge_http_requests_total", "route" => route.clone(),
+        "method" => method.clone(), "status" => status, "source" => source)
+    .increment(1);
+    metrics::histogram!("scimbridge_http_request_duration_seconds", "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    Ok(response)
+}
