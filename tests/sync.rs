@@ -25,6 +25,8 @@ on_both_backends!(
     a_full_run_repairs_drift,
     a_missing_identity_store_is_not_a_deleted_user,
     changes_overtake_a_long_run,
+    filters_and_mappings_shape_what_is_synced,
+    a_broken_expression_is_a_configuration_error,
     changes_during_a_full_runs_reads_are_pushed_and_kept,
 );
 
@@ -631,4 +633,73 @@ async fn changes_during_a_full_runs_reads_are_pushed_and_kept(b: Backend) {
 
 fn faults_with_latency(ms: u64) -> Faults {
     Faults { latency: std::time::Duration::from_millis(ms), ..Faults::default() }
+}
+
+const RULES: &str = r#"
+[sync.filter]
+users = 'user.userName.endsWith("@example.com")'
+groups = 'group.displayName.startsWith("AWS - ")'
+
+[mapping]
+drop_user_attributes = ["emails"]
+
+[mapping.user_set]
+displayName = 'user.name.familyName + ", " + user.name.givenName'
+nickName = 'user.userName.split("@")[0]'
+"#;
+
+/// `[sync.filter]` chooses what is synced (and a group renamed out of it is deleted);
+/// `[mapping]` drops and sets user attributes from CEL expressions.
+async fn filters_and_mappings_shape_what_is_synced(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let a = app.create_user("a@example.com").await;
+    let outsider = app.create_user("o@other.example").await;
+    app.create_group("AWS - Admins", &[&a, &outsider]).await;
+    let staff = app.create_group("AWS - Staff", &[&a]).await;
+    app.create_group("Everyone", &[&a]).await;
+    let (code, report) = sync(&app, &moto, RULES, &[]);
+    assert_eq!(code, 0, "{report}");
+    let users = moto.users().await;
+    assert_eq!(users.keys().collect::<Vec<_>>(), ["a@example.com"], "the filter chose: {report}");
+    let groups = moto.groups().await;
+    assert_eq!(groups.keys().collect::<Vec<_>>(), ["AWS - Admins", "AWS - Staff"]);
+    assert_eq!(moto.members(&groups["AWS - Admins"]).await, ["a@example.com"]);
+    let described = moto.describe_user(&users["a@example.com"]).await;
+    assert_eq!(described.display_name(), Some("Family, Given"));
+    assert_eq!(described.nick_name(), Some("a"));
+    assert!(described.emails().is_empty(), "emails dropped: {described:?}");
+
+    // Renamed out of the filter: deleted from AWS, with the reason in the report.
+    let r = app
+        .patch(
+            &format!("/Groups/{staff}"),
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Staff"}])),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let (code, report) = sync(&app, &moto, RULES, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(count(&report, "delete_group"), 1, "{report}");
+    assert_eq!(moto.groups().await.keys().collect::<Vec<_>>(), ["AWS - Admins"]);
+    let audit = app.store.list_audit(&scimbridge::store::AuditQuery {
+        since: chrono::DateTime::UNIX_EPOCH,
+        after_seq: 0,
+        limit: 100,
+    });
+    let deleted = audit.await.unwrap().into_iter().find(|e| e.action == "delete").expect("audited");
+    assert_eq!(deleted.name, "AWS - Staff");
+    assert_eq!(deleted.detail.unwrap()["reason"], "no longer selected by sync.filter");
+}
+
+async fn a_broken_expression_is_a_configuration_error(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    app.create_user("a@example.com").await;
+    let config =
+        format!("{}[mapping.user_set]\ndisplayName = 'user.name.familyName +'\n", moto.config());
+    let (mut cmd, _dir) = sync_command(&app, &config, &[]);
+    let out = cmd.output().expect("run sync");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("mapping.user_set.displayName"), "{stderr}");
+    assert!(moto.users().await.is_empty(), "nothing was synced");
 }

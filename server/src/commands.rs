@@ -57,6 +57,7 @@ async fn audit(args: &AuditArgs, settings: &Settings) -> anyhow::Result<i32> {
 }
 
 async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
+    let config = crate::sync::engine::SyncConfig::from_settings(settings)?;
     let store = open_store(settings).await?;
     let directory = crate::sync::aws::AwsDirectory::connect(&settings.aws).await?;
     tracing::info!(
@@ -72,7 +73,7 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
     };
     let wait = std::time::Duration::from_secs(args.wait);
     let Some(report) =
-        crate::sync::engine::run_exclusive(store, &directory, &settings.sync, &opts, wait).await?
+        crate::sync::engine::run_exclusive(store, &directory, &config, &opts, wait).await?
     else {
         eprintln!(
             "error: another sync run holds the lock and did not finish within {}s",

@@ -22,7 +22,9 @@ pub struct Settings {
     pub sources: BTreeMap<String, SourceSettings>,
     pub aws: AwsSettings,
     pub sync: SyncSettings,
-    /// Sections of later sync features (`[mapping]`, `[[permission_sets]]`, `[assignments]`);
+    /// User-defined mappings on top of the built-in AWS profile.
+    pub mapping: crate::mapping::rules::MappingSettings,
+    /// Sections of later sync features (`[[permission_sets]]`, `[assignments]`);
     /// accepted here so one config file serves every version.
     #[serde(flatten)]
     pub sync_sections: BTreeMap<String, figment::value::Value>,
@@ -204,7 +206,7 @@ pub struct Overrides {
 }
 
 /// Sections of the config file this version knows but leaves to other components.
-const SYNC_SECTIONS: &[&str] = &["mapping", "permission_sets", "assignments"];
+const SYNC_SECTIONS: &[&str] = &["permission_sets", "assignments"];
 
 pub use crate::scim::compat::COMPAT_MODES;
 
@@ -261,11 +263,8 @@ impl Settings {
         if !(0.0..=1.0).contains(&self.sync.max_delete_fraction) {
             anyhow::bail!("config: sync.max_delete_fraction must be between 0 and 1");
         }
-        if let Some(key) =
-            self.sync.filter.keys().find(|k| !["users", "groups"].contains(&k.as_str()))
-        {
-            anyhow::bail!("config: unknown key `sync.filter.{key}` (users, groups)");
-        }
+        // Compiled here so that a broken expression stops start-up, not a run.
+        crate::mapping::rules::Rules::compile(&self.sync.filter, &self.mapping)?;
         if self.database.max_connections == 0 {
             anyhow::bail!("config: database.max_connections must be at least 1");
         }

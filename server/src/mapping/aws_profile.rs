@@ -177,7 +177,7 @@ fn clip(s: &str) -> String {
     s.chars().take(MAX_TEXT).collect()
 }
 
-fn check_user_name(name: &str) -> Result<(), ShapeError> {
+pub(crate) fn check_user_name(name: &str) -> Result<(), ShapeError> {
     if name.chars().count() > MAX_USER_NAME {
         return Err(ShapeError(format!(
             "userName \"{name}\" is longer than {MAX_USER_NAME} characters, the Identity Store's limit"

@@ -3,3 +3,4 @@
 //! accepts.
 
 pub mod aws_profile;
+pub mod rules;

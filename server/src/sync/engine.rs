@@ -6,6 +6,7 @@ use super::apply::Apply;
 use super::directory::Directory;
 use super::plan::{self, Action, Plan, Policy, Skipped};
 use crate::config::SyncSettings;
+use crate::mapping::rules::Rules;
 use crate::store::{AwsMembership, RunRecord, Store, SyncState};
 use scim_schema::schema::ResourceKind;
 use serde::Serialize;
@@ -59,6 +60,23 @@ impl RunReport {
     }
 }
 
+/// What a run needs of the configuration: `[sync]` and the compiled `[sync.filter]` and
+/// `[mapping]`.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub sync: SyncSettings,
+    pub rules: std::sync::Arc<Rules>,
+}
+
+impl SyncConfig {
+    pub fn from_settings(settings: &crate::config::Settings) -> anyhow::Result<SyncConfig> {
+        Ok(SyncConfig {
+            sync: settings.sync.clone(),
+            rules: std::sync::Arc::new(Rules::compile(&settings.sync.filter, &settings.mapping)?),
+        })
+    }
+}
+
 /// How long a run's lease lasts without renewal (a crashed holder blocks others this long).
 const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -67,7 +85,7 @@ const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 pub async fn run_exclusive(
     store: std::sync::Arc<dyn Store>,
     directory: &dyn Directory,
-    settings: &SyncSettings,
+    config: &SyncConfig,
     opts: &RunOptions,
     wait: std::time::Duration,
 ) -> anyhow::Result<Option<RunReport>> {
@@ -97,7 +115,7 @@ pub async fn run_exclusive(
     };
     // Stops renewing however the run ends (error, panic, cancellation).
     let _renewing = AbortOnDrop(renewer);
-    let report = run(&*store, directory, settings, opts).await;
+    let report = run(&*store, directory, config, opts).await;
     drop(_renewing);
     if let Err(e) = store.release_sync_lease(holder).await {
         tracing::warn!(error = %e, "could not release the sync lease; it expires by itself");
@@ -151,7 +169,7 @@ impl RunReport {
 pub async fn run(
     store: &dyn Store,
     directory: &dyn Directory,
-    settings: &SyncSettings,
+    config: &SyncConfig,
     opts: &RunOptions,
 ) -> anyhow::Result<RunReport> {
     let started_at = crate::store::now();
@@ -159,7 +177,7 @@ pub async fn run(
     save(store, &report, started_at, false).await?;
     // The run's own calls (not, say, the instance discovery before it).
     let (calls_before, throttles_before) = (directory.calls(), directory.throttles());
-    let outcome = execute(store, directory, settings, opts, &mut report).await;
+    let outcome = execute(store, directory, config, opts, &mut report).await;
     report.aws_calls = directory
         .calls()
         .into_iter()
@@ -225,11 +243,12 @@ async fn save(
 async fn execute(
     store: &dyn Store,
     directory: &dyn Directory,
-    settings: &SyncSettings,
+    config: &SyncConfig,
     opts: &RunOptions,
     report: &mut RunReport,
 ) -> anyhow::Result<()> {
-    let mut run = Run::start(store, directory, settings, opts, report.run_id).await?;
+    let settings = &config.sync;
+    let mut run = Run::start(store, directory, config, opts, report.run_id).await?;
     if opts.full {
         run.repair_drift(&mut report.counts).await?;
     }
@@ -410,10 +429,11 @@ impl<'a> Run<'a> {
     async fn start(
         store: &'a dyn Store,
         directory: &'a dyn Directory,
-        settings: &'a SyncSettings,
+        config: &'a SyncConfig,
         opts: &RunOptions,
         run_id: Uuid,
     ) -> anyhow::Result<Run<'a>> {
+        let settings = &config.sync;
         let head = store.journal_head().await?;
         let state = store.sync_state().await?;
         Ok(Run {
@@ -433,6 +453,7 @@ impl<'a> Run<'a> {
                     .iter()
                     .map(|g| g.to_lowercase())
                     .collect(),
+                rules: config.rules.clone(),
             },
             lane: ChangeLane {
                 enabled: !opts.dry_run,

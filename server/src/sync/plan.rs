@@ -13,6 +13,7 @@
 
 use crate::config::OnDeactivate;
 use crate::mapping::aws_profile::{AwsAttributes, shape_group, shape_user};
+use crate::mapping::rules::{Rules, Selection};
 use crate::store::{AwsPrincipal, Snapshot, SyncState};
 use crate::sync::directory::AttributeChange;
 use scim_schema::resource::MemberType;
@@ -30,6 +31,8 @@ pub struct Policy {
     pub protected_users: HashSet<String>,
     /// Lower-cased displayNames.
     pub protected_groups: HashSet<String>,
+    /// `[sync.filter]` and `[mapping]`, compiled.
+    pub rules: std::sync::Arc<Rules>,
 }
 
 impl Policy {
@@ -153,6 +156,8 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
     let mut users: BTreeMap<Uuid, Desired> = BTreeMap::new();
     let mut inactive: HashSet<Uuid> = HashSet::new();
     let mut keep: HashSet<(ResourceKind, Uuid)> = HashSet::new();
+    // Resources `[sync.filter]` does not select: not synced, and deleted if they were.
+    let mut unselected: HashSet<Uuid> = HashSet::new();
     for u in &snapshot.users {
         let label = u.doc.get("userName").and_then(Value::as_str).unwrap_or("?").to_owned();
         keep.insert((ResourceKind::User, u.id));
@@ -160,6 +165,19 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
         if policy.is_protected(ResourceKind::User, &label, recorded_name) {
             out.skipped.push(skipped(&label, "protected: never adopted, changed or deleted"));
             continue;
+        }
+        match policy.rules.select_user(&u.doc) {
+            Selection::Selected => {}
+            Selection::NotSelected => {
+                keep.remove(&(ResourceKind::User, u.id));
+                unselected.insert(u.id);
+                continue;
+            }
+            // Neither synced nor deleted: an expression error must never remove anyone.
+            Selection::Failed(e) => {
+                out.skipped.push(skipped(&label, &e));
+                continue;
+            }
         }
         if !u.active {
             match policy.on_deactivate {
@@ -173,9 +191,21 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
                 OnDeactivate::Ignore => {}
             }
         }
-        match shape_user(&u.doc) {
-            Ok(shaped) => {
-                users.insert(u.id, Desired { name: label, attrs: shaped.attributes });
+        let mapped = shape_user(&u.doc).and_then(|shaped| {
+            let mut attrs = shaped.attributes;
+            policy.rules.map_user(&u.doc, &mut attrs).map(|()| attrs)
+        });
+        match mapped {
+            Ok(attrs) => {
+                // A mapping may set the userName: the AWS name is what is sent.
+                let name =
+                    attrs.get("userName").and_then(Value::as_str).map_or(label, str::to_owned);
+                if policy.is_protected(ResourceKind::User, &name, None) {
+                    out.skipped
+                        .push(skipped(&name, "protected: never adopted, changed or deleted"));
+                    continue;
+                }
+                users.insert(u.id, Desired { name, attrs });
             }
             Err(e) => out.skipped.push(skipped(&label, &e.0)),
         }
@@ -188,6 +218,18 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
         if policy.is_protected(ResourceKind::Group, &label, recorded_name) {
             out.skipped.push(skipped(&label, "protected: never adopted, changed or deleted"));
             continue;
+        }
+        match policy.rules.select_group(&g.doc) {
+            Selection::Selected => {}
+            Selection::NotSelected => {
+                keep.remove(&(ResourceKind::Group, g.id));
+                unselected.insert(g.id);
+                continue;
+            }
+            Selection::Failed(e) => {
+                out.skipped.push(skipped(&label, &e));
+                continue;
+            }
         }
         match shape_group(&g.doc) {
             Ok(attrs) => {
@@ -219,6 +261,8 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
                     aws_id: p.aws_id.clone(),
                     reason: if gone {
                         "deleted at the IdP"
+                    } else if unselected.contains(&p.resource_id) {
+                        "no longer selected by sync.filter"
                     } else {
                         "deactivated (on_deactivate = delete)"
                     },
@@ -407,6 +451,7 @@ mod tests {
             on_deactivate: OnDeactivate::RemoveMemberships,
             protected_users: HashSet::from(["breakglass@example.com".to_owned()]),
             protected_groups: HashSet::new(),
+            rules: Default::default(),
         }
     }
 
@@ -621,5 +666,58 @@ mod tests {
             keys[..first_create].iter().filter(|k| *k == "delete_user").count() == 2,
             "{keys:?}"
         );
+    }
+
+    #[test]
+    fn filters_choose_what_is_synced_and_never_delete_on_an_expression_error() {
+        let mut p = policy();
+        p.rules = std::sync::Arc::new(
+            Rules::compile(
+                &[("groups".to_owned(), r#"group.displayName.startsWith("AWS - ")"#.to_owned())]
+                    .into(),
+                &Default::default(),
+            )
+            .unwrap(),
+        );
+        let snapshot = Snapshot {
+            users: vec![user(1, "a@x", true)],
+            groups: vec![group(10, "AWS - Admins"), group(11, "Staff"), group(12, "Renamed")],
+            members: vec![],
+        };
+        // "Renamed" was synced as "AWS - Old" and no longer matches: deleted, with the reason.
+        let state = SyncState {
+            principals: vec![recorded(
+                ResourceKind::Group,
+                12,
+                "AWS - Old",
+                json!({"displayName": "AWS - Old"}),
+            )],
+            memberships: vec![],
+        };
+        let plan = plan(&snapshot, &state, &p);
+        let creates: Vec<&str> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Create { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(creates, ["a@x", "AWS - Admins"]);
+        assert!(plan.actions.iter().any(|a| matches!(a,
+            Action::Delete { resource_id, reason, .. }
+                if *resource_id == id(12) && *reason == "no longer selected by sync.filter")));
+
+        // A filter that fails for a managed group skips it: no update, no delete.
+        p.rules = std::sync::Arc::new(
+            Rules::compile(
+                &[("groups".to_owned(), "group.owner == 1".to_owned())].into(),
+                &Default::default(),
+            )
+            .unwrap(),
+        );
+        let plan = super::plan(&snapshot, &state, &p);
+        assert!(!plan.actions.iter().any(Action::is_delete), "{:?}", plan.actions);
+        assert!(plan.skipped.iter().any(|s| s.principal == "Renamed"));
     }
 }

@@ -6,7 +6,7 @@
 //! (`POST /admin/v1/sync`) come through a [`SyncHandle`] and go through the same loop.
 
 use super::aws::AwsDirectory;
-use super::engine::{self, RunOptions, run_exclusive};
+use super::engine::{self, RunOptions, SyncConfig, run_exclusive};
 use crate::config::Settings;
 use crate::store::Store;
 use chrono::Utc;
@@ -65,14 +65,19 @@ pub fn spawn(
     settings: Arc<Settings>,
 ) -> anyhow::Result<(tokio::task::JoinHandle<()>, SyncHandle)> {
     let schedule = parse_schedule(&settings.sync.schedule)?;
+    let config = Arc::new(SyncConfig::from_settings(&settings)?);
     let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
     let handle = SyncHandle { store: store.clone(), queue: tx };
-    Ok((tokio::spawn(async move { run_forever(store, settings, schedule, rx).await }), handle))
+    Ok((
+        tokio::spawn(async move { run_forever(store, settings, config, schedule, rx).await }),
+        handle,
+    ))
 }
 
 async fn run_forever(
     store: Arc<dyn Store>,
     settings: Arc<Settings>,
+    config: Arc<SyncConfig>,
     schedule: cron::Schedule,
     mut requests: tokio::sync::mpsc::Receiver<RunOptions>,
 ) {
@@ -101,7 +106,7 @@ async fn run_forever(
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
             Some(opts) = requests.recv() => {
-                run_requested(&store, &directory, &settings, &opts).await;
+                run_requested(&store, &directory, &config, &opts).await;
                 continue;
             }
         }
@@ -132,8 +137,7 @@ async fn run_forever(
             "change"
         };
         let opts = RunOptions { full, trigger: trigger.into(), ..RunOptions::default() };
-        match run_exclusive(store.clone(), &directory, &settings.sync, &opts, Duration::ZERO).await
-        {
+        match run_exclusive(store.clone(), &directory, &config, &opts, Duration::ZERO).await {
             // A failed run (AWS unreachable) is tried again after the pause, full if it was.
             Ok(Some(report)) if report.status == "failed" => {
                 not_before = Instant::now() + RETRY_AFTER_FAILURE;
@@ -159,10 +163,10 @@ async fn run_forever(
 async fn run_requested(
     store: &Arc<dyn Store>,
     directory: &AwsDirectory,
-    settings: &Settings,
+    config: &SyncConfig,
     opts: &RunOptions,
 ) {
-    let outcome = run_exclusive(store.clone(), directory, &settings.sync, opts, ADMIN_WAIT).await;
+    let outcome = run_exclusive(store.clone(), directory, config, opts, ADMIN_WAIT).await;
     let why = match outcome {
         Ok(Some(_)) => return,
         Ok(None) => format!(
