@@ -506,7 +506,7 @@ async fn a_missing_identity_store_is_not_a_deleted_user(b: Backend) {
                          "ResourceType": "IDENTITY_STORE"});
     proxy.set(Faults { answer: Some(("DeleteUser", missing)), ..Faults::default() });
     let (code, report) = sync_with(&app, &config, &[]);
-    assert_eq!(code, 1, "{report}");
+    assert_eq!(code, 2, "a configuration error: {report}");
     assert_eq!(report["status"], "failed", "{report}");
     assert_eq!(moto.users().await.len(), 1, "nothing was deleted");
     // The record was kept: once the store answers again, the delete happens.

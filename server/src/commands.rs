@@ -59,7 +59,14 @@ async fn audit(args: &AuditArgs, settings: &Settings) -> anyhow::Result<i32> {
 async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
     let config = crate::sync::engine::SyncConfig::from_settings(settings)?;
     let store = open_store(settings).await?;
-    let directory = crate::sync::aws::AwsDirectory::connect(&settings.aws).await?;
+    // No Region, no reachable instance, a wrong identity store: the setup, so exit 2.
+    let directory = match crate::sync::aws::AwsDirectory::connect(&settings.aws).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(2);
+        }
+    };
     tracing::info!(
         identity_store_id = directory.identity_store_id(),
         "syncing into the Identity Store"

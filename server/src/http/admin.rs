@@ -17,6 +17,10 @@ use serde_json::{Value, json};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/v1")
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| bad_request(format!("bad query parameter: {e}")).into()),
+            )
             .wrap(from_fn(require_admin_token))
             .route("/sync", web::post().to(start_sync))
             .route("/sync/runs", web::get().to(list_runs))

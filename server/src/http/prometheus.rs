@@ -42,17 +42,24 @@ pub async fn record_request(
     let started = std::time::Instant::now();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().as_str().to_owned();
-    let response = next.call(req).await?;
-    let status = response.status().as_u16().to_string();
-    let source = response
-        .request()
-        .extensions()
-        .get::<Caller>()
-        .map_or_else(String::new, |c| c.source.name.clone());
+    let result = next.call(req).await;
+    // A request refused by a middleware (401, 403) arrives as an error: counted all the same.
+    let (status, source) = match &result {
+        Ok(response) => (
+            response.status(),
+            response
+                .request()
+                .extensions()
+                .get::<Caller>()
+                .map_or_else(String::new, |c| c.source.name.clone()),
+        ),
+        Err(e) => (e.as_response_error().status_code(), String::new()),
+    };
+    let status = status.as_u16().to_string();
     metrics::counter!("scimbridge_http_requests_total", "route" => route.clone(),
         "method" => method.clone(), "status" => status, "source" => source)
     .increment(1);
     metrics::histogram!("scimbridge_http_request_duration_seconds", "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());
-    Ok(response)
+    result
 }

@@ -3,7 +3,7 @@
 //! happens, so a run killed half-way leaves a record the next run continues from — and report.
 
 use super::apply::Apply;
-use super::directory::Directory;
+use super::directory::{AwsError, Directory};
 use super::plan::{self, Action, Plan, Policy, Skipped};
 use crate::config::SyncSettings;
 use crate::mapping::rules::Rules;
@@ -47,14 +47,19 @@ pub struct RunReport {
     /// The change-journal head the run's last plan covered (a real run that finished).
     #[serde(skip)]
     pub journal_head: Option<i64>,
+    /// The run failed because the setup is wrong (access denied, no identity store, KMS).
+    #[serde(skip)]
+    pub configuration_error: bool,
 }
 
 impl RunReport {
-    /// The CLI's exit code (DESIGN.md): 0 done (skips included), 1 AWS failures, 3 refused.
+    /// The CLI's exit code (DESIGN.md): 0 done (skips included), 1 AWS failures, 2 the setup
+    /// is wrong (permissions, the identity store or its KMS key), 3 refused.
     pub fn exit_code(&self) -> i32 {
         match self.status {
             "succeeded" => 0,
             "refused" => 3,
+            _ if self.configuration_error => 2,
             _ => 1,
         }
     }
@@ -162,6 +167,7 @@ impl RunReport {
             errors: Vec::new(),
             plan: None,
             journal_head: None,
+            configuration_error: false,
         }
     }
 }
@@ -190,6 +196,10 @@ pub async fn run(
     report.throttles = directory.throttles() - throttles_before;
     if let Err(e) = &outcome {
         report.status = "failed";
+        report.configuration_error = matches!(
+            e.downcast_ref::<AwsError>(),
+            Some(AwsError::AccessDenied { .. } | AwsError::Configuration { .. })
+        );
         report.errors.push(Skipped { principal: "(run)".into(), message: format!("{e:#}") });
     }
     save(store, &report, started_at, true).await?;
@@ -217,7 +227,6 @@ fn record_metrics(report: &RunReport, started_at: crate::store::Timestamp) {
                 .increment(*n);
         }
     }
-    metrics::counter!("scimbridge_sync_errors_total").increment(report.errors.len() as u64);
 }
 
 async fn save(

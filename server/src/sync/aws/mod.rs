@@ -143,23 +143,24 @@ impl AwsDirectory {
             };
             match classify(operation, &err) {
                 Outcome::Retry { message, retry_after, throttled } => {
-                    aws_call_metric(operation, if throttled { "throttled" } else { "retried" });
                     if throttled {
                         self.throttles.fetch_add(1, Ordering::Relaxed);
                     }
                     if attempt >= MAX_ATTEMPTS {
+                        aws_call_metric(operation, "error");
                         return Err(AwsError::Unavailable {
                             operation,
                             attempts: attempt,
                             message,
                         });
                     }
+                    aws_call_metric(operation, if throttled { "throttled" } else { "retried" });
                     let wait = backoff(attempt, retry_after, rand::random::<f64>());
                     tracing::debug!(operation, attempt, ?wait, %message, "retrying an AWS call");
                     tokio::time::sleep(wait).await;
                 }
                 Outcome::Fail(e) => {
-                    aws_call_metric(operation, "error");
+                    aws_call_metric(operation, if e.is_fatal() { "error" } else { "rejected" });
                     return Err(e);
                 }
             }
@@ -284,7 +285,8 @@ fn access_denied_hint(operation: &str, reason: Option<&str>, message: &str) -> S
     if reason.is_some_and(|r| r.starts_with("KMS")) {
         return format!(
             "{message} — the identity store is encrypted with a customer-managed KMS key: grant \
-             kms:Decrypt (and kms:GenerateDataKey) on it to this role, via identitystore"
+             kms:Decrypt on it to this role, via identitystore (AWS's key policy for IAM Identity \
+             Center administrators)"
         );
     }
     let service = if operation == "ListInstances" { "sso" } else { "identitystore" };
@@ -490,8 +492,10 @@ impl Directory for AwsDirectory {
     }
 }
 
-/// `scimbridge_aws_calls_total{operation, outcome}`: every attempt, by how it ended (`ok`,
-/// `throttled` or `retried` — answered and tried again — or `error`, given up on).
+/// `scimbridge_aws_calls_total{operation, outcome}`: every attempt, by how it ended: `ok`;
+/// `throttled` or `retried` (a throttle, 5xx or timeout, tried again); `rejected` (AWS said no
+/// to this principal: a conflict, not found, an invalid value); `error` (access denied, a
+/// configuration error, or retries exhausted).
 fn aws_call_metric(operation: &'static str, outcome: &'static str) {
     metrics::counter!("scimbridge_aws_calls_total", "operation" => operation, "outcome" => outcome)
         .increment(1);
