@@ -26,6 +26,7 @@ on_both_backends!(
     a_missing_identity_store_is_not_a_deleted_user,
     changes_overtake_a_long_run,
     filters_and_mappings_shape_what_is_synced,
+    the_enterprise_manager_is_the_managers_aws_user,
     a_broken_expression_is_a_configuration_error,
     changes_during_a_full_runs_reads_are_pushed_and_kept,
 );
@@ -702,4 +703,26 @@ async fn a_broken_expression_is_a_configuration_error(b: Backend) {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("mapping.user_set.displayName"), "{stderr}");
     assert!(moto.users().await.is_empty(), "nothing was synced");
+}
+
+/// The SCIM enterprise `manager` names a SCIM user; AWS gets that user's AWS id — also when
+/// the manager is created in the same run (the run's closing pass), and a second run is a no-op.
+async fn the_enterprise_manager_is_the_managers_aws_user(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let boss = app.create_user("boss@example.com").await;
+    let mut u = user("emp@example.com");
+    u["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] =
+        json!({"department": "Ops", "manager": {"value": boss}});
+    let r = app.post("/Users", &u).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{report}");
+    let users = moto.users().await;
+    let described = moto.describe_user(&users["emp@example.com"]).await;
+    let ext = described.extensions().and_then(|e| e.get("aws:identitystore:enterprise"));
+    let ext = format!("{ext:?}");
+    assert!(ext.contains(&users["boss@example.com"]), "manager's AWS id: {ext}");
+    assert!(!ext.contains(&boss), "never the SCIM id: {ext}");
+    let (_, again) = sync(&app, &moto, "", &[]);
+    assert_eq!(again["counts"], json!({}), "{again}");
 }

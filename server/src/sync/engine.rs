@@ -296,6 +296,17 @@ async fn execute(
             queue = urgent.into_iter().chain(rest).collect();
         }
     }
+    // A closing pass for what could only be planned once this run's creates had AWS ids (an
+    // enterprise manager created in the same run). One pass: its own creates wait for the next.
+    if run.apply.done.keys().any(|k| k.starts_with("create_")) {
+        let (plan, _) = run.replan().await?;
+        if guard(&plan, settings, opts.force).is_none() {
+            skipped = plan.skipped;
+            for action in plan.actions.iter().filter(|a| matches!(a, Action::Update { .. })) {
+                run.apply.one(action).await?;
+            }
+        }
+    }
     for (key, n) in &run.apply.done {
         *report.counts.entry(key.clone()).or_default() += n;
     }

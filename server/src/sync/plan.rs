@@ -12,7 +12,7 @@
 //! - nested SCIM groups are flattened: an AWS group gets every user reachable through it.
 
 use crate::config::OnDeactivate;
-use crate::mapping::aws_profile::{AwsAttributes, shape_group, shape_user};
+use crate::mapping::aws_profile::{AwsAttributes, ENTERPRISE_EXTENSION, shape_group, shape_user};
 use crate::mapping::rules::{Rules, Selection};
 use crate::store::{AwsPrincipal, Snapshot, SyncState};
 use crate::sync::directory::AttributeChange;
@@ -193,6 +193,9 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
         }
         let mapped = shape_user(&u.doc).and_then(|shaped| {
             let mut attrs = shaped.attributes;
+            if let Some(manager) = shaped.manager_scim_id.as_deref() {
+                set_manager(&mut attrs, manager, &recorded);
+            }
             policy.rules.map_user(&u.doc, &mut attrs).map(|()| attrs)
         });
         match mapped {
@@ -347,6 +350,25 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
 
 fn skipped(principal: &str, message: &str) -> Skipped {
     Skipped { principal: principal.to_owned(), message: message.to_owned() }
+}
+
+/// The enterprise `manager` as the Identity Store knows it: the AWS id of the manager's user.
+/// A manager not (yet) in AWS is left out; the run's closing pass or the next run adds it once
+/// the manager is created.
+fn set_manager(
+    attrs: &mut AwsAttributes,
+    manager_scim_id: &str,
+    recorded: &HashMap<(ResourceKind, Uuid), &AwsPrincipal>,
+) {
+    let Ok(id) = Uuid::parse_str(manager_scim_id) else { return };
+    let Some(manager) = recorded.get(&(ResourceKind::User, id)) else { return };
+    let extensions = attrs.entry("extensions").or_insert_with(|| json!({}));
+    if let Some(extensions) = extensions.as_object_mut() {
+        let enterprise = extensions.entry(ENTERPRISE_EXTENSION).or_insert_with(|| json!({}));
+        if let Some(enterprise) = enterprise.as_object_mut() {
+            enterprise.insert("manager".into(), json!({ "value": manager.aws_id }));
+        }
+    }
 }
 
 fn snapshot_has(s: &Snapshot, kind: ResourceKind, id: Uuid) -> bool {

@@ -102,6 +102,7 @@ async fn run_forever(
     let mut pending_startup = true;
     // After a failed run, changes wait this long before the next attempt (not every tick).
     let mut not_before = Instant::now();
+    let started = crate::store::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
@@ -129,6 +130,29 @@ async fn run_forever(
         // A change is pushed from the bridge's own record (no AWS reads: seconds, whatever the
         // directory's size); the schedule and start-up re-read AWS and repair drift.
         let full = due_full || pending_startup;
+        // Another replica (or an admin) may have done it already: N replicas must not make N
+        // full reconciles of each schedule, nor push the same changes twice.
+        let since = if due_full { next_full.unwrap_or(started) } else { started };
+        match done_elsewhere(&*store, since).await {
+            Ok(done) => {
+                if full && done.full {
+                    tracing::info!(
+                        "sync: a full run since {since} was made by another run; skipping"
+                    );
+                    pending_startup = false;
+                    if due_full {
+                        next_full = schedule.upcoming(Utc).next();
+                    }
+                    synced_head = synced_head.max(done.head);
+                    continue;
+                }
+                if !full && done.head >= head {
+                    synced_head = head;
+                    continue;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "sync: cannot read the recorded runs"),
+        }
         let trigger = if due_full {
             "schedule"
         } else if pending_startup {
@@ -156,6 +180,33 @@ async fn run_forever(
             }
         }
     }
+}
+
+/// What finished runs (of any replica) cover.
+struct DoneElsewhere {
+    /// A real full run started at or after `since` finished.
+    full: bool,
+    /// The newest journal head a finished real run covered.
+    head: i64,
+}
+
+async fn done_elsewhere(
+    store: &dyn Store,
+    since: crate::store::Timestamp,
+) -> Result<DoneElsewhere, crate::store::StoreError> {
+    let runs = store.list_runs(10).await?;
+    let finished = runs.iter().filter(|r| {
+        !r.dry_run
+            && r.finished_at.is_some()
+            && ["succeeded", "partial"].contains(&r.status.as_str())
+    });
+    let mut done = DoneElsewhere { full: false, head: 0 };
+    for r in finished {
+        done.head = done.head.max(r.journal_head.unwrap_or(0));
+        let full = r.report.get("full").and_then(serde_json::Value::as_bool) == Some(true);
+        done.full |= full && r.started_at >= since;
+    }
+    Ok(done)
 }
 
 /// An admin's run: waits for the lease up to [`ADMIN_WAIT`]; a run that could not start is
