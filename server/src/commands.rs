@@ -24,6 +24,38 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
     }
 }
 
+/// A progress bar on stderr when it is a terminal (stdout keeps only the documented output).
+fn progress_bar() -> Option<Arc<dyn crate::sync::engine::Progress>> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    struct Bar(indicatif::ProgressBar);
+    impl crate::sync::engine::Progress for Bar {
+        fn phase(&self, name: &str, steps: u64) {
+            self.0.reset();
+            self.0.set_length(steps);
+            self.0.set_message(name.to_owned());
+        }
+        fn step(&self) {
+            self.0.inc(1);
+        }
+        fn resize(&self, steps: u64) {
+            self.0.set_length(steps);
+        }
+        fn finish(&self) {
+            self.0.finish_and_clear();
+        }
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({eta} left)")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(Arc::new(Bar(bar)))
+}
+
 async fn audit(args: &AuditArgs, settings: &Settings) -> anyhow::Result<i32> {
     let since = match &args.since {
         Some(s) => match crate::sync::audit::parse_since(s, crate::store::now()) {
@@ -77,6 +109,7 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
         force: args.force,
         trigger: "cli".to_owned(),
         run_id: None,
+        progress: progress_bar(),
     };
     let wait = std::time::Duration::from_secs(args.wait);
     let Some(report) =

@@ -92,7 +92,7 @@ async fn start_sync(
         full: query.full || body.full,
         force: query.force || body.force,
         trigger: "admin".into(),
-        run_id: None,
+        ..RunOptions::default()
     };
     let run_id = sync.request(opts).await.map_err(|e| ApiError::Unavailable(format!("{e:#}")))?;
     Ok(HttpResponse::Accepted().json(json!({ "run_id": run_id })))

@@ -15,7 +15,19 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Default)]
+/// Where a run reports how far it is (the CLI's progress bar); the default reports nowhere.
+pub trait Progress: Send + Sync {
+    /// A phase begins (`reading AWS`, `applying`) with this many steps.
+    fn phase(&self, name: &str, steps: u64);
+    /// One more step of the phase is done.
+    fn step(&self);
+    /// The phase now has this many steps (a re-plan changed what is left).
+    fn resize(&self, steps: u64);
+    /// The run is over.
+    fn finish(&self) {}
+}
+
+#[derive(Clone, Default)]
 pub struct RunOptions {
     /// Plan and report only: no AWS write.
     pub dry_run: bool,
@@ -27,6 +39,31 @@ pub struct RunOptions {
     pub trigger: String,
     /// The id to record the run under (the admin API hands it out before the run starts).
     pub run_id: Option<Uuid>,
+    pub progress: Option<std::sync::Arc<dyn Progress>>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("dry_run", &self.dry_run)
+            .field("full", &self.full)
+            .field("force", &self.force)
+            .field("trigger", &self.trigger)
+            .field("run_id", &self.run_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunOptions {
+    fn progress(&self) -> &dyn Progress {
+        struct Silent;
+        impl Progress for Silent {
+            fn phase(&self, _: &str, _: u64) {}
+            fn step(&self) {}
+            fn resize(&self, _: u64) {}
+        }
+        self.progress.as_deref().unwrap_or(&Silent)
+    }
 }
 
 /// What `scimbridge sync --json` prints and `GET /admin/v1/sync/runs/{id}` returns.
@@ -184,6 +221,7 @@ pub async fn run(
     // The run's own calls (not, say, the instance discovery before it).
     let (calls_before, throttles_before) = (directory.calls(), directory.throttles());
     let outcome = execute(store, directory, config, opts, &mut report).await;
+    opts.progress().finish();
     report.aws_calls = directory
         .calls()
         .into_iter()
@@ -259,7 +297,7 @@ async fn execute(
     let settings = &config.sync;
     let mut run = Run::start(store, directory, config, opts, report.run_id).await?;
     if opts.full {
-        run.repair_drift(&mut report.counts).await?;
+        run.repair_drift(&mut report.counts, opts.progress()).await?;
     }
     let plan = run.replan().await?.0;
     if let Some(refusal) = guard(&plan, settings, opts.force) {
@@ -276,8 +314,13 @@ async fn execute(
     }
     let mut skipped = plan.skipped;
     let mut queue: VecDeque<Action> = plan.actions.into();
+    let progress = opts.progress();
+    progress.phase("applying", queue.len() as u64);
+    let mut applied = 0u64;
     while let Some(action) = queue.pop_front() {
         run.apply.one(&action).await?;
+        applied += 1;
+        progress.step();
         // The second lane: what the IdP changed since the plan was made goes first, however
         // much of the plan is left.
         if run.lane.due(store).await? {
@@ -294,6 +337,7 @@ async fn execute(
             skipped = plan.skipped;
             let (urgent, rest) = prioritise(plan.actions, &changed);
             queue = urgent.into_iter().chain(rest).collect();
+            progress.resize(applied + queue.len() as u64);
         }
     }
     // A closing pass for what could only be planned once this run's creates had AWS ids (an
@@ -526,9 +570,13 @@ impl<'a> Run<'a> {
     /// are added again and foreign additions of managed users removed). Users the bridge does
     /// not manage keep their memberships; what this run itself changed after a listing is left
     /// as recorded.
-    async fn repair_drift(&mut self, counts: &mut BTreeMap<String, u64>) -> anyhow::Result<()> {
+    async fn repair_drift(
+        &mut self,
+        counts: &mut BTreeMap<String, u64>,
+        progress: &dyn Progress,
+    ) -> anyhow::Result<()> {
         let before = self.state.clone();
-        let listing = self.read_directory(&before).await?;
+        let listing = self.read_directory(&before, progress).await?;
         let existed: HashSet<(ResourceKind, &str)> =
             before.principals.iter().map(|p| (p.kind, p.aws_id.as_str())).collect();
         let mut state = if self.dry_run { before.clone() } else { self.store.sync_state().await? };
@@ -606,10 +654,18 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    async fn read_directory(&mut self, state: &SyncState) -> anyhow::Result<Listing> {
+    async fn read_directory(
+        &mut self,
+        state: &SyncState,
+        progress: &dyn Progress,
+    ) -> anyhow::Result<Listing> {
+        let groups_to_read = state.principals.iter().filter(|p| p.kind == ResourceKind::Group);
+        progress.phase("reading AWS", 2 + groups_to_read.count() as u64);
         let users = self.directory.list_users().await?.into_iter().map(|l| l.id).collect();
         let groups: HashSet<String> =
             self.directory.list_groups().await?.into_iter().map(|l| l.id).collect();
+        progress.step();
+        progress.step();
         let mut memberships = HashMap::new();
         for g in state.principals.iter().filter(|p| p.kind == ResourceKind::Group) {
             if self.lane.due(self.store).await? {
@@ -619,6 +675,7 @@ impl<'a> Run<'a> {
                 let members = self.directory.list_memberships(&g.aws_id).await?;
                 memberships.insert(g.aws_id.clone(), members);
             }
+            progress.step();
         }
         Ok(Listing { users, groups, memberships })
     }
