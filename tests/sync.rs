@@ -27,6 +27,7 @@ on_both_backends!(
     changes_overtake_a_long_run,
     filters_and_mappings_shape_what_is_synced,
     the_enterprise_manager_is_the_managers_aws_user,
+    check_probes_each_permission_without_changing_anything,
     a_broken_expression_is_a_configuration_error,
     changes_during_a_full_runs_reads_are_pushed_and_kept,
 );
@@ -725,4 +726,50 @@ async fn the_enterprise_manager_is_the_managers_aws_user(b: Backend) {
     assert!(!ext.contains(&boss), "never the SCIM id: {ext}");
     let (_, again) = sync(&app, &moto, "", &[]);
     assert_eq!(again["counts"], json!({}), "{again}");
+}
+
+/// `scimbridge check` with this config: (exit code, stdout).
+fn check_with(app: &TestApp, config_toml: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("scimbridge.toml");
+    std::fs::write(&config, config_toml).expect("config");
+    let mut cmd = command(&app.url);
+    cmd.arg("--config").arg(&config).arg("check");
+    for (k, v) in AWS_ENV {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run scimbridge check");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+async fn check_probes_each_permission_without_changing_anything(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let proxy = FaultProxy::start(&moto.endpoint, Faults::default()).await;
+    let config = aws_config_section(&proxy.endpoint, 1000);
+    let (code, out) = check_with(&app, &config);
+    assert_eq!(code, 0, "{out}");
+    for line in [
+        "ok    database:",
+        "ok    aws: identity store",
+        "ok    identitystore:DeleteUser",
+        "ok    identitystore:CreateGroupMembership",
+        "ok    identitystore:ListGroupMemberships",
+    ] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
+    assert!(!out.contains("FAIL"), "{out}");
+    // A role without identitystore:DeleteUser: that line fails, naming the permission.
+    let denied = json!({"__type": "AccessDeniedException",
+        "Message": "User is not authorized to perform: identitystore:DeleteUser"});
+    proxy.set(Faults { answer: Some(("DeleteUser", denied)), ..Faults::default() });
+    let (code, out) = check_with(&app, &config);
+    assert_eq!(code, 1, "{out}");
+    let failed: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(failed.len(), 1, "{out}");
+    assert!(failed[0].contains("identitystore:DeleteUser"), "{out}");
+    // Nothing was created or changed by the probes.
+    assert!(moto.users().await.is_empty() && moto.groups().await.is_empty());
+    // No Region at all: a failed check, not a crash.
+    let (code, out) = check_with(&app, "");
+    assert_eq!(code, 1, "{out}");
 }

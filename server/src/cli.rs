@@ -45,6 +45,10 @@ pub enum Command {
     /// 2 usage or configuration error, 3 the delete guard refused the run, 4 another run held
     /// the lock past --wait
     Sync(SyncArgs),
+    /// Preflight: the database, the configuration, AWS credentials, the identity store, and
+    /// each Identity Store permission the sync needs (probed without changing anything).
+    /// One line per check ("ok" or "FAIL"); exit 0 when all pass, else 1
+    Check,
     /// The audit log: one line per change the bridge made in AWS, with names, oldest first
     Audit(AuditArgs),
 }

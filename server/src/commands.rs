@@ -21,7 +21,53 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
         Command::Token(t) => token(t, &settings).await,
         Command::Sync(args) => sync(&args, &settings).await,
         Command::Audit(args) => audit(&args, &settings).await,
+        Command::Check => check(&settings).await,
     }
+}
+
+/// `scimbridge check`: every check on its own line, `ok` or `FAIL`, exit 1 on any failure.
+async fn check(settings: &Settings) -> anyhow::Result<i32> {
+    let mut failed = false;
+    let mut report = |name: &str, problem: Option<String>, detail: &str| match problem {
+        None => println!("ok    {name}: {detail}"),
+        Some(p) => {
+            failed = true;
+            println!("FAIL  {name}: {p}");
+        }
+    };
+    report("config", None, "valid (filters and mappings compiled)");
+    match open_store(settings).await {
+        Ok(store) => {
+            let ready = store.ready().await.err().map(|e| format!("{e}"));
+            report(
+                "database",
+                ready,
+                &format!("{} reachable, migrations applied", store.backend()),
+            );
+        }
+        Err(e) => report("database", Some(format!("{e:#}")), ""),
+    }
+    if !crate::sync::scheduler::enabled(settings) {
+        report(
+            "aws",
+            Some("no AWS Region configured ([aws] region or AWS_REGION): sync is off".into()),
+            "",
+        );
+        return Ok(i32::from(failed));
+    }
+    match crate::sync::aws::AwsDirectory::connect(&settings.aws).await {
+        Ok(directory) => {
+            report("aws", None, &format!("identity store {}", directory.identity_store_id()));
+            for c in directory.preflight().await {
+                report(&c.name, c.problem, "permitted");
+            }
+            println!(
+                "-     identitystore:CreateUser, identitystore:CreateGroup: not checked (a probe would create)"
+            );
+        }
+        Err(e) => report("aws", Some(format!("{e:#}")), ""),
+    }
+    Ok(i32::from(failed))
 }
 
 /// A progress bar on stderr when it is a terminal (stdout keeps only the documented output).
@@ -47,7 +93,8 @@ fn progress_bar() -> Option<Arc<dyn crate::sync::engine::Progress>> {
             self.0.finish_and_clear();
         }
     }
-    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({eta} left)")
     {

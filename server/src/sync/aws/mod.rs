@@ -5,6 +5,9 @@
 //! stale revisions, timeouts and connection errors.
 
 mod convert;
+mod preflight;
+
+pub use preflight::Check;
 
 use super::directory::{AttributeChange, AwsError, Directory, Listed, backoff};
 use crate::config::AwsSettings;
