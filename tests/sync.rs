@@ -28,6 +28,7 @@ on_both_backends!(
     filters_and_mappings_shape_what_is_synced,
     the_enterprise_manager_is_the_managers_aws_user,
     check_probes_each_permission_without_changing_anything,
+    a_run_that_loses_its_lease_stops,
     a_broken_expression_is_a_configuration_error,
     changes_during_a_full_runs_reads_are_pushed_and_kept,
 );
@@ -421,8 +422,7 @@ async fn one_run_at_a_time(b: Backend) {
     app.create_user("a@example.com").await;
     // Another replica's run holds the lease.
     let other = uuid::Uuid::now_v7();
-    let until = scimbridge::store::now() + chrono::TimeDelta::seconds(60);
-    assert!(app.store.acquire_sync_lease(other, until).await.unwrap());
+    assert!(app.store.acquire_sync_lease(other, 60).await.unwrap());
     let (mut cmd, _dir) = sync_command(&app, &moto.config(), &["--wait", "1"]);
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
@@ -772,4 +772,61 @@ async fn check_probes_each_permission_without_changing_anything(b: Backend) {
     // No Region at all: a failed check, not a crash.
     let (code, out) = check_with(&app, "");
     assert_eq!(code, 1, "{out}");
+}
+
+/// Runs one SQL statement on the app's database, behind the server's back.
+async fn execute_sql(url: &str, sql: String) {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("execute");
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("execute");
+        pool.close().await;
+    }
+}
+
+/// Two runs must never write at once: a run whose lease another took stops at its next
+/// renewal, is recorded as failed, and a later run converges.
+async fn a_run_that_loses_its_lease_stops(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let names = population(&app, 200).await;
+    let proxy = FaultProxy::start(&moto.endpoint, faults_with_latency(150)).await;
+    let config = aws_config_section(&proxy.endpoint, 1000);
+    let (mut cmd, dir) = sync_command(&app, &config, &[]);
+    let out = dir.path().join("report.json");
+    let mut child = cmd
+        .stdout(std::fs::File::create(&out).expect("report file"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sync");
+    while proxy.stats().requests < 5 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Another replica takes the lease, as it would once this one stalled past its expiry.
+    execute_sql(&app.url, format!("UPDATE sync_lease SET holder = '{}'", uuid::Uuid::now_v7()))
+        .await;
+    // The renewal comes within a third of the 60 s lease.
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll") {
+            break status;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(40), "the run went on");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("lease was lost"), "{stderr}");
+    assert!(moto.users().await.len() < names.len(), "stopped before it finished");
+    let runs = app.store.list_runs(5).await.unwrap();
+    assert_eq!(runs[0].status, "failed", "recorded: {:?}", runs[0].report);
+    // Once the other holder is gone, a run picks up where the stopped one left off.
+    execute_sql(&app.url, "DELETE FROM sync_lease".into()).await;
+    proxy.set(Faults::default());
+    let (code, report) = sync_with(&app, &config, &["--full"]);
+    assert_eq!(code, 0, "{report}");
+    assert_population(&moto, &names).await;
 }

@@ -86,9 +86,10 @@ pub trait Store: Send + Sync + 'static {
     async fn get_run(&self, id: Uuid) -> Result<Option<RunRecord>, StoreError>;
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
     async fn sync_counts(&self) -> Result<SyncCounts, StoreError>;
-    /// Takes or renews the sync lease for `holder` until `until`; false when another holder's
-    /// lease has not expired.
-    async fn acquire_sync_lease(&self, holder: Uuid, until: Timestamp) -> Result<bool, StoreError>;
+    /// Takes or renews the sync lease for `holder` for `seconds`; false when another holder's
+    /// lease has not expired. PostgreSQL reckons with its own clock, so replicas whose clocks
+    /// disagree still agree on when a lease ends.
+    async fn acquire_sync_lease(&self, holder: Uuid, seconds: u32) -> Result<bool, StoreError>;
     async fn release_sync_lease(&self, holder: Uuid) -> Result<(), StoreError>;
 
     // --- SCIM resources ------------------------------------------------------------------

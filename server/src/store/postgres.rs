@@ -496,14 +496,15 @@ impl Store for PgStore {
             .await?)
     }
 
-    async fn acquire_sync_lease(&self, holder: Uuid, until: Timestamp) -> Result<bool, StoreError> {
+    async fn acquire_sync_lease(&self, holder: Uuid, seconds: u32) -> Result<bool, StoreError> {
         let taken = sqlx::query(
-            "INSERT INTO sync_lease (id, holder, expires_at) VALUES (1, $1, $2) \
+            "INSERT INTO sync_lease (id, holder, expires_at) \
+             VALUES (1, $1, now() + make_interval(secs => $2)) \
              ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at \
              WHERE sync_lease.holder = EXCLUDED.holder OR sync_lease.expires_at < now()",
         )
         .bind(holder)
-        .bind(until)
+        .bind(f64::from(seconds))
         .execute(&self.pool)
         .await?;
         Ok(taken.rows_affected() == 1)

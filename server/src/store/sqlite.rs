@@ -521,7 +521,9 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn acquire_sync_lease(&self, holder: Uuid, until: Timestamp) -> Result<bool, StoreError> {
+    async fn acquire_sync_lease(&self, holder: Uuid, seconds: u32) -> Result<bool, StoreError> {
+        // One file on one machine: the local clock is the database's.
+        let until = super::now() + chrono::TimeDelta::seconds(i64::from(seconds));
         let taken = sqlx::query(
             "INSERT INTO sync_lease (id, holder, expires_at) VALUES (1, $1, $2) \
              ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \

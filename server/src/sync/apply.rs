@@ -65,6 +65,9 @@ impl<'a> Apply<'a> {
     pub async fn one(&mut self, action: &Action) -> anyhow::Result<()> {
         match self.act(action).await {
             Ok(()) => {
+                // Tried again after a re-plan and done: no longer a failure of this run.
+                let principal = principal_of(action);
+                self.failures.retain(|f| f.principal != principal);
                 *self.done.entry(action.count_key()).or_default() += 1;
                 if let Action::AddMember { group_id, user_id, .. }
                 | Action::RemoveMember { group_id, user_id, .. } = action
@@ -75,8 +78,10 @@ impl<'a> Apply<'a> {
             }
             Err(Failure::Aws(e)) if e.is_fatal() => Err(e.into()),
             Err(Failure::Aws(e)) => {
-                self.failures
-                    .push(Skipped { principal: principal_of(action), message: e.to_string() });
+                // One entry per principal: the latest error (a re-plan may try it again).
+                let principal = principal_of(action);
+                self.failures.retain(|f| f.principal != principal);
+                self.failures.push(Skipped { principal, message: e.to_string() });
                 Ok(())
             }
             Err(Failure::EndMissing) => Ok(()),

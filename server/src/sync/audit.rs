@@ -8,7 +8,7 @@ use crate::store::{AuditEntry, Timestamp, format_timestamp, parse_timestamp};
 pub fn parse_since(s: &str, now: Timestamp) -> Result<Timestamp, String> {
     let s = s.trim();
     if let Some(t) = parse_timestamp(s) {
-        return Ok(t);
+        return Ok(t.max(chrono::DateTime::UNIX_EPOCH));
     }
     let bad = || {
         format!(
@@ -31,7 +31,8 @@ pub fn parse_since(s: &str, now: Timestamp) -> Result<Timestamp, String> {
         .filter(|a| *a >= 0)
         .and_then(chrono::TimeDelta::try_seconds)
         .ok_or_else(bad)?;
-    now.checked_sub_signed(age).ok_or_else(bad)
+    // Nothing is older than the epoch, and PostgreSQL cannot bind dates before 4713 BC.
+    Ok(now.checked_sub_signed(age).ok_or_else(bad)?.max(chrono::DateTime::UNIX_EPOCH))
 }
 
 /// `2026-11-23T02:03:04.000Z  create  User  alice@example.com  <aws id>  run <run id>  {detail}`

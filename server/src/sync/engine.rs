@@ -132,24 +132,31 @@ pub async fn run_exclusive(
     wait: std::time::Duration,
 ) -> anyhow::Result<Option<RunReport>> {
     let holder = Uuid::now_v7();
-    let until = || crate::store::now() + chrono::Duration::from_std(LEASE).unwrap_or_default();
     let deadline = std::time::Instant::now() + wait;
-    while !store.acquire_sync_lease(holder, until()).await? {
+    while !store.acquire_sync_lease(holder, LEASE.as_secs() as u32).await? {
         if std::time::Instant::now() >= deadline {
             return Ok(None);
         }
         tracing::info!("another sync run holds the lease; waiting");
         tokio::time::sleep(std::time::Duration::from_secs(1).min(wait)).await;
     }
-    // Renewed in the background while the run lasts.
+    // Renewed in the background while the run lasts. Lost (this process stalled past the
+    // lease and another run took it), the run stops: two runs at once could fight.
+    let lost = std::sync::Arc::new(tokio::sync::Notify::new());
     let renewer = {
-        let store = store.clone();
+        let (store, lost) = (store.clone(), lost.clone());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(LEASE / 3).await;
-                match store.acquire_sync_lease(holder, until()).await {
+                match store.acquire_sync_lease(holder, LEASE.as_secs() as u32).await {
                     Ok(true) => {}
-                    Ok(false) => tracing::error!("the sync lease was lost to another run"),
+                    Ok(false) => {
+                        tracing::error!(
+                            "the sync lease was lost to another run; stopping this one"
+                        );
+                        lost.notify_one();
+                        return;
+                    }
                     Err(e) => tracing::warn!(error = %e, "could not renew the sync lease"),
                 }
             }
@@ -157,7 +164,17 @@ pub async fn run_exclusive(
     };
     // Stops renewing however the run ends (error, panic, cancellation).
     let _renewing = AbortOnDrop(renewer);
-    let report = run(&*store, directory, config, opts).await;
+    let mut opts = opts.clone();
+    opts.run_id.get_or_insert_with(Uuid::now_v7);
+    let report = tokio::select! {
+        report = run(&*store, directory, config, &opts) => report,
+        () = lost.notified() => {
+            let why = "the sync lease was lost to another run (this process stalled past it); \
+                       the run stopped and the next one continues from its record";
+            record_abandoned(&*store, &opts, why).await?;
+            Err(anyhow::anyhow!(why))
+        }
+    };
     drop(_renewing);
     if let Err(e) = store.release_sync_lease(holder).await {
         tracing::warn!(error = %e, "could not release the sync lease; it expires by itself");
@@ -342,6 +359,9 @@ async fn execute(
     }
     // A closing pass for what could only be planned once this run's creates had AWS ids (an
     // enterprise manager created in the same run). One pass: its own creates wait for the next.
+    // The journal head covered is the one before this pass: the pass applies only updates, so
+    // an IdP change it happens to see is left for the next run.
+    let covered = run.lane.covered;
     if run.apply.done.keys().any(|k| k.starts_with("create_")) {
         let (plan, _) = run.replan().await?;
         if guard(&plan, settings, opts.force).is_none() {
@@ -357,7 +377,7 @@ async fn execute(
     report.errors.extend(skipped);
     report.errors.extend(run.apply.failures.iter().cloned());
     report.status = if run.apply.failures.is_empty() { "succeeded" } else { "partial" };
-    report.journal_head = Some(run.lane.covered);
+    report.journal_head = Some(covered);
     Ok(())
 }
 
@@ -409,8 +429,20 @@ fn prioritise(actions: Vec<Action>, changed: &HashSet<Uuid>) -> (Vec<Action>, Ve
             needed.insert(*user_id);
         }
     }
+    // A delete that frees the name of an urgent create goes first too (a user deleted and
+    // provisioned again at the IdP).
+    let freed: HashSet<(ResourceKind, String)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Create { kind, name, resource_id, .. } if needed.contains(resource_id) => {
+                Some((*kind, name.to_lowercase()))
+            }
+            _ => None,
+        })
+        .collect();
     let first = |a: &Action| match a {
         Action::Create { resource_id, .. } => needed.contains(resource_id),
+        Action::Delete { kind, name, .. } if freed.contains(&(*kind, name.to_lowercase())) => true,
         other => concerns_any(other, changed),
     };
     actions.into_iter().partition(first)
@@ -671,9 +703,19 @@ impl<'a> Run<'a> {
             if self.lane.due(self.store).await? {
                 self.push_changes().await?;
             }
-            if groups.contains(&g.aws_id) {
-                let members = self.directory.list_memberships(&g.aws_id).await?;
-                memberships.insert(g.aws_id.clone(), members);
+            // A group this run deleted meanwhile (a pushed change) is not read.
+            let still_managed = self.dry_run
+                || self.state.principals.iter().any(|p| p.kind == g.kind && p.aws_id == g.aws_id);
+            if groups.contains(&g.aws_id) && still_managed {
+                match self.directory.list_memberships(&g.aws_id).await {
+                    Ok(members) => {
+                        memberships.insert(g.aws_id.clone(), members);
+                    }
+                    // Deleted since the group list was read: not judged now; the next full run
+                    // sees it gone.
+                    Err(AwsError::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
             progress.step();
         }

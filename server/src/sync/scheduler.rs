@@ -42,12 +42,20 @@ const QUEUE: usize = 16;
 pub struct SyncHandle {
     store: Arc<dyn Store>,
     queue: tokio::sync::mpsc::Sender<RunOptions>,
+    /// Set once the scheduler has reached AWS: before, requests are refused rather than queued
+    /// for an unknown time.
+    connected: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SyncHandle {
     /// Records the run as `running` (so it can be looked up at once) and queues it. Err when the
     /// queue is full.
     pub async fn request(&self, mut opts: RunOptions) -> anyhow::Result<uuid::Uuid> {
+        if !self.connected.load(std::sync::atomic::Ordering::Acquire) {
+            anyhow::bail!(
+                "the scheduler has not reached AWS yet (see the server log); try again later"
+            );
+        }
         let run_id = uuid::Uuid::now_v7();
         opts.run_id = Some(run_id);
         let permit = self
@@ -67,9 +75,12 @@ pub fn spawn(
     let schedule = parse_schedule(&settings.sync.schedule)?;
     let config = Arc::new(SyncConfig::from_settings(&settings)?);
     let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
-    let handle = SyncHandle { store: store.clone(), queue: tx };
+    let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handle = SyncHandle { store: store.clone(), queue: tx, connected: connected.clone() };
     Ok((
-        tokio::spawn(async move { run_forever(store, settings, config, schedule, rx).await }),
+        tokio::spawn(
+            async move { run_forever(store, settings, config, schedule, rx, connected).await },
+        ),
         handle,
     ))
 }
@@ -80,6 +91,7 @@ async fn run_forever(
     config: Arc<SyncConfig>,
     schedule: cron::Schedule,
     mut requests: tokio::sync::mpsc::Receiver<RunOptions>,
+    connected: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let directory = loop {
         match AwsDirectory::connect(&settings.aws).await {
@@ -90,6 +102,7 @@ async fn run_forever(
             }
         }
     };
+    connected.store(true, std::sync::atomic::Ordering::Release);
     tracing::info!(identity_store_id = directory.identity_store_id(), schedule = %settings.sync.schedule,
         debounce_seconds = settings.sync.debounce_seconds, "sync: scheduler started");
     let debounce = Duration::from_secs(settings.sync.debounce_seconds);
