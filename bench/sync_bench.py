@@ -243,7 +243,43 @@ def main():
         results["one_percent"] = line("1% changed", bridge.sync(moto_url, 100000),
                                       len(changed_users) + len(moved))
 
-        # --- 4. rate-limited slice ------------------------------------------------------
+        # --- 4. change -> AWS latency while a full reconcile of the whole directory runs ---
+        # `serve` on the loaded database at 20 requests/s: its start-up full run reads every
+        # group's memberships (about a minute); membership changes made meanwhile are timed.
+        proxy = start_proxy(moto_url)
+        serve_config = os.path.join(bridge.workdir, "serve-big.toml")
+        with open(serve_config, "w") as f:
+            f.write(f'[aws]\nregion = "us-east-1"\nendpoint_url = "http://127.0.0.1:{proxy.server_address[1]}"\n'
+                    f"max_requests_per_second = 20\n[sync]\ndebounce_seconds = {args.debounce}\n")
+        bridge.server.terminate()
+        bridge.server.wait()
+        started = time.time()
+        bridge.server = subprocess.Popen([args.binary, "--config", serve_config, "serve", "--listen",
+                                          f"127.0.0.1:{bridge.port}"], env=bridge.env(True),
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(bridge.port)
+        time.sleep(3)
+        during = []
+        outsider = users[0]
+        for g in random.sample(range(args.groups), 2):
+            if (g, 0) in pairs:
+                continue
+            before = len(proxy.membership_calls)
+            t0 = time.time()
+            bridge.http.patch(f"{bridge.base}/Groups/{groups[g]}", json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": outsider}]}]}).raise_for_status()
+            while len(proxy.membership_calls) == before and time.time() - t0 < 120:
+                time.sleep(0.05)
+            during.append(proxy.membership_calls[-1] - t0 if len(proxy.membership_calls) > before else float("inf"))
+        reads_so_far = proxy.forwarded
+        print(f"SCIM change -> AWS membership call during the start-up full run of the whole directory "
+              f"(at 20 requests/s; {reads_so_far} calls into it, started {time.time() - started:.0f} s ago): "
+              f"{', '.join(f'{d:.2f} s' for d in during)} (target <= debounce {args.debounce} + 2 s)")
+        results["change_latency_during_full_run_seconds"] = during
+        proxy.shutdown()
+
+        # --- 5. rate-limited slice ------------------------------------------------------
         bridge.stop()
         bridge = Bridge(args.binary, tempfile.mkdtemp(prefix="scimbridge-syncbench-"))
         list(bridge.bulk([{"method": "POST", "path": "/Users", "bulkId": f"s{i}", "data": {
@@ -261,7 +297,7 @@ def main():
                             "throttles": report["throttles"], "proxy_throttled": proxy.throttled}
         proxy.shutdown()
 
-        # --- 5. change -> AWS latency ---------------------------------------------------
+        # --- 6. change -> AWS latency (small directory, steady state) -------------------
         bridge.stop()
         proxy = start_proxy(moto_url)
         bridge = Bridge(args.binary, tempfile.mkdtemp(prefix="scimbridge-syncbench-"))

@@ -29,6 +29,8 @@ on_both_backends!(
     the_enterprise_manager_is_the_managers_aws_user,
     check_probes_each_permission_without_changing_anything,
     a_run_that_loses_its_lease_stops,
+    swapped_names_are_renamed_in_place,
+    a_create_the_process_died_in_is_recorded_not_duplicated,
     a_broken_expression_is_a_configuration_error,
     changes_during_a_full_runs_reads_are_pushed_and_kept,
 );
@@ -829,4 +831,80 @@ async fn a_run_that_loses_its_lease_stops(b: Backend) {
     let (code, report) = sync_with(&app, &config, &["--full"]);
     assert_eq!(code, 0, "{report}");
     assert_population(&moto, &names).await;
+}
+
+async fn rename(app: &TestApp, id: &str, user_name: &str) {
+    let op = patch_op(json!([{"op": "replace", "path": "userName", "value": user_name}]));
+    let r = app.patch(&format!("/Users/{id}"), &op).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// Two users swap userNames at the IdP: each AWS user is renamed in place (one steps aside
+/// under a temporary name meanwhile), ids kept, nothing left under a temporary name. A name a
+/// foreign AWS user holds is not taken, and the managed user keeps its own name.
+async fn swapped_names_are_renamed_in_place(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let alice = app.create_user("alice@example.com").await;
+    let bob = app.create_user("bob@example.com").await;
+    assert_eq!(sync(&app, &moto, "", &[]).0, 0);
+    let before = moto.users().await;
+    rename(&app, &alice, "swap@example.com").await;
+    rename(&app, &bob, "alice@example.com").await;
+    rename(&app, &alice, "bob@example.com").await;
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(count(&report, "update_user"), 2, "{report}");
+    let after = moto.users().await;
+    assert_eq!(after.keys().collect::<Vec<_>>(), ["alice@example.com", "bob@example.com"]);
+    assert_eq!(after["bob@example.com"], before["alice@example.com"], "renamed in place");
+    assert_eq!(after["alice@example.com"], before["bob@example.com"], "renamed in place");
+    let query = scimbridge::store::AuditQuery {
+        since: chrono::DateTime::UNIX_EPOCH,
+        after_seq: 0,
+        limit: 100,
+    };
+    let audit = app.store.list_audit(&query).await.unwrap();
+    assert!(
+        audit.iter().any(|e| e.detail.as_ref().is_some_and(|d| d.get("temporary_name").is_some())),
+        "one stepped aside under a temporary name: {audit:?}"
+    );
+    let (_, again) = sync(&app, &moto, "", &[]);
+    assert_eq!(again["counts"], json!({}), "{again}");
+
+    // carol is an AWS user the bridge does not manage: her name is not freed, and the user
+    // renamed to it (now "alice@example.com" in AWS) keeps its name.
+    moto.create_user("carol@example.com").await;
+    rename(&app, &bob, "carol@example.com").await;
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 1, "the rename failed: {report}");
+    let now = moto.users().await;
+    assert_eq!(now["alice@example.com"], before["bob@example.com"], "kept its name: {now:?}");
+    assert!(!now.keys().any(|n| n.starts_with("scimbridge-")), "no temporary name left: {now:?}");
+}
+
+/// The process died after AWS created a user and before the bridge recorded it, and the IdP
+/// renamed the user meanwhile: the next run finds it by the name it was sent with, records it
+/// as created, and renames it — no second AWS user, no orphan.
+async fn a_create_the_process_died_in_is_recorded_not_duplicated(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let id = app.create_user("first@example.com").await;
+    // What the dead run left: AWS made the user; the bridge holds only the pending create.
+    let aws_id = moto.create_user("first@example.com").await;
+    let pending = scimbridge::store::PendingCreate {
+        kind: scim_schema::schema::ResourceKind::User,
+        resource_id: uuid::Uuid::parse_str(&id).unwrap(),
+        name: "first@example.com".into(),
+    };
+    app.store.put_pending_create(&pending).await.unwrap();
+    rename(&app, &id, "renamed@example.com").await;
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{report}");
+    let users = moto.users().await;
+    assert_eq!(users.keys().collect::<Vec<_>>(), ["renamed@example.com"], "{report}");
+    assert_eq!(users["renamed@example.com"], aws_id, "the same AWS user");
+    let state = app.store.sync_state().await.unwrap();
+    assert_eq!(state.principals[0].ownership, scimbridge::store::Ownership::Created);
+    assert!(app.store.pending_creates().await.unwrap().is_empty());
+    let (_, again) = sync(&app, &moto, "", &[]);
+    assert_eq!(again["counts"], json!({}), "{again}");
 }

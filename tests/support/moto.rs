@@ -93,6 +93,26 @@ impl Moto {
     }
 
     /// userName → user id of every user in the Identity Store.
+    /// Creates a user directly in the emulator (as an admin or another tool would); its id.
+    pub async fn create_user(&self, user_name: &str) -> String {
+        self.ids
+            .create_user()
+            .identity_store_id(&self.identity_store_id)
+            .user_name(user_name)
+            .display_name(user_name)
+            .name(
+                aws_sdk_identitystore::types::Name::builder()
+                    .given_name("G")
+                    .family_name("F")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("CreateUser")
+            .user_id()
+            .to_owned()
+    }
+
     pub async fn users(&self) -> std::collections::BTreeMap<String, String> {
         let mut out = std::collections::BTreeMap::new();
         let mut pages = self

@@ -81,6 +81,15 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or updates a run.
     async fn save_run(&self, run: &RunRecord) -> Result<(), StoreError>;
     async fn append_audit(&self, row: &AuditRow) -> Result<(), StoreError>;
+    /// Records a create about to be sent (removed once the principal is recorded).
+    async fn put_pending_create(&self, p: &PendingCreate) -> Result<(), StoreError>;
+    async fn remove_pending_create(
+        &self,
+        kind: ResourceKind,
+        resource_id: Uuid,
+    ) -> Result<(), StoreError>;
+    /// Creates a process died in the middle of, oldest first.
+    async fn pending_creates(&self) -> Result<Vec<PendingCreate>, StoreError>;
     /// The newest runs first.
     async fn list_runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError>;
     async fn get_run(&self, id: Uuid) -> Result<Option<RunRecord>, StoreError>;

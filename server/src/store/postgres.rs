@@ -554,6 +554,22 @@ impl Store for PgStore {
         super::postgres_sync::append_audit(&self.pool, row).await
     }
 
+    async fn put_pending_create(&self, p: &super::PendingCreate) -> Result<(), StoreError> {
+        super::postgres_sync::put_pending_create(&self.pool, p).await
+    }
+
+    async fn remove_pending_create(
+        &self,
+        kind: ResourceKind,
+        resource_id: Uuid,
+    ) -> Result<(), StoreError> {
+        super::postgres_sync::remove_pending_create(&self.pool, kind, resource_id).await
+    }
+
+    async fn pending_creates(&self) -> Result<Vec<super::PendingCreate>, StoreError> {
+        super::postgres_sync::pending_creates(&self.pool).await
+    }
+
     async fn list_runs(&self, limit: i64) -> Result<Vec<super::RunRecord>, StoreError> {
         super::postgres_sync::list_runs(&self.pool, limit).await
     }

@@ -4,8 +4,8 @@
 use super::columns::member_type_of;
 use super::sync_sql::*;
 use super::{
-    AuditEntry, AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Ownership, RunRecord, Snapshot,
-    SnapshotGroup, SnapshotUser, StoreError, SyncCounts, SyncState,
+    AuditEntry, AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Ownership, PendingCreate,
+    RunRecord, Snapshot, SnapshotGroup, SnapshotUser, StoreError, SyncCounts, SyncState,
 };
 use scim_schema::schema::ResourceKind;
 use sqlx::{PgPool, Row};
@@ -211,4 +211,40 @@ pub async fn sync_counts(pool: &PgPool) -> Result<SyncCounts, StoreError> {
         aws_memberships: r.try_get("aws_memberships")?,
         pending_journal_entries: r.try_get("pending")?,
     })
+}
+
+pub async fn put_pending_create(pool: &PgPool, p: &PendingCreate) -> Result<(), StoreError> {
+    sqlx::query(PUT_PENDING_CREATE)
+        .bind(p.kind.name())
+        .bind(p.resource_id)
+        .bind(&p.name)
+        .bind(super::now())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn remove_pending_create(
+    pool: &PgPool,
+    kind: ResourceKind,
+    resource_id: Uuid,
+) -> Result<(), StoreError> {
+    sqlx::query(REMOVE_PENDING_CREATE).bind(kind.name()).bind(resource_id).execute(pool).await?;
+    Ok(())
+}
+
+pub async fn pending_creates(pool: &PgPool) -> Result<Vec<PendingCreate>, StoreError> {
+    sqlx::query(SELECT_PENDING_CREATES)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            let kind: String = r.try_get("kind")?;
+            Ok(PendingCreate {
+                kind: kind_of(&kind)?,
+                resource_id: r.try_get("resource_id")?,
+                name: r.try_get("name")?,
+            })
+        })
+        .collect()
 }

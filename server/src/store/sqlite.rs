@@ -581,6 +581,22 @@ impl Store for SqliteStore {
         super::sqlite_sync::append_audit(&self.writer, row).await
     }
 
+    async fn put_pending_create(&self, p: &super::PendingCreate) -> Result<(), StoreError> {
+        super::sqlite_sync::put_pending_create(&self.writer, p).await
+    }
+
+    async fn remove_pending_create(
+        &self,
+        kind: ResourceKind,
+        resource_id: Uuid,
+    ) -> Result<(), StoreError> {
+        super::sqlite_sync::remove_pending_create(&self.writer, kind, resource_id).await
+    }
+
+    async fn pending_creates(&self) -> Result<Vec<super::PendingCreate>, StoreError> {
+        super::sqlite_sync::pending_creates(&self.readers).await
+    }
+
     async fn list_runs(&self, limit: i64) -> Result<Vec<super::RunRecord>, StoreError> {
         super::sqlite_sync::list_runs(&self.readers, limit).await
     }

@@ -5,8 +5,8 @@ use super::columns::member_type_of;
 use super::sqlite::{get_opt_ts, get_ts, get_uuid, ts};
 use super::sync_sql::*;
 use super::{
-    AuditEntry, AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Ownership, RunRecord, Snapshot,
-    SnapshotGroup, SnapshotUser, StoreError, SyncCounts, SyncState,
+    AuditEntry, AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Ownership, PendingCreate,
+    RunRecord, Snapshot, SnapshotGroup, SnapshotUser, StoreError, SyncCounts, SyncState,
 };
 use scim_schema::schema::ResourceKind;
 use serde_json::Value;
@@ -236,4 +236,44 @@ pub async fn sync_counts(readers: &SqlitePool) -> Result<SyncCounts, StoreError>
         aws_memberships: r.try_get("aws_memberships")?,
         pending_journal_entries: r.try_get("pending")?,
     })
+}
+
+pub async fn put_pending_create(writer: &SqlitePool, p: &PendingCreate) -> Result<(), StoreError> {
+    sqlx::query(PUT_PENDING_CREATE)
+        .bind(p.kind.name())
+        .bind(p.resource_id.to_string())
+        .bind(&p.name)
+        .bind(ts(&super::now()))
+        .execute(writer)
+        .await?;
+    Ok(())
+}
+
+pub async fn remove_pending_create(
+    writer: &SqlitePool,
+    kind: ResourceKind,
+    resource_id: Uuid,
+) -> Result<(), StoreError> {
+    sqlx::query(REMOVE_PENDING_CREATE)
+        .bind(kind.name())
+        .bind(resource_id.to_string())
+        .execute(writer)
+        .await?;
+    Ok(())
+}
+
+pub async fn pending_creates(readers: &SqlitePool) -> Result<Vec<PendingCreate>, StoreError> {
+    sqlx::query(SELECT_PENDING_CREATES)
+        .fetch_all(readers)
+        .await?
+        .iter()
+        .map(|r| {
+            let kind: String = r.try_get("kind")?;
+            Ok(PendingCreate {
+                kind: kind_of(&kind)?,
+                resource_id: get_uuid(r, "resource_id")?,
+                name: r.try_get("name")?,
+            })
+        })
+        .collect()
 }

@@ -51,3 +51,10 @@ pub const COUNT_PRINCIPALS: &str = "SELECT \
         (SELECT COALESCE(MAX(journal_head), 0) FROM sync_runs)) AS pending";
 pub const APPEND_AUDIT: &str = "INSERT INTO audit_log (at, run_id, action, kind, name, aws_id, detail) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const PUT_PENDING_CREATE: &str = "INSERT INTO aws_pending_creates (kind, resource_id, name, started_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (kind, resource_id) DO UPDATE SET name = excluded.name, \
+     started_at = excluded.started_at";
+pub const REMOVE_PENDING_CREATE: &str =
+    "DELETE FROM aws_pending_creates WHERE kind = $1 AND resource_id = $2";
+pub const SELECT_PENDING_CREATES: &str =
+    "SELECT kind, resource_id, name FROM aws_pending_creates ORDER BY started_at";

@@ -296,6 +296,14 @@ pub struct RunRecord {
     pub report: Value,
 }
 
+/// A create in flight (`aws_pending_creates`): the AWS name it was sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCreate {
+    pub kind: ResourceKind,
+    pub resource_id: uuid::Uuid,
+    pub name: String,
+}
+
 /// An audit row as read back, with its position in the log.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEntry {

@@ -5,7 +5,10 @@
 
 use super::directory::{AwsError, Directory};
 use super::plan::{self, Action, Skipped};
-use crate::store::{AuditRow, AwsMembership, AwsPrincipal, Ownership, Store, SyncState};
+use crate::mapping::aws_profile::AwsAttributes;
+use crate::store::{
+    AuditRow, AwsMembership, AwsPrincipal, Ownership, PendingCreate, Store, SyncState,
+};
 use scim_schema::schema::ResourceKind;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -21,6 +24,15 @@ pub(super) struct Apply<'a> {
     /// Memberships added or removed by this run (a full run's drift repair leaves them be: its
     /// listing of AWS may predate them).
     pub touched_memberships: HashSet<(Uuid, Uuid)>,
+    /// Renames that met a name still taken, to try again once the run's other changes are in,
+    /// with the name the principal had.
+    deferred: Vec<(Action, String)>,
+    /// Principals given a temporary name in this run (once each).
+    set_aside: HashSet<(ResourceKind, Uuid)>,
+    /// What was last pushed, per principal (to record a temporary name).
+    pushed: HashMap<(ResourceKind, Uuid), Value>,
+    /// The recorded AWS name of each principal.
+    names: HashMap<(ResourceKind, Uuid), String>,
     /// SCIM id → AWS id, for memberships (filled in as principals are created).
     aws_ids: HashMap<(ResourceKind, Uuid), String>,
     ownership: HashMap<(ResourceKind, Uuid), Ownership>,
@@ -42,6 +54,10 @@ impl<'a> Apply<'a> {
             run_id,
             done: BTreeMap::new(),
             touched_memberships: HashSet::new(),
+            deferred: Vec::new(),
+            set_aside: HashSet::new(),
+            pushed: HashMap::new(),
+            names: HashMap::new(),
             aws_ids: HashMap::new(),
             ownership: HashMap::new(),
             memberships: Vec::new(),
@@ -58,6 +74,61 @@ impl<'a> Apply<'a> {
         self.ownership =
             state.principals.iter().map(|p| ((p.kind, p.resource_id), p.ownership)).collect();
         self.memberships = state.memberships.clone();
+        self.pushed =
+            state.principals.iter().map(|p| ((p.kind, p.resource_id), p.pushed.clone())).collect();
+        self.names =
+            state.principals.iter().map(|p| ((p.kind, p.resource_id), p.name.clone())).collect();
+    }
+
+    fn recorded_name(&self, kind: ResourceKind, resource_id: Uuid) -> String {
+        self.names.get(&(kind, resource_id)).cloned().unwrap_or_default()
+    }
+
+    /// Whether another managed principal is recorded under this name (AWS compares names
+    /// without case).
+    fn held_by_another(&self, kind: ResourceKind, name: &str, resource_id: Uuid) -> bool {
+        self.names
+            .iter()
+            .any(|((k, id), n)| *k == kind && *id != resource_id && n.eq_ignore_ascii_case(name))
+    }
+
+    /// Tries the renames put off by [`Self::rename_temporarily`] again; one whose name is still
+    /// taken goes back to the name it had, never staying under the temporary one.
+    pub async fn retry_deferred(&mut self) -> anyhow::Result<()> {
+        for (action, old_name) in std::mem::take(&mut self.deferred) {
+            self.one(&action).await?;
+            let principal = principal_of(&action);
+            let Action::Update { kind, resource_id, aws_id, .. } = &action else { continue };
+            if old_name.is_empty() || !self.failures.iter().any(|f| f.principal == principal) {
+                continue;
+            }
+            let key = name_attribute(*kind);
+            let change = vec![(key.to_owned(), Some(json!(old_name)))];
+            let restored = match kind {
+                ResourceKind::User => self.directory.update_user(aws_id, &change).await,
+                ResourceKind::Group => self.directory.update_group(aws_id, &change).await,
+            };
+            if restored.is_ok() {
+                let mut pushed = match self.pushed.get(&(*kind, *resource_id)) {
+                    Some(Value::Object(p)) => p.clone(),
+                    _ => AwsAttributes::new(),
+                };
+                pushed.insert(key.into(), json!(old_name));
+                self.record(*kind, *resource_id, aws_id, &old_name, &pushed, None)
+                    .await
+                    .map_err(Failure::into_anyhow)?;
+                self.audit(
+                    "update",
+                    *kind,
+                    &old_name,
+                    Some(aws_id),
+                    Some(json!({"restored_name": true})),
+                )
+                .await
+                .map_err(Failure::into_anyhow)?;
+            }
+        }
+        Ok(())
     }
 
     /// Per-principal AWS errors are recorded and the run goes on; access and availability
@@ -84,7 +155,7 @@ impl<'a> Apply<'a> {
                 self.failures.push(Skipped { principal, message: e.to_string() });
                 Ok(())
             }
-            Err(Failure::EndMissing) => Ok(()),
+            Err(Failure::EndMissing | Failure::Deferred) => Ok(()),
             Err(Failure::Other(e)) => Err(e),
         }
     }
@@ -105,6 +176,20 @@ impl<'a> Apply<'a> {
                         self.record(kind, *resource_id, aws_id, name, attrs, None).await?;
                         let detail = json!({"attributes": changes.iter().map(|(k, _)| k).collect::<Vec<_>>()});
                         self.audit("update", kind, name, Some(aws_id), Some(detail)).await
+                    }
+                    // Renamed to a name another managed principal still holds (two names swapped
+                    // at the IdP): step aside under a temporary name and try again at the end.
+                    // Only when a principal the bridge manages holds the name (it is renamed
+                    // later in the plan): a foreign holder would keep it.
+                    Err(AwsError::Conflict { .. })
+                        if renames(kind, changes)
+                            && self.held_by_another(kind, name, *resource_id)
+                            && self.set_aside.insert((kind, *resource_id)) =>
+                    {
+                        let old = self.recorded_name(kind, *resource_id);
+                        self.rename_temporarily(kind, *resource_id, aws_id, name).await?;
+                        self.deferred.push((action.clone(), old));
+                        Err(Failure::Deferred)
                     }
                     Err(e) => Err(e.into()),
                 }
@@ -188,6 +273,66 @@ impl<'a> Apply<'a> {
         resource_id: Uuid,
         attrs: &crate::mapping::aws_profile::AwsAttributes,
     ) -> Result<(), Failure> {
+        // Written first: if the process dies after AWS created the principal and before it is
+        // recorded, the next run finds it by this name (see `Apply::resolve_pending`).
+        let pending = PendingCreate { kind, resource_id, name: name.to_owned() };
+        self.store.put_pending_create(&pending).await?;
+        let outcome = self.create_or_adopt(kind, name, resource_id, attrs).await;
+        self.store.remove_pending_create(kind, resource_id).await?;
+        outcome
+    }
+
+    /// Principals whose create a dead process left unrecorded: found in AWS by the name they
+    /// were sent with and recorded as created (with only their name as pushed, so the next
+    /// plan brings every other attribute up to date), or forgotten when AWS never made them.
+    pub async fn resolve_pending(&mut self) -> anyhow::Result<()> {
+        for p in self.store.pending_creates().await? {
+            if !self.aws_ids.contains_key(&(p.kind, p.resource_id)) {
+                let found = match p.kind {
+                    ResourceKind::User => self.directory.find_user(&p.name).await?,
+                    ResourceKind::Group => self.directory.find_group(&p.name).await?,
+                };
+                let name_key =
+                    if p.kind == ResourceKind::User { "userName" } else { "displayName" };
+                if let Some(aws_id) = found
+                    && !self.aws_ids.values().any(|managed| *managed == aws_id)
+                {
+                    tracing::warn!(name = %p.name, %aws_id, "recording a create an earlier run did not live to record");
+                    let mut pushed = AwsAttributes::new();
+                    pushed.insert(name_key.into(), json!(p.name));
+                    self.record(
+                        p.kind,
+                        p.resource_id,
+                        &aws_id,
+                        &p.name,
+                        &pushed,
+                        Some(Ownership::Created),
+                    )
+                    .await
+                    .map_err(Failure::into_anyhow)?;
+                    self.audit(
+                        "create",
+                        p.kind,
+                        &p.name,
+                        Some(&aws_id),
+                        Some(json!({"recovered": true})),
+                    )
+                    .await
+                    .map_err(Failure::into_anyhow)?;
+                }
+            }
+            self.store.remove_pending_create(p.kind, p.resource_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn create_or_adopt(
+        &mut self,
+        kind: ResourceKind,
+        name: &str,
+        resource_id: Uuid,
+        attrs: &crate::mapping::aws_profile::AwsAttributes,
+    ) -> Result<(), Failure> {
         let created = match kind {
             ResourceKind::User => self.directory.create_user(attrs).await,
             ResourceKind::Group => self.directory.create_group(attrs).await,
@@ -237,6 +382,32 @@ impl<'a> Apply<'a> {
         }
     }
 
+    /// Gives the principal a unique temporary name, recorded as pushed, so that a crash leaves
+    /// a state the next run's plan renames back.
+    async fn rename_temporarily(
+        &mut self,
+        kind: ResourceKind,
+        resource_id: Uuid,
+        aws_id: &str,
+        name: &str,
+    ) -> Result<(), Failure> {
+        let key = name_attribute(kind);
+        let temporary = format!("scimbridge-renaming-{}", Uuid::now_v7().simple());
+        let change = vec![(key.to_owned(), Some(json!(temporary)))];
+        match kind {
+            ResourceKind::User => self.directory.update_user(aws_id, &change).await?,
+            ResourceKind::Group => self.directory.update_group(aws_id, &change).await?,
+        }
+        let mut pushed = match self.pushed.get(&(kind, resource_id)) {
+            Some(Value::Object(p)) => p.clone(),
+            _ => AwsAttributes::new(),
+        };
+        pushed.insert(key.into(), json!(temporary));
+        self.record(kind, resource_id, aws_id, &temporary, &pushed, None).await?;
+        let detail = json!({"temporary_name": temporary, "renaming_to": name});
+        self.audit("update", kind, name, Some(aws_id), Some(detail)).await
+    }
+
     /// Records the principal as pushed; `ownership` None keeps the recorded one.
     async fn record(
         &mut self,
@@ -261,6 +432,8 @@ impl<'a> Apply<'a> {
         };
         self.store.put_principal(&principal).await.map_err(anyhow::Error::from)?;
         self.aws_ids.insert((kind, resource_id), aws_id.to_owned());
+        self.pushed.insert((kind, resource_id), principal.pushed);
+        self.names.insert((kind, resource_id), name.to_owned());
         Ok(())
     }
 
@@ -290,7 +463,20 @@ enum Failure {
     Aws(AwsError),
     /// A membership whose group or user is not in AWS (its create failed and was reported).
     EndMissing,
+    /// Put off to the end of the run (see `Apply::deferred`).
+    Deferred,
     Other(anyhow::Error),
+}
+
+impl Failure {
+    fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            Failure::Aws(e) => e.into(),
+            Failure::EndMissing => anyhow::anyhow!("a membership end is missing"),
+            Failure::Deferred => anyhow::anyhow!("deferred"),
+            Failure::Other(e) => e,
+        }
+    }
 }
 
 impl From<AwsError> for Failure {
@@ -320,4 +506,16 @@ fn principal_of(action: &Action) -> String {
             format!("{group} / {user}")
         }
     }
+}
+
+/// The attribute that names a principal in AWS (unique per kind).
+fn name_attribute(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "userName",
+        ResourceKind::Group => "displayName",
+    }
+}
+
+fn renames(kind: ResourceKind, changes: &[crate::sync::directory::AttributeChange]) -> bool {
+    changes.iter().any(|(k, _)| k == name_attribute(kind))
 }

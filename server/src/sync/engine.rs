@@ -313,6 +313,9 @@ async fn execute(
 ) -> anyhow::Result<()> {
     let settings = &config.sync;
     let mut run = Run::start(store, directory, config, opts, report.run_id).await?;
+    if !opts.dry_run {
+        run.apply.resolve_pending().await?;
+    }
     if opts.full {
         run.repair_drift(&mut report.counts, opts.progress()).await?;
     }
@@ -359,6 +362,8 @@ async fn execute(
     }
     // A closing pass for what could only be planned once this run's creates had AWS ids (an
     // enterprise manager created in the same run). One pass: its own creates wait for the next.
+    // Renames that waited for a name another rename freed (names swapped at the IdP).
+    run.apply.retry_deferred().await?;
     // The journal head covered is the one before this pass: the pass applies only updates, so
     // an IdP change it happens to see is left for the next run.
     let covered = run.lane.covered;
