@@ -6,7 +6,7 @@ use crate::support::{Backend, fresh_database};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-on_both_backends!(token_commands_and_serve);
+on_both_backends!(token_commands_and_serve, tokens_from_a_mounted_secret);
 
 fn run(url: &str, args: &[&str]) -> Output {
     command(url).args(args).output().expect("run scimbridge")
@@ -110,4 +110,52 @@ async fn token_commands_and_serve(b: Backend) {
     let bad = run(&url, &["--config", cfg.to_str().unwrap(), "migrate"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("lisen"));
+}
+
+/// `[auth] tokens_dir` (how the Helm chart hands over tokens): a Kubernetes-style mounted
+/// Secret (keys as symlinks into `..data`) is accepted at start — a source token and the admin
+/// token work, a restart adds nothing, and a badly named file stops the server with the key.
+async fn tokens_from_a_mounted_secret(b: Backend) {
+    use crate::support::binary::{BinaryApp, IdpClient};
+    let secret = tempfile::tempdir().unwrap();
+    let data = secret.path().join("..2026_11_23_00_00_00.000000000");
+    std::fs::create_dir(&data).unwrap();
+    let okta = format!("scimbridge_{}", "o".repeat(43));
+    let admin = format!("scimbridge_{}", "a".repeat(43));
+    std::fs::write(data.join("okta"), format!("{okta}\n")).unwrap();
+    std::fs::write(data.join("admin"), &admin).unwrap();
+    std::os::unix::fs::symlink(&data, secret.path().join("..data")).unwrap();
+    for key in ["okta", "admin"] {
+        std::os::unix::fs::symlink(format!("..data/{key}"), secret.path().join(key)).unwrap();
+    }
+    let config = format!("[auth]\ntokens_dir = {:?}\n", secret.path().display().to_string());
+    let app = BinaryApp::start(b, &config).await;
+    let idp = IdpClient::new(&app.base, okta.clone(), None, "application/scim+json", None);
+    assert_eq!(idp.get("/Users").await.status, 200, "the okta token from the file works");
+    let root = app.base.trim_end_matches("/scim/v2");
+    let status = reqwest::Client::new()
+        .get(format!("{root}/admin/v1/status"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200, "the admin token from the file works");
+    let store = app.store().await;
+    assert_eq!(store.list_tokens().await.unwrap().len(), 2);
+    // Accepting them again (a restart, another replica) adds nothing.
+    let again = scimbridge::auth::provision_from_dir(&*store, secret.path()).await.unwrap();
+    assert_eq!(again, 0);
+    assert_eq!(store.list_tokens().await.unwrap().len(), 2);
+
+    // A file whose name is no source name: the server refuses to start, naming the key.
+    std::fs::write(secret.path().join("bad name"), "scimbridge_x").unwrap();
+    let (url, _dir) = fresh_database(b).await;
+    let out = command(&url)
+        .env("SCIMBRIDGE_AUTH__TOKENS_DIR", secret.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .expect("run serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("auth.tokens_dir"), "{stderr}");
 }

@@ -49,6 +49,88 @@ pub async fn create_token(
     Ok((token.id, secret, source))
 }
 
+/// Why `name` cannot be a source name, if it cannot: 1-64 letters, digits, '-' or '_', and not
+/// `admin` (the name of admin tokens in a tokens directory).
+pub fn source_name_problem(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        return Some(format!("use 1-64 letters, digits, '-' or '_' (got {name:?})"));
+    }
+    (name == "admin").then(|| "\"admin\" is reserved for admin tokens".to_owned())
+}
+
+/// Accepts the tokens in `dir` (`[auth] tokens_dir`, a mounted Kubernetes Secret): each file
+/// is named after its source (`admin`: an admin-API token) and holds the token. A token already
+/// known — also one revoked, which stays revoked — is left as it is; a new one is stored as its
+/// digest, creating the source if it is new. Idempotent, and safe when replicas start at once.
+/// Removing a file does not revoke its token: `scimbridge token revoke` does. Returns how many
+/// tokens were added.
+pub async fn provision_from_dir(store: &dyn Store, dir: &std::path::Path) -> anyhow::Result<usize> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("config: auth.tokens_dir {}: {e}", dir.display()))?;
+    let mut added = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // A mounted Secret also holds `..data` and `..<timestamp>`; its keys are symlinks.
+        let path = entry.path();
+        if name.starts_with('.') || !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let source = if name == "admin" { None } else { Some(name.as_str()) };
+        if let Some(problem) = source.and_then(source_name_problem) {
+            anyhow::bail!(
+                "config: auth.tokens_dir: file {name:?}: the file name is the source name: {problem}"
+            );
+        }
+        let secret = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("config: auth.tokens_dir: {}: {e}", path.display()))?;
+        let secret = secret.trim();
+        if secret.is_empty() || secret.chars().any(char::is_whitespace) {
+            anyhow::bail!(
+                "config: auth.tokens_dir: file {name:?} holds no token (or one with whitespace inside)"
+            );
+        }
+        let digest = digest(secret);
+        if let Some(known) = store.find_token(&digest).await? {
+            let owner = known.source.as_ref().map(|s| s.name.as_str());
+            if owner != source {
+                anyhow::bail!(
+                    "config: auth.tokens_dir: the token in {name:?} is already the token of {}",
+                    owner.unwrap_or("the admin API")
+                );
+            }
+            if known.revoked {
+                tracing::warn!(source = %name, "the token in auth.tokens_dir was revoked; it stays revoked");
+            }
+            continue;
+        }
+        let source = match source {
+            Some(name) => Some(store.upsert_source(name, None).await?),
+            None => None,
+        };
+        let token = NewToken {
+            id: uuid::Uuid::now_v7(),
+            source_id: source.as_ref().map(|s| s.id),
+            digest: digest.to_vec(),
+            created_at: now(),
+            expires_at: None,
+        };
+        match store.insert_token(&token).await {
+            Ok(()) => {
+                added += 1;
+                tracing::info!(source = %name, token_id = %token.id, "token from auth.tokens_dir accepted");
+            }
+            // Another replica stored it first.
+            Err(_) if store.find_token(&digest).await?.is_some() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(added)
+}
+
 /// Who a request acts as.
 #[derive(Debug, Clone)]
 pub enum Principal {

@@ -199,6 +199,10 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 
 async fn serve(settings: Settings) -> anyhow::Result<i32> {
     let store = open_store(&settings).await?;
+    if let Some(dir) = &settings.auth.tokens_dir {
+        let added = crate::auth::provision_from_dir(&*store, dir).await?;
+        tracing::info!(added, dir = %dir.display(), "tokens from auth.tokens_dir");
+    }
     let listen = settings.server.listen.clone();
     tracing::info!(listen = %listen, database = store.backend(), "scimbridge serving SCIM at /scim/v2");
     let (scheduler, sync) = if crate::sync::scheduler::enabled(&settings) {
@@ -269,16 +273,11 @@ async fn token_create(store: &dyn Store, args: &TokenCreateArgs) -> anyhow::Resu
 }
 
 fn validate_source_name(name: &str) -> anyhow::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !ok {
-        anyhow::bail!("--source: use 1-64 letters, digits, '-' or '_' (got {name:?})");
+    match crate::auth::source_name_problem(name) {
+        Some(problem) if name == "admin" => anyhow::bail!("--source: {problem} (use --admin)"),
+        Some(problem) => anyhow::bail!("--source: {problem}"),
+        None => Ok(()),
     }
-    if name == "admin" {
-        anyhow::bail!("--source: \"admin\" is reserved for admin tokens (use --admin)");
-    }
-    Ok(())
 }
 
 /// `id  source  created  expires  last-used  state  compat`, tab-separated; compat is the

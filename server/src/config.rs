@@ -22,6 +22,7 @@ pub struct Settings {
     pub sources: BTreeMap<String, SourceSettings>,
     pub aws: AwsSettings,
     pub sync: SyncSettings,
+    pub auth: AuthSettings,
     /// User-defined mappings on top of the built-in AWS profile.
     pub mapping: crate::mapping::rules::MappingSettings,
     /// Sections of later sync features (`[[permission_sets]]`, `[assignments]`);
@@ -64,6 +65,15 @@ pub struct ScimSettings {
     pub max_payload_bytes: u64,
     /// How long a verified token stays cached; a revocation takes effect within this time.
     pub token_cache_seconds: u64,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// A directory of token files, one per source (`admin`: the admin token), accepted at
+    /// start (the Helm chart mounts its tokens Secret here).
+    pub tokens_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
