@@ -10,7 +10,7 @@
 
 use crate::on_both_backends;
 use crate::support::binary::{BinaryApp, IdpClient, command};
-use crate::support::moto::{AWS_ENV, Moto};
+use crate::support::moto::{AWS_ENV, Moto, writes};
 use crate::support::{Backend, Reply, group, user};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -155,18 +155,6 @@ async fn create_group(idp: &IdpClient, name: &str, members: &[&str]) -> String {
 
 fn count(report: &Value, key: &str) -> u64 {
     report["counts"][key].as_u64().unwrap_or(0)
-}
-
-/// AWS calls of the run that write (not List/Get/Describe).
-fn writes(report: &Value) -> u64 {
-    let calls = report["aws_calls"].as_object().cloned().unwrap_or_default();
-    calls
-        .iter()
-        .filter(|(op, _)| {
-            !op.starts_with("List") && !op.starts_with("Get") && !op.starts_with("Describe")
-        })
-        .map(|(_, n)| n.as_u64().unwrap_or(0))
-        .sum()
 }
 
 fn pending(status: &Value) -> i64 {

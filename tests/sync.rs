@@ -5,7 +5,7 @@
 use crate::on_both_backends;
 use crate::support::binary::{BinaryApp, IdpClient, command};
 use crate::support::fault_proxy::{FaultProxy, Faults};
-use crate::support::moto::{AWS_ENV, Moto, aws_config_section};
+use crate::support::moto::{AWS_ENV, Moto, aws_config_section, writes};
 use crate::support::{Backend, TestApp, patch_op, spawn_app, user};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -72,17 +72,6 @@ fn sync_with(app: &TestApp, config_toml: &str, args: &[&str]) -> (i32, Value) {
 
 fn count(report: &Value, key: &str) -> u64 {
     report["counts"][key].as_u64().unwrap_or(0)
-}
-
-fn writes(report: &Value) -> u64 {
-    let calls = report["aws_calls"].as_object().cloned().unwrap_or_default();
-    calls
-        .iter()
-        .filter(|(op, _)| {
-            !op.starts_with("List") && !op.starts_with("Get") && !op.starts_with("Describe")
-        })
-        .map(|(_, n)| n.as_u64().unwrap_or(0))
-        .sum()
 }
 
 async fn creates_updates_renames_and_deletes(b: Backend) {
@@ -202,22 +191,8 @@ async fn a_second_run_changes_nothing(b: Backend) {
 
 async fn adopts_existing_and_leaves_foreign_alone(b: Backend) {
     let (app, moto) = (spawn_app(b).await, Moto::start().await);
-    let create = |name: &str| {
-        moto.ids
-            .create_user()
-            .identity_store_id(&moto.identity_store_id)
-            .user_name(name)
-            .display_name(name)
-            .name(
-                aws_sdk_identitystore::types::Name::builder()
-                    .given_name("G")
-                    .family_name("F")
-                    .build(),
-            )
-            .send()
-    };
-    let existing = create("existing@example.com").await.expect("CreateUser").user_id().to_owned();
-    let foreign = create("foreign@example.com").await.expect("CreateUser").user_id().to_owned();
+    let existing = moto.create_user("existing@example.com").await;
+    let foreign = moto.create_user("foreign@example.com").await;
     let foreign_group = moto
         .ids
         .create_group()

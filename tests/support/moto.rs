@@ -186,3 +186,15 @@ impl Moto {
             .expect("DescribeUser")
     }
 }
+
+/// AWS calls of a run report that write (not List/Get/Describe).
+pub fn writes(report: &serde_json::Value) -> u64 {
+    let calls = report["aws_calls"].as_object().cloned().unwrap_or_default();
+    calls
+        .iter()
+        .filter(|(op, _)| {
+            !op.starts_with("List") && !op.starts_with("Get") && !op.starts_with("Describe")
+        })
+        .map(|(_, n)| n.as_u64().unwrap_or(0))
+        .sum()
+}

@@ -34,13 +34,7 @@ async fn require_admin_token(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
-    let header =
-        req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-    match state.auth.authenticate(header).await.map_err(ApiError::from)? {
+    match crate::http::authenticate(&req).await?.1 {
         Principal::Admin { .. } => next.call(req).await,
         Principal::Scim { .. } => Err(ApiError::Scim(ScimError::new(
             403,

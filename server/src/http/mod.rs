@@ -59,6 +59,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     scim::configure(cfg);
 }
 
+/// The application state and the verified bearer token of a request (for the SCIM and admin
+/// gates).
+pub(crate) async fn authenticate(
+    req: &actix_web::dev::ServiceRequest,
+) -> Result<(web::Data<AppState>, crate::auth::Principal), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+    let header =
+        req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok());
+    let principal = state.auth.authenticate(header).await.map_err(ApiError::from)?;
+    Ok((state, principal))
+}
+
 /// Unknown paths get a SCIM 404, not an empty body.
 pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     use actix_web::ResponseError;

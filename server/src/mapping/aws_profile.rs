@@ -48,7 +48,7 @@ pub struct AwsUser {
 pub struct ShapeError(pub String);
 
 /// Single-valued strings copied as they are (after trimming; empty → left out).
-const USER_TEXT: &[&str] = &[
+pub(crate) const USER_TEXT: &[&str] = &[
     "displayName",
     "nickName",
     "profileUrl",
@@ -59,7 +59,7 @@ const USER_TEXT: &[&str] = &[
     "timezone",
 ];
 
-const NAME_PARTS: &[&str] =
+pub(crate) const NAME_PARTS: &[&str] =
     &["formatted", "familyName", "givenName", "middleName", "honorificPrefix", "honorificSuffix"];
 
 /// The sub-attributes kept of each collapsed multi-valued attribute.
@@ -73,7 +73,7 @@ const COLLAPSED: &[(&str, &[&str])] = &[
     ("roles", &["value", "type"]),
 ];
 
-const ENTERPRISE_TEXT: &[&str] =
+pub(crate) const ENTERPRISE_TEXT: &[&str] =
     &["employeeNumber", "costCenter", "organization", "division", "department"];
 
 /// Shapes a SCIM user (the stored document) for the Identity Store.

@@ -10,7 +10,10 @@
 //! one that fails for a particular user (a missing attribute, a wrong type) skips that user
 //! with the error — never deletes it.
 
-use super::aws_profile::{AwsAttributes, ENTERPRISE_EXTENSION, ShapeError, check_user_name};
+use super::aws_profile::{
+    AwsAttributes, ENTERPRISE_EXTENSION, ENTERPRISE_TEXT, NAME_PARTS, ShapeError, USER_TEXT,
+    check_user_name,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -30,22 +33,6 @@ pub struct MappingSettings {
 /// Expressions longer than this are refused (they are config, not programs).
 const MAX_EXPRESSION: usize = 4096;
 
-/// Single-valued text attributes of an AWS user a mapping may set or drop.
-const TEXT_TARGETS: &[&str] = &[
-    "userName",
-    "displayName",
-    "nickName",
-    "profileUrl",
-    "title",
-    "userType",
-    "preferredLanguage",
-    "locale",
-    "timezone",
-];
-const NAME_PARTS: &[&str] =
-    &["formatted", "familyName", "givenName", "middleName", "honorificPrefix", "honorificSuffix"];
-const ENTERPRISE_PARTS: &[&str] =
-    &["employeeNumber", "costCenter", "organization", "division", "department"];
 /// Collapsed multi-valued attributes: set from a string (the value) or a map.
 const LIST_TARGETS: &[&str] = &["emails", "phoneNumbers", "addresses", "roles"];
 /// What AWS requires of every user: never dropped.
@@ -62,7 +49,7 @@ enum Target {
 
 impl Target {
     fn parse(key: &str) -> Option<Target> {
-        if TEXT_TARGETS.contains(&key) {
+        if key == "userName" || USER_TEXT.contains(&key) {
             return Some(Target::Text(key.to_owned()));
         }
         if LIST_TARGETS.contains(&key) {
@@ -72,16 +59,17 @@ impl Target {
             return NAME_PARTS.contains(&part).then(|| Target::NamePart(part.to_owned()));
         }
         if let Some(part) = key.strip_prefix("enterprise.") {
-            return ENTERPRISE_PARTS.contains(&part).then(|| Target::Enterprise(part.to_owned()));
+            return ENTERPRISE_TEXT.contains(&part).then(|| Target::Enterprise(part.to_owned()));
         }
         None
     }
 
     fn known() -> String {
-        let mut all: Vec<String> = TEXT_TARGETS.iter().map(|s| (*s).to_owned()).collect();
+        let mut all = vec!["userName".to_owned()];
+        all.extend(USER_TEXT.iter().map(|s| (*s).to_owned()));
         all.extend(LIST_TARGETS.iter().map(|s| (*s).to_owned()));
         all.extend(NAME_PARTS.iter().map(|p| format!("name.{p}")));
-        all.extend(ENTERPRISE_PARTS.iter().map(|p| format!("enterprise.{p}")));
+        all.extend(ENTERPRISE_TEXT.iter().map(|p| format!("enterprise.{p}")));
         all.join(", ")
     }
 

@@ -109,11 +109,7 @@ impl<'a> Apply<'a> {
                 ResourceKind::Group => self.directory.update_group(aws_id, &change).await,
             };
             if restored.is_ok() {
-                let mut pushed = match self.pushed.get(&(*kind, *resource_id)) {
-                    Some(Value::Object(p)) => p.clone(),
-                    _ => AwsAttributes::new(),
-                };
-                pushed.insert(key.into(), json!(old_name));
+                let pushed = self.pushed_named(*kind, *resource_id, &old_name);
                 self.record(*kind, *resource_id, aws_id, &old_name, &pushed, None)
                     .await
                     .map_err(Failure::into_anyhow)?;
@@ -398,14 +394,20 @@ impl<'a> Apply<'a> {
             ResourceKind::User => self.directory.update_user(aws_id, &change).await?,
             ResourceKind::Group => self.directory.update_group(aws_id, &change).await?,
         }
+        let pushed = self.pushed_named(kind, resource_id, &temporary);
+        self.record(kind, resource_id, aws_id, &temporary, &pushed, None).await?;
+        let detail = json!({"temporary_name": temporary, "renaming_to": name});
+        self.audit("update", kind, name, Some(aws_id), Some(detail)).await
+    }
+
+    /// What was last pushed of the principal, under another name.
+    fn pushed_named(&self, kind: ResourceKind, resource_id: Uuid, name: &str) -> AwsAttributes {
         let mut pushed = match self.pushed.get(&(kind, resource_id)) {
             Some(Value::Object(p)) => p.clone(),
             _ => AwsAttributes::new(),
         };
-        pushed.insert(key.into(), json!(temporary));
-        self.record(kind, resource_id, aws_id, &temporary, &pushed, None).await?;
-        let detail = json!({"temporary_name": temporary, "renaming_to": name});
-        self.audit("update", kind, name, Some(aws_id), Some(detail)).await
+        pushed.insert(name_attribute(kind).into(), json!(name));
+        pushed
     }
 
     /// Records the principal as pushed; `ownership` None keeps the recorded one.

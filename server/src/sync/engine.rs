@@ -482,6 +482,12 @@ impl ChangeLane {
         if head != self.seen {
             self.seen = head;
             self.moved_at = Instant::now();
+            // The run looks only between its steps (a page of a long listing can take a
+            // while): the quiet time counts from the newest change, not from when it was seen.
+            if let Some(row) = store.journal_since(head - 1, 1).await?.first() {
+                let age = (crate::store::now() - row.at).to_std().unwrap_or_default();
+                self.moved_at = Instant::now().checked_sub(age).unwrap_or(self.moved_at);
+            }
         }
         Ok(head > self.covered && self.moved_at.elapsed() >= self.debounce)
     }

@@ -2,13 +2,12 @@
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::http::AppState;
 use crate::scim::Caller;
 use crate::scim::compat::detect_from_request;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, web};
+use actix_web::HttpMessage;
 use scim_schema::ScimError;
 use tracing_actix_web::RootSpan;
 
@@ -16,13 +15,7 @@ pub async fn require_source_token(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
-    let header =
-        req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-    let principal = state.auth.authenticate(header).await.map_err(ApiError::from)?;
+    let (state, principal) = crate::http::authenticate(&req).await?;
     let caller = match principal {
         Principal::Scim { token_id, source } => Caller::new(source, token_id, &state.settings),
         Principal::Admin { .. } => {
