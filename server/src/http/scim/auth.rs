@@ -4,10 +4,10 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::scim::Caller;
 use crate::scim::compat::detect_from_request;
+use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::HttpMessage;
 use scim_schema::ScimError;
 use tracing_actix_web::RootSpan;
 
