@@ -6,7 +6,11 @@ use crate::support::{Backend, fresh_database};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-on_both_backends!(token_commands_and_serve, tokens_from_a_mounted_secret);
+on_both_backends!(
+    token_commands_and_serve,
+    tokens_from_a_mounted_secret,
+    starts_on_a_database_a_newer_release_migrated
+);
 
 fn run(url: &str, args: &[&str]) -> Output {
     command(url).args(args).output().expect("run scimbridge")
@@ -158,4 +162,30 @@ async fn tokens_from_a_mounted_secret(b: Backend) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("auth.tokens_dir"), "{stderr}");
+}
+
+/// A database migrated by a newer release (a migration this binary does not know) still starts:
+/// a rolling upgrade restarts old pods and a rollback runs the old code on the newer schema.
+async fn starts_on_a_database_a_newer_release_migrated(b: Backend) {
+    let (url, _dir) = fresh_database(b).await;
+    let migrate = || command(&url).arg("migrate").output().expect("run migrate");
+    assert!(migrate().status.success());
+    let newer = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                 VALUES (99990101000000, 'from a newer release', TRUE, ";
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("{newer}'\\x00'::bytea, 0)")))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("{newer}X'00', 0)"))).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+    let out = migrate();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = command(&url).args(["token", "create", "--source", "okta"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

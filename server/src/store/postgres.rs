@@ -28,7 +28,11 @@ use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+/// Migrations applied by a newer release are tolerated (`ignore_missing`): each release's
+/// migrations keep the previous release's code working (expand, then contract), so an older
+/// pod restarting during a rolling upgrade, or a rollback, still starts.
+static MIGRATOR: sqlx::migrate::Migrator =
+    sqlx::migrate::Migrator { ignore_missing: true, ..sqlx::migrate!("../migrations/postgres") };
 
 pub struct PgStore {
     pool: PgPool,

@@ -273,6 +273,18 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
                 Outcome::Fail(AwsError::NotFound { operation, message })
             }
         }
+        // Keys deactivated, a session expired, a signature refused: no principal will fare better.
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredTokenException"
+        | "InvalidSignatureException"
+        | "IncompleteSignatureException"
+        | "MissingAuthenticationTokenException" => Outcome::Fail(AwsError::AccessDenied {
+            operation,
+            message: format!(
+                "{described} — the AWS credentials are invalid or expired (check the role, IRSA or keys)"
+            ),
+        }),
         "AccessDeniedException" => Outcome::Fail(AwsError::AccessDenied {
             operation,
             message: access_denied_hint(operation, reason.as_deref(), &message),
