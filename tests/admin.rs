@@ -36,18 +36,6 @@ fn root(app: &BinaryApp) -> String {
     app.base.strip_suffix("/scim/v2").expect("the SCIM base ends in /scim/v2").to_owned()
 }
 
-/// `scimbridge token create --admin` against the app's database: the new token (alone on the
-/// last line of stdout).
-fn admin_token(app: &BinaryApp) -> String {
-    let out = command(&app.url)
-        .args(["token", "create", "--admin"])
-        .output()
-        .expect("run scimbridge token create");
-    assert!(out.status.success(), "token create --admin: {}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    stdout.lines().last().expect("the token on the last line").trim().to_owned()
-}
-
 /// A client at the server's root with this bearer token (paths are `/admin/v1/...`).
 fn root_client(app: &BinaryApp, token: String) -> IdpClient {
     IdpClient::new(&root(app), token, None, "application/json", None)
@@ -70,7 +58,7 @@ async fn serve_with_sync(b: Backend) -> (Moto, BinaryApp, IdpClient, IdpClient) 
     let app = BinaryApp::start_with_env(b, &config, AWS_ENV).await;
     let idp =
         IdpClient::new(&app.base, app.token("okta", None), None, "application/scim+json", None);
-    let admin = root_client(&app, admin_token(&app));
+    let admin = root_client(&app, app.admin_token());
     startup_run_done(&admin).await;
     (moto, app, idp, admin)
 }
@@ -371,7 +359,7 @@ async fn admin_auth(b: Backend) {
     }
     source.send(Method::POST, "/admin/v1/sync", None).await.assert_error(403, None);
 
-    let token = admin_token(&app);
+    let token = app.admin_token();
     let admin = root_client(&app, token.clone());
     let s = status(&admin).await;
     assert!(s["last_run"].is_null(), "no run on a server that does not sync: {s}");
@@ -389,7 +377,7 @@ async fn admin_auth(b: Backend) {
 async fn sync_off_without_a_region(b: Backend) {
     // No [aws] section, and the binary gets no AWS_REGION.
     let app = BinaryApp::start(b, "").await;
-    let admin = root_client(&app, admin_token(&app));
+    let admin = root_client(&app, app.admin_token());
     admin.send(Method::POST, "/admin/v1/sync", None).await.assert_error(409, None);
     admin.post("/admin/v1/sync", &json!({"dry_run": true})).await.assert_error(409, None);
     let s = status(&admin).await;

@@ -15,6 +15,7 @@ mod concurrency;
 mod discovery;
 mod filters;
 mod groups;
+mod ha;
 mod idp;
 mod listing;
 mod sources;

@@ -83,6 +83,20 @@ impl BinaryApp {
         env: &[(&str, &str)],
     ) -> BinaryApp {
         let (url, dir) = fresh_database(backend).await;
+        Self::serve(url, dir, config_toml, env).await
+    }
+
+    /// Another replica: `scimbridge serve` on this app's database (already migrated).
+    pub async fn replica(&self, config_toml: &str, env: &[(&str, &str)]) -> BinaryApp {
+        Self::serve(self.url.clone(), None, config_toml, env).await
+    }
+
+    async fn serve(
+        url: String,
+        dir: Option<TempDir>,
+        config_toml: &str,
+        env: &[(&str, &str)],
+    ) -> BinaryApp {
         let config_dir = tempfile::tempdir().expect("temp dir");
         let config = config_dir.path().join("scimbridge.toml");
         std::fs::write(&config, config_toml).expect("write config");
@@ -113,6 +127,14 @@ impl BinaryApp {
             _dir: dir,
             _config_dir: config_dir,
         }
+    }
+
+    /// `scimbridge token create --admin`: the new admin-API token.
+    pub fn admin_token(&self) -> String {
+        let out = run(&self.url, &self.config, &["token", "create", "--admin"]);
+        assert!(out.status.success(), "token create: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        stdout.lines().last().expect("the token on the last line").trim().to_owned()
     }
 
     /// `scimbridge token create --source SOURCE [--compat MODE]`: the new token.

@@ -31,7 +31,7 @@ pub const REMOVE_MEMBERSHIP: &str =
     "DELETE FROM aws_memberships WHERE group_id = $1 AND user_id = $2";
 pub const SAVE_RUN: &str = "INSERT INTO sync_runs (id, trigger, dry_run, status, started_at, finished_at, report, journal_head) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-     ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+     ON CONFLICT (id) DO UPDATE SET status = excluded.status, started_at = excluded.started_at, \
      finished_at = excluded.finished_at, report = excluded.report, journal_head = excluded.journal_head";
 pub const LIST_RUNS: &str = "SELECT id, trigger, dry_run, status, started_at, finished_at, journal_head, report \
      FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT $1";
