@@ -31,6 +31,7 @@ on_both_backends!(
     a_run_that_loses_its_lease_stops,
     swapped_names_are_renamed_in_place,
     a_create_the_process_died_in_is_recorded_not_duplicated,
+    shutdown_stops_a_running_sync_cleanly,
     a_broken_expression_is_a_configuration_error,
     changes_during_a_full_runs_reads_are_pushed_and_kept,
 );
@@ -882,4 +883,39 @@ async fn a_create_the_process_died_in_is_recorded_not_duplicated(b: Backend) {
     assert!(app.store.pending_creates().await.unwrap().is_empty());
     let (_, again) = sync(&app, &moto, "", &[]);
     assert_eq!(again["counts"], json!({}), "{again}");
+}
+
+/// SIGTERM while `serve` is pushing changes: the process exits within seconds, the run stops
+/// before its next AWS call and is recorded as failed with why, and the lease is free for the
+/// next replica at once.
+async fn shutdown_stops_a_running_sync_cleanly(b: Backend) {
+    let moto = Moto::start().await;
+    let proxy = FaultProxy::start(&moto.endpoint, faults_with_latency(200)).await;
+    let config = format!(
+        "{}[sync]\ndebounce_seconds = 1\nschedule = \"0 0 0 1 1 *\"\n",
+        aws_config_section(&proxy.endpoint, 1000)
+    );
+    let mut app = BinaryApp::start_with_env(b, &config, AWS_ENV).await;
+    let idp =
+        IdpClient::new(&app.base, app.token("okta", None), None, "application/scim+json", None);
+    for i in 0..60 {
+        let r = idp.post("/Users", &user(&format!("u{i}@example.com"))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    // A run is creating users, one every 200 ms.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while moto.users().await.len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "no run started");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let status = app.terminate(std::time::Duration::from_secs(20)).expect("exited in time");
+    assert!(status.success(), "{status:?}");
+    assert!(moto.users().await.len() < 60, "stopped before the end");
+    let store = app.store().await;
+    let runs = store.list_runs(10).await.unwrap();
+    // The newest run is the one that was pushing (start-up or change: whichever got the users).
+    let stopped = &runs[0];
+    assert_eq!(stopped.status, "failed", "{:?}", stopped.report);
+    assert!(stopped.report.to_string().contains("shutting down"), "{:?}", stopped.report);
+    assert!(store.acquire_sync_lease(uuid::Uuid::now_v7(), 60).await.unwrap(), "lease released");
 }

@@ -155,8 +155,8 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
         full: args.full,
         force: args.force,
         trigger: "cli".to_owned(),
-        run_id: None,
         progress: progress_bar(),
+        ..Default::default()
     };
     let wait = std::time::Duration::from_secs(args.wait);
     let Some(report) =
@@ -197,6 +197,26 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
+/// SIGTERM (Kubernetes) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+/// How long shutdown waits for a running sync to reach its next step (an AWS call in flight
+/// is retried for at most about this long).
+const SYNC_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn serve(settings: Settings) -> anyhow::Result<i32> {
     let store = open_store(&settings).await?;
     if let Some(dir) = &settings.auth.tokens_dir {
@@ -205,7 +225,7 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
     }
     let listen = settings.server.listen.clone();
     tracing::info!(listen = %listen, database = store.backend(), "scimbridge serving SCIM at /scim/v2");
-    let (scheduler, sync) = if crate::sync::scheduler::enabled(&settings) {
+    let (scheduler, handle) = if crate::sync::scheduler::enabled(&settings) {
         let (task, handle) =
             crate::sync::scheduler::spawn(store.clone(), Arc::new(settings.clone()))?;
         (Some(task), Some(handle))
@@ -213,11 +233,24 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
         tracing::warn!("sync disabled: no AWS Region configured ([aws] region or AWS_REGION)");
         (None, None)
     };
-    let app = Application::build_with_store(settings, store, sync).await?;
-    app.run_until_stopped().await?;
-    if let Some(s) = scheduler {
-        s.abort();
+    let app = Application::build_with_store(settings, store, handle.clone()).await?;
+    let server = app.handle();
+    let mut serving = tokio::spawn(app.run_until_stopped());
+    tokio::select! {
+        served = &mut serving => return served?.map(|()| 0).map_err(Into::into),
+        () = shutdown_signal() => tracing::info!("shutting down"),
     }
+    // A running sync stops before its next AWS call, recorded; then requests drain.
+    if let (Some(task), Some(handle)) = (scheduler, handle) {
+        handle.shut_down();
+        let abort = task.abort_handle();
+        if tokio::time::timeout(SYNC_STOP_TIMEOUT, task).await.is_err() {
+            tracing::warn!("sync: the running run did not stop in time; abandoning it");
+            abort.abort();
+        }
+    }
+    server.stop(true).await;
+    serving.await??;
     Ok(0)
 }
 

@@ -51,6 +51,9 @@ impl Application {
                 .default_service(web::to(http::not_found))
         })
         .shutdown_timeout(shutdown_timeout)
+        // `serve` handles SIGTERM/SIGINT itself: the sync stops first, while the database
+        // pool's connections (some opened on the server's workers) still work.
+        .disable_signals()
         .listen(listener)?
         .run();
         Ok(Application { port, server })
@@ -62,6 +65,11 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Stops the server: in-flight requests drain for `server.shutdown_timeout_seconds`.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 }
 

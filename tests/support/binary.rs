@@ -129,6 +129,22 @@ impl BinaryApp {
         }
     }
 
+    /// SIGTERM (what Kubernetes sends), then waits up to `limit` for the process to exit; its
+    /// exit status, or None when it did not exit in time.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self._server.0.id().to_string();
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self._server.0.try_wait().expect("wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
     /// `scimbridge token create --admin`: the new admin-API token.
     pub fn admin_token(&self) -> String {
         let out = run(&self.url, &self.config, &["token", "create", "--admin"]);

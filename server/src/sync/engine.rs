@@ -40,7 +40,13 @@ pub struct RunOptions {
     /// The id to record the run under (the admin API hands it out before the run starts).
     pub run_id: Option<Uuid>,
     pub progress: Option<std::sync::Arc<dyn Progress>>,
+    /// Set when the server shuts down: the run stops before its next AWS call.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
+
+/// Why a run stopped early when the server shut down.
+const STOPPED: &str =
+    "stopped: the server is shutting down; the next run continues from the record";
 
 impl std::fmt::Debug for RunOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -338,6 +344,7 @@ async fn execute(
     progress.phase("applying", queue.len() as u64);
     let mut applied = 0u64;
     while let Some(action) = queue.pop_front() {
+        run.check_stop()?;
         run.apply.one(&action).await?;
         applied += 1;
         progress.step();
@@ -530,6 +537,7 @@ struct Run<'a> {
     apply: Apply<'a>,
     /// The record as the current plan saw it.
     state: SyncState,
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl<'a> Run<'a> {
@@ -572,7 +580,18 @@ impl<'a> Run<'a> {
             },
             apply: Apply::new(store, directory, run_id, &state),
             state,
+            stop: opts.stop.clone(),
         })
+    }
+
+    /// Err once the server is shutting down (between AWS calls: what is done is recorded).
+    fn check_stop(&self) -> anyhow::Result<()> {
+        match &self.stop {
+            Some(stop) if stop.load(std::sync::atomic::Ordering::Acquire) => {
+                anyhow::bail!(STOPPED)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A plan from the SCIM side and the record as they are now, and the SCIM resources changed
@@ -602,6 +621,7 @@ impl<'a> Run<'a> {
             "sync: pushing changes made during the full run's reads"
         );
         for action in &urgent {
+            self.check_stop()?;
             self.apply.one(action).await?;
         }
         Ok(())
@@ -711,6 +731,7 @@ impl<'a> Run<'a> {
         progress.step();
         let mut memberships = HashMap::new();
         for g in state.principals.iter().filter(|p| p.kind == ResourceKind::Group) {
+            self.check_stop()?;
             if self.lane.due(self.store).await? {
                 self.push_changes().await?;
             }

@@ -45,9 +45,17 @@ pub struct SyncHandle {
     /// Set once the scheduler has reached AWS: before, requests are refused rather than queued
     /// for an unknown time.
     connected: Arc<std::sync::atomic::AtomicBool>,
+    /// Set on shutdown: the scheduler starts nothing more and a running run stops.
+    stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SyncHandle {
+    /// Stops the scheduler: a running run stops before its next AWS call (what it did is
+    /// recorded, and it is recorded as failed), and no run starts after.
+    pub fn shut_down(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+    }
+
     /// Records the run as `running` (so it can be looked up at once) and queues it. Err when the
     /// queue is full.
     pub async fn request(&self, mut opts: RunOptions) -> anyhow::Result<uuid::Uuid> {
@@ -58,6 +66,7 @@ impl SyncHandle {
         }
         let run_id = uuid::Uuid::now_v7();
         opts.run_id = Some(run_id);
+        opts.stop = Some(self.stop.clone());
         let permit = self
             .queue
             .try_reserve()
@@ -76,13 +85,26 @@ pub fn spawn(
     let config = Arc::new(SyncConfig::from_settings(&settings)?);
     let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
     let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let handle = SyncHandle { store: store.clone(), queue: tx, connected: connected.clone() };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handle = SyncHandle {
+        store: store.clone(),
+        queue: tx,
+        connected: connected.clone(),
+        stop: stop.clone(),
+    };
+    let flags = Flags { connected, stop };
     Ok((
         tokio::spawn(
-            async move { run_forever(store, settings, config, schedule, rx, connected).await },
+            async move { run_forever(store, settings, config, schedule, rx, flags).await },
         ),
         handle,
     ))
+}
+
+/// What the scheduler shares with its [`SyncHandle`].
+struct Flags {
+    connected: Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 async fn run_forever(
@@ -91,8 +113,10 @@ async fn run_forever(
     config: Arc<SyncConfig>,
     schedule: cron::Schedule,
     mut requests: tokio::sync::mpsc::Receiver<RunOptions>,
-    connected: Arc<std::sync::atomic::AtomicBool>,
+    flags: Flags,
 ) {
+    let Flags { connected, stop } = flags;
+    let stopping = || stop.load(std::sync::atomic::Ordering::Acquire);
     let directory = loop {
         match AwsDirectory::connect(&settings.aws).await {
             Ok(d) => break d,
@@ -117,6 +141,10 @@ async fn run_forever(
     let mut not_before = Instant::now();
     let started = crate::store::now();
     loop {
+        if stopping() {
+            tracing::info!("sync: scheduler stopped");
+            return;
+        }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
             Some(opts) = requests.recv() => {
@@ -173,7 +201,12 @@ async fn run_forever(
         } else {
             "change"
         };
-        let opts = RunOptions { full, trigger: trigger.into(), ..RunOptions::default() };
+        let opts = RunOptions {
+            full,
+            trigger: trigger.into(),
+            stop: Some(stop.clone()),
+            ..RunOptions::default()
+        };
         match run_exclusive(store.clone(), &directory, &config, &opts, Duration::ZERO).await {
             // A failed run (AWS unreachable) is tried again after the pause, full if it was.
             Ok(Some(report)) if report.status == "failed" => {
