@@ -440,6 +440,12 @@ async fn metrics_report_runs_and_calls(b: Backend) {
     let created = ["action=\"create_user\""];
     assert_eq!(sample(&text, "scimbridge_sync_changes_total", &created), Some(1.0), "{text}");
     assert_eq!(sample(&text, "scimbridge_sync_pending_journal_entries", &[]), Some(0.0), "{text}");
+    // The database pools: at least one open connection, and their limits.
+    let pool = if b == Backend::Postgres { "pool=\"postgres\"" } else { "pool=\"readers\"" };
+    let max = sample(&text, "scimbridge_db_pool_max_connections", &[pool]);
+    assert!(max.is_some_and(|m| m >= 1.0), "{text}");
+    let open = sample(&text, "scimbridge_db_pool_connections", &[pool]);
+    assert!(open.is_some_and(|n| n >= 1.0), "{text}");
 
     // Requests by route pattern, method, status and source; never a raw id in a label.
     let post = ["route=\"/scim/v2/Users\"", "method=\"POST\"", "status=\"201\"", "source=\"okta\""];

@@ -27,6 +27,15 @@ pub async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
             metrics::gauge!("scimbridge_database_up").set(0.0);
         }
     }
+    for p in state.store.pool_stats() {
+        let busy = p.open.saturating_sub(p.idle);
+        metrics::gauge!("scimbridge_db_pool_connections", "pool" => p.pool, "state" => "idle")
+            .set(f64::from(p.idle));
+        metrics::gauge!("scimbridge_db_pool_connections", "pool" => p.pool, "state" => "busy")
+            .set(f64::from(busy));
+        metrics::gauge!("scimbridge_db_pool_max_connections", "pool" => p.pool)
+            .set(f64::from(p.max));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(crate::telemetry::prometheus().render())

@@ -42,6 +42,9 @@ pub trait Store: Send + Sync + 'static {
     /// The backend's name, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
 
+    /// Connection pools by name (`postgres`; SQLite: `readers`, `writer`), for `/metrics`.
+    fn pool_stats(&self) -> Vec<PoolStats>;
+
     /// Applies pending migrations (under a lock on PostgreSQL).
     async fn migrate(&self) -> Result<(), StoreError>;
 

@@ -597,6 +597,10 @@ impl Store for PgStore {
         "postgres"
     }
 
+    fn pool_stats(&self) -> Vec<super::PoolStats> {
+        vec![super::PoolStats::of("postgres", &self.pool)]
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         // sqlx takes a PostgreSQL advisory lock around the migrations, so replicas starting
         // together migrate once.

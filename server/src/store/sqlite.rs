@@ -624,6 +624,13 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    fn pool_stats(&self) -> Vec<super::PoolStats> {
+        vec![
+            super::PoolStats::of("readers", &self.readers),
+            super::PoolStats::of("writer", &self.writer),
+        ]
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.writer).await?;
         Ok(())

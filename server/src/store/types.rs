@@ -296,6 +296,27 @@ pub struct RunRecord {
     pub report: Value,
 }
 
+/// One connection pool's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    pub pool: &'static str,
+    /// Open connections (idle or in use).
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl PoolStats {
+    pub fn of<DB: sqlx::Database>(pool: &'static str, p: &sqlx::Pool<DB>) -> PoolStats {
+        PoolStats {
+            pool,
+            open: p.size(),
+            idle: u32::try_from(p.num_idle()).unwrap_or(u32::MAX),
+            max: p.options().get_max_connections(),
+        }
+    }
+}
+
 /// A create in flight (`aws_pending_creates`): the AWS name it was sent with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingCreate {
