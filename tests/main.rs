@@ -20,6 +20,7 @@ mod idp;
 mod listing;
 mod sources;
 mod sync;
+mod tls;
 mod tolerances;
 mod users;
 mod versioning;

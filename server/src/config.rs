@@ -281,11 +281,9 @@ impl Settings {
         if self.scim.max_results == 0 {
             anyhow::bail!("config: scim.max_results must be at least 1");
         }
-        if self.server.tls_cert_file.is_some() || self.server.tls_key_file.is_some() {
-            // Refuse rather than silently serve plain HTTP where the admin asked for HTTPS.
+        if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
             anyhow::bail!(
-                "config: server.tls_cert_file/tls_key_file: direct TLS is not supported by this version; \
-                 terminate TLS at an ingress or proxy"
+                "config: server.tls_cert_file and server.tls_key_file go together: set both (HTTPS) or neither"
             );
         }
         Ok(())

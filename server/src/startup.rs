@@ -39,6 +39,14 @@ impl Application {
         let port = listener.local_addr()?.port();
         let shutdown_timeout = settings.server.shutdown_timeout_seconds;
         crate::telemetry::prometheus();
+        let tls = match (&settings.server.tls_cert_file, &settings.server.tls_key_file) {
+            (Some(cert), Some(key)) => {
+                let certificate = http::tls::ReloadingCertificate::load(cert, key)?;
+                certificate.watch();
+                Some(http::tls::server_config(certificate)?)
+            }
+            _ => None,
+        };
         let state = web::Data::new(AppState::new(store, Arc::new(settings), sync));
         let server = HttpServer::new(move || {
             App::new()
@@ -53,8 +61,11 @@ impl Application {
         .shutdown_timeout(shutdown_timeout)
         // `serve` handles SIGTERM/SIGINT itself: the sync stops first, while the database
         // pool's connections (some opened on the server's workers) still work.
-        .disable_signals()
-        .listen(listener)?
+        .disable_signals();
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
         .run();
         Ok(Application { port, server })
     }

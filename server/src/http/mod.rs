@@ -5,6 +5,7 @@ pub mod admin;
 pub mod health;
 pub mod prometheus;
 pub mod scim;
+pub mod tls;
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
