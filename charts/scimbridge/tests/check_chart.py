@@ -194,8 +194,10 @@ def check_workload(r: Rendered) -> None:
     expect_eq(c["args"], ["serve"], "container args")
     expect_eq(c["image"], f"{v['image']['repository']}:{v['image']['tag'] or '0.1.0'}", "image")
     expect_eq(c["ports"], [{"name": "http", "containerPort": 8080, "protocol": "TCP"}], "container ports")
+    # HTTPS when the server terminates TLS itself (config.server.tls_cert_file).
+    scheme = "HTTPS" if (v.get("config") or {}).get("server", {}).get("tls_cert_file") else "HTTP"
     for probe, path in {"startupProbe": "/livez", "livenessProbe": "/livez", "readinessProbe": "/readyz"}.items():
-        expect_eq(c[probe]["httpGet"], {"path": path, "port": "http"}, probe)
+        expect_eq(c[probe]["httpGet"], {"path": path, "port": "http", "scheme": scheme}, probe)
     expect_eq(c["resources"], v["resources"], "resources")
 
     env = env_of(c)
