@@ -87,7 +87,9 @@ async fn two_replicas_serve_concurrently_and_sync_one_run_at_a_time() {
         .map(|r| (r.started_at, r.finished_at.expect("every run finished"), r.report.clone()))
         .collect();
     spans.sort_by_key(|s| s.0);
-    assert!(spans.len() >= 3, "start-up runs and both requested runs: {}", spans.len());
+    // Both requested runs at least (a start-up run is skipped when a full run made after the
+    // replica started covers it).
+    assert!(spans.len() >= 2, "both requested runs: {}", spans.len());
     for pair in spans.windows(2) {
         assert!(pair[0].1 <= pair[1].0, "runs overlap: {} and {}", pair[0].2, pair[1].2);
     }
