@@ -2,7 +2,7 @@
 
 use crate::on_both_backends;
 use crate::support::binary::{Server, binary, command, free_port};
-use crate::support::{Backend, fresh_database};
+use crate::support::{Backend, execute_sql, fresh_database};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -172,18 +172,8 @@ async fn starts_on_a_database_a_newer_release_migrated(b: Backend) {
     assert!(migrate().status.success());
     let newer = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
                  VALUES (99990101000000, 'from a newer release', TRUE, ";
-    if url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("{newer}'\\x00'::bytea, 0)")))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    } else {
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("{newer}X'00', 0)"))).execute(&pool).await.unwrap();
-        pool.close().await;
-    }
+    let checksum = if url.starts_with("postgres") { "'\\x00'::bytea" } else { "X'00'" };
+    execute_sql(&url, format!("{newer}{checksum}, 0)")).await;
     let out = migrate();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = command(&url).args(["token", "create", "--source", "okta"]).output().unwrap();

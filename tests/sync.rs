@@ -6,7 +6,7 @@ use crate::on_both_backends;
 use crate::support::binary::{BinaryApp, IdpClient, command};
 use crate::support::fault_proxy::{FaultProxy, Faults};
 use crate::support::moto::{AWS_ENV, Moto, aws_config_section, writes};
-use crate::support::{Backend, TestApp, patch_op, spawn_app, user};
+use crate::support::{Backend, TestApp, execute_sql, patch_op, spawn_app, user};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -750,19 +750,6 @@ async fn check_probes_each_permission_without_changing_anything(b: Backend) {
     // No Region at all: a failed check, not a crash.
     let (code, out) = check_with(&app, "");
     assert_eq!(code, 1, "{out}");
-}
-
-/// Runs one SQL statement on the app's database, behind the server's back.
-async fn execute_sql(url: &str, sql: String) {
-    if url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(url).await.expect("connect");
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("execute");
-        pool.close().await;
-    } else {
-        let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("execute");
-        pool.close().await;
-    }
 }
 
 /// Two runs must never write at once: a run whose lease another took stops at its next

@@ -122,6 +122,19 @@ pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempD
     }
 }
 
+/// Runs one SQL statement on a test database, behind the server's back.
+pub async fn execute_sql(url: &str, sql: String) {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("execute");
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("execute");
+        pool.close().await;
+    }
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, Settings::default(), None).await
 }

@@ -3,7 +3,7 @@
 //! log as soon as AWS has it, so a run killed half-way leaves a record the next run continues
 //! from.
 
-use super::directory::{AwsError, Directory};
+use super::directory::{AttributeChange, AwsError, Directory};
 use super::plan::{self, Action, Skipped};
 use crate::mapping::aws_profile::AwsAttributes;
 use crate::store::{
@@ -29,13 +29,9 @@ pub(super) struct Apply<'a> {
     deferred: Vec<(Action, String)>,
     /// Principals given a temporary name in this run (once each).
     set_aside: HashSet<(ResourceKind, Uuid)>,
-    /// What was last pushed, per principal (to record a temporary name).
-    pushed: HashMap<(ResourceKind, Uuid), Value>,
-    /// The recorded AWS name of each principal.
-    names: HashMap<(ResourceKind, Uuid), String>,
-    /// SCIM id → AWS id, for memberships (filled in as principals are created).
-    aws_ids: HashMap<(ResourceKind, Uuid), String>,
-    ownership: HashMap<(ResourceKind, Uuid), Ownership>,
+    /// The record of every managed principal by SCIM resource, kept as the store has it (AWS
+    /// ids for memberships, names, ownership, what was pushed).
+    principals: HashMap<(ResourceKind, Uuid), AwsPrincipal>,
     /// Memberships recorded per principal, for deletes.
     memberships: Vec<AwsMembership>,
     pub failures: Vec<Skipped>,
@@ -56,10 +52,7 @@ impl<'a> Apply<'a> {
             touched_memberships: HashSet::new(),
             deferred: Vec::new(),
             set_aside: HashSet::new(),
-            pushed: HashMap::new(),
-            names: HashMap::new(),
-            aws_ids: HashMap::new(),
-            ownership: HashMap::new(),
+            principals: HashMap::new(),
             memberships: Vec::new(),
             failures: Vec::new(),
         };
@@ -69,27 +62,69 @@ impl<'a> Apply<'a> {
 
     /// Takes the record as the store now has it (after a re-plan or a drift repair).
     pub fn reset(&mut self, state: &SyncState) {
-        self.aws_ids =
-            state.principals.iter().map(|p| ((p.kind, p.resource_id), p.aws_id.clone())).collect();
-        self.ownership =
-            state.principals.iter().map(|p| ((p.kind, p.resource_id), p.ownership)).collect();
+        self.principals =
+            state.principals.iter().map(|p| ((p.kind, p.resource_id), p.clone())).collect();
         self.memberships = state.memberships.clone();
-        self.pushed =
-            state.principals.iter().map(|p| ((p.kind, p.resource_id), p.pushed.clone())).collect();
-        self.names =
-            state.principals.iter().map(|p| ((p.kind, p.resource_id), p.name.clone())).collect();
+    }
+
+    fn aws_id(&self, kind: ResourceKind, resource_id: Uuid) -> Option<String> {
+        self.principals.get(&(kind, resource_id)).map(|p| p.aws_id.clone())
     }
 
     fn recorded_name(&self, kind: ResourceKind, resource_id: Uuid) -> String {
-        self.names.get(&(kind, resource_id)).cloned().unwrap_or_default()
+        self.principals.get(&(kind, resource_id)).map(|p| p.name.clone()).unwrap_or_default()
+    }
+
+    /// Whether this AWS principal is recorded for some SCIM resource.
+    fn is_managed(&self, kind: ResourceKind, aws_id: &str) -> bool {
+        self.principals.values().any(|p| p.kind == kind && p.aws_id == aws_id)
     }
 
     /// Whether another managed principal is recorded under this name (AWS compares names
     /// without case).
     fn held_by_another(&self, kind: ResourceKind, name: &str, resource_id: Uuid) -> bool {
-        self.names
-            .iter()
-            .any(|((k, id), n)| *k == kind && *id != resource_id && n.eq_ignore_ascii_case(name))
+        self.principals.values().any(|p| {
+            p.kind == kind && p.resource_id != resource_id && p.name.eq_ignore_ascii_case(name)
+        })
+    }
+
+    async fn update(
+        &self,
+        kind: ResourceKind,
+        aws_id: &str,
+        changes: &[AttributeChange],
+    ) -> Result<(), AwsError> {
+        match kind {
+            ResourceKind::User => self.directory.update_user(aws_id, changes).await,
+            ResourceKind::Group => self.directory.update_group(aws_id, changes).await,
+        }
+    }
+
+    /// The AWS principal with this userName / displayName, if any.
+    async fn find(&self, kind: ResourceKind, name: &str) -> Result<Option<String>, AwsError> {
+        match kind {
+            ResourceKind::User => self.directory.find_user(name).await,
+            ResourceKind::Group => self.directory.find_group(name).await,
+        }
+    }
+
+    /// Renames the principal in AWS and records the new name (keeping the rest of what was
+    /// pushed).
+    async fn rename(
+        &mut self,
+        kind: ResourceKind,
+        resource_id: Uuid,
+        aws_id: &str,
+        name: &str,
+    ) -> Result<(), Failure> {
+        let key = name_attribute(kind);
+        self.update(kind, aws_id, &[(key.to_owned(), Some(json!(name)))]).await?;
+        let mut pushed = match self.principals.get(&(kind, resource_id)).map(|p| &p.pushed) {
+            Some(Value::Object(p)) => p.clone(),
+            _ => AwsAttributes::new(),
+        };
+        pushed.insert(key.into(), json!(name));
+        self.record(kind, resource_id, aws_id, name, &pushed, None).await
     }
 
     /// Tries the renames put off by [`Self::rename_temporarily`] again; one whose name is still
@@ -102,27 +137,21 @@ impl<'a> Apply<'a> {
             if old_name.is_empty() || !self.failures.iter().any(|f| f.principal == principal) {
                 continue;
             }
-            let key = name_attribute(*kind);
-            let change = vec![(key.to_owned(), Some(json!(old_name)))];
-            let restored = match kind {
-                ResourceKind::User => self.directory.update_user(aws_id, &change).await,
-                ResourceKind::Group => self.directory.update_group(aws_id, &change).await,
-            };
-            if restored.is_ok() {
-                let pushed = self.pushed_named(*kind, *resource_id, &old_name);
-                self.record(*kind, *resource_id, aws_id, &old_name, &pushed, None)
-                    .await
-                    .map_err(Failure::into_anyhow)?;
-                self.audit(
-                    "update",
-                    *kind,
-                    &old_name,
-                    Some(aws_id),
-                    Some(json!({"restored_name": true})),
-                )
-                .await
-                .map_err(Failure::into_anyhow)?;
+            match self.rename(*kind, *resource_id, aws_id, &old_name).await {
+                // AWS refused the old name too: the failure above stands.
+                Err(Failure::Aws(_)) => continue,
+                Err(other) => return Err(other.into_anyhow()),
+                Ok(()) => {}
             }
+            self.audit(
+                "update",
+                *kind,
+                &old_name,
+                Some(aws_id),
+                Some(json!({"restored_name": true})),
+            )
+            .await
+            .map_err(Failure::into_anyhow)?;
         }
         Ok(())
     }
@@ -163,11 +192,7 @@ impl<'a> Apply<'a> {
             }
             Action::Update { kind, name, resource_id, aws_id, changes, attrs, .. } => {
                 let kind = *kind;
-                let r = match kind {
-                    ResourceKind::User => self.directory.update_user(aws_id, changes).await,
-                    ResourceKind::Group => self.directory.update_group(aws_id, changes).await,
-                };
-                match r {
+                match self.update(kind, aws_id, changes).await {
                     Ok(()) => {
                         self.record(kind, *resource_id, aws_id, name, attrs, None).await?;
                         let detail = json!({"attributes": changes.iter().map(|(k, _)| k).collect::<Vec<_>>()});
@@ -192,8 +217,8 @@ impl<'a> Apply<'a> {
             }
             Action::AddMember { group, user, group_id, user_id } => {
                 let (Some(g), Some(u)) = (
-                    self.aws_ids.get(&(ResourceKind::Group, *group_id)).cloned(),
-                    self.aws_ids.get(&(ResourceKind::User, *user_id)).cloned(),
+                    self.aws_id(ResourceKind::Group, *group_id),
+                    self.aws_id(ResourceKind::User, *user_id),
                 ) else {
                     // One end failed to be created: its error is reported already.
                     return Err(Failure::EndMissing);
@@ -215,7 +240,7 @@ impl<'a> Apply<'a> {
                 match self.directory.remove_member(membership_id).await {
                     Ok(()) => {
                         self.store.remove_membership(*group_id, *user_id).await?;
-                        let g = self.aws_ids.get(&(ResourceKind::Group, *group_id)).cloned();
+                        let g = self.aws_id(ResourceKind::Group, *group_id);
                         let detail = json!({"user": user});
                         self.audit(
                             "remove_member",
@@ -267,7 +292,7 @@ impl<'a> Apply<'a> {
         kind: ResourceKind,
         name: &str,
         resource_id: Uuid,
-        attrs: &crate::mapping::aws_profile::AwsAttributes,
+        attrs: &AwsAttributes,
     ) -> Result<(), Failure> {
         // Written first: if the process dies after AWS created the principal and before it is
         // recorded, the next run finds it by this name (see `Apply::resolve_pending`).
@@ -283,19 +308,14 @@ impl<'a> Apply<'a> {
     /// plan brings every other attribute up to date), or forgotten when AWS never made them.
     pub async fn resolve_pending(&mut self) -> anyhow::Result<()> {
         for p in self.store.pending_creates().await? {
-            if !self.aws_ids.contains_key(&(p.kind, p.resource_id)) {
-                let found = match p.kind {
-                    ResourceKind::User => self.directory.find_user(&p.name).await?,
-                    ResourceKind::Group => self.directory.find_group(&p.name).await?,
-                };
-                let name_key =
-                    if p.kind == ResourceKind::User { "userName" } else { "displayName" };
+            if !self.principals.contains_key(&(p.kind, p.resource_id)) {
+                let found = self.find(p.kind, &p.name).await?;
                 if let Some(aws_id) = found
-                    && !self.aws_ids.values().any(|managed| *managed == aws_id)
+                    && !self.is_managed(p.kind, &aws_id)
                 {
                     tracing::warn!(name = %p.name, %aws_id, "recording a create an earlier run did not live to record");
                     let mut pushed = AwsAttributes::new();
-                    pushed.insert(name_key.into(), json!(p.name));
+                    pushed.insert(name_attribute(p.kind).into(), json!(p.name));
                     self.record(
                         p.kind,
                         p.resource_id,
@@ -327,7 +347,7 @@ impl<'a> Apply<'a> {
         kind: ResourceKind,
         name: &str,
         resource_id: Uuid,
-        attrs: &crate::mapping::aws_profile::AwsAttributes,
+        attrs: &AwsAttributes,
     ) -> Result<(), Failure> {
         let created = match kind {
             ResourceKind::User => self.directory.create_user(attrs).await,
@@ -340,10 +360,7 @@ impl<'a> Apply<'a> {
                 self.audit("create", kind, name, Some(&aws_id), None).await
             }
             Err(AwsError::Conflict { .. }) => {
-                let existing = match kind {
-                    ResourceKind::User => self.directory.find_user(name).await?,
-                    ResourceKind::Group => self.directory.find_group(name).await?,
-                };
+                let existing = self.find(kind, name).await?;
                 let operation =
                     if kind == ResourceKind::User { "CreateUser" } else { "CreateGroup" };
                 let Some(aws_id) = existing else {
@@ -355,7 +372,7 @@ impl<'a> Apply<'a> {
                 // Never take over a principal recorded for another SCIM resource (say, the same
                 // userName deleted and provisioned again at the IdP): overwriting it would give
                 // one AWS identity two owners. The other resource's change frees it first.
-                if self.aws_ids.values().any(|managed| *managed == aws_id) {
+                if self.is_managed(kind, &aws_id) {
                     return Err(Failure::Aws(AwsError::Conflict {
                         operation,
                         message: format!(
@@ -366,10 +383,7 @@ impl<'a> Apply<'a> {
                 }
                 // Every attribute of ours, as changes against nothing.
                 let changes = plan::diff(&Value::Object(Default::default()), attrs);
-                match kind {
-                    ResourceKind::User => self.directory.update_user(&aws_id, &changes).await?,
-                    ResourceKind::Group => self.directory.update_group(&aws_id, &changes).await?,
-                }
+                self.update(kind, &aws_id, &changes).await?;
                 self.record(kind, resource_id, &aws_id, name, attrs, Some(Ownership::Adopted))
                     .await?;
                 self.audit("adopt", kind, name, Some(&aws_id), None).await
@@ -387,27 +401,10 @@ impl<'a> Apply<'a> {
         aws_id: &str,
         name: &str,
     ) -> Result<(), Failure> {
-        let key = name_attribute(kind);
         let temporary = format!("scimbridge-renaming-{}", Uuid::now_v7().simple());
-        let change = vec![(key.to_owned(), Some(json!(temporary)))];
-        match kind {
-            ResourceKind::User => self.directory.update_user(aws_id, &change).await?,
-            ResourceKind::Group => self.directory.update_group(aws_id, &change).await?,
-        }
-        let pushed = self.pushed_named(kind, resource_id, &temporary);
-        self.record(kind, resource_id, aws_id, &temporary, &pushed, None).await?;
+        self.rename(kind, resource_id, aws_id, &temporary).await?;
         let detail = json!({"temporary_name": temporary, "renaming_to": name});
         self.audit("update", kind, name, Some(aws_id), Some(detail)).await
-    }
-
-    /// What was last pushed of the principal, under another name.
-    fn pushed_named(&self, kind: ResourceKind, resource_id: Uuid, name: &str) -> AwsAttributes {
-        let mut pushed = match self.pushed.get(&(kind, resource_id)) {
-            Some(Value::Object(p)) => p.clone(),
-            _ => AwsAttributes::new(),
-        };
-        pushed.insert(name_attribute(kind).into(), json!(name));
-        pushed
     }
 
     /// Records the principal as pushed; `ownership` None keeps the recorded one.
@@ -417,13 +414,12 @@ impl<'a> Apply<'a> {
         resource_id: Uuid,
         aws_id: &str,
         name: &str,
-        attrs: &crate::mapping::aws_profile::AwsAttributes,
+        attrs: &AwsAttributes,
         ownership: Option<Ownership>,
     ) -> Result<(), Failure> {
         let ownership = ownership
-            .or_else(|| self.ownership.get(&(kind, resource_id)).copied())
+            .or_else(|| self.principals.get(&(kind, resource_id)).map(|p| p.ownership))
             .unwrap_or(Ownership::Created);
-        self.ownership.insert((kind, resource_id), ownership);
         let principal = AwsPrincipal {
             kind,
             resource_id,
@@ -433,9 +429,7 @@ impl<'a> Apply<'a> {
             pushed: Value::Object(attrs.clone()),
         };
         self.store.put_principal(&principal).await.map_err(anyhow::Error::from)?;
-        self.aws_ids.insert((kind, resource_id), aws_id.to_owned());
-        self.pushed.insert((kind, resource_id), principal.pushed);
-        self.names.insert((kind, resource_id), name.to_owned());
+        self.principals.insert((kind, resource_id), principal);
         Ok(())
     }
 
@@ -518,6 +512,6 @@ fn name_attribute(kind: ResourceKind) -> &'static str {
     }
 }
 
-fn renames(kind: ResourceKind, changes: &[crate::sync::directory::AttributeChange]) -> bool {
+fn renames(kind: ResourceKind, changes: &[AttributeChange]) -> bool {
     changes.iter().any(|(k, _)| k == name_attribute(kind))
 }

@@ -367,10 +367,10 @@ async fn execute(
             progress.resize(applied + queue.len() as u64);
         }
     }
-    // A closing pass for what could only be planned once this run's creates had AWS ids (an
-    // enterprise manager created in the same run). One pass: its own creates wait for the next.
     // Renames that waited for a name another rename freed (names swapped at the IdP).
     run.apply.retry_deferred().await?;
+    // A closing pass for what could only be planned once this run's creates had AWS ids (an
+    // enterprise manager created in the same run). One pass: its own creates wait for the next.
     // The journal head covered is the one before this pass: the pass applies only updates, so
     // an IdP change it happens to see is left for the next run.
     let covered = run.lane.covered;

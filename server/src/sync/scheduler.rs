@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 /// How often the journal head is looked at.
 const TICK: Duration = Duration::from_millis(500);
+/// The pause after finding another replica's run holding the lease.
+const BUSY_ELSEWHERE: Duration = Duration::from_secs(2);
 /// The pause after a failed run (AWS down, credentials revoked) before the next attempt.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
@@ -219,7 +221,12 @@ async fn run_forever(
                 }
                 synced_head = head;
             }
-            Ok(None) => tracing::debug!("sync: another replica is running; will look again"),
+            // Its own change lane pushes what is changing meanwhile: look again in a while,
+            // not every tick (each look reads the recorded runs).
+            Ok(None) => {
+                tracing::debug!("sync: another replica is running; will look again");
+                not_before = Instant::now() + BUSY_ELSEWHERE;
+            }
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "sync: run failed");
                 not_before = Instant::now() + RETRY_AFTER_FAILURE;
