@@ -64,6 +64,21 @@ async fn check(settings: &Settings) -> anyhow::Result<i32> {
             println!(
                 "-     identitystore:CreateUser, identitystore:CreateGroup: not checked (a probe would create)"
             );
+            if crate::sync::access::apply::configured(
+                &settings.permission_sets,
+                &settings.assignments,
+            ) {
+                for c in directory
+                    .access_preflight(&settings.permission_sets, &settings.assignments)
+                    .await
+                {
+                    report(&c.name, c.problem, "ok");
+                }
+                println!(
+                    "-     sso:CreateAccountAssignment, sso:CreateApplicationAssignment, sso:CreatePermissionSet, \
+                     sso:ProvisionPermissionSet: not checked (a probe would create)"
+                );
+            }
         }
         Err(e) => report("aws", Some(format!("{e:#}")), ""),
     }

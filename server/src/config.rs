@@ -12,7 +12,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://scimbridge.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)] // unknown top-level keys land in `sync_sections` and are checked by validate()
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -25,10 +25,10 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// User-defined mappings on top of the built-in AWS profile.
     pub mapping: crate::mapping::rules::MappingSettings,
-    /// Sections of later sync features (`[[permission_sets]]`, `[assignments]`);
-    /// accepted here so one config file serves every version.
-    #[serde(flatten)]
-    pub sync_sections: BTreeMap<String, figment::value::Value>,
+    /// Managed permission sets.
+    pub permission_sets: Vec<crate::sync::access::rules::PermissionSetSettings>,
+    /// Account and application assignment rules.
+    pub assignments: crate::sync::access::rules::AssignmentSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -215,9 +215,6 @@ pub struct Overrides {
     pub listen: Option<String>,
 }
 
-/// Sections of the config file this version knows but leaves to other components.
-const SYNC_SECTIONS: &[&str] = &["permission_sets", "assignments"];
-
 pub use crate::scim::compat::COMPAT_MODES;
 
 impl Settings {
@@ -238,17 +235,19 @@ impl Settings {
         if let Some(listen) = &overrides.listen {
             figment = figment.merge(("server.listen", listen));
         }
-        let settings: Settings = figment.extract().map_err(|e| anyhow::anyhow!(config_error(e)))?;
+        let mut settings: Settings =
+            figment.extract().map_err(|e| anyhow::anyhow!(config_error(e)))?;
+        // Policy files are named relative to the config file.
+        let config_dir = config_file.and_then(Path::parent).unwrap_or(Path::new("."));
+        crate::sync::access::rules::load_inline_policies(
+            &mut settings.permission_sets,
+            config_dir,
+        )?;
         settings.validate()?;
         Ok(settings)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if let Some(unknown) =
-            self.sync_sections.keys().find(|k| !SYNC_SECTIONS.contains(&k.as_str()))
-        {
-            anyhow::bail!("config: unknown section or key `{unknown}`");
-        }
         for (name, s) in &self.sources {
             if s.adopt_from.iter().any(|from| from == name) {
                 anyhow::bail!("config: sources.{name}.adopt_from names the source itself");
@@ -275,6 +274,7 @@ impl Settings {
         }
         // Compiled here so that a broken expression stops start-up, not a run.
         crate::mapping::rules::Rules::compile(&self.sync.filter, &self.mapping)?;
+        crate::sync::access::rules::validate(&self.permission_sets, &self.assignments)?;
         if self.database.max_connections == 0 {
             anyhow::bail!("config: database.max_connections must be at least 1");
         }
@@ -353,6 +353,62 @@ mod tests {
             jail.create_file("c.toml", "[server]\nlisten = \"x\"\nlisten_port = 3\n")?;
             let err = Settings::load(Some(Path::new("c.toml")), &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains("listen_port"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_section_is_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[assignmentz]\nx = 1\n")?;
+            let err = Settings::load(Some(Path::new("c.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("assignmentz"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn assignment_rules_and_inline_policy_relative_to_the_config_file() {
+        Jail::expect_with(|jail| {
+            jail.create_dir("conf/policies")?;
+            jail.create_file(
+                "conf/policies/ec2.json",
+                r#"{"Version": "2012-10-17", "Statement": []}"#,
+            )?;
+            jail.create_file(
+                "conf/c.toml",
+                r#"
+[[permission_sets]]
+name = "EC2AdminAccess"
+session_duration = "PT8H"
+managed_policies = ["arn:aws:iam::aws:policy/AmazonEC2FullAccess"]
+customer_managed_policies = [{ name = "ec2-extra" }]
+inline_policy_file = "policies/ec2.json"
+
+[[assignments.account]]
+group_external_id = "00aa"
+permission_set = "EC2AdminAccess"
+accounts = ["111111111111"]
+
+[[assignments.application]]
+user = "ana@example.com"
+application_arn = "arn:aws:sso::123456789012:application/ssoins-1111111111111111/apl-1111111111111111"
+"#,
+            )?;
+            let s = Settings::load(Some(Path::new("conf/c.toml")), &Overrides::default()).unwrap();
+            let set = &s.permission_sets[0];
+            assert_eq!(set.inline_policy.as_ref().unwrap()["Version"], "2012-10-17");
+            assert_eq!(set.customer_managed_policies[0].path, "/");
+            assert_eq!(
+                s.assignments.account[0].subject(),
+                crate::sync::access::rules::Subject::GroupExternalId("00aa".into())
+            );
+            assert_eq!(s.assignments.application.len(), 1);
+
+            jail.create_file("conf/policies/ec2.json", "{not json")?;
+            let err =
+                Settings::load(Some(Path::new("conf/c.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("permission_sets[0].inline_policy_file"), "{err}");
             Ok(())
         });
     }

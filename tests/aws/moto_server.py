@@ -1,4 +1,4 @@
-"""moto in server mode, extended with the Identity Store operations moto 5.2.5 lacks.
+"""moto in server mode, extended with the Identity Store and sso-admin operations moto 5.2.5 lacks.
 
     python tests/aws/moto_server.py PORT
 
@@ -11,12 +11,34 @@ Adds, on moto's own response and backend classes (reference aws-identity-center.
 - UpdateGroup: displayName (unique) and description.
 - Extensions (`aws:identitystore:enterprise`) on CreateUser, kept beside the user and returned
   by DescribeUser when asked for, which moto itself drops.
-Extension state lives on the backend instance, so `POST /moto-api/reset` clears it too.
+
+And on sso-admin (moto's `SSOAdminResponse` and `SSOAdminBackend`), what permission sets,
+account assignments and application assignments need:
+- Application assignments: Create/DeleteApplicationAssignment, ListApplicationAssignments
+  (paginated) and ListApplicationAssignmentsForPrincipal, Put/GetApplicationAssignmentConfiguration
+  (AssignmentRequired, true until set). moto has no SAML applications: any ApplicationArn is
+  accepted.
+- Provisioning as AWS does it: a map permission set -> accounts it is provisioned to, filled by
+  CreateAccountAssignment (into its TargetId) and ProvisionPermissionSet (AWS_ACCOUNT adds the
+  TargetId; ALL_PROVISIONED_ACCOUNTS re-provisions those already there), read by
+  ListAccountsForProvisionedPermissionSet and ListPermissionSetsProvisionedToAccount (moto's
+  own only know the caller's account), with DescribePermissionSetProvisioningStatus;
+  DeletePermissionSet drops its entry. The lists added here page with an offset as NextToken.
+- One account assignment per (instance, target, permission set, principal), as AWS keeps: creating
+  an existing one answers SUCCEEDED with a new RequestId and adds no duplicate. Every creation and
+  deletion status is kept by RequestId (moto found a creation only while its assignment existed,
+  and gave a deletion the RequestId of the creation).
+Every operation answers SUCCEEDED at once; IN_PROGRESS is the fault proxy's job
+(tests/support/fault_proxy.rs).
+Extension state lives on the backend instances, so `POST /moto-api/reset` clears it too.
 """
 
 import sys
 import threading
+from uuid import uuid4
 
+from moto.core.exceptions import JsonRESTError
+from moto.core.utils import unix_time
 from moto.identitystore.exceptions import (
     ConflictException,
     ResourceNotFoundException,
@@ -25,6 +47,9 @@ from moto.identitystore.exceptions import (
 from moto.identitystore.models import IdentityStoreBackend, Name
 from moto.identitystore.responses import IdentityStoreResponse
 from moto.server import ThreadedMotoServer
+from moto.ssoadmin.exceptions import ResourceNotFoundException as SsoResourceNotFoundException
+from moto.ssoadmin.models import SSOAdminBackend
+from moto.ssoadmin.responses import SSOAdminResponse
 import json
 
 ENTERPRISE = "aws:identitystore:enterprise"
@@ -211,6 +236,368 @@ IdentityStoreResponse.update_user = response_update_user
 IdentityStoreResponse.update_group = response_update_group
 IdentityStoreResponse.create_user = response_create_user
 IdentityStoreResponse.describe_user = response_describe_user
+
+
+
+# --- sso-admin ---------------------------------------------------------------------------------
+
+# The server is threaded and moto's backends take no locks: the read-then-write operations below
+# (one assignment per tuple, the provisioning map) would otherwise race under concurrent callers.
+SSO_LOCK = threading.RLock()
+
+
+class SsoValidationException(JsonRESTError):
+    code = 400
+
+    def __init__(self, message):
+        super().__init__(error_type="ValidationException", message=message)
+
+
+class SsoState:
+    """What this file adds to an sso-admin backend."""
+
+    def __init__(self):
+        # application ARN -> {(principal type, principal id): None}, in creation order.
+        self.application_assignments = {}
+        # application ARN -> AssignmentRequired (absent: true, as for a new application).
+        self.assignment_required = {}
+        # permission set ARN -> account ids it is provisioned to.
+        self.provisioned = {}
+        # permission set ARN -> how many times ProvisionPermissionSet was called for it.
+        self.provision_count = {}
+        # RequestId -> PermissionSetProvisioningStatus / AccountAssignmentCreationStatus /
+        # AccountAssignmentDeletionStatus.
+        self.provisioning = {}
+        self.creations = {}
+        self.deletions = {}
+
+
+def sso_state(backend):
+    if not hasattr(backend, "scimbridge_sso"):
+        backend.scimbridge_sso = SsoState()
+    return backend.scimbridge_sso
+
+
+def page(items, max_results, next_token):
+    """Offset pagination: NextToken is the index of the next item, as a string."""
+    try:
+        start = int(next_token) if next_token else 0
+    except ValueError:
+        raise SsoValidationException("Invalid NextToken") from None
+    limit = int(max_results) if max_results else 100
+    if start < 0 or limit < 1:
+        raise SsoValidationException("Invalid NextToken or MaxResults")
+    end = start + limit
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
+def with_token(body, next_token):
+    if next_token is not None:
+        body["NextToken"] = next_token
+    return json.dumps(body)
+
+
+def create_application_assignment(self, application_arn, principal_id, principal_type):
+    with SSO_LOCK:
+        assigned = sso_state(self).application_assignments.setdefault(application_arn, {})
+        assigned[(principal_type, principal_id)] = None
+
+
+def delete_application_assignment(self, application_arn, principal_id, principal_type):
+    with SSO_LOCK:
+        assigned = sso_state(self).application_assignments.get(application_arn, {})
+        if (principal_type, principal_id) not in assigned:
+            raise SsoResourceNotFoundException(message="Application assignment not found")
+        del assigned[(principal_type, principal_id)]
+
+
+def application_assignment(application_arn, principal):
+    principal_type, principal_id = principal
+    return {
+        "ApplicationArn": application_arn,
+        "PrincipalId": principal_id,
+        "PrincipalType": principal_type,
+    }
+
+
+def list_application_assignments(self, application_arn):
+    with SSO_LOCK:
+        assigned = list(sso_state(self).application_assignments.get(application_arn, {}))
+    return [application_assignment(application_arn, p) for p in assigned]
+
+
+def list_application_assignments_for_principal(self, principal_id, principal_type, filter_):
+    wanted = (filter_ or {}).get("ApplicationArn")
+    with SSO_LOCK:
+        return [
+            application_assignment(arn, (principal_type, principal_id))
+            for arn, assigned in sso_state(self).application_assignments.items()
+            if (wanted is None or arn == wanted) and (principal_type, principal_id) in assigned
+        ]
+
+
+def provision_permission_set(self, instance_arn, permission_set_arn, target_type=None, target_id=None):
+    """Provision into one account (AWS_ACCOUNT) or again into all it is already in."""
+    self._find_permission_set(instance_arn, permission_set_arn)
+    if target_type == "AWS_ACCOUNT":
+        if not target_id:
+            raise SsoValidationException("TargetId is required for TargetType AWS_ACCOUNT")
+    elif target_type != "ALL_PROVISIONED_ACCOUNTS":
+        raise SsoValidationException(f"Invalid TargetType {target_type}")
+    state = sso_state(self)
+    with SSO_LOCK:
+        accounts = state.provisioned.setdefault(permission_set_arn, set())
+        if target_type == "AWS_ACCOUNT":
+            accounts.add(target_id)
+        state.provision_count[permission_set_arn] = (
+            state.provision_count.get(permission_set_arn, 0) + 1
+        )
+        status = {
+            "RequestId": str(uuid4()),
+            "Status": "SUCCEEDED",
+            "PermissionSetArn": permission_set_arn,
+            "CreatedDate": unix_time(),
+        }
+        if target_id:
+            status["AccountId"] = target_id
+        state.provisioning[status["RequestId"]] = status
+        return dict(status)
+
+
+def describe_permission_set_provisioning_status(self, request_id):
+    status = sso_state(self).provisioning.get(request_id)
+    if status is None:
+        raise SsoResourceNotFoundException(
+            message=f"Could not find provisioning request with id {request_id}"
+        )
+    return dict(status)
+
+
+def list_accounts_for_provisioned_permission_set(self, instance_arn, permission_set_arn):
+    self._find_permission_set(instance_arn, permission_set_arn)
+    with SSO_LOCK:
+        return sorted(sso_state(self).provisioned.get(permission_set_arn, ()))
+
+
+def list_permission_sets_provisioned_to_account(self, instance_arn, account_id):
+    provisioned = sso_state(self).provisioned
+    with SSO_LOCK:
+        return [
+            ps.permission_set_arn
+            for ps in self.permission_sets
+            if ps.instance_arn == instance_arn
+            and account_id in provisioned.get(ps.permission_set_arn, ())
+        ]
+
+
+moto_create_account_assignment = SSOAdminBackend.create_account_assignment
+moto_delete_account_assignment = SSOAdminBackend.delete_account_assignment
+moto_delete_permission_set = SSOAdminBackend.delete_permission_set
+
+
+def create_account_assignment(
+    self, instance_arn, target_id, target_type, permission_set_arn, principal_type, principal_id
+):
+    """One assignment per tuple, as AWS keeps; the permission set is provisioned to the target."""
+    key = (instance_arn, target_id, target_type, permission_set_arn, principal_type, principal_id)
+    state = sso_state(self)
+    with SSO_LOCK:
+        try:
+            existing = self._find_account(*key)
+        except SsoResourceNotFoundException:
+            existing = None
+        if existing is None:
+            status = moto_create_account_assignment(self, *key)
+        else:
+            status = existing.to_json(include_creation_date=True, include_request_id=True)
+            status["RequestId"] = str(uuid4())
+            status["CreatedDate"] = unix_time()
+        status["Status"] = "SUCCEEDED"
+        state.provisioned.setdefault(permission_set_arn, set()).add(target_id)
+        state.creations[status["RequestId"]] = dict(status)
+        return status
+
+
+def delete_account_assignment(
+    self, instance_arn, target_id, target_type, permission_set_arn, principal_type, principal_id
+):
+    """moto's, with a RequestId of its own (moto reused the creation's)."""
+    key = (instance_arn, target_id, target_type, permission_set_arn, principal_type, principal_id)
+    with SSO_LOCK:
+        status = moto_delete_account_assignment(self, *key)
+        status["RequestId"] = str(uuid4())
+        status["CreatedDate"] = unix_time()
+        status["Status"] = "SUCCEEDED"
+        sso_state(self).deletions[status["RequestId"]] = dict(status)
+        return status
+
+
+def describe_account_assignment_creation_status(
+    self, account_assignment_creation_request_id, instance_arn
+):
+    status = sso_state(self).creations.get(account_assignment_creation_request_id)
+    if status is None:
+        raise SsoResourceNotFoundException(message="Could not find the creation request")
+    return dict(status)
+
+
+def describe_account_assignment_deletion_status(
+    self, account_assignment_deletion_request_id, instance_arn
+):
+    status = sso_state(self).deletions.get(account_assignment_deletion_request_id)
+    if status is None:
+        raise SsoResourceNotFoundException(message="Could not find the deletion request")
+    return dict(status)
+
+
+def delete_permission_set(self, instance_arn, permission_set_arn):
+    with SSO_LOCK:
+        result = moto_delete_permission_set(self, instance_arn, permission_set_arn)
+        state = sso_state(self)
+        state.provisioned.pop(permission_set_arn, None)
+        return result
+
+
+def response_create_application_assignment(self):
+    self.ssoadmin_backend.create_application_assignment(
+        self._get_param("ApplicationArn"),
+        self._get_param("PrincipalId"),
+        self._get_param("PrincipalType"),
+    )
+    return "{}"
+
+
+def response_delete_application_assignment(self):
+    self.ssoadmin_backend.delete_application_assignment(
+        self._get_param("ApplicationArn"),
+        self._get_param("PrincipalId"),
+        self._get_param("PrincipalType"),
+    )
+    return "{}"
+
+
+def response_list_application_assignments(self):
+    assignments = self.ssoadmin_backend.list_application_assignments(
+        self._get_param("ApplicationArn")
+    )
+    assignments, next_token = page(
+        assignments, self._get_param("MaxResults"), self._get_param("NextToken")
+    )
+    return with_token({"ApplicationAssignments": assignments}, next_token)
+
+
+def response_list_application_assignments_for_principal(self):
+    assignments = self.ssoadmin_backend.list_application_assignments_for_principal(
+        self._get_param("PrincipalId"),
+        self._get_param("PrincipalType"),
+        self._get_param("Filter"),
+    )
+    assignments, next_token = page(
+        assignments, self._get_param("MaxResults"), self._get_param("NextToken")
+    )
+    return with_token({"ApplicationAssignments": assignments}, next_token)
+
+
+def response_put_application_assignment_configuration(self):
+    required = self._get_param("AssignmentRequired")
+    if not isinstance(required, bool):
+        raise SsoValidationException("AssignmentRequired must be a boolean")
+    with SSO_LOCK:
+        sso_state(self.ssoadmin_backend).assignment_required[
+            self._get_param("ApplicationArn")
+        ] = required
+    return "{}"
+
+
+def response_get_application_assignment_configuration(self):
+    required = sso_state(self.ssoadmin_backend).assignment_required.get(
+        self._get_param("ApplicationArn"), True
+    )
+    return json.dumps({"AssignmentRequired": required})
+
+
+def response_provision_permission_set(self):
+    status = self.ssoadmin_backend.provision_permission_set(
+        instance_arn=self._get_param("InstanceArn"),
+        permission_set_arn=self._get_param("PermissionSetArn"),
+        target_type=self._get_param("TargetType"),
+        target_id=self._get_param("TargetId"),
+    )
+    return json.dumps({"PermissionSetProvisioningStatus": status})
+
+
+def response_describe_permission_set_provisioning_status(self):
+    status = self.ssoadmin_backend.describe_permission_set_provisioning_status(
+        self._get_param("ProvisionPermissionSetRequestId")
+    )
+    return json.dumps({"PermissionSetProvisioningStatus": status})
+
+
+def response_list_accounts_for_provisioned_permission_set(self):
+    accounts = self.ssoadmin_backend.list_accounts_for_provisioned_permission_set(
+        self._get_param("InstanceArn"), self._get_param("PermissionSetArn")
+    )
+    accounts, next_token = page(
+        accounts, self._get_param("MaxResults"), self._get_param("NextToken")
+    )
+    return with_token({"AccountIds": accounts}, next_token)
+
+
+def response_list_permission_sets_provisioned_to_account(self):
+    arns = self.ssoadmin_backend.list_permission_sets_provisioned_to_account(
+        self._get_param("InstanceArn"), self._get_param("AccountId")
+    )
+    arns, next_token = page(arns, self._get_param("MaxResults"), self._get_param("NextToken"))
+    return with_token({"PermissionSets": arns}, next_token)
+
+
+SSOAdminBackend.create_application_assignment = create_application_assignment
+SSOAdminBackend.delete_application_assignment = delete_application_assignment
+SSOAdminBackend.list_application_assignments = list_application_assignments
+SSOAdminBackend.list_application_assignments_for_principal = (
+    list_application_assignments_for_principal
+)
+SSOAdminBackend.provision_permission_set = provision_permission_set
+SSOAdminBackend.describe_permission_set_provisioning_status = (
+    describe_permission_set_provisioning_status
+)
+SSOAdminBackend.list_accounts_for_provisioned_permission_set = (
+    list_accounts_for_provisioned_permission_set
+)
+SSOAdminBackend.list_permission_sets_provisioned_to_account = (
+    list_permission_sets_provisioned_to_account
+)
+SSOAdminBackend.create_account_assignment = create_account_assignment
+SSOAdminBackend.delete_account_assignment = delete_account_assignment
+SSOAdminBackend.describe_account_assignment_creation_status = (
+    describe_account_assignment_creation_status
+)
+SSOAdminBackend.describe_account_assignment_deletion_status = (
+    describe_account_assignment_deletion_status
+)
+SSOAdminBackend.delete_permission_set = delete_permission_set
+SSOAdminResponse.create_application_assignment = response_create_application_assignment
+SSOAdminResponse.delete_application_assignment = response_delete_application_assignment
+SSOAdminResponse.list_application_assignments = response_list_application_assignments
+SSOAdminResponse.list_application_assignments_for_principal = (
+    response_list_application_assignments_for_principal
+)
+SSOAdminResponse.put_application_assignment_configuration = (
+    response_put_application_assignment_configuration
+)
+SSOAdminResponse.get_application_assignment_configuration = (
+    response_get_application_assignment_configuration
+)
+SSOAdminResponse.provision_permission_set = response_provision_permission_set
+SSOAdminResponse.describe_permission_set_provisioning_status = (
+    response_describe_permission_set_provisioning_status
+)
+SSOAdminResponse.list_accounts_for_provisioned_permission_set = (
+    response_list_accounts_for_provisioned_permission_set
+)
+SSOAdminResponse.list_permission_sets_provisioned_to_account = (
+    response_list_permission_sets_provisioned_to_account
+)
 
 
 def main():

@@ -1,10 +1,12 @@
 //! A small fault-injecting proxy in front of the emulator: it forwards every request, except
 //! that it can answer throttling above a request rate (as AWS does above ~20/s), fail every
-//! n-th request with a 500, and add latency — so the adapter's limiter and retries are tested
-//! against the wire, not against mocks.
+//! n-th request with a 500, add latency, answer an operation with an error, and hold AWS's
+//! asynchronous operations IN_PROGRESS for a while (the emulator finishes them at once) — so the
+//! adapter's limiter, retries and status polling are tested against the wire, not against mocks.
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use std::collections::VecDeque;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,14 @@ pub struct Faults {
     pub latency: Duration,
     /// Answer requests for this operation (`X-Amz-Target` suffix) with this AWS error body.
     pub answer: Option<(&'static str, serde_json::Value)>,
+    /// Give `answer` only to the first this many matching requests since `set` (or `start`), then
+    /// let that operation through — a transient error, such as a ConflictException while another
+    /// operation runs. `None`: every matching request.
+    pub answer_times: Option<u64>,
+    /// Report CreateAccountAssignment, DeleteAccountAssignment and ProvisionPermissionSet as
+    /// IN_PROGRESS, in their answer and in the Describe…Status answers, until this long after
+    /// the answer passed — as AWS runs them asynchronously, where the emulator finishes at once.
+    pub hold_in_progress: Option<Duration>,
 }
 
 #[derive(Debug, Default)]
@@ -27,14 +37,46 @@ pub struct Stats {
     pub failed: u64,
     /// Arrival times of forwarded requests (for rate measurements).
     pub forwarded_at: Vec<Instant>,
+    /// Requests that arrived (before any fault), by operation (`X-Amz-Target` suffix; `?`
+    /// without one).
+    pub by_operation: BTreeMap<String, u64>,
+    /// CreateAccountAssignment and DeleteAccountAssignment answers that passed (status 200).
+    pub assignment_operations: u64,
+    /// The most account-assignment operations outstanding at once, as AWS would count them
+    /// against its limit on concurrent ones: an operation is outstanding from its answer until
+    /// `hold_in_progress` later (only at that instant, without a hold). Counted as each starts.
+    pub max_outstanding_assignments: usize,
+}
+
+/// The faults in force and how many answers `answer` gave under them, under one lock so that
+/// `set` replaces both at once.
+struct Armed {
+    faults: Faults,
+    answered: u64,
+}
+
+/// What an asynchronous request does, as its RequestId is remembered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Create,
+    Delete,
+    Provision,
+}
+
+/// An asynchronous request held IN_PROGRESS.
+struct Held {
+    kind: Kind,
+    release: Instant,
 }
 
 struct State {
     upstream: String,
     client: reqwest::Client,
-    faults: Mutex<Faults>,
+    faults: Mutex<Armed>,
     stats: Mutex<Stats>,
     window: Mutex<VecDeque<Instant>>,
+    /// RequestId -> the held request (kept until a later one finds it released).
+    held: Mutex<HashMap<String, Held>>,
 }
 
 pub struct FaultProxy {
@@ -53,9 +95,10 @@ impl FaultProxy {
                 .pool_max_idle_per_host(0)
                 .build()
                 .expect("proxy client"),
-            faults: Mutex::new(faults),
+            faults: Mutex::new(Armed { faults, answered: 0 }),
             stats: Mutex::new(Stats::default()),
             window: Mutex::new(VecDeque::new()),
+            held: Mutex::new(HashMap::new()),
         });
         let data = web::Data::from(state.clone());
         let server = HttpServer::new(move || {
@@ -74,8 +117,10 @@ impl FaultProxy {
         FaultProxy { endpoint: format!("http://127.0.0.1:{port}"), state, handle }
     }
 
+    /// Replace the faults; `answer_times` counts afresh. Requests already held IN_PROGRESS stay
+    /// held until their release.
     pub fn set(&self, faults: Faults) {
-        *self.state.faults.lock().unwrap() = faults;
+        *self.state.faults.lock().unwrap() = Armed { faults, answered: 0 };
     }
 
     pub fn stats(&self) -> Stats {
@@ -85,6 +130,9 @@ impl FaultProxy {
             throttled: s.throttled,
             failed: s.failed,
             forwarded_at: s.forwarded_at.clone(),
+            by_operation: s.by_operation.clone(),
+            assignment_operations: s.assignment_operations,
+            max_outstanding_assignments: s.max_outstanding_assignments,
         }
     }
 }
@@ -108,11 +156,103 @@ fn aws_error(status: u16, kind: &str, message: &str) -> HttpResponse {
         .body(body.to_string())
 }
 
+/// The operation of a request: the `X-Amz-Target` suffix after the last '.', or `?`.
+fn operation_of(req: &HttpRequest) -> String {
+    req.headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|target| target.rsplit('.').next())
+        .unwrap_or("?")
+        .to_owned()
+}
+
+/// Whether this request gets the `answer` error: it is for that operation and, with
+/// `answer_times`, fewer than that many got it since the faults were set. Decided on the faults
+/// in force now, under their lock, so a `set` meanwhile cannot be miscounted.
+fn take_answer(state: &State, operation: &str) -> Option<serde_json::Value> {
+    let mut armed = state.faults.lock().unwrap();
+    let (target, error) = armed.faults.answer.clone()?;
+    if target != operation || armed.faults.answer_times.is_some_and(|times| armed.answered >= times)
+    {
+        return None;
+    }
+    armed.answered += 1;
+    Some(error)
+}
+
+/// The status object each asynchronous operation's answer carries, the kind of request it is
+/// about, and whether the operation starts one (or describes it).
+fn asynchronous(operation: &str) -> Option<(&'static str, Kind, bool)> {
+    match operation {
+        "CreateAccountAssignment" => Some(("AccountAssignmentCreationStatus", Kind::Create, true)),
+        "DeleteAccountAssignment" => Some(("AccountAssignmentDeletionStatus", Kind::Delete, true)),
+        "ProvisionPermissionSet" => {
+            Some(("PermissionSetProvisioningStatus", Kind::Provision, true))
+        }
+        "DescribeAccountAssignmentCreationStatus" => {
+            Some(("AccountAssignmentCreationStatus", Kind::Create, false))
+        }
+        "DescribeAccountAssignmentDeletionStatus" => {
+            Some(("AccountAssignmentDeletionStatus", Kind::Delete, false))
+        }
+        "DescribePermissionSetProvisioningStatus" => {
+            Some(("PermissionSetProvisioningStatus", Kind::Provision, false))
+        }
+        _ => None,
+    }
+}
+
+/// A successful answer of an asynchronous operation, as AWS would give it: a request just
+/// started, or described before its release, is IN_PROGRESS (see `Faults::hold_in_progress`).
+/// Also counts the account-assignment operations outstanding. Other answers pass unchanged.
+fn hold_asynchronous(
+    state: &State,
+    hold: Option<Duration>,
+    operation: &str,
+    body: web::Bytes,
+) -> web::Bytes {
+    let Some((key, kind, starts)) = asynchronous(operation) else { return body };
+    let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&body) else { return body };
+    let Some(status) = answer.get_mut(key).and_then(|s| s.as_object_mut()) else { return body };
+    let Some(request_id) = status.get("RequestId").and_then(|v| v.as_str()).map(str::to_owned)
+    else {
+        return body;
+    };
+    let now = Instant::now();
+    let mut held = state.held.lock().unwrap();
+    let in_progress = if starts {
+        let release = now + hold.unwrap_or_default();
+        if kind != Kind::Provision {
+            let outstanding =
+                1 + held.values().filter(|h| h.kind != Kind::Provision && h.release > now).count();
+            let mut stats = state.stats.lock().unwrap();
+            stats.assignment_operations += 1;
+            stats.max_outstanding_assignments = stats.max_outstanding_assignments.max(outstanding);
+        }
+        if hold.is_some() && status.get("Status").and_then(|v| v.as_str()) == Some("SUCCEEDED") {
+            held.retain(|_, h| h.release > now);
+            held.insert(request_id, Held { kind, release });
+            true
+        } else {
+            false
+        }
+    } else {
+        held.get(&request_id).is_some_and(|h| h.kind == kind && h.release > now)
+    };
+    if !in_progress {
+        return body;
+    }
+    status.insert("Status".to_owned(), json!("IN_PROGRESS"));
+    web::Bytes::from(answer.to_string())
+}
+
 async fn forward(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> HttpResponse {
-    let faults = state.faults.lock().unwrap().clone();
+    let faults = state.faults.lock().unwrap().faults.clone();
+    let operation = operation_of(&req);
     let n = {
         let mut stats = state.stats.lock().unwrap();
         stats.requests += 1;
+        *stats.by_operation.entry(operation.clone()).or_default() += 1;
         stats.requests
     };
     if let Some(limit) = faults.throttle_above_per_second {
@@ -127,13 +267,13 @@ async fn forward(req: HttpRequest, body: web::Bytes, state: web::Data<State>) ->
         }
         window.push_back(now);
     }
-    if let Some((operation, error)) = &faults.answer {
-        let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
-        if target.ends_with(&format!(".{operation}")) {
-            return HttpResponse::BadRequest()
-                .content_type("application/x-amz-json-1.1")
-                .body(error.to_string());
+    if let Some(error) = take_answer(&state, &operation) {
+        let mut answer = HttpResponse::BadRequest();
+        // As `aws_error` does: the SDK reads the error code from this header first.
+        if let Some(kind) = error.get("__type").and_then(|v| v.as_str()) {
+            answer.insert_header(("x-amzn-errortype", kind));
         }
+        return answer.content_type("application/x-amz-json-1.1").body(error.to_string());
     }
     if faults.fail_every.is_some_and(|every| n % every == 0) {
         state.stats.lock().unwrap().failed += 1;
@@ -160,7 +300,12 @@ async fn forward(req: HttpRequest, body: web::Bytes, state: web::Data<State>) ->
                     builder.insert_header((name.as_str(), value.as_bytes()));
                 }
             }
-            builder.body(resp.bytes().await.unwrap_or_default())
+            let body = resp.bytes().await.unwrap_or_default();
+            if status == actix_web::http::StatusCode::OK {
+                builder.body(hold_asynchronous(&state, faults.hold_in_progress, &operation, body))
+            } else {
+                builder.body(body)
+            }
         }
         Err(e) => aws_error(502, "BadGateway", &e.to_string()),
     }

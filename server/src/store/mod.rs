@@ -5,6 +5,7 @@
 //! acknowledged only once both are durable. Group membership is a relation (`group_members`),
 //! so adding or removing one member of a huge group touches one row.
 
+mod access_sql;
 mod columns;
 pub mod filter_sql;
 mod flows;
@@ -93,6 +94,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Creates a process died in the middle of, oldest first.
     async fn pending_creates(&self) -> Result<Vec<PendingCreate>, StoreError>;
+
+    /// Permission sets, applications and assignments (the access part of the sync record).
+    async fn access_state(&self) -> Result<AccessState, StoreError>;
+    async fn put_access_object(&self, o: &AccessObject) -> Result<(), StoreError>;
+    async fn remove_access_object(
+        &self,
+        kind: AccessObjectKind,
+        name: &str,
+    ) -> Result<(), StoreError>;
+    async fn put_assignment(&self, a: &AssignmentRecord) -> Result<(), StoreError>;
+    async fn remove_assignment(&self, key: &AssignmentKey) -> Result<(), StoreError>;
     /// The newest runs first.
     async fn list_runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError>;
     async fn get_run(&self, id: Uuid) -> Result<Option<RunRecord>, StoreError>;

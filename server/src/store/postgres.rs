@@ -574,6 +574,30 @@ impl Store for PgStore {
         super::postgres_sync::pending_creates(&self.pool).await
     }
 
+    async fn access_state(&self) -> Result<super::AccessState, StoreError> {
+        super::access_sql::postgres::access_state(&self.pool).await
+    }
+
+    async fn put_access_object(&self, o: &super::AccessObject) -> Result<(), StoreError> {
+        super::access_sql::postgres::put_access_object(&self.pool, o).await
+    }
+
+    async fn remove_access_object(
+        &self,
+        kind: super::AccessObjectKind,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        super::access_sql::postgres::remove_access_object(&self.pool, kind, name).await
+    }
+
+    async fn put_assignment(&self, a: &super::AssignmentRecord) -> Result<(), StoreError> {
+        super::access_sql::postgres::put_assignment(&self.pool, a).await
+    }
+
+    async fn remove_assignment(&self, key: &super::AssignmentKey) -> Result<(), StoreError> {
+        super::access_sql::postgres::remove_assignment(&self.pool, key).await
+    }
+
     async fn list_runs(&self, limit: i64) -> Result<Vec<super::RunRecord>, StoreError> {
         super::postgres_sync::list_runs(&self.pool, limit).await
     }

@@ -601,6 +601,30 @@ impl Store for SqliteStore {
         super::sqlite_sync::pending_creates(&self.readers).await
     }
 
+    async fn access_state(&self) -> Result<super::AccessState, StoreError> {
+        super::access_sql::sqlite::access_state(&self.readers).await
+    }
+
+    async fn put_access_object(&self, o: &super::AccessObject) -> Result<(), StoreError> {
+        super::access_sql::sqlite::put_access_object(&self.writer, o).await
+    }
+
+    async fn remove_access_object(
+        &self,
+        kind: super::AccessObjectKind,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        super::access_sql::sqlite::remove_access_object(&self.writer, kind, name).await
+    }
+
+    async fn put_assignment(&self, a: &super::AssignmentRecord) -> Result<(), StoreError> {
+        super::access_sql::sqlite::put_assignment(&self.writer, a).await
+    }
+
+    async fn remove_assignment(&self, key: &super::AssignmentKey) -> Result<(), StoreError> {
+        super::access_sql::sqlite::remove_assignment(&self.writer, key).await
+    }
+
     async fn list_runs(&self, limit: i64) -> Result<Vec<super::RunRecord>, StoreError> {
         super::sqlite_sync::list_runs(&self.readers, limit).await
     }

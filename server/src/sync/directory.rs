@@ -73,6 +73,9 @@ pub trait Directory: Send + Sync {
     async fn add_member(&self, group_id: &str, user_id: &str) -> Result<String, AwsError>;
     async fn remove_member(&self, membership_id: &str) -> Result<(), AwsError>;
 
+    /// SSO Admin (permission sets and assignments), through the same limiter.
+    fn sso(&self) -> &dyn super::access::SsoAdmin;
+
     /// Calls made so far (attempts, retries included), by operation name.
     fn calls(&self) -> std::collections::BTreeMap<String, u64>;
     /// Throttling answers received so far.

@@ -2,12 +2,15 @@
 //! repair drift, plan, check the delete guard, apply — recording every AWS change as it
 //! happens, so a run killed half-way leaves a record the next run continues from — and report.
 
+use super::access::apply::{self as access_apply, AccessRun};
+use super::access::plan::{self as access_plan, AccessPlan, PrincipalAfter};
+use super::access::rules::{AssignmentSettings, PermissionSetSettings};
 use super::apply::Apply;
 use super::directory::{AwsError, Directory};
 use super::plan::{self, Action, Plan, Policy, Skipped};
 use crate::config::SyncSettings;
 use crate::mapping::rules::Rules;
-use crate::store::{AwsMembership, RunRecord, Store, SyncState};
+use crate::store::{AwsMembership, RunRecord, Snapshot, Store, SyncState};
 use scim_schema::schema::ResourceKind;
 use serde::Serialize;
 use serde_json::Value;
@@ -45,7 +48,7 @@ pub struct RunOptions {
 }
 
 /// Why a run stopped early when the server shut down.
-const STOPPED: &str =
+pub(crate) const STOPPED: &str =
     "stopped: the server is shutting down; the next run continues from the record";
 
 impl std::fmt::Debug for RunOptions {
@@ -108,12 +111,14 @@ impl RunReport {
     }
 }
 
-/// What a run needs of the configuration: `[sync]` and the compiled `[sync.filter]` and
-/// `[mapping]`.
+/// What a run needs of the configuration: `[sync]`, the compiled `[sync.filter]` and
+/// `[mapping]`, `[[permission_sets]]` and `[assignments]`.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
     pub sync: SyncSettings,
     pub rules: std::sync::Arc<Rules>,
+    pub permission_sets: std::sync::Arc<Vec<PermissionSetSettings>>,
+    pub assignments: std::sync::Arc<AssignmentSettings>,
 }
 
 impl SyncConfig {
@@ -121,6 +126,8 @@ impl SyncConfig {
         Ok(SyncConfig {
             sync: settings.sync.clone(),
             rules: std::sync::Arc::new(Rules::compile(&settings.sync.filter, &settings.mapping)?),
+            permission_sets: std::sync::Arc::new(settings.permission_sets.clone()),
+            assignments: std::sync::Arc::new(settings.assignments.clone()),
         })
     }
 }
@@ -319,11 +326,23 @@ async fn execute(
 ) -> anyhow::Result<()> {
     let settings = &config.sync;
     let mut run = Run::start(store, directory, config, opts, report.run_id).await?;
+    let mut access =
+        AccessRun::load(store, directory.sso(), report.run_id, opts.dry_run, opts.stop.clone())
+            .await?;
+    // With no rules left, the assignments the bridge made are still deleted (under the guard).
+    let access_active = access_apply::configured(&config.permission_sets, &config.assignments)
+        || !access.state.assignments.is_empty();
     if !opts.dry_run {
         run.apply.resolve_pending().await?;
+        if access_active {
+            access.settle_in_flight().await?;
+        }
     }
     if opts.full {
         run.repair_drift(&mut report.counts, opts.progress()).await?;
+        if access_active {
+            access.repair_drift().await?;
+        }
     }
     let plan = run.replan().await?.0;
     if let Some(refusal) = guard(&plan, settings, opts.force) {
@@ -331,10 +350,37 @@ async fn execute(
         refuse(report, &plan, refusal);
         return Ok(());
     }
+    // The assignments as they will be once the plan's principal changes are in: checked by the
+    // guard before anything changes, and what a dry run shows.
+    let first_access_plan = if access_active {
+        let names = access_plan::permission_set_names(&config.permission_sets, &config.assignments);
+        access.resolve_permission_sets(&names, &config.permission_sets, opts.full).await?;
+        let after = principals_after(&run.state, Some(&plan));
+        Some(plan_access(config, &access, &run.snapshot, &after))
+    } else {
+        None
+    };
+    if let Some(refusal) =
+        first_access_plan.as_ref().and_then(|p| access_guard(p, settings, opts.force))
+    {
+        report.counts.extend(planned_counts(&plan));
+        refuse(report, &plan, refusal);
+        return Ok(());
+    }
     if opts.dry_run {
         report.counts.extend(planned_counts(&plan));
         report.errors.extend(plan.skipped.iter().cloned());
-        report.plan = Some(plan::describe(&plan.actions));
+        let mut described = plan::describe(&plan.actions);
+        if let Some(access_plan) = &first_access_plan {
+            let sets = access.planned_permission_sets(&config.permission_sets);
+            for (k, n) in access_apply::planned_counts(access_plan, &sets) {
+                *report.counts.entry(k).or_default() += n;
+            }
+            described.extend(sets);
+            described.extend(access_apply::describe(access_plan));
+            report.errors.extend(access_plan.skipped.iter().cloned());
+        }
+        report.plan = Some(described);
         report.status = "succeeded";
         return Ok(());
     }
@@ -383,14 +429,110 @@ async fn execute(
             }
         }
     }
-    for (key, n) in &run.apply.done {
+    if access_active {
+        // Permission sets first (assignments need their ARNs), then the assignments, planned
+        // against the principals as AWS now has them.
+        access.sync_permission_sets(&config.permission_sets, opts.full).await?;
+        let state = store.sync_state().await?;
+        let mut access_plan =
+            plan_access(config, &access, &run.snapshot, &principals_after(&state, None));
+        if let Some(refusal) = access_guard(&access_plan, settings, opts.force) {
+            // The principal changes since the first check made it so: the deletes wait.
+            skipped.push(Skipped { principal: "(assignments)".into(), message: refusal });
+            access_plan.unassign.clear();
+        }
+        progress.phase("assigning", 0);
+        access.apply(&access_plan).await?;
+        if access_plan.deletes_allowed {
+            skipped.extend(access_plan.skipped);
+        } else {
+            // A rule names a permission set AWS does not have: the setup is wrong (exit 2).
+            report.configuration_error = true;
+            for s in &access_plan.skipped {
+                tracing::error!(rule = %s.principal, "{}", s.message);
+            }
+            access.failures.extend(access_plan.skipped);
+        }
+    }
+    let mut failures = run.apply.failures.clone();
+    failures.extend(access.failures.iter().cloned());
+    for (key, n) in run.apply.done.iter().chain(&access.done) {
         *report.counts.entry(key.clone()).or_default() += n;
     }
     report.errors.extend(skipped);
-    report.errors.extend(run.apply.failures.iter().cloned());
-    report.status = if run.apply.failures.is_empty() { "succeeded" } else { "partial" };
+    report.errors.extend(failures.iter().cloned());
+    report.status = if failures.is_empty() { "succeeded" } else { "partial" };
     report.journal_head = Some(covered);
     Ok(())
+}
+
+/// The principals as AWS will have them once `plan`'s changes are in (None: as recorded).
+fn principals_after(state: &SyncState, plan: Option<&Plan>) -> Vec<PrincipalAfter> {
+    let mut deleted = HashSet::new();
+    let mut created = Vec::new();
+    for a in plan.map(|p| p.actions.as_slice()).unwrap_or_default() {
+        match a {
+            Action::Delete { kind, resource_id, .. } => {
+                deleted.insert((*kind, *resource_id));
+            }
+            Action::Create { kind, resource_id, .. } => created.push(PrincipalAfter {
+                kind: *kind,
+                resource_id: *resource_id,
+                aws_id: None,
+            }),
+            _ => {}
+        }
+    }
+    state
+        .principals
+        .iter()
+        .filter(|p| !deleted.contains(&(p.kind, p.resource_id)))
+        .map(|p| PrincipalAfter {
+            kind: p.kind,
+            resource_id: p.resource_id,
+            aws_id: Some(p.aws_id.clone()),
+        })
+        .chain(created)
+        .collect()
+}
+
+fn plan_access(
+    config: &SyncConfig,
+    access: &AccessRun,
+    snapshot: &Snapshot,
+    principals: &[PrincipalAfter],
+) -> AccessPlan {
+    access_plan::plan(
+        &config.assignments,
+        &access_plan::Inputs {
+            snapshot,
+            principals,
+            on_deactivate: config.sync.on_deactivate,
+            permission_sets: &access.permission_sets,
+            recorded: &access.state.assignments,
+            objects: &access.state.objects,
+        },
+    )
+}
+
+/// The delete guard for assignments: refuses a run that would delete more than
+/// `max_delete_fraction` of the assignments the bridge made (when it made at least
+/// `min_principals_for_guard`), unless forced — an edited rule file must not revoke everyone.
+fn access_guard(plan: &AccessPlan, settings: &SyncSettings, force: bool) -> Option<String> {
+    let deletes = plan.unassign.len();
+    if force || deletes == 0 || (plan.managed as u64) < settings.min_principals_for_guard {
+        return None;
+    }
+    let fraction = deletes as f64 / plan.managed as f64;
+    (fraction > settings.max_delete_fraction).then(|| {
+        format!(
+            "refused: the run would delete {deletes} of {} assignments the bridge made ({:.0}% > \
+             max_delete_fraction {:.0}%); check the rules and the IdP, then run with --force if it is meant",
+            plan.managed,
+            fraction * 100.0,
+            settings.max_delete_fraction * 100.0
+        )
+    })
 }
 
 fn planned_counts(plan: &Plan) -> BTreeMap<String, u64> {
@@ -537,6 +679,8 @@ struct Run<'a> {
     apply: Apply<'a>,
     /// The record as the current plan saw it.
     state: SyncState,
+    /// The SCIM side as the current plan saw it.
+    snapshot: Snapshot,
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
@@ -580,6 +724,7 @@ impl<'a> Run<'a> {
             },
             apply: Apply::new(store, directory, run_id, &state),
             state,
+            snapshot: Snapshot::default(),
             stop: opts.stop.clone(),
         })
     }
@@ -605,7 +750,9 @@ impl<'a> Run<'a> {
             self.apply.reset(&self.state);
         }
         let changed = self.lane.take(self.store, head).await?;
-        Ok((plan::plan(&snapshot, &self.state, &self.policy), changed))
+        let plan = plan::plan(&snapshot, &self.state, &self.policy);
+        self.snapshot = snapshot;
+        Ok((plan, changed))
     }
 
     /// Pushes the changes made since the last plan, and only those (the read phase of a full

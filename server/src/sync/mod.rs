@@ -1,6 +1,7 @@
 //! The sync engine: desired state (store + mappings) → plan → AWS, with its state in the
 //! database. [`directory`] is what it needs of the Identity Store; [`aws`] provides it.
 
+pub mod access;
 mod apply;
 pub mod audit;
 pub mod aws;

@@ -1,11 +1,12 @@
 //! The AWS adapter: the Identity Store (users, groups, memberships) over aws-sdk-identitystore,
-//! instance discovery over aws-sdk-ssoadmin. Every attempt — retries included — waits for the
-//! one rate limiter; the SDK's own retries are off and [`AwsDirectory::call`] retries inside
-//! the limiter with jittered backoff (honouring `RetryAfterSeconds`) on throttling, 5xx,
-//! stale revisions, timeouts and connection errors.
+//! instance discovery, permission sets and assignments over aws-sdk-ssoadmin ([`sso`]). Every
+//! attempt — retries included — waits for the one rate limiter; the SDK's own retries are off
+//! and [`AwsDirectory::call`] retries inside the limiter with jittered backoff (honouring
+//! `RetryAfterSeconds`) on throttling, 5xx, stale revisions, timeouts and connection errors.
 
 mod convert;
 mod preflight;
+mod sso;
 
 pub use preflight::Check;
 
@@ -37,7 +38,10 @@ const MAX_ATTEMPTS: u32 = 8;
 
 pub struct AwsDirectory {
     ids: aws_sdk_identitystore::Client,
+    sso: aws_sdk_ssoadmin::Client,
     identity_store_id: String,
+    /// From `[aws] instance_arn`, else discovered when first needed.
+    instance_arn: tokio::sync::OnceCell<String>,
     limiter: DefaultDirectRateLimiter,
     calls: Mutex<BTreeMap<String, u64>>,
     throttles: AtomicU64,
@@ -89,14 +93,15 @@ impl AwsDirectory {
             .allow_burst(NonZeroU32::MIN);
         let mut directory = AwsDirectory {
             ids: aws_sdk_identitystore::Client::new(&shared),
+            sso: aws_sdk_ssoadmin::Client::new(&shared),
             identity_store_id: settings.identity_store_id.clone().unwrap_or_default(),
+            instance_arn: tokio::sync::OnceCell::new_with(settings.instance_arn.clone()),
             limiter: RateLimiter::direct(quota),
             calls: Mutex::new(BTreeMap::new()),
             throttles: AtomicU64::new(0),
         };
         if directory.identity_store_id.is_empty() {
-            let sso = aws_sdk_ssoadmin::Client::new(&shared);
-            directory.identity_store_id = directory.discover(&sso).await?;
+            directory.identity_store_id = directory.discover().await?;
         }
         Ok(directory)
     }
@@ -105,14 +110,20 @@ impl AwsDirectory {
         &self.identity_store_id
     }
 
-    async fn discover(&self, sso: &aws_sdk_ssoadmin::Client) -> anyhow::Result<String> {
+    async fn discover(&self) -> anyhow::Result<String> {
         let out = self
-            .call("ListInstances", || sso.list_instances().send())
+            .call("ListInstances", || self.sso.list_instances().send())
             .await
             .context("discovering the Identity Center instance (sso:ListInstances)")?;
         let ids: Vec<&str> = out.instances().iter().filter_map(|i| i.identity_store_id()).collect();
         match ids.as_slice() {
-            [one] => Ok((*one).to_owned()),
+            [one] => {
+                // The one instance is the one SSO Admin calls name too.
+                if let Some(arn) = out.instances()[0].instance_arn() {
+                    let _ = self.instance_arn.set(arn.to_owned());
+                }
+                Ok((*one).to_owned())
+            }
             [] => anyhow::bail!(
                 "no IAM Identity Center instance in this account and Region: check [aws] region"
             ),
@@ -304,7 +315,8 @@ fn access_denied_hint(operation: &str, reason: Option<&str>, message: &str) -> S
              Center administrators)"
         );
     }
-    let service = if operation == "ListInstances" { "sso" } else { "identitystore" };
+    let sso = ["Instance", "PermissionSet", "Account", "Application"];
+    let service = if sso.iter().any(|w| operation.contains(w)) { "sso" } else { "identitystore" };
     format!("{message} — the credentials lack the IAM permission {service}:{operation}")
 }
 
@@ -496,6 +508,10 @@ impl Directory for AwsDirectory {
             .identity_store_id(&self.identity_store_id)
             .membership_id(membership_id);
         gone(self.call("DeleteGroupMembership", || req.clone().send()).await.map(|_| ()))
+    }
+
+    fn sso(&self) -> &dyn crate::sync::access::SsoAdmin {
+        self
     }
 
     fn calls(&self) -> BTreeMap<String, u64> {

@@ -1,0 +1,545 @@
+//! What must change so that AWS's assignments match the rules — pure, so a dry run shows what a
+//! real run does. Desired assignments come from the rules and the principals that exist (or will,
+//! once this run's creates are in) in AWS; recorded ones from the bridge's own record.
+//!
+//! Rules that keep access safe:
+//! - only assignments recorded as created by the bridge are ever deleted; a foreign one (it
+//!   existed before a rule wanted it) is only forgotten when no rule wants it any more;
+//! - when a rule cannot be resolved (its permission set is unknown), no assignment is deleted in
+//!   this run: what it would have matched is unknown, and a typo must not revoke access;
+//! - a user deactivated at the IdP with `on_deactivate = "remove_memberships"` loses its direct
+//!   assignments too, as it loses its groups.
+
+use super::rules::{AssignmentSettings, Subject};
+use crate::config::OnDeactivate;
+use crate::store::{
+    AccessObject, AccessObjectKind, AssignmentKey, AssignmentKind, AssignmentRecord,
+    AssignmentState, PrincipalType, Snapshot,
+};
+use crate::sync::plan::Skipped;
+use scim_schema::schema::ResourceKind;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use uuid::Uuid;
+
+/// A principal as it will be in AWS once this run's principal changes are in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalAfter {
+    pub kind: ResourceKind,
+    pub resource_id: Uuid,
+    /// None: to be created by this run (a dry run's plan).
+    pub aws_id: Option<String>,
+}
+
+/// An assignment to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assign {
+    pub kind: AssignmentKind,
+    /// The account id or the application ARN.
+    pub target: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission_set: Option<String>,
+    /// None: the permission set is created by this run.
+    #[serde(skip)]
+    pub permission_set_arn: Option<String>,
+    pub principal_type: PrincipalType,
+    /// The userName / displayName.
+    pub principal: String,
+    #[serde(skip)]
+    pub resource_id: Uuid,
+    /// None: the principal is created by this run.
+    #[serde(skip)]
+    pub principal_id: Option<String>,
+    /// The rule's key (`assignments.account[0]`).
+    pub rule: String,
+}
+
+impl Assign {
+    /// The AWS key, once the permission set and principal ids are known.
+    pub fn key(&self) -> Option<AssignmentKey> {
+        Some(AssignmentKey {
+            kind: self.kind,
+            target: self.target.clone(),
+            permission_set_arn: match self.kind {
+                AssignmentKind::Account => self.permission_set_arn.clone()?,
+                AssignmentKind::Application => String::new(),
+            },
+            principal_type: self.principal_type,
+            principal_id: self.principal_id.clone()?,
+        })
+    }
+}
+
+/// An assignment the bridge created that no rule wants any more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unassign {
+    #[serde(flatten)]
+    pub key: AssignmentKey,
+    /// The permission set's name, where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission_set: Option<String>,
+    /// The principal's name, where known (else its AWS id).
+    pub principal: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AccessPlan {
+    /// In rule order.
+    pub assign: Vec<Assign>,
+    pub unassign: Vec<Unassign>,
+    /// Foreign assignments no rule wants any more: forgotten, left in AWS.
+    pub forget: Vec<AssignmentKey>,
+    /// Applications whose assignment configuration changes: (ARN, required).
+    pub assignment_required: Vec<(String, bool)>,
+    /// Rules that match nothing or cannot be resolved.
+    pub skipped: Vec<Skipped>,
+    /// False when a rule could not be resolved: deletes wait for a run that resolves them all.
+    pub deletes_allowed: bool,
+    /// Assignments the bridge created (for the delete guard).
+    pub managed: usize,
+}
+
+/// What planning needs besides the rules.
+pub struct Inputs<'a> {
+    pub snapshot: &'a Snapshot,
+    pub principals: &'a [PrincipalAfter],
+    pub on_deactivate: OnDeactivate,
+    /// Permission set name → ARN (None: declared, to be created by this run). A name missing
+    /// here is unknown in AWS.
+    pub permission_sets: &'a HashMap<String, Option<String>>,
+    pub recorded: &'a [AssignmentRecord],
+    pub objects: &'a [AccessObject],
+}
+
+/// A SCIM principal a rule may name, with what the rule can match it by.
+struct Candidate<'a> {
+    kind: ResourceKind,
+    id: Uuid,
+    name: &'a str,
+    external_id: Option<&'a str>,
+    active: bool,
+}
+
+pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
+    let mut out = AccessPlan { deletes_allowed: true, ..AccessPlan::default() };
+    let after: HashMap<(ResourceKind, Uuid), Option<&str>> =
+        inputs.principals.iter().map(|p| ((p.kind, p.resource_id), p.aws_id.as_deref())).collect();
+    let candidates = candidates(inputs.snapshot);
+    let matching = |subject: &Subject| -> Vec<&Candidate> {
+        candidates
+            .iter()
+            .filter(|c| match subject {
+                Subject::Group(name) => {
+                    c.kind == ResourceKind::Group && c.name.trim().eq_ignore_ascii_case(name.trim())
+                }
+                Subject::GroupExternalId(id) => {
+                    c.kind == ResourceKind::Group && c.external_id == Some(id.as_str())
+                }
+                Subject::User(name) => {
+                    c.kind == ResourceKind::User && c.name.trim().eq_ignore_ascii_case(name.trim())
+                }
+            })
+            // Only what is (or is about to be) in AWS; a deactivated user loses direct access
+            // as it loses its groups.
+            .filter(|c| after.contains_key(&(c.kind, c.id)))
+            .filter(|c| c.active || inputs.on_deactivate == OnDeactivate::Ignore)
+            .collect()
+    };
+
+    let mut wanted: Vec<Assign> = Vec::new();
+    for (i, rule) in rules.account.iter().enumerate() {
+        let key = format!("assignments.account[{i}]");
+        let Some(arn) = inputs.permission_sets.get(&rule.permission_set) else {
+            out.deletes_allowed = false;
+            out.skipped.push(skip(
+                &key,
+                &format!(
+                    "no permission set named {:?} in the Identity Center instance; declare it in \
+                     [[permission_sets]] to have it created (no assignment is deleted until this is fixed)",
+                    rule.permission_set
+                ),
+            ));
+            continue;
+        };
+        let subject = rule.subject();
+        let principals = matching(&subject);
+        if principals.is_empty() {
+            out.skipped.push(skip(&key, &format!("no synced {subject} (nothing assigned)")));
+        }
+        for p in principals {
+            for account in &rule.accounts {
+                wanted.push(Assign {
+                    kind: AssignmentKind::Account,
+                    target: account.clone(),
+                    permission_set: Some(rule.permission_set.clone()),
+                    permission_set_arn: arn.clone(),
+                    principal_type: principal_type(p.kind),
+                    principal: p.name.to_owned(),
+                    resource_id: p.id,
+                    principal_id: after[&(p.kind, p.id)].map(str::to_owned),
+                    rule: key.clone(),
+                });
+            }
+        }
+    }
+    let mut required: BTreeMap<&str, bool> = BTreeMap::new();
+    for (i, rule) in rules.application.iter().enumerate() {
+        let key = format!("assignments.application[{i}]");
+        if let Some(value) = rule.assignment_required {
+            required.insert(&rule.application_arn, value);
+        }
+        let subject = rule.subject();
+        let principals = matching(&subject);
+        if principals.is_empty() {
+            out.skipped.push(skip(&key, &format!("no synced {subject} (nothing assigned)")));
+        }
+        for p in principals {
+            wanted.push(Assign {
+                kind: AssignmentKind::Application,
+                target: rule.application_arn.clone(),
+                permission_set: None,
+                permission_set_arn: None,
+                principal_type: principal_type(p.kind),
+                principal: p.name.to_owned(),
+                resource_id: p.id,
+                principal_id: after[&(p.kind, p.id)].map(str::to_owned),
+                rule: key.clone(),
+            });
+        }
+    }
+
+    let recorded: HashMap<&AssignmentKey, &AssignmentRecord> =
+        inputs.recorded.iter().map(|r| (&r.key, r)).collect();
+    let mut wanted_keys: HashSet<AssignmentKey> = HashSet::new();
+    // Two rules may want one assignment; the first names it.
+    let mut seen_pending: HashSet<(AssignmentKind, String, Option<String>, ResourceKind, Uuid)> =
+        HashSet::new();
+    for a in wanted {
+        match a.key() {
+            Some(key) => {
+                if wanted_keys.insert(key.clone()) && !recorded.contains_key(&key) {
+                    out.assign.push(a);
+                }
+            }
+            None => {
+                let kind = if a.principal_type == PrincipalType::User {
+                    ResourceKind::User
+                } else {
+                    ResourceKind::Group
+                };
+                if seen_pending.insert((
+                    a.kind,
+                    a.target.clone(),
+                    a.permission_set.clone(),
+                    kind,
+                    a.resource_id,
+                )) {
+                    out.assign.push(a);
+                }
+            }
+        }
+    }
+
+    let names = principal_names(inputs);
+    let set_names: HashMap<&str, &str> = inputs
+        .permission_sets
+        .iter()
+        .filter_map(|(name, arn)| arn.as_deref().map(|a| (a, name.as_str())))
+        .collect();
+    for r in inputs.recorded {
+        if matches!(r.state, AssignmentState::Created | AssignmentState::Creating) {
+            out.managed += 1;
+        }
+        if wanted_keys.contains(&r.key) {
+            continue;
+        }
+        match r.state {
+            AssignmentState::Foreign => out.forget.push(r.key.clone()),
+            _ if !out.deletes_allowed => {}
+            _ => out.unassign.push(Unassign {
+                key: r.key.clone(),
+                permission_set: set_names
+                    .get(r.key.permission_set_arn.as_str())
+                    .map(|s| (*s).to_owned()),
+                principal: names
+                    .get(r.key.principal_id.as_str())
+                    .map_or_else(|| r.key.principal_id.clone(), |n| (*n).to_owned()),
+            }),
+        }
+    }
+
+    let pushed: HashMap<&str, &Value> = inputs
+        .objects
+        .iter()
+        .filter(|o| o.kind == AccessObjectKind::Application)
+        .map(|o| (o.name.as_str(), &o.pushed))
+        .collect();
+    for (arn, value) in required {
+        let current =
+            pushed.get(arn).and_then(|p| p.get("assignment_required")).and_then(Value::as_bool);
+        if current != Some(value) {
+            out.assignment_required.push((arn.to_owned(), value));
+        }
+    }
+    out
+}
+
+/// Every SCIM user and group, with the names rules match.
+fn candidates(snapshot: &Snapshot) -> Vec<Candidate<'_>> {
+    fn text<'v>(doc: &'v Value, key: &str) -> Option<&'v str> {
+        doc.get(key).and_then(Value::as_str)
+    }
+    let users = snapshot.users.iter().map(|u| Candidate {
+        kind: ResourceKind::User,
+        id: u.id,
+        name: text(&u.doc, "userName").unwrap_or_default(),
+        external_id: None,
+        active: u.active,
+    });
+    let groups = snapshot.groups.iter().map(|g| Candidate {
+        kind: ResourceKind::Group,
+        id: g.id,
+        name: text(&g.doc, "displayName").unwrap_or_default(),
+        external_id: text(&g.doc, "externalId"),
+        active: true,
+    });
+    users.chain(groups).collect()
+}
+
+/// AWS principal id → the name the IdP gives it (for reports on deletes).
+fn principal_names<'a>(inputs: &'a Inputs) -> HashMap<&'a str, &'a str> {
+    let by_resource: HashMap<Uuid, &str> =
+        candidates(inputs.snapshot).into_iter().map(|c| (c.id, c.name)).collect();
+    inputs
+        .principals
+        .iter()
+        .filter_map(|p| Some((p.aws_id.as_deref()?, *by_resource.get(&p.resource_id)?)))
+        .collect()
+}
+
+pub fn principal_type(kind: ResourceKind) -> PrincipalType {
+    match kind {
+        ResourceKind::User => PrincipalType::User,
+        ResourceKind::Group => PrincipalType::Group,
+    }
+}
+
+fn skip(key: &str, message: &str) -> Skipped {
+    Skipped { principal: key.to_owned(), message: message.to_owned() }
+}
+
+/// The permission set names the rules and declarations use.
+pub fn permission_set_names(
+    sets: &[super::rules::PermissionSetSettings],
+    rules: &AssignmentSettings,
+) -> BTreeSet<String> {
+    sets.iter()
+        .map(|s| s.name.clone())
+        .chain(rules.account.iter().map(|r| r.permission_set.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{SnapshotGroup, SnapshotUser};
+    use crate::sync::access::rules::{AccountRule, ApplicationRule};
+    use serde_json::json;
+
+    const APP: &str =
+        "arn:aws:sso::123456789012:application/ssoins-1111111111111111/apl-1111111111111111";
+
+    struct World {
+        snapshot: Snapshot,
+        principals: Vec<PrincipalAfter>,
+        sets: HashMap<String, Option<String>>,
+        recorded: Vec<AssignmentRecord>,
+        objects: Vec<AccessObject>,
+        on_deactivate: OnDeactivate,
+    }
+
+    impl World {
+        fn new() -> World {
+            World {
+                snapshot: Snapshot { users: vec![], groups: vec![], members: vec![] },
+                principals: vec![],
+                sets: HashMap::from([("Admin".to_owned(), Some("arn:ps-admin".to_owned()))]),
+                recorded: vec![],
+                objects: vec![],
+                on_deactivate: OnDeactivate::RemoveMemberships,
+            }
+        }
+
+        fn group(&mut self, name: &str, external_id: Option<&str>, aws_id: Option<&str>) -> Uuid {
+            let id = Uuid::now_v7();
+            let mut doc = json!({"displayName": name});
+            if let Some(e) = external_id {
+                doc["externalId"] = json!(e);
+            }
+            self.snapshot.groups.push(SnapshotGroup { id, doc });
+            self.principals.push(PrincipalAfter {
+                kind: ResourceKind::Group,
+                resource_id: id,
+                aws_id: aws_id.map(str::to_owned),
+            });
+            id
+        }
+
+        fn user(&mut self, name: &str, active: bool, aws_id: &str) -> Uuid {
+            let id = Uuid::now_v7();
+            self.snapshot.users.push(SnapshotUser { id, doc: json!({"userName": name}), active });
+            self.principals.push(PrincipalAfter {
+                kind: ResourceKind::User,
+                resource_id: id,
+                aws_id: Some(aws_id.to_owned()),
+            });
+            id
+        }
+
+        fn record(&mut self, account: &str, principal_id: &str, state: AssignmentState) {
+            self.recorded.push(AssignmentRecord {
+                key: account_key(account, principal_id),
+                state,
+                request_id: None,
+            });
+        }
+
+        fn plan(&self, rules: &AssignmentSettings) -> AccessPlan {
+            plan(
+                rules,
+                &Inputs {
+                    snapshot: &self.snapshot,
+                    principals: &self.principals,
+                    on_deactivate: self.on_deactivate,
+                    permission_sets: &self.sets,
+                    recorded: &self.recorded,
+                    objects: &self.objects,
+                },
+            )
+        }
+    }
+
+    fn account_key(account: &str, principal_id: &str) -> AssignmentKey {
+        AssignmentKey {
+            kind: AssignmentKind::Account,
+            target: account.into(),
+            permission_set_arn: "arn:ps-admin".into(),
+            principal_type: PrincipalType::Group,
+            principal_id: principal_id.into(),
+        }
+    }
+
+    fn rules(group: Option<&str>, external: Option<&str>, accounts: &[&str]) -> AssignmentSettings {
+        AssignmentSettings {
+            account: vec![AccountRule {
+                group: group.map(str::to_owned),
+                group_external_id: external.map(str::to_owned),
+                permission_set: "Admin".into(),
+                accounts: accounts.iter().map(|a| (*a).to_owned()).collect(),
+                ..Default::default()
+            }],
+            application: vec![],
+        }
+    }
+
+    #[test]
+    fn creates_what_is_missing_and_deletes_only_its_own() {
+        let mut w = World::new();
+        w.group("Admins", None, Some("g-1"));
+        w.record("111111111111", "g-1", AssignmentState::Created);
+        w.record("333333333333", "g-1", AssignmentState::Created);
+        w.record("444444444444", "g-1", AssignmentState::Foreign);
+        let p = w.plan(&rules(Some("admins"), None, &["111111111111", "222222222222"]));
+        assert_eq!(p.assign.len(), 1);
+        assert_eq!(p.assign[0].target, "222222222222");
+        assert_eq!(p.assign[0].key().unwrap(), account_key("222222222222", "g-1"));
+        assert_eq!(p.unassign.len(), 1);
+        assert_eq!(p.unassign[0].key, account_key("333333333333", "g-1"));
+        assert_eq!(p.unassign[0].principal, "Admins");
+        assert_eq!(p.forget, vec![account_key("444444444444", "g-1")]);
+        assert_eq!(p.managed, 2);
+    }
+
+    #[test]
+    fn a_group_matched_by_external_id_keeps_its_assignments_when_renamed() {
+        let mut w = World::new();
+        w.group("Renamed at the IdP", Some("ext-1"), Some("g-1"));
+        w.record("111111111111", "g-1", AssignmentState::Created);
+        let p = w.plan(&rules(None, Some("ext-1"), &["111111111111"]));
+        assert!(p.assign.is_empty() && p.unassign.is_empty(), "{p:?}");
+        // By displayName, the old name no longer matches: the assignment goes.
+        let p = w.plan(&rules(Some("Old name"), None, &["111111111111"]));
+        assert_eq!(p.unassign.len(), 1);
+        assert_eq!(p.skipped.len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_permission_set_blocks_every_delete() {
+        let mut w = World::new();
+        w.group("Admins", None, Some("g-1"));
+        w.record("111111111111", "g-1", AssignmentState::Created);
+        let mut r = rules(Some("Admins"), None, &["222222222222"]);
+        r.account[0].permission_set = "Typo".into();
+        let p = w.plan(&r);
+        assert!(!p.deletes_allowed);
+        assert!(p.unassign.is_empty());
+        assert!(p.skipped[0].message.contains("no permission set named \"Typo\""));
+    }
+
+    #[test]
+    fn principals_and_permission_sets_created_by_this_run_are_planned() {
+        let mut w = World::new();
+        w.group("New", None, None);
+        w.sets.insert("Admin".into(), None);
+        let p = w.plan(&rules(Some("New"), None, &["111111111111", "111111111112"]));
+        assert_eq!(p.assign.len(), 2);
+        assert!(p.assign.iter().all(|a| a.key().is_none()));
+    }
+
+    #[test]
+    fn deactivated_users_lose_direct_assignments() {
+        let mut w = World::new();
+        w.user("ana@example.com", false, "u-1");
+        let r = AssignmentSettings {
+            account: vec![],
+            application: vec![ApplicationRule {
+                user: Some("ANA@example.com".into()),
+                application_arn: APP.into(),
+                assignment_required: Some(true),
+                ..Default::default()
+            }],
+        };
+        let p = w.plan(&r);
+        assert!(p.assign.is_empty());
+        assert_eq!(p.assignment_required, vec![(APP.to_owned(), true)]);
+        w.on_deactivate = OnDeactivate::Ignore;
+        let p = w.plan(&r);
+        assert_eq!(p.assign.len(), 1);
+        assert_eq!(p.assign[0].key().unwrap().permission_set_arn, "");
+        w.objects.push(AccessObject {
+            kind: AccessObjectKind::Application,
+            name: APP.into(),
+            arn: APP.into(),
+            managed: true,
+            pushed: json!({"assignment_required": true}),
+            needs_provision: false,
+        });
+        assert!(w.plan(&r).assignment_required.is_empty());
+    }
+
+    #[test]
+    fn two_rules_wanting_one_assignment_create_it_once() {
+        let mut w = World::new();
+        w.group("Admins", Some("ext"), Some("g-1"));
+        let mut r = rules(Some("Admins"), None, &["111111111111"]);
+        r.account.push(AccountRule {
+            group_external_id: Some("ext".into()),
+            group: None,
+            ..r.account[0].clone()
+        });
+        let p = w.plan(&r);
+        assert_eq!(p.assign.len(), 1);
+        assert_eq!(p.assign[0].rule, "assignments.account[0]");
+    }
+}
