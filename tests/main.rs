@@ -8,6 +8,7 @@
 mod support;
 
 mod admin;
+mod assignments;
 mod bad_input;
 mod bulk;
 mod cli;

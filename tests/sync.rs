@@ -37,12 +37,12 @@ on_both_backends!(
 );
 
 /// `scimbridge sync --json [extra]` against the app's database and the emulator.
-fn sync(app: &TestApp, moto: &Moto, extra_config: &str, args: &[&str]) -> (i32, Value) {
+pub(crate) fn sync(app: &TestApp, moto: &Moto, extra_config: &str, args: &[&str]) -> (i32, Value) {
     sync_with(app, &format!("{}{extra_config}", moto.config()), args)
 }
 
 /// The sync command with this config file, not yet started.
-fn sync_command(
+pub(crate) fn sync_command(
     app: &TestApp,
     config_toml: &str,
     args: &[&str],
@@ -58,7 +58,7 @@ fn sync_command(
     (cmd, dir)
 }
 
-fn sync_with(app: &TestApp, config_toml: &str, args: &[&str]) -> (i32, Value) {
+pub(crate) fn sync_with(app: &TestApp, config_toml: &str, args: &[&str]) -> (i32, Value) {
     let (mut cmd, _dir) = sync_command(app, config_toml, args);
     let out = cmd.output().expect("run scimbridge sync");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -71,7 +71,7 @@ fn sync_with(app: &TestApp, config_toml: &str, args: &[&str]) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), report)
 }
 
-fn count(report: &Value, key: &str) -> u64 {
+pub(crate) fn count(report: &Value, key: &str) -> u64 {
     report["counts"][key].as_u64().unwrap_or(0)
 }
 
@@ -707,7 +707,7 @@ async fn the_enterprise_manager_is_the_managers_aws_user(b: Backend) {
 }
 
 /// `scimbridge check` with this config: (exit code, stdout).
-fn check_with(app: &TestApp, config_toml: &str) -> (i32, String) {
+pub(crate) fn check_with(app: &TestApp, config_toml: &str) -> (i32, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("scimbridge.toml");
     std::fs::write(&config, config_toml).expect("config");

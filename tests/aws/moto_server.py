@@ -551,6 +551,38 @@ def response_list_permission_sets_provisioned_to_account(self):
     return with_token({"PermissionSets": arns}, next_token)
 
 
+def response_create_permission_set(self):
+    # moto defaults SessionDuration to the integer 3600, which the SDKs cannot read: AWS's
+    # default is the ISO-8601 string PT1H.
+    permission_set = self.ssoadmin_backend.create_permission_set(
+        name=self._get_param("Name"),
+        description=self._get_param("Description"),
+        instance_arn=self._get_param("InstanceArn"),
+        session_duration=self._get_param("SessionDuration") or "PT1H",
+        relay_state=self._get_param("RelayState"),
+        tags=self._get_param("Tags"),
+    )
+    return json.dumps({"PermissionSet": permission_set})
+
+
+def response_update_permission_set(self):
+    # AWS changes only what the request names; moto resets the rest.
+    backend = self.ssoadmin_backend
+    with SSO_LOCK:
+        permission_set = backend._find_permission_set(
+            self._get_param("InstanceArn"), self._get_param("PermissionSetArn")
+        )
+        for param, field in (
+            ("Description", "description"),
+            ("SessionDuration", "session_duration"),
+            ("RelayState", "relay_state"),
+        ):
+            value = self._get_param(param)
+            if value is not None:
+                setattr(permission_set, field, value)
+    return "{}"
+
+
 SSOAdminBackend.create_application_assignment = create_application_assignment
 SSOAdminBackend.delete_application_assignment = delete_application_assignment
 SSOAdminBackend.list_application_assignments = list_application_assignments
@@ -577,6 +609,8 @@ SSOAdminBackend.describe_account_assignment_deletion_status = (
 )
 SSOAdminBackend.delete_permission_set = delete_permission_set
 SSOAdminResponse.create_application_assignment = response_create_application_assignment
+SSOAdminResponse.create_permission_set = response_create_permission_set
+SSOAdminResponse.update_permission_set = response_update_permission_set
 SSOAdminResponse.delete_application_assignment = response_delete_application_assignment
 SSOAdminResponse.list_application_assignments = response_list_application_assignments
 SSOAdminResponse.list_application_assignments_for_principal = (

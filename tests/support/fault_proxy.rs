@@ -28,6 +28,9 @@ pub struct Faults {
     /// IN_PROGRESS, in their answer and in the Describe…Status answers, until this long after
     /// the answer passed — as AWS runs them asynchronously, where the emulator finishes at once.
     pub hold_in_progress: Option<Duration>,
+    /// With `hold_in_progress`: a held operation ends FAILED with this reason (in the
+    /// Describe…Status answers after its release) instead of SUCCEEDED.
+    pub fail_held_with: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +70,8 @@ enum Kind {
 struct Held {
     kind: Kind,
     release: Instant,
+    /// The FailureReason it ends with, if it fails.
+    fail: Option<String>,
 }
 
 struct State {
@@ -207,10 +212,11 @@ fn asynchronous(operation: &str) -> Option<(&'static str, Kind, bool)> {
 /// Also counts the account-assignment operations outstanding. Other answers pass unchanged.
 fn hold_asynchronous(
     state: &State,
-    hold: Option<Duration>,
+    faults: &Faults,
     operation: &str,
     body: web::Bytes,
 ) -> web::Bytes {
+    let hold = faults.hold_in_progress;
     let Some((key, kind, starts)) = asynchronous(operation) else { return body };
     let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&body) else { return body };
     let Some(status) = answer.get_mut(key).and_then(|s| s.as_object_mut()) else { return body };
@@ -230,14 +236,23 @@ fn hold_asynchronous(
             stats.max_outstanding_assignments = stats.max_outstanding_assignments.max(outstanding);
         }
         if hold.is_some() && status.get("Status").and_then(|v| v.as_str()) == Some("SUCCEEDED") {
-            held.retain(|_, h| h.release > now);
-            held.insert(request_id, Held { kind, release });
+            held.retain(|_, h| h.release > now || h.fail.is_some());
+            let fail = faults.fail_held_with.clone();
+            held.insert(request_id, Held { kind, release, fail });
             true
         } else {
             false
         }
     } else {
-        held.get(&request_id).is_some_and(|h| h.kind == kind && h.release > now)
+        match held.get(&request_id).filter(|h| h.kind == kind) {
+            Some(h) if h.release > now => true,
+            Some(Held { fail: Some(reason), .. }) => {
+                status.insert("Status".to_owned(), json!("FAILED"));
+                status.insert("FailureReason".to_owned(), json!(reason));
+                return web::Bytes::from(answer.to_string());
+            }
+            _ => false,
+        }
     };
     if !in_progress {
         return body;
@@ -302,7 +317,7 @@ async fn forward(req: HttpRequest, body: web::Bytes, state: web::Data<State>) ->
             }
             let body = resp.bytes().await.unwrap_or_default();
             if status == actix_web::http::StatusCode::OK {
-                builder.body(hold_asynchronous(&state, faults.hold_in_progress, &operation, body))
+                builder.body(hold_asynchronous(&state, &faults, &operation, body))
             } else {
                 builder.body(body)
             }

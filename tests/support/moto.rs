@@ -12,6 +12,8 @@ pub struct Moto {
     pub endpoint: String,
     pub ids: aws_sdk_identitystore::Client,
     pub identity_store_id: String,
+    pub sso: aws_sdk_ssoadmin::Client,
+    pub instance_arn: String,
     _server: Server,
 }
 
@@ -79,10 +81,14 @@ impl Moto {
         let instances = sso.list_instances().send().await.expect("ListInstances");
         let identity_store_id =
             instances.instances()[0].identity_store_id().expect("identity store id").to_owned();
+        let instance_arn =
+            instances.instances()[0].instance_arn().expect("instance ARN").to_owned();
         Moto {
             endpoint,
             ids: aws_sdk_identitystore::Client::new(&shared),
             identity_store_id,
+            sso,
+            instance_arn,
             _server: server,
         }
     }
@@ -184,6 +190,167 @@ impl Moto {
             .send()
             .await
             .expect("DescribeUser")
+    }
+}
+
+/// SSO Admin, read and written the way an admin would (or another tool).
+impl Moto {
+    /// Creates a permission set directly; its ARN.
+    pub async fn create_permission_set(&self, name: &str) -> String {
+        self.sso
+            .create_permission_set()
+            .instance_arn(&self.instance_arn)
+            .name(name)
+            .send()
+            .await
+            .expect("CreatePermissionSet")
+            .permission_set()
+            .and_then(|p| p.permission_set_arn())
+            .expect("permission set ARN")
+            .to_owned()
+    }
+
+    /// name → ARN of every permission set.
+    pub async fn permission_sets(&self) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        let arns = self
+            .sso
+            .list_permission_sets()
+            .instance_arn(&self.instance_arn)
+            .send()
+            .await
+            .expect("ListPermissionSets");
+        for arn in arns.permission_sets() {
+            let d = self
+                .sso
+                .describe_permission_set()
+                .instance_arn(&self.instance_arn)
+                .permission_set_arn(arn)
+                .send()
+                .await
+                .expect("DescribePermissionSet");
+            let name = d.permission_set().and_then(|p| p.name()).unwrap_or_default();
+            out.insert(name.to_owned(), arn.clone());
+        }
+        out
+    }
+
+    /// (session duration, managed policy ARNs sorted, inline policy) of a permission set.
+    pub async fn permission_set(&self, arn: &str) -> (Option<String>, Vec<String>, Option<String>) {
+        let d = self
+            .sso
+            .describe_permission_set()
+            .instance_arn(&self.instance_arn)
+            .permission_set_arn(arn)
+            .send()
+            .await
+            .expect("DescribePermissionSet");
+        let duration = d.permission_set().and_then(|p| p.session_duration()).map(str::to_owned);
+        let managed = self
+            .sso
+            .list_managed_policies_in_permission_set()
+            .instance_arn(&self.instance_arn)
+            .permission_set_arn(arn)
+            .send()
+            .await
+            .expect("ListManagedPoliciesInPermissionSet");
+        let mut policies: Vec<String> = managed
+            .attached_managed_policies()
+            .iter()
+            .filter_map(|p| p.arn().map(str::to_owned))
+            .collect();
+        policies.sort();
+        let inline = self
+            .sso
+            .get_inline_policy_for_permission_set()
+            .instance_arn(&self.instance_arn)
+            .permission_set_arn(arn)
+            .send()
+            .await
+            .expect("GetInlinePolicyForPermissionSet")
+            .inline_policy()
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned);
+        (duration, policies, inline)
+    }
+
+    /// The principal ids (sorted) assigned the permission set in the account.
+    pub async fn account_assignments(
+        &self,
+        account: &str,
+        permission_set_arn: &str,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .sso
+            .list_account_assignments()
+            .instance_arn(&self.instance_arn)
+            .account_id(account)
+            .permission_set_arn(permission_set_arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for a in page.expect("ListAccountAssignments").account_assignments() {
+                out.push(a.principal_id().unwrap_or_default().to_owned());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Assigns a group directly (as an admin in the console would).
+    pub async fn assign_group(&self, account: &str, permission_set_arn: &str, group_id: &str) {
+        self.sso
+            .create_account_assignment()
+            .instance_arn(&self.instance_arn)
+            .target_id(account)
+            .target_type(aws_sdk_ssoadmin::types::TargetType::AwsAccount)
+            .permission_set_arn(permission_set_arn)
+            .principal_type(aws_sdk_ssoadmin::types::PrincipalType::Group)
+            .principal_id(group_id)
+            .send()
+            .await
+            .expect("CreateAccountAssignment");
+    }
+
+    /// Removes a group's assignment directly.
+    pub async fn unassign_group(&self, account: &str, permission_set_arn: &str, group_id: &str) {
+        self.sso
+            .delete_account_assignment()
+            .instance_arn(&self.instance_arn)
+            .target_id(account)
+            .target_type(aws_sdk_ssoadmin::types::TargetType::AwsAccount)
+            .permission_set_arn(permission_set_arn)
+            .principal_type(aws_sdk_ssoadmin::types::PrincipalType::Group)
+            .principal_id(group_id)
+            .send()
+            .await
+            .expect("DeleteAccountAssignment");
+    }
+
+    /// The principal ids (sorted) assigned to the application.
+    pub async fn application_assignments(&self, application_arn: &str) -> Vec<String> {
+        let out = self
+            .sso
+            .list_application_assignments()
+            .application_arn(application_arn)
+            .send()
+            .await
+            .expect("ListApplicationAssignments");
+        let mut ids: Vec<String> =
+            out.application_assignments().iter().map(|a| a.principal_id().to_owned()).collect();
+        ids.sort();
+        ids
+    }
+
+    pub async fn assignment_required(&self, application_arn: &str) -> bool {
+        self.sso
+            .get_application_assignment_configuration()
+            .application_arn(application_arn)
+            .send()
+            .await
+            .expect("GetApplicationAssignmentConfiguration")
+            .assignment_required()
     }
 }
 
