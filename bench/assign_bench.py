@@ -256,7 +256,7 @@ class Checks:
         return ok
 
 
-def show_calls(label, report):
+def show_calls(report):
     calls = split_calls(report["aws_calls"])
     for kind, title in (("assignment", "assignment SSO calls"), ("permission_set", "permission-set SSO calls"),
                         ("identity_store", "Identity Store calls"), ("other", "other calls")):
@@ -305,7 +305,7 @@ def main():
         print(f"initial sync: {report['seconds']:.1f} s, status {report['status']}, assignment SSO calls "
               f"{assignment} vs minimum {n} ({assignment / n:.3f}x, target <= 1.05), "
               f"throttles {report['throttles']}", flush=True)
-        show_calls("initial", report)
+        show_calls(report)
         counts = report["counts"]
         print(f"    counts: {json.dumps(counts, sort_keys=True)}")
         check(report["status"] == "succeeded", f"initial sync status {report['status']} (want succeeded)")
@@ -327,7 +327,7 @@ def main():
                        if v and k.startswith(("create_", "delete_", "update_", "adopt_", "provision_"))}
             print(f"{label}: {report['seconds']:.1f} s, status {report['status']}, SSO calls {sso}, "
                   f"all calls {sum(report['aws_calls'].values())}", flush=True)
-            show_calls(key, report)
+            show_calls(report)
             print(f"    counts: {json.dumps(report['counts'], sort_keys=True)}")
             check(report["status"] == "succeeded", f"{label} status {report['status']} (want succeeded)")
             if key == "noop":
@@ -377,7 +377,7 @@ def main():
                   f"{MAX_IN_FLIGHT} = {flight_bound:.1f} s): {report['seconds'] / bound:.2f}x")
             print(f"    assignment stretch (first create to last poll) {window:.1f} s vs "
                   f"{window_bound:.1f} s: {window / window_bound:.2f}x")
-            show_calls("held", report)
+            show_calls(report)
             print(f"    counts: {json.dumps(report['counts'], sort_keys=True)}")
             check(report["status"] == "succeeded", f"held sync status {report['status']} (want succeeded)")
             check(report["counts"].get("create_account_assignment", 0) == n,

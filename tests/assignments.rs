@@ -112,6 +112,9 @@ managed_policies = ["arn:aws:iam::aws:policy/AdministratorAccess"]
     assert_eq!(moto.account_assignments(C, &view_only).await, vec![alice_aws.clone()]);
     assert_eq!(moto.application_assignments(APP).await, vec![data_aws.clone()]);
     assert!(moto.assignment_required(APP).await);
+    // What `GET /admin/v1/status` and the `scimbridge_aws_assignments` gauge report.
+    let counts = app.store.sync_counts().await.expect("counts");
+    assert_eq!((counts.aws_account_assignments, counts.aws_application_assignments), (3, 1));
 
     // Nothing changed: nothing to do, and no SSO Admin call at all.
     let (code, again) = sync(&app, &moto, &rules, &[]);
@@ -151,7 +154,17 @@ managed_policies = ["arn:aws:iam::aws:policy/AdministratorAccess"]
     assert_eq!(count(&report, "delete_account_assignment"), 2, "{report}");
     assert!(moto.account_assignments(A, &admin_access).await.is_empty());
     assert!(moto.account_assignments(B, &admin_access).await.is_empty());
-    // The permission set stays: it is never deleted.
+    // Its assignments went first: AWS never held an assignment to a deleted group.
+    let audit = app.store.list_audit(&scimbridge::store::AuditQuery {
+        since: chrono::DateTime::UNIX_EPOCH,
+        after_seq: 0,
+        limit: 1000,
+    });
+    let audit = audit.await.expect("audit");
+    let seq = |action: &str, kind: &str| {
+        audit.iter().filter(|e| e.action == action && e.kind == kind).map(|e| e.seq).max()
+    };
+    assert!(seq("unassign", "AccountAssignment") < seq("delete", "Group"), "{audit:?}");
     assert!(moto.permission_sets().await.contains_key("AdminAccess"));
 }
 

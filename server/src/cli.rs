@@ -40,13 +40,16 @@ pub enum Command {
     /// Create, list and revoke bearer tokens
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Push users, groups and memberships into the Identity Store now, to completion.
+    /// Push users, groups and memberships into the Identity Store, and apply the permission
+    /// sets and assignments of the rules, now, to completion.
     /// Exit codes: 0 done (deliberate skips are listed as errors), 1 AWS calls still failing,
-    /// 2 usage or configuration error, 3 the delete guard refused the run, 4 another run held
-    /// the lock past --wait
+    /// 2 usage or configuration error (also a rule naming an unknown permission set), 3 the
+    /// delete guard refused the run, 4 another run held the lock past --wait
     Sync(SyncArgs),
-    /// Preflight: the database, the configuration, AWS credentials, the identity store, and
-    /// each Identity Store permission the sync needs (probed without changing anything).
+    /// Preflight: the database, the configuration, AWS credentials, the identity store,
+    /// each Identity Store permission the sync needs (probed without changing anything), and,
+    /// with assignment rules, the SSO Admin permissions and the permission sets and
+    /// applications the rules name.
     /// One line per check ("ok" or "FAIL"); exit 0 when all pass, else 1
     Check,
     /// The audit log: one line per change the bridge made in AWS, with names, oldest first
@@ -69,8 +72,9 @@ pub struct SyncArgs {
     /// Compute and print the plan; make no AWS write
     #[arg(long)]
     pub dry_run: bool,
-    /// Re-read the Identity Store first (paginated lists) and repair drift; without it the run
-    /// diffs against the bridge's own record of what it pushed and makes no AWS read
+    /// Re-read the Identity Store (paginated lists), the assignments and managed permission
+    /// sets first, and repair drift; without it the run diffs against the bridge's own record
+    /// of what it pushed and makes no AWS read
     #[arg(long)]
     pub full: bool,
     /// Pass the delete guard (sync.max_delete_fraction)

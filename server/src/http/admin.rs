@@ -160,6 +160,8 @@ async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             "users": counts.aws_users,
             "groups": counts.aws_groups,
             "memberships": counts.aws_memberships,
+            "account_assignments": counts.aws_account_assignments,
+            "application_assignments": counts.aws_application_assignments,
         },
         "pending_journal_entries": counts.pending_journal_entries,
         "last_run": last.first().map(run_json),

@@ -20,6 +20,10 @@ pub async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
             metrics::gauge!("scimbridge_aws_principals", "kind" => "group")
                 .set(c.aws_groups as f64);
             metrics::gauge!("scimbridge_aws_memberships").set(c.aws_memberships as f64);
+            metrics::gauge!("scimbridge_aws_assignments", "kind" => "account")
+                .set(c.aws_account_assignments as f64);
+            metrics::gauge!("scimbridge_aws_assignments", "kind" => "application")
+                .set(c.aws_application_assignments as f64);
             metrics::gauge!("scimbridge_database_up").set(1.0);
         }
         Err(e) => {

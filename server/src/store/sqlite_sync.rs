@@ -234,6 +234,8 @@ pub async fn sync_counts(readers: &SqlitePool) -> Result<SyncCounts, StoreError>
         aws_users: r.try_get("aws_users")?,
         aws_groups: r.try_get("aws_groups")?,
         aws_memberships: r.try_get("aws_memberships")?,
+        aws_account_assignments: r.try_get("aws_account_assignments")?,
+        aws_application_assignments: r.try_get("aws_application_assignments")?,
         pending_journal_entries: r.try_get("pending")?,
     })
 }

@@ -47,6 +47,8 @@ pub const COUNT_PRINCIPALS: &str = "SELECT \
      (SELECT COUNT(*) FROM aws_principals WHERE kind = 'User') AS aws_users, \
      (SELECT COUNT(*) FROM aws_principals WHERE kind = 'Group') AS aws_groups, \
      (SELECT COUNT(*) FROM aws_memberships) AS aws_memberships, \
+     (SELECT COUNT(*) FROM aws_assignments WHERE kind = 'account' AND state = 'created') AS aws_account_assignments, \
+     (SELECT COUNT(*) FROM aws_assignments WHERE kind = 'application' AND state = 'created') AS aws_application_assignments, \
      (SELECT COUNT(*) FROM change_journal WHERE seq > \
         (SELECT COALESCE(MAX(journal_head), 0) FROM sync_runs)) AS pending";
 pub const APPEND_AUDIT: &str = "INSERT INTO audit_log (at, run_id, action, kind, name, aws_id, detail) \

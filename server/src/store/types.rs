@@ -359,6 +359,9 @@ pub struct SyncCounts {
     pub aws_users: i64,
     pub aws_groups: i64,
     pub aws_memberships: i64,
+    /// Account and application assignments the bridge made.
+    pub aws_account_assignments: i64,
+    pub aws_application_assignments: i64,
     /// Journal rows after the head the last finished run covered.
     pub pending_journal_entries: i64,
 }

@@ -384,6 +384,24 @@ async fn execute(
         report.status = "succeeded";
         return Ok(());
     }
+    if let Some(access_plan) = &first_access_plan {
+        // The assignments of principals this run deletes go before the principals do.
+        let doomed: HashSet<&str> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Delete { aws_id, .. } => Some(aws_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let first: Vec<_> = access_plan
+            .unassign
+            .iter()
+            .filter(|u| doomed.contains(u.key.principal_id.as_str()))
+            .cloned()
+            .collect();
+        access.unassign(&first).await?;
+    }
     let mut skipped = plan.skipped;
     let mut queue: VecDeque<Action> = plan.actions.into();
     let progress = opts.progress();

@@ -27,9 +27,16 @@ pub const MAX_IN_FLIGHT: usize = 10;
 /// next run looks it up by its request id).
 const GIVE_UP_AFTER: Duration = Duration::from_secs(15 * 60);
 
-/// Wait before the next status poll of an operation polled `polls` times: 1 s, then up to 5 s.
+/// Wait before the next status poll of an operation polled `polls` times: every second for
+/// the first five seconds (AWS usually finishes within them, and a slot of the in-flight window
+/// is freed as soon as it is seen done), then 2, 3 and at most 5 s apart.
 fn poll_after(polls: u32) -> Duration {
-    Duration::from_millis((1000 * u64::from(1 + polls / 2)).min(5000))
+    match polls {
+        0..=4 => Duration::from_secs(1),
+        5 => Duration::from_secs(2),
+        6 => Duration::from_secs(3),
+        _ => Duration::from_secs(5),
+    }
 }
 
 /// The access part of one sync run.
@@ -569,6 +576,18 @@ impl<'a> AccessRun<'a> {
         }
         for key in &plan.forget {
             self.remove_row(key).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes these assignments (and nothing else): those of principals this run is about to
+    /// delete go first, so that AWS never holds an assignment to a principal that is gone.
+    pub async fn unassign(&mut self, unassign: &[Unassign]) -> anyhow::Result<()> {
+        let (accounts, applications): (Vec<_>, Vec<_>) =
+            unassign.iter().cloned().partition(|u| u.key.kind == AssignmentKind::Account);
+        self.run_account_operations(accounts.into_iter().map(Op::Delete).collect()).await?;
+        for u in applications {
+            self.application(Op::Delete(u)).await?;
         }
         Ok(())
     }
