@@ -19,7 +19,10 @@ Phases, each printed as it ends:
    DescribePermissionSet, …) against the minimum, one CreateAccountAssignment per assignment
    (target <= 1.05x); the permission-set calls and the Identity Store calls apart; wall time;
 2. a no-op sync: no SSO Admin call at all (every call printed); then a no-op `--full` sync
-   (drift check: reads only, printed for information);
+   (drift check: reads only, printed for information); then a second rule for every group
+   (the next permission set, the same accounts, all provisioned already): the calls against one
+   create per new assignment, which now includes the look-up of who holds each provisioned
+   permission set in each account (the bridge never takes over an assignment it did not make);
 3. held IN_PROGRESS, on a fresh emulator and a fresh database with --held-groups groups (same
    accounts and permission sets): through a proxy that answers CreateAccountAssignment
    IN_PROGRESS and keeps answering Describe…CreationStatus IN_PROGRESS until --hold seconds
@@ -98,7 +101,7 @@ def group_name(i):
     return f"bench-group-{i:03d}"
 
 
-def write_config(path, endpoint, rps, groups, accounts, sets):
+def write_config(path, endpoint, rps, groups, accounts, sets, second_rule=False):
     lines = ["[aws]", 'region = "us-east-1"', f'endpoint_url = "{endpoint}"',
              f"max_requests_per_second = {rps}", ""]
     for s in range(sets):
@@ -107,6 +110,9 @@ def write_config(path, endpoint, rps, groups, accounts, sets):
     for g in range(groups):
         lines += ["[[assignments.account]]", f'group = "{group_name(g)}"',
                   f'permission_set = "Bench-{g % sets}"', f"accounts = [{account_list}]", ""]
+        if second_rule:
+            lines += ["[[assignments.account]]", f'group = "{group_name(g)}"',
+                      f'permission_set = "Bench-{(g + 1) % sets}"', f"accounts = [{account_list}]", ""]
     with open(path, "w") as f:
         f.write("\n".join(lines))
 
@@ -339,6 +345,24 @@ def main():
                 check(not writes, f"no-op full sync wrote: {writes}")
             results[key] = {"seconds": report["seconds"], "status": report["status"], "sso_calls": sso,
                             "calls": calls, "counts": report["counts"]}
+
+        # --- 2b. a second rule per existing group, in accounts already provisioned -------------
+        if args.permission_sets > 1:
+            write_config(config, moto_url, 100000, args.groups, args.accounts, args.permission_sets,
+                         second_rule=True)
+            report = sync(bridge, config)
+            calls = split_calls(report["aws_calls"])
+            assignment = sum(calls["assignment"].values())
+            print(f"second rule for existing groups: {report['seconds']:.1f} s, status {report['status']}, "
+                  f"assignment SSO calls {assignment} vs minimum {n} ({assignment / n:.3f}x; the bridge "
+                  f"looks up who holds each provisioned permission set and account before creating)",
+                  flush=True)
+            show_calls(report)
+            check(report["counts"].get("create_account_assignment", 0) == n,
+                  f"second rule: create_account_assignment {report['counts'].get('create_account_assignment', 0)} (want {n})")
+            results["second_rule"] = {"seconds": report["seconds"], "status": report["status"],
+                                      "assignments": n, "assignment_calls": assignment,
+                                      "ratio": assignment / n, "calls": calls}
 
         # --- 3. held IN_PROGRESS ---------------------------------------------------------
         if args.held_groups:

@@ -100,6 +100,8 @@ managed_policies = ["arn:aws:iam::aws:policy/AdministratorAccess"]
     assert_eq!(count(&report, "create_account_assignment"), 3, "{report}");
     assert_eq!(count(&report, "create_application_assignment"), 1, "{report}");
     assert_eq!(count(&report, "set_assignment_required"), 1, "{report}");
+    // The principals are new: nothing can be assigned to them yet, so nothing is looked up.
+    assert_eq!(calls(&report, "ListAccountAssignments"), 0, "{report}");
     let (users, groups) = (moto.users().await, moto.groups().await);
     let (alice_aws, admins_aws, data_aws) =
         (&users["alice@example.com"], &groups["AWS - Admins"], &groups["Data Engineers"]);

@@ -384,6 +384,9 @@ async fn execute(
         report.status = "succeeded";
         return Ok(());
     }
+    // Principals in AWS before this run's creates (a created one has no assignment yet).
+    let existed_before: HashSet<String> =
+        run.state.principals.iter().map(|p| p.aws_id.clone()).collect();
     if let Some(access_plan) = &first_access_plan {
         // The assignments of principals this run deletes go before the principals do.
         let doomed: HashSet<&str> = plan
@@ -452,6 +455,13 @@ async fn execute(
         // against the principals as AWS now has them.
         access.sync_permission_sets(&config.permission_sets, opts.full).await?;
         let state = store.sync_state().await?;
+        access.created_principals = state
+            .principals
+            .iter()
+            .filter(|p| p.ownership == crate::store::Ownership::Created)
+            .filter(|p| !existed_before.contains(&p.aws_id))
+            .map(|p| p.aws_id.clone())
+            .collect();
         let mut access_plan =
             plan_access(config, &access, &run.snapshot, &principals_after(&state, None));
         if let Some(refusal) = access_guard(&access_plan, settings, opts.force) {

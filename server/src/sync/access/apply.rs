@@ -56,6 +56,8 @@ pub struct AccessRun<'a> {
     pub permission_sets: HashMap<String, Option<String>>,
     /// Permission sets this run created (nothing can be assigned with them yet).
     created_sets: HashSet<String>,
+    /// AWS ids of the principals this run created (nothing can be assigned to them yet).
+    pub created_principals: HashSet<String>,
     /// Who holds what in AWS, as read by this run before it changed anything: by (target,
     /// permission set ARN).
     listings: HashMap<(String, String), HashSet<(PrincipalType, String)>>,
@@ -80,6 +82,7 @@ impl<'a> AccessRun<'a> {
             state: store.access_state().await?,
             permission_sets: HashMap::new(),
             created_sets: HashSet::new(),
+            created_principals: HashSet::new(),
             listings: HashMap::new(),
         })
     }
@@ -594,8 +597,9 @@ impl<'a> AccessRun<'a> {
 
     /// The creates that AWS does not hold already. One it holds existed before any rule wanted
     /// it (the bridge records what it creates before creating it): recorded as foreign, never
-    /// deleted. A permission set not provisioned to an account has no assignment there, so
-    /// only accounts it is provisioned to are listed.
+    /// deleted. Nothing is assigned yet to a principal or permission set this run created, and a
+    /// permission set not provisioned to an account has no assignment there, so only the rest
+    /// is looked up, one listing per account and permission set.
     async fn claim_existing(
         &mut self,
         assign: &[Assign],
@@ -606,7 +610,9 @@ impl<'a> AccessRun<'a> {
             // A principal or permission set whose create failed: reported already.
             let Some(key) = a.key() else { continue };
             let new_set = a.permission_set.as_ref().is_some_and(|n| self.created_sets.contains(n));
+            let new_principal = self.created_principals.contains(&key.principal_id);
             let may_exist = match key.kind {
+                _ if new_principal => false,
                 AssignmentKind::Application => true,
                 AssignmentKind::Account if new_set => false,
                 AssignmentKind::Account => {
