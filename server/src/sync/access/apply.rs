@@ -306,22 +306,26 @@ impl<'a> AccessRun<'a> {
                     break;
                 }
                 let name = self.sso.permission_set_name(&arn).await?;
-                if names.contains(&name) {
-                    // Remembered (not managed: a declared one is taken over by `sync_permission_sets`).
-                    let object = AccessObject {
-                        kind: AccessObjectKind::PermissionSet,
-                        name: name.clone(),
-                        arn: arn.clone(),
-                        managed: false,
-                        pushed: json!({}),
-                        needs_provision: false,
-                    };
-                    if !self.dry_run {
-                        self.store.put_access_object(&object).await?;
-                    }
-                    self.state.objects.push(object);
-                    known.insert(name, arn);
+                if known.contains_key(&name) {
+                    // Recorded under another ARN (a full run checks recorded ARNs still exist).
+                    continue;
                 }
+                // Every name read is remembered, so that a name AWS does not have (a typo in a
+                // rule) costs one listing per run, not a read of every permission set. Not
+                // managed: a declared one is taken over by `sync_permission_sets`.
+                let object = AccessObject {
+                    kind: AccessObjectKind::PermissionSet,
+                    name: name.clone(),
+                    arn: arn.clone(),
+                    managed: false,
+                    pushed: json!({}),
+                    needs_provision: false,
+                };
+                if !self.dry_run {
+                    self.store.put_access_object(&object).await?;
+                }
+                self.state.objects.push(object);
+                known.insert(name, arn);
             }
         }
         self.permission_sets = names
