@@ -27,6 +27,8 @@ on_both_backends!(
     removing_most_assignments_is_refused_until_forced,
     operations_a_dead_run_left_open_are_settled,
     a_full_run_restores_an_assignment_removed_by_hand,
+    a_principal_moved_between_rules_keeps_access_when_the_new_create_fails,
+    an_assignment_aws_refuses_fails_alone,
     serve_applies_rules_to_a_group_pushed_by_the_idp,
 );
 
@@ -544,4 +546,62 @@ async fn a_full_run_restores_an_assignment_removed_by_hand(b: Backend) {
     assert_eq!(count(&report, "drift_recreated_assignment"), 1, "{report}");
     assert_eq!(count(&report, "create_account_assignment"), 1, "{report}");
     assert_eq!(moto.account_assignments(A, &view_only).await, [ops]);
+}
+
+async fn a_principal_moved_between_rules_keeps_access_when_the_new_create_fails(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    app.create_group("Ops", &[]).await;
+    let view_only = moto.create_permission_set("ViewOnly").await;
+    let power_user = moto.create_permission_set("PowerUser").await;
+    let (code, _) = sync(&app, &moto, &account_rule("group = \"Ops\"", "ViewOnly", &[A]), &[]);
+    assert_eq!(code, 0);
+    let ops = moto.groups().await["Ops"].clone();
+    // The rule moves Ops to PowerUser; AWS fails the new assignment.
+    let moved = account_rule("group = \"Ops\"", "PowerUser", &[A]);
+    let faults = Faults {
+        hold_in_progress: Some(Duration::from_millis(300)),
+        fail_held_with: Some("Received a 404 status error: Not supported policy".into()),
+        ..Faults::default()
+    };
+    let proxy = FaultProxy::start(&moto.endpoint, faults).await;
+    let config = format!("{}{moved}", aws_config_section(&proxy.endpoint, 200));
+    let (code, report) = sync_with(&app, &config, &[]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(calls(&report, "DeleteAccountAssignment"), 0, "the old one stays: {report}");
+    assert_eq!(moto.account_assignments(A, &view_only).await, vec![ops.clone()]);
+    // Once the new one is made, the old one goes.
+    moto.unassign_group(A, &power_user, &ops).await; // what the failed create left in moto
+    let (code, report) = sync(&app, &moto, &moved, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(count(&report, "create_account_assignment"), 1, "{report}");
+    assert_eq!(count(&report, "delete_account_assignment"), 1, "{report}");
+    assert_eq!(moto.account_assignments(A, &power_user).await, vec![ops]);
+    assert!(moto.account_assignments(A, &view_only).await.is_empty());
+}
+
+async fn an_assignment_aws_refuses_fails_alone(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    app.create_group("Ops", &[]).await;
+    let view_only = moto.create_permission_set("ViewOnly").await;
+    // As AWS answers an assignment to the management account made by a delegated admin.
+    let denied = json!({"__type": "AccessDeniedException",
+        "Message": "User is not authorized to perform this operation on the management account"});
+    let faults = Faults {
+        answer: Some(("CreateAccountAssignment", denied)),
+        answer_times: Some(1),
+        ..Faults::default()
+    };
+    let proxy = FaultProxy::start(&moto.endpoint, faults).await;
+    let config = format!(
+        "{}{}",
+        aws_config_section(&proxy.endpoint, 200),
+        account_rule("group = \"Ops\"", "ViewOnly", &[A, B])
+    );
+    let (code, report) = sync_with(&app, &config, &[]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["status"], "partial");
+    assert_eq!(count(&report, "create_account_assignment"), 1, "the other is made: {report}");
+    assert!(report["errors"].to_string().contains("management account"), "{report}");
+    let ops = moto.groups().await["Ops"].clone();
+    assert_eq!(moto.account_assignments(B, &view_only).await, vec![ops]);
 }

@@ -371,17 +371,24 @@ async fn execute(
         report.counts.extend(planned_counts(&plan));
         report.errors.extend(plan.skipped.iter().cloned());
         let mut described = plan::describe(&plan.actions);
+        report.status = "succeeded";
         if let Some(access_plan) = &first_access_plan {
             let sets = access.planned_permission_sets(&config.permission_sets);
-            for (k, n) in access_apply::planned_counts(access_plan, &sets) {
-                *report.counts.entry(k).or_default() += n;
+            // What the drift check found, and what the plan would do.
+            let planned = access_apply::planned_counts(access_plan, &sets);
+            for (k, n) in access.done.iter().chain(&planned) {
+                *report.counts.entry(k.clone()).or_default() += n;
             }
             described.extend(sets);
             described.extend(access_apply::describe(access_plan));
             report.errors.extend(access_plan.skipped.iter().cloned());
+            if !access_plan.deletes_allowed {
+                // A rule names a permission set AWS does not have: the real run would exit 2.
+                report.status = "partial";
+                report.configuration_error = true;
+            }
         }
         report.plan = Some(described);
-        report.status = "succeeded";
         return Ok(());
     }
     // Principals in AWS before this run's creates (a created one has no assignment yet).
@@ -465,8 +472,9 @@ async fn execute(
         let mut access_plan =
             plan_access(config, &access, &run.snapshot, &principals_after(&state, None));
         if let Some(refusal) = access_guard(&access_plan, settings, opts.force) {
-            // The principal changes since the first check made it so: the deletes wait.
-            skipped.push(Skipped { principal: "(assignments)".into(), message: refusal });
+            // The principal changes since the first check made it so: the deletes wait, and
+            // the run says so (partial).
+            access.failures.push(Skipped { principal: "(assignments)".into(), message: refusal });
             access_plan.unassign.clear();
         }
         progress.phase("assigning", 0);

@@ -21,6 +21,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+/// Managed policies one permission set may hold (AWS's quota).
+const MANAGED_POLICY_LIMIT: usize = 20;
+
 /// AWS allows at most 10 outstanding account-assignment operations per instance.
 pub const MAX_IN_FLIGHT: usize = 10;
 /// How long one asynchronous operation may stay IN_PROGRESS before the run stops waiting (the
@@ -56,8 +59,18 @@ pub struct AccessRun<'a> {
     pub permission_sets: HashMap<String, Option<String>>,
     /// Permission sets this run created (nothing can be assigned with them yet).
     created_sets: HashSet<String>,
-    /// AWS ids of the principals this run created (nothing can be assigned to them yet).
+    /// AWS ids of the principals this run created (nothing can be assigned to them yet); set
+    /// by the engine once the principal changes are in.
     pub created_principals: HashSet<String>,
+    /// Operations an earlier run left IN_PROGRESS in AWS: they occupy the in-flight window
+    /// until AWS finishes them.
+    open: Vec<AssignmentRecord>,
+    /// Operations given up on (IN_PROGRESS past [`GIVE_UP_AFTER`]): still outstanding in AWS,
+    /// so their slots stay taken for the rest of the run.
+    stuck: usize,
+    /// Principals whose assignment create failed in this run: their deletes wait, so that a
+    /// principal moved from one rule to another is never left without access.
+    create_failed: HashSet<String>,
     /// Who holds what in AWS, as read by this run before it changed anything: by (target,
     /// permission set ARN).
     listings: HashMap<(String, String), HashSet<(PrincipalType, String)>>,
@@ -83,13 +96,11 @@ impl<'a> AccessRun<'a> {
             permission_sets: HashMap::new(),
             created_sets: HashSet::new(),
             created_principals: HashSet::new(),
+            open: Vec::new(),
+            stuck: 0,
+            create_failed: HashSet::new(),
             listings: HashMap::new(),
         })
-    }
-
-    pub async fn reload(&mut self) -> anyhow::Result<()> {
-        self.state = self.store.access_state().await?;
-        Ok(())
     }
 
     fn stopped(&self) -> bool {
@@ -198,7 +209,10 @@ impl<'a> AccessRun<'a> {
                 _ => None,
             };
             let exists = match status {
-                Some(OpState::InProgress) => continue,
+                Some(OpState::InProgress) => {
+                    self.open.push(r);
+                    continue;
+                }
                 Some(OpState::Succeeded) => !deleting,
                 Some(OpState::Failed(_)) => deleting,
                 None => {
@@ -207,16 +221,32 @@ impl<'a> AccessRun<'a> {
                     holders.contains(&(k.principal_type, k.principal_id.clone()))
                 }
             };
-            tracing::info!(key = ?r.key, exists, "sync: settled an assignment operation an earlier run left open");
-            if exists {
-                let row =
-                    AssignmentRecord { state: AssignmentState::Created, request_id: None, ..r };
-                self.put_row(row).await?;
-            } else {
-                self.remove_row(&r.key).await?;
-            }
+            self.settled(r, exists).await?;
         }
         Ok(())
+    }
+
+    /// Records how an operation an earlier run left open ended: the assignment `exists` in AWS
+    /// or not. Audited as recovered when it changed AWS.
+    async fn settled(&mut self, r: AssignmentRecord, exists: bool) -> anyhow::Result<()> {
+        tracing::info!(key = ?r.key, exists, "sync: settled an assignment operation an earlier run left open");
+        let deleting = r.state == AssignmentState::Deleting;
+        let label = label_key(&r.key);
+        let kind = kind_name(r.key.kind);
+        let detail = json!({"target": r.key.target, "permission_set_arn": r.key.permission_set_arn,
+            "principal_type": r.key.principal_type, "recovered": true});
+        if exists {
+            if !deleting {
+                self.audit("assign", kind, &label, Some(&r.key.principal_id), detail).await?;
+            }
+            let row = AssignmentRecord { state: AssignmentState::Created, request_id: None, ..r };
+            self.put_row(row).await
+        } else {
+            if deleting {
+                self.audit("unassign", kind, &label, Some(&r.key.principal_id), detail).await?;
+            }
+            self.remove_row(&r.key).await
+        }
     }
 
     /// A full run: assignments recorded but no longer in AWS (removed by hand) are forgotten,
@@ -408,9 +438,40 @@ impl<'a> AccessRun<'a> {
         if up_to_date && !full {
             return Ok(());
         }
-        let arn = self.permission_sets.get(&set.name).cloned().flatten();
-        let (arn, changes, action) = match arn {
-            None => {
+        let mut arn = self.permission_sets.get(&set.name).cloned().flatten();
+        let mut actual = None;
+        if let Some(known) = &arn {
+            match self.sso.read_permission_set(known).await {
+                Ok(shape) => actual = Some(shape),
+                // Deleted outside the bridge: it is created again (under a new ARN).
+                Err(AwsError::NotFound { .. }) => {
+                    self.forget_permission_set_arn(known).await?;
+                    arn = None;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (arn, changes, action) = match (arn, actual) {
+            (Some(arn), Some(actual)) => {
+                let changes = desired.changes_from(&actual);
+                if !changes.is_empty() {
+                    // Recorded before the push: a process that dies half-way leaves a record
+                    // that says the accounts still need the new version.
+                    let marker = AccessObject {
+                        kind: AccessObjectKind::PermissionSet,
+                        name: set.name.clone(),
+                        arn: arn.clone(),
+                        managed: record.as_ref().is_some_and(|o| o.managed),
+                        pushed: record.as_ref().map_or_else(|| json!({}), |o| o.pushed.clone()),
+                        needs_provision: true,
+                    };
+                    self.store.put_access_object(&marker).await?;
+                }
+                self.push_permission_set(&arn, &desired, &actual, &changes).await?;
+                let adopting = !record.as_ref().is_some_and(|o| o.managed);
+                (arn, changes, if adopting { "adopt" } else { "update" })
+            }
+            _ => {
                 let arn = self.sso.create_permission_set(&set.name, &desired).await?;
                 for policy in &desired.managed_policies {
                     self.sso.attach_managed_policy(&arn, policy).await?;
@@ -424,16 +485,9 @@ impl<'a> AccessRun<'a> {
                 self.created_sets.insert(set.name.clone());
                 (arn, Vec::new(), "create")
             }
-            Some(arn) => {
-                let actual = self.sso.read_permission_set(&arn).await?;
-                let changes = desired.changes_from(&actual);
-                self.push_permission_set(&arn, &desired, &actual, &changes).await?;
-                let adopting = !record.as_ref().is_some_and(|o| o.managed);
-                (arn, changes, if adopting { "adopt" } else { "update" })
-            }
         };
         let needs_provision =
-            record.as_ref().is_some_and(|o| o.managed && o.needs_provision) || !changes.is_empty();
+            record.as_ref().is_some_and(|o| o.needs_provision) || !changes.is_empty();
         let object = AccessObject {
             kind: AccessObjectKind::PermissionSet,
             name: set.name.clone(),
@@ -475,6 +529,14 @@ impl<'a> AccessRun<'a> {
         if changes.iter().any(|c| ["description", "session_duration", "relay_state"].contains(c)) {
             self.sso.update_permission_set(arn, desired).await?;
         }
+        // Attaching first would pass AWS's limit of managed policies per permission set:
+        // detach first then (the role briefly has less).
+        let together = desired.managed_policies.union(&actual.managed_policies).count();
+        if together > MANAGED_POLICY_LIMIT {
+            for p in actual.managed_policies.difference(&desired.managed_policies) {
+                self.sso.detach_managed_policy(arn, p).await?;
+            }
+        }
         for p in desired.managed_policies.difference(&actual.managed_policies) {
             self.sso.attach_managed_policy(arn, p).await?;
         }
@@ -486,8 +548,10 @@ impl<'a> AccessRun<'a> {
             (None, Some(_)) => self.sso.delete_inline_policy(arn).await?,
             _ => {}
         }
-        for p in actual.managed_policies.difference(&desired.managed_policies) {
-            self.sso.detach_managed_policy(arn, p).await?;
+        if together <= MANAGED_POLICY_LIMIT {
+            for p in actual.managed_policies.difference(&desired.managed_policies) {
+                self.sso.detach_managed_policy(arn, p).await?;
+            }
         }
         for p in actual.customer_managed_policies.difference(&desired.customer_managed_policies) {
             self.sso.detach_customer_managed_policy(arn, p).await?;
@@ -539,23 +603,24 @@ impl<'a> AccessRun<'a> {
         Ok(())
     }
 
-    /// Applies the plan: creates first (a principal moved from one rule to another never goes
-    /// without access), then deletes; account assignments through the in-flight window.
+    /// Applies the plan: every create first, then the deletes — none for a principal whose
+    /// create failed in this run, so a principal moved from one rule to another is never left
+    /// without access — then the assignment configurations.
     pub async fn apply(&mut self, plan: &AccessPlan) -> anyhow::Result<()> {
         let creates = self.claim_existing(&plan.assign).await?;
         let (accounts, applications): (Vec<_>, Vec<_>) =
             creates.into_iter().partition(|(a, _)| a.kind == AssignmentKind::Account);
-        let mut ops: Vec<Op> = accounts.into_iter().map(Op::from).collect();
-        let (account_deletes, application_deletes): (Vec<_>, Vec<_>) =
-            plan.unassign.iter().cloned().partition(|u| u.key.kind == AssignmentKind::Account);
-        ops.extend(account_deletes.into_iter().map(Op::Delete));
-        self.run_account_operations(ops).await?;
+        self.run_account_operations(accounts.into_iter().map(Op::from).collect()).await?;
         for a in applications {
             self.application(Op::from(a)).await?;
         }
-        for u in application_deletes {
-            self.application(Op::Delete(u)).await?;
-        }
+        let deletes: Vec<Unassign> = plan
+            .unassign
+            .iter()
+            .filter(|u| !self.create_failed.contains(&u.key.principal_id))
+            .cloned()
+            .collect();
+        self.unassign(&deletes).await?;
         for (arn, required) in &plan.assignment_required {
             match self.sso.set_assignment_required(arn, *required).await {
                 Ok(()) => {
@@ -578,13 +643,14 @@ impl<'a> AccessRun<'a> {
                     )
                     .await?;
                 }
-                Err(e) => self.absorb(format!("application {arn}"), e)?,
+                Err(e) => self.absorb_item(format!("application {arn}"), e)?,
             }
         }
         for key in &plan.forget {
             self.remove_row(key).await?;
         }
-        Ok(())
+        // Operations an earlier run left open that nothing above waited for.
+        self.run_account_operations(Vec::new()).await
     }
 
     /// Deletes these assignments (and nothing else): those of principals this run is about to
@@ -599,16 +665,34 @@ impl<'a> AccessRun<'a> {
         Ok(())
     }
 
+    /// A per-item failure, where AccessDenied is one too: AWS refuses some assignments alone
+    /// (one to the management account, made from a delegated administrator).
+    fn absorb_item(&mut self, what: String, e: AwsError) -> anyhow::Result<()> {
+        match e {
+            AwsError::AccessDenied { operation, message } => {
+                let message = format!(
+                    "{operation}: access denied: {message} (an assignment to the management \
+                     account must be made from the management account)"
+                );
+                self.fail(what, message);
+                Ok(())
+            }
+            other => self.absorb(what, other),
+        }
+    }
+
     /// The creates that AWS does not hold already. One it holds existed before any rule wanted
     /// it (the bridge records what it creates before creating it): recorded as foreign, never
     /// deleted. Nothing is assigned yet to a principal or permission set this run created, and a
     /// permission set not provisioned to an account has no assignment there, so only the rest
-    /// is looked up, one listing per account and permission set.
+    /// is looked up, one listing per account and permission set. A look-up AWS refuses (an
+    /// application that does not exist, a permission set deleted meanwhile) fails the
+    /// assignments it was for, not the run.
     async fn claim_existing(
         &mut self,
         assign: &[Assign],
     ) -> anyhow::Result<Vec<(Assign, AssignmentKey)>> {
-        let mut provisioned: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut provisioned: HashMap<String, Result<HashSet<String>, AwsError>> = HashMap::new();
         let mut out = Vec::new();
         for a in assign {
             // A principal or permission set whose create failed: reported already.
@@ -616,56 +700,110 @@ impl<'a> AccessRun<'a> {
             let new_set = a.permission_set.as_ref().is_some_and(|n| self.created_sets.contains(n));
             let new_principal = self.created_principals.contains(&key.principal_id);
             let may_exist = match key.kind {
-                _ if new_principal => false,
-                AssignmentKind::Application => true,
-                AssignmentKind::Account if new_set => false,
+                _ if new_principal => Ok(false),
+                AssignmentKind::Application => Ok(true),
+                AssignmentKind::Account if new_set => Ok(false),
                 AssignmentKind::Account => {
                     if !provisioned.contains_key(&key.permission_set_arn) {
-                        let accounts =
-                            self.sso.provisioned_accounts(&key.permission_set_arn).await?;
-                        provisioned
-                            .insert(key.permission_set_arn.clone(), accounts.into_iter().collect());
+                        let accounts = self
+                            .sso
+                            .provisioned_accounts(&key.permission_set_arn)
+                            .await
+                            .map(|a| a.into_iter().collect());
+                        provisioned.insert(key.permission_set_arn.clone(), accounts);
                     }
-                    provisioned[&key.permission_set_arn].contains(&key.target)
+                    match &provisioned[&key.permission_set_arn] {
+                        Ok(accounts) => Ok(accounts.contains(&key.target)),
+                        Err(e) => Err(e.clone()),
+                    }
                 }
             };
-            let held = may_exist && {
-                let holders = self.holders(key.kind, &key.target, &key.permission_set_arn).await?;
-                holders.contains(&(key.principal_type, key.principal_id.clone()))
+            let held = match may_exist {
+                Ok(false) => Ok(false),
+                Ok(true) => self
+                    .holders(key.kind, &key.target, &key.permission_set_arn)
+                    .await
+                    .map(|h| h.contains(&(key.principal_type, key.principal_id.clone()))),
+                Err(e) => Err(e),
             };
-            if held {
-                self.put_row(AssignmentRecord {
-                    key: key.clone(),
-                    state: AssignmentState::Foreign,
-                    request_id: None,
-                })
-                .await?;
-                self.count("found_existing_assignment");
-                self.audit(
-                    "found_existing",
-                    kind_name(key.kind),
-                    &label_assign(a),
-                    Some(&key.principal_id),
-                    detail(a, &key),
-                )
-                .await?;
-            } else {
-                out.push((a.clone(), key));
+            match held {
+                Ok(false) => out.push((a.clone(), key)),
+                Ok(true) => {
+                    self.put_row(AssignmentRecord {
+                        key: key.clone(),
+                        state: AssignmentState::Foreign,
+                        request_id: None,
+                    })
+                    .await?;
+                    self.count("found_existing_assignment");
+                    self.audit(
+                        "found_existing",
+                        kind_name(key.kind),
+                        &label_assign(a),
+                        Some(&key.principal_id),
+                        detail(a, &key),
+                    )
+                    .await?;
+                }
+                Err(e) => {
+                    if matches!(e, AwsError::NotFound { .. }) {
+                        self.forget_permission_set_arn(&key.permission_set_arn).await?;
+                    }
+                    self.create_failed.insert(key.principal_id.clone());
+                    self.absorb_item(label_assign(a), e)?;
+                }
             }
         }
         Ok(out)
     }
 
-    /// Account assignment creates and deletes, at most [`MAX_IN_FLIGHT`] outstanding, each
-    /// polled until AWS says it succeeded or failed.
+    /// A permission set ARN AWS no longer knows: its name is looked up again by the next run.
+    async fn forget_permission_set_arn(&mut self, arn: &str) -> anyhow::Result<()> {
+        let stale: Vec<String> = self
+            .state
+            .objects
+            .iter()
+            .filter(|o| o.kind == AccessObjectKind::PermissionSet && o.arn == arn)
+            .map(|o| o.name.clone())
+            .collect();
+        for name in stale {
+            tracing::warn!(%name, %arn, "permission set no longer in AWS; it is looked up again");
+            self.store.remove_access_object(AccessObjectKind::PermissionSet, &name).await?;
+            self.state
+                .objects
+                .retain(|o| !(o.kind == AccessObjectKind::PermissionSet && o.name == name));
+        }
+        Ok(())
+    }
+
+    /// Account assignment creates and deletes, at most [`MAX_IN_FLIGHT`] outstanding — those
+    /// an earlier run left IN_PROGRESS and those given up on included — each polled until AWS
+    /// says it succeeded or failed.
     async fn run_account_operations(&mut self, ops: Vec<Op>) -> anyhow::Result<()> {
         let mut queue: VecDeque<Op> = ops.into();
-        let mut flight: Vec<Flight> = Vec::new();
+        let now = Instant::now();
+        let mut flight: Vec<Flight> = std::mem::take(&mut self.open)
+            .into_iter()
+            .map(|r| Flight {
+                request_id: r.request_id.clone().unwrap_or_default(),
+                op: Op::Settle(r),
+                started: now,
+                next_poll: now,
+                polls: 0,
+            })
+            .collect();
         while !queue.is_empty() || !flight.is_empty() {
             if self.stopped() {
                 anyhow::bail!(crate::sync::engine::STOPPED);
             }
-            while flight.len() < MAX_IN_FLIGHT {
+            if flight.is_empty() && self.stuck >= MAX_IN_FLIGHT {
+                // AWS still works on a full window of operations given up on: the rest waits.
+                for op in queue.drain(..) {
+                    self.fail(op.label(), "not sent: AWS has 10 assignment operations outstanding for over 15 minutes; the next run sends it".into());
+                }
+                break;
+            }
+            while flight.len() + self.stuck < MAX_IN_FLIGHT {
                 let Some(op) = queue.pop_front() else { break };
                 if let Some(f) = self.submit(op).await? {
                     flight.push(f);
@@ -675,13 +813,14 @@ impl<'a> AccessRun<'a> {
                 continue;
             };
             tokio::time::sleep_until(flight[next].next_poll.into()).await;
-            let f = &mut flight[next];
+            let f = &flight[next];
             let status =
                 match self.sso.account_assignment_status(&f.request_id, f.op.is_delete()).await {
                     Ok(s) => s,
                     Err(e) => {
+                        // The row keeps its request id: the next run settles it.
                         let f = flight.swap_remove(next);
-                        self.absorb(f.op.label(), e)?;
+                        self.absorb_item(f.op.label(), e)?;
                         continue;
                     }
                 };
@@ -691,7 +830,9 @@ impl<'a> AccessRun<'a> {
                 f.next_poll = Instant::now() + poll_after(f.polls);
                 if f.started.elapsed() > GIVE_UP_AFTER {
                     let f = flight.swap_remove(next);
-                    // The row keeps its request id: the next run settles it.
+                    // Still outstanding in AWS: its slot stays taken; the row keeps its
+                    // request id and the next run settles it.
+                    self.stuck += 1;
                     self.fail(
                         f.op.label(),
                         "still IN_PROGRESS after 15 minutes; the next run looks again".into(),
@@ -730,9 +871,20 @@ impl<'a> AccessRun<'a> {
                 OpStatus { request_id: String::new(), state: OpState::Succeeded }
             }
             Err(e) => {
-                // Not sent, or refused: the record stays as it was.
-                self.revert(&op).await?;
-                self.absorb(op.label(), e)?;
+                if refused(&e) {
+                    // AWS said no: the record stays as it was.
+                    self.revert(&op).await?;
+                } else {
+                    // Unknown whether AWS acted (a timeout, a conflict after a retry): the row
+                    // stays `creating` / `deleting` without a request id, and the next run
+                    // settles it by looking at what AWS holds — never taking its own create
+                    // for someone else's.
+                    tracing::warn!(key = ?key, error = %e, "assignment operation outcome unknown; the next run settles it");
+                }
+                if !op.is_delete() {
+                    self.create_failed.insert(key.principal_id.clone());
+                }
+                self.absorb_item(op.label(), e)?;
                 return Ok(None);
             }
         };
@@ -768,16 +920,21 @@ impl<'a> AccessRun<'a> {
                 };
                 self.put_row(row).await
             }
+            Op::Settle(r) => {
+                let deleting = r.state == AssignmentState::Deleting;
+                self.settled(r.clone(), deleting).await
+            }
         }
     }
 
     async fn finish(&mut self, op: Op, state: OpState) -> anyhow::Result<()> {
         if let OpState::Failed(reason) = state {
             self.revert(&op).await?;
-            self.fail(
-                op.label(),
-                failed(if op.is_delete() { "the delete" } else { "the create" }, &reason),
-            );
+            if matches!(op, Op::Create(..)) {
+                self.create_failed.insert(op.key().principal_id.clone());
+            }
+            let what = if op.is_delete() { "the delete" } else { "the create" };
+            self.fail(op.label(), failed(what, &reason));
             return Ok(());
         }
         self.done_op(&op).await
@@ -818,6 +975,10 @@ impl<'a> AccessRun<'a> {
                 )
                 .await?;
             }
+            Op::Settle(r) => {
+                let exists = r.state != AssignmentState::Deleting;
+                self.settled(r.clone(), exists).await?;
+            }
         }
         // Done: no longer a failure of this run (a retry after a re-plan).
         let label = op.label();
@@ -831,6 +992,12 @@ impl<'a> AccessRun<'a> {
             anyhow::bail!(crate::sync::engine::STOPPED);
         }
         let key = op.key().clone();
+        // Written first, as for account assignments: a process that dies mid-call leaves a
+        // row the next run settles.
+        let before =
+            if op.is_delete() { AssignmentState::Deleting } else { AssignmentState::Creating };
+        self.put_row(AssignmentRecord { key: key.clone(), state: before, request_id: None })
+            .await?;
         let result = if op.is_delete() {
             self.sso
                 .delete_application_assignment(&key.target, key.principal_type, &key.principal_id)
@@ -842,15 +1009,37 @@ impl<'a> AccessRun<'a> {
         };
         match result {
             Ok(()) => self.done_op(&op).await,
-            Err(e) => self.absorb(op.label(), e),
+            Err(e) => {
+                if refused(&e) {
+                    self.revert(&op).await?;
+                }
+                if !op.is_delete() {
+                    self.create_failed.insert(key.principal_id.clone());
+                }
+                self.absorb_item(op.label(), e)
+            }
         }
     }
+}
+
+/// AWS refused the request: it did nothing. Other errors (timeouts, 5xx and conflicts that
+/// outlasted the retries) leave it unknown whether an earlier attempt went through.
+fn refused(e: &AwsError) -> bool {
+    matches!(
+        e,
+        AwsError::Invalid { .. }
+            | AwsError::NotFound { .. }
+            | AwsError::AccessDenied { .. }
+            | AwsError::Configuration { .. }
+    )
 }
 
 /// One account or application assignment operation.
 enum Op {
     Create(Assign, AssignmentKey),
     Delete(Unassign),
+    /// One an earlier run sent and AWS still works on (its row holds the request id).
+    Settle(AssignmentRecord),
 }
 
 impl Op {
@@ -858,17 +1047,23 @@ impl Op {
         match self {
             Op::Create(_, key) => key,
             Op::Delete(u) => &u.key,
+            Op::Settle(r) => &r.key,
         }
     }
 
     fn is_delete(&self) -> bool {
-        matches!(self, Op::Delete(_))
+        match self {
+            Op::Delete(_) => true,
+            Op::Settle(r) => r.state == AssignmentState::Deleting,
+            Op::Create(..) => false,
+        }
     }
 
     fn label(&self) -> String {
         match self {
             Op::Create(a, _) => label_assign(a),
             Op::Delete(u) => label_unassign(u),
+            Op::Settle(r) => label_key(&r.key),
         }
     }
 }
@@ -918,6 +1113,17 @@ pub fn label_unassign(u: &Unassign) -> String {
             format!("account {} / {set} / {who}", u.key.target)
         }
         AssignmentKind::Application => format!("application {} / {who}", u.key.target),
+    }
+}
+
+/// A label from the key alone (names unknown): `account 111111111111 / <ARN> / group <id>`.
+fn label_key(key: &AssignmentKey) -> String {
+    let who = principal_label(key.principal_type, &key.principal_id);
+    match key.kind {
+        AssignmentKind::Account => {
+            format!("account {} / {} / {who}", key.target, key.permission_set_arn)
+        }
+        AssignmentKind::Application => format!("application {} / {who}", key.target),
     }
 }
 

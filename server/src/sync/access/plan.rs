@@ -6,7 +6,8 @@
 //! - only assignments recorded as created by the bridge are ever deleted; a foreign one (it
 //!   existed before a rule wanted it) is only forgotten when no rule wants it any more;
 //! - when a rule cannot be resolved (its permission set is unknown), no assignment is deleted in
-//!   this run: what it would have matched is unknown, and a typo must not revoke access;
+//!   this run — what it would have matched is unknown, and a typo must not revoke access —
+//!   except those of principals leaving AWS;
 //! - a user deactivated at the IdP with `on_deactivate = "remove_memberships"` loses its direct
 //!   assignments too, as it loses its groups.
 
@@ -242,13 +243,25 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
     }
 
     let names = principal_names(inputs);
+    // Names of permission sets by ARN: those the rules use, and those the record knows (a
+    // rule removed no longer names its permission set).
     let set_names: HashMap<&str, &str> = inputs
-        .permission_sets
+        .objects
         .iter()
-        .filter_map(|(name, arn)| arn.as_deref().map(|a| (a, name.as_str())))
+        .filter(|o| o.kind == AccessObjectKind::PermissionSet)
+        .map(|o| (o.arn.as_str(), o.name.as_str()))
+        .chain(
+            inputs
+                .permission_sets
+                .iter()
+                .filter_map(|(name, arn)| arn.as_deref().map(|a| (a, name.as_str()))),
+        )
         .collect();
+    // Principals that stay in AWS: the assignments of the others go whatever else is unknown.
+    let staying: HashSet<&str> =
+        inputs.principals.iter().filter_map(|p| p.aws_id.as_deref()).collect();
     for r in inputs.recorded {
-        if matches!(r.state, AssignmentState::Created | AssignmentState::Creating) {
+        if r.state != AssignmentState::Foreign {
             out.managed += 1;
         }
         if wanted_keys.contains(&r.key) {
@@ -256,7 +269,9 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
         }
         match r.state {
             AssignmentState::Foreign => out.forget.push(r.key.clone()),
-            _ if !out.deletes_allowed => {}
+            // AWS still works on an operation an earlier run sent: the run settles it first.
+            AssignmentState::Creating | AssignmentState::Deleting if r.request_id.is_some() => {}
+            _ if !out.deletes_allowed && staying.contains(r.key.principal_id.as_str()) => {}
             _ => out.unassign.push(Unassign {
                 key: r.key.clone(),
                 permission_set: set_names
@@ -485,6 +500,11 @@ mod tests {
         assert!(!p.deletes_allowed);
         assert!(p.unassign.is_empty());
         assert!(p.skipped[0].message.contains("no permission set named \"Typo\""));
+        // A principal leaving AWS takes its assignments along all the same.
+        w.record("111111111111", "g-gone", AssignmentState::Created);
+        let p = w.plan(&r);
+        assert_eq!(p.unassign.len(), 1);
+        assert_eq!(p.unassign[0].key.principal_id, "g-gone");
     }
 
     #[test]

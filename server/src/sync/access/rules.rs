@@ -303,7 +303,7 @@ fn check_subject(
 fn check_permission_set_name(key: &str, name: &str) -> anyhow::Result<()> {
     let valid = !name.is_empty()
         && name.chars().count() <= 32
-        && name.chars().all(|c| c.is_alphanumeric() || "_+=,.@-".contains(c));
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
     if !valid {
         anyhow::bail!(
             "config: {key}: {name:?} is not a permission set name (1 to 32 letters, digits or _+=,.@-)"

@@ -115,11 +115,13 @@ impl AwsDirectory {
             .call("ListInstances", || self.sso.list_instances().send())
             .await
             .context("discovering the Identity Center instance (sso:ListInstances)")?;
-        let ids: Vec<&str> = out.instances().iter().filter_map(|i| i.identity_store_id()).collect();
+        let with_store: Vec<_> =
+            out.instances().iter().filter(|i| i.identity_store_id().is_some()).collect();
+        let ids: Vec<&str> = with_store.iter().filter_map(|i| i.identity_store_id()).collect();
         match ids.as_slice() {
             [one] => {
                 // The one instance is the one SSO Admin calls name too.
-                if let Some(arn) = out.instances()[0].instance_arn() {
+                if let Some(arn) = with_store[0].instance_arn() {
                     let _ = self.instance_arn.set(arn.to_owned());
                 }
                 Ok((*one).to_owned())

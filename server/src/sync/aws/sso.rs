@@ -16,8 +16,9 @@ use aws_sdk_ssoadmin::types::{
 use serde_json::Value;
 use std::future::Future;
 
-/// Attempts of an operation AWS answers with ConflictException.
-const CONFLICT_ATTEMPTS: u32 = 6;
+/// Attempts of an operation AWS answers with ConflictException (waits from 0.4 s doubling to
+/// 20 s: about a minute in all, as long as a provisioning of the same permission set may run).
+const CONFLICT_ATTEMPTS: u32 = 8;
 
 impl AwsDirectory {
     /// The Identity Center instance: from the config, else discovered (ListInstances).
