@@ -29,6 +29,7 @@ on_both_backends!(
     a_full_run_restores_an_assignment_removed_by_hand,
     a_principal_moved_between_rules_keeps_access_when_the_new_create_fails,
     an_assignment_aws_refuses_fails_alone,
+    an_operation_still_in_progress_when_a_run_died_is_polled_not_resent,
     serve_applies_rules_to_a_group_pushed_by_the_idp,
 );
 
@@ -604,4 +605,41 @@ async fn an_assignment_aws_refuses_fails_alone(b: Backend) {
     assert!(report["errors"].to_string().contains("management account"), "{report}");
     let ops = moto.groups().await["Ops"].clone();
     assert_eq!(moto.account_assignments(B, &view_only).await, vec![ops]);
+}
+
+async fn an_operation_still_in_progress_when_a_run_died_is_polled_not_resent(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    app.create_group("Ops", &[]).await;
+    let view_only = moto.create_permission_set("ViewOnly").await;
+    let faults = Faults { hold_in_progress: Some(Duration::from_secs(5)), ..Faults::default() };
+    let proxy = FaultProxy::start(&moto.endpoint, faults).await;
+    let config = format!(
+        "{}{}",
+        aws_config_section(&proxy.endpoint, 200),
+        account_rule("group = \"Ops\"", "ViewOnly", &[A])
+    );
+    // The run is killed while AWS still works on its create.
+    let (mut cmd, _dir) = sync_command(&app, &config, &[]);
+    let mut child = cmd.stdout(std::process::Stdio::null()).spawn().expect("start sync");
+    let started = Instant::now();
+    while proxy.stats().by_operation.get("CreateAccountAssignment").copied().unwrap_or(0) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "the create was never sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.kill().expect("kill sync");
+    child.wait().expect("reap sync");
+    // As once the dead run's lease has expired (a minute later).
+    execute_sql(&app.url, "DELETE FROM sync_lease".into()).await;
+    // The next run finds it IN_PROGRESS by its request id, waits for it, and sends nothing again.
+    let (code, report) = sync_with(&app, &config, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(calls(&report, "CreateAccountAssignment"), 0, "{report}");
+    assert!(calls(&report, "DescribeAccountAssignmentCreationStatus") >= 2, "polled: {report}");
+    let ops = moto.groups().await["Ops"].clone();
+    assert_eq!(moto.account_assignments(A, &view_only).await, vec![ops]);
+    // Recorded as the bridge's own: removing the rule deletes it.
+    let (code, report) = sync_with(&app, &aws_config_section(&proxy.endpoint, 200), &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(count(&report, "delete_account_assignment"), 1, "{report}");
 }
