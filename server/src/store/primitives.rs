@@ -68,17 +68,35 @@ pub trait Reader: Send {
 }
 
 /// The SELECT of a [`Selection`] (the same text on both backends); `relation` is the backend's
-/// relation column (`, (…) AS rel`) or empty. Limit and offset are the last two placeholders.
+/// relation column (`, (…) AS rel`) or empty.
+///
+/// A first page (offset 0: every GET by id, every filtered lookup an IdP makes) has its limit
+/// written into the statement. With LIMIT and OFFSET as parameters, PostgreSQL cannot cost the
+/// prepared statement's generic plan and plans it again on every execution, which was most of
+/// the database's work per request; with them written in it settles on the generic plan. Later
+/// pages keep them as the last two placeholders ([`paging_binds`]), so that random offsets do
+/// not make a new prepared statement each.
 pub fn select_sql(s: &Selection<'_>, relation: &str) -> String {
-    let n = s.binds.len() + 1;
+    let paging = match paging_binds(s) {
+        Some(_) => {
+            let n = s.binds.len() + 1;
+            format!("LIMIT ${n} OFFSET ${}", n + 1)
+        }
+        None => format!("LIMIT {}", s.limit),
+    };
     format!(
         "SELECT r.id, r.doc, r.version, r.created_at, r.modified_at{relation} FROM {} r \
-         WHERE {} ORDER BY {} LIMIT ${n} OFFSET ${}",
+         WHERE {} ORDER BY {} {paging}",
         table(s.kind),
         s.where_sql,
         s.order,
-        n + 1
     )
+}
+
+/// The limit and offset to bind after the selection's own binds, when [`select_sql`] made
+/// them placeholders.
+pub fn paging_binds(s: &Selection<'_>) -> Option<(i64, i64)> {
+    (s.offset != 0).then_some((s.limit, s.offset))
 }
 
 pub fn count_sql(kind: ResourceKind, where_sql: &str) -> String {
@@ -265,4 +283,31 @@ pub trait Writer: Reader {
     async fn commit(self) -> Result<(), StoreError>
     where
         Self: Sized;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn selection(offset: i64) -> Selection<'static> {
+        Selection {
+            kind: ResourceKind::User,
+            where_sql: "r.user_name_lower = $1",
+            binds: vec![Bind::Text("a@example.com".into())],
+            order: "r.seq",
+            limit: 100,
+            offset,
+            load: Load::default(),
+        }
+    }
+
+    #[test]
+    fn a_first_page_has_its_limit_written_in_and_later_pages_bind_it() {
+        let first = selection(0);
+        assert!(select_sql(&first, "").ends_with("ORDER BY r.seq LIMIT 100"));
+        assert_eq!(paging_binds(&first), None);
+        let later = selection(200);
+        assert!(select_sql(&later, "").ends_with("ORDER BY r.seq LIMIT $2 OFFSET $3"));
+        assert_eq!(paging_binds(&later), Some((100, 200)));
+    }
 }
