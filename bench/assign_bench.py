@@ -36,7 +36,6 @@ Figures go to bench/results/assign-YYYYMMDD-HHMMSS.json. The exit status is 1 if
 """
 
 import argparse
-import http.server
 import json
 import os
 import subprocess
@@ -45,10 +44,8 @@ import tempfile
 import threading
 import time
 
-import requests
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sync_bench import REPO, Bridge, ThrottlingProxy, free_port, wait_port  # noqa: E402
+from sync_bench import REPO, Bridge, ProxyHandler, ThrottlingProxy, free_port, wait_port  # noqa: E402
 
 MAX_IN_FLIGHT = 10  # AWS's limit on outstanding account-assignment operations per instance
 POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
@@ -178,7 +175,7 @@ class HoldingProxy(ThrottlingProxy):
         self.hold = hold
         self.release = {}  # RequestId -> monotonic time it turns SUCCEEDED
         self.max_outstanding = 0
-        self.calls = {}  # operation -> requests forwarded
+        self.calls = {}  # operation -> successful answers forwarded
         self.first_create = self.last_assignment_call = None
         super().__init__(upstream, limit)
         self.RequestHandlerClass = HoldingHandler
@@ -187,42 +184,16 @@ class HoldingProxy(ThrottlingProxy):
         return sum(1 for t in self.release.values() if t > now)
 
 
-class HoldingHandler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+class HoldingHandler(ProxyHandler):
+    """ProxyHandler's throttling and forwarding, with the creations held IN_PROGRESS."""
 
-    def answer(self, status, headers, payload):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_POST(self):
+    def rewrite(self, op, body, payload):
         srv = self.server
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        op = self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
-        now = time.monotonic()
         with srv.lock:
-            while srv.window and now - srv.window[0] >= 1.0:
-                srv.window.popleft()
-            if srv.limit is not None and len(srv.window) >= srv.limit:
-                srv.throttled += 1
-                payload = json.dumps({"__type": "ThrottlingException", "Message": "Rate exceeded",
-                                      "RetryAfterSeconds": 1}).encode()
-                self.answer(400, [("Content-Type", "application/x-amz-json-1.1")], payload)
-                return
-            srv.window.append(now)
-            srv.forwarded += 1
             srv.calls[op] = srv.calls.get(op, 0) + 1
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-        r = requests.post(srv.upstream + self.path, data=body, headers=headers)
-        payload = r.content
-        if r.status_code == 200 and op in ("CreateAccountAssignment", "DescribeAccountAssignmentCreationStatus"):
-            payload = self.held(srv, op, body, payload)
-        self.answer(r.status_code, [(k, v) for k, v in r.headers.items() if k.lower() not in (
-            "content-length", "transfer-encoding", "connection", "content-encoding")], payload)
+        if op in ("CreateAccountAssignment", "DescribeAccountAssignmentCreationStatus"):
+            return self.held(srv, op, body, payload)
+        return payload
 
     def held(self, srv, op, body, payload):
         doc = json.loads(payload)

@@ -164,6 +164,23 @@ impl<'a> AccessRun<'a> {
         Ok(())
     }
 
+    async fn put_object(&mut self, object: AccessObject) -> anyhow::Result<()> {
+        if !self.dry_run {
+            self.store.put_access_object(&object).await?;
+        }
+        self.state.objects.retain(|o| !(o.kind == object.kind && o.name == object.name));
+        self.state.objects.push(object);
+        Ok(())
+    }
+
+    async fn remove_object(&mut self, kind: AccessObjectKind, name: &str) -> anyhow::Result<()> {
+        if !self.dry_run {
+            self.store.remove_access_object(kind, name).await?;
+        }
+        self.state.objects.retain(|o| !(o.kind == kind && o.name == name));
+        Ok(())
+    }
+
     /// Who holds the permission set in the account (or the application), read once per run.
     async fn holders(
         &mut self,
@@ -316,12 +333,7 @@ impl<'a> AccessRun<'a> {
             for name in gone {
                 tracing::warn!(%name, "permission set no longer in AWS; looking it up again");
                 known.remove(&name);
-                if !self.dry_run {
-                    self.store.remove_access_object(AccessObjectKind::PermissionSet, &name).await?;
-                }
-                self.state
-                    .objects
-                    .retain(|o| !(o.kind == AccessObjectKind::PermissionSet && o.name == name));
+                self.remove_object(AccessObjectKind::PermissionSet, &name).await?;
             }
             listed = Some(arns.into_iter().collect());
         }
@@ -351,10 +363,7 @@ impl<'a> AccessRun<'a> {
                     pushed: json!({}),
                     needs_provision: false,
                 };
-                if !self.dry_run {
-                    self.store.put_access_object(&object).await?;
-                }
-                self.state.objects.push(object);
+                self.put_object(object).await?;
                 known.insert(name, arn);
             }
         }
@@ -465,7 +474,7 @@ impl<'a> AccessRun<'a> {
                         pushed: record.as_ref().map_or_else(|| json!({}), |o| o.pushed.clone()),
                         needs_provision: true,
                     };
-                    self.store.put_access_object(&marker).await?;
+                    self.put_object(marker).await?;
                 }
                 self.push_permission_set(&arn, &desired, &actual, &changes).await?;
                 let adopting = !record.as_ref().is_some_and(|o| o.managed);
@@ -496,9 +505,7 @@ impl<'a> AccessRun<'a> {
             pushed,
             needs_provision,
         };
-        self.store.put_access_object(&object).await?;
-        self.state.objects.retain(|o| !(o.kind == object.kind && o.name == object.name));
-        self.state.objects.push(object.clone());
+        self.put_object(object.clone()).await?;
         self.permission_sets.insert(set.name.clone(), Some(arn.clone()));
         if action != "update" || !changes.is_empty() {
             self.count(&format!("{action}_permission_set"));
@@ -597,9 +604,7 @@ impl<'a> AccessRun<'a> {
             .await?;
         }
         object.needs_provision = false;
-        self.store.put_access_object(&object).await?;
-        self.state.objects.retain(|o| !(o.kind == object.kind && o.name == object.name));
-        self.state.objects.push(object);
+        self.put_object(object).await?;
         Ok(())
     }
 
@@ -632,7 +637,7 @@ impl<'a> AccessRun<'a> {
                         pushed: json!({"assignment_required": required}),
                         needs_provision: false,
                     };
-                    self.store.put_access_object(&object).await?;
+                    self.put_object(object).await?;
                     self.count("set_assignment_required");
                     self.audit(
                         "update",
@@ -768,10 +773,7 @@ impl<'a> AccessRun<'a> {
             .collect();
         for name in stale {
             tracing::warn!(%name, %arn, "permission set no longer in AWS; it is looked up again");
-            self.store.remove_access_object(AccessObjectKind::PermissionSet, &name).await?;
-            self.state
-                .objects
-                .retain(|o| !(o.kind == AccessObjectKind::PermissionSet && o.name == name));
+            self.remove_object(AccessObjectKind::PermissionSet, &name).await?;
         }
         Ok(())
     }
@@ -1097,7 +1099,7 @@ fn principal_label(t: PrincipalType, name: &str) -> String {
 }
 
 /// `account 111111111111 / EC2AdminAccess / group AWS - EC2 Admin`.
-pub fn label_assign(a: &Assign) -> String {
+fn label_assign(a: &Assign) -> String {
     let who = principal_label(a.principal_type, &a.principal);
     match (a.kind, &a.permission_set) {
         (AssignmentKind::Account, Some(set)) => format!("account {} / {set} / {who}", a.target),
@@ -1105,7 +1107,7 @@ pub fn label_assign(a: &Assign) -> String {
     }
 }
 
-pub fn label_unassign(u: &Unassign) -> String {
+fn label_unassign(u: &Unassign) -> String {
     let who = principal_label(u.key.principal_type, &u.principal);
     match u.key.kind {
         AssignmentKind::Account => {

@@ -214,7 +214,7 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
         inputs.recorded.iter().map(|r| (&r.key, r)).collect();
     let mut wanted_keys: HashSet<AssignmentKey> = HashSet::new();
     // Two rules may want one assignment; the first names it.
-    let mut seen_pending: HashSet<(AssignmentKind, String, Option<String>, ResourceKind, Uuid)> =
+    let mut seen_pending: HashSet<(AssignmentKind, String, Option<String>, PrincipalType, Uuid)> =
         HashSet::new();
     for a in wanted {
         match a.key() {
@@ -224,16 +224,11 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
                 }
             }
             None => {
-                let kind = if a.principal_type == PrincipalType::User {
-                    ResourceKind::User
-                } else {
-                    ResourceKind::Group
-                };
                 if seen_pending.insert((
                     a.kind,
                     a.target.clone(),
                     a.permission_set.clone(),
-                    kind,
+                    a.principal_type,
                     a.resource_id,
                 )) {
                     out.assign.push(a);
