@@ -446,6 +446,14 @@ async fn metrics_report_runs_and_calls(b: Backend) {
     assert!(max.is_some_and(|m| m >= 1.0), "{text}");
     let open = sample(&text, "scimbridge_db_pool_connections", &[pool]);
     assert!(open.is_some_and(|n| n >= 1.0), "{text}");
+    if b == Backend::Postgres {
+        // The HTTP workers' own pools, reported together: the requests above opened some.
+        let http = "pool=\"postgres_http\"";
+        let open = sample(&text, "scimbridge_db_pool_connections", &[http]);
+        assert!(open.is_some_and(|n| n >= 1.0), "{text}");
+        let max = sample(&text, "scimbridge_db_pool_max_connections", &[http]);
+        assert!(max.is_some_and(|m| m >= 2.0), "one pool per worker: {text}");
+    }
 
     // Requests by route pattern, method, status and source; never a raw id in a label.
     let post = ["route=\"/scim/v2/Users\"", "method=\"POST\"", "status=\"201\"", "source=\"okta\""];

@@ -204,8 +204,16 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
 
 /// Connects and applies pending migrations (every command that touches the database does).
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    open_store_sized(settings, settings.database.max_connections).await
+}
+
+/// [`open_store`] with a pool of `max_connections`.
+async fn open_store_sized(
+    settings: &Settings,
+    max_connections: u32,
+) -> anyhow::Result<Arc<dyn Store>> {
     let url = &settings.database.url;
-    let store = store::connect(url, settings.database.max_connections)
+    let store = store::connect(url, max_connections)
         .await
         .with_context(|| format!("cannot open the database {}", store::redact_url(url)))?;
     store.migrate().await.context("applying migrations")?;
@@ -233,7 +241,9 @@ async fn shutdown_signal() {
 const SYNC_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn serve(settings: Settings) -> anyhow::Result<i32> {
-    let store = open_store(&settings).await?;
+    // The HTTP workers open pools of their own out of the same budget.
+    let budget = settings.database.budget(crate::startup::cpus());
+    let store = open_store_sized(&settings, budget.background).await?;
     if let Some(dir) = &settings.auth.tokens_dir {
         let added = crate::auth::provision_from_dir(&*store, dir).await?;
         tracing::info!(added, dir = %dir.display(), "tokens from auth.tokens_dir");

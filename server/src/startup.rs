@@ -1,9 +1,9 @@
-//! Building and running the HTTP application; `Application::build` binds first (port 0 works),
+//! Building and running the HTTP application; `Application::build_with_store` binds first (port 0 works),
 //! so tests start the real server in-process on a free port.
 
 use crate::config::Settings;
 use crate::http::{self, AppState};
-use crate::store::{self, Store};
+use crate::store::Store;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, NormalizePath, TrailingSlash, from_fn};
@@ -19,14 +19,6 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to the database, applies migrations and binds the listener.
-    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let store =
-            store::connect(&settings.database.url, settings.database.max_connections).await?;
-        store.migrate().await?;
-        Self::build_with_store(settings, store, None).await
-    }
-
     /// `sync` starts runs for the admin API (None: sync is off).
     pub async fn build_with_store(
         settings: Settings,
@@ -47,10 +39,16 @@ impl Application {
             }
             _ => None,
         };
-        let state = web::Data::new(AppState::new(store, Arc::new(settings), sync));
+        let budget = settings.database.budget(cpus());
+        let per_worker = budget.per_http_worker;
+        let settings = Arc::new(settings);
+        // The factory runs on each worker thread: each gets its state, and its own database
+        // pool (see `Store::for_http_worker`).
         let server = HttpServer::new(move || {
+            let store = store.clone().for_http_worker(per_worker);
+            let state = web::Data::new(AppState::new(store, settings.clone(), sync.clone()));
             App::new()
-                .app_data(state.clone())
+                .app_data(state)
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(from_fn(request_id_header))
                 .wrap(from_fn(http::prometheus::record_request))
@@ -58,9 +56,10 @@ impl Application {
                 .configure(http::configure)
                 .default_service(web::to(http::not_found))
         })
+        .workers(budget.http_workers as usize)
         .shutdown_timeout(shutdown_timeout)
-        // `serve` handles SIGTERM/SIGINT itself: the sync stops first, while the database
-        // pool's connections (some opened on the server's workers) still work.
+        // `serve` handles SIGTERM/SIGINT itself: the sync stops first, while requests are
+        // still answered; then they drain.
         .disable_signals();
         let server = match tls {
             Some(config) => server.listen_rustls_0_23(listener, config)?,
@@ -82,6 +81,11 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// The CPUs this process may use (respecting cgroup CPU quotas).
+pub fn cpus() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1))
 }
 
 /// The request span: tracing-actix-web's fields (request id, method, route, status, latency)

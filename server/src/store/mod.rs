@@ -43,8 +43,14 @@ pub trait Store: Send + Sync + 'static {
     /// The backend's name, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
 
-    /// Connection pools by name (`postgres`; SQLite: `readers`, `writer`), for `/metrics`.
+    /// Connection pools by name (`postgres`, `postgres_http`; SQLite: `readers`, `writer`),
+    /// for `/metrics`.
     fn pool_stats(&self) -> Vec<PoolStats>;
+
+    /// The store one HTTP worker thread uses, called on that thread. PostgreSQL: a pool of
+    /// the worker's own, of at most `max_connections` (see `PgStore`); SQLite, whose
+    /// connections each run on a thread of their own: this same store.
+    fn for_http_worker(self: Arc<Self>, max_connections: u32) -> Arc<dyn Store>;
 
     /// Applies pending migrations (under a lock on PostgreSQL).
     async fn migrate(&self) -> Result<(), StoreError>;

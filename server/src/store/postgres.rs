@@ -25,6 +25,7 @@ use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Row, Transaction};
 use std::collections::HashMap;
 use std::ops::DerefMut;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -36,20 +37,35 @@ static MIGRATOR: sqlx::migrate::Migrator =
 
 pub struct PgStore {
     pool: PgPool,
+    /// Every pool of this process: the one [`PgStore::connect`] opened, then one per HTTP
+    /// worker ([`Store::for_http_worker`]).
+    family: Arc<PoolFamily>,
+}
+
+/// What the pools of one process share: how to connect, and the pools themselves (for
+/// `/metrics`).
+struct PoolFamily {
+    options: PgConnectOptions,
+    first: PgPool,
+    http_workers: Mutex<Vec<PgPool>>,
+}
+
+fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        // No ping before every checkout (a round trip per request); a broken connection
+        // fails its query, the pool drops it, and the error maps to a 503.
+        .test_before_acquire(false)
+        .acquire_timeout(Duration::from_secs(10))
 }
 
 impl PgStore {
     pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("scimbridge");
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            // No ping before every checkout (a round trip per request); a broken connection
-            // fails its query, the pool drops it, and the error maps to a 503.
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await?;
-        Ok(PgStore { pool })
+        let pool = pool_options(max_connections).connect_with(options.clone()).await?;
+        let http_workers = Mutex::new(Vec::new());
+        let family = Arc::new(PoolFamily { options, first: pool.clone(), http_workers });
+        Ok(PgStore { pool, family })
     }
 
     async fn write(&self) -> Result<Session<Transaction<'static, Postgres>>, StoreError> {
@@ -623,7 +639,22 @@ impl Store for PgStore {
     }
 
     fn pool_stats(&self) -> Vec<super::PoolStats> {
-        vec![super::PoolStats::of("postgres", &self.pool)]
+        let mut stats = vec![super::PoolStats::of("postgres", &self.family.first)];
+        let workers = self.family.http_workers.lock().unwrap_or_else(PoisonError::into_inner);
+        let each = workers.iter().map(|p| super::PoolStats::of("postgres_http", p));
+        stats.extend(each.reduce(super::PoolStats::combined));
+        stats
+    }
+
+    /// A pool of the calling HTTP worker's own: a connection's socket wakes the thread that
+    /// opened it, so a connection opened on one worker and used on another costs two
+    /// cross-thread wake-ups per query (measured: 1.5x the throughput of reads with a pool of
+    /// the worker's own). Opened lazily, on this worker's first request.
+    fn for_http_worker(self: Arc<Self>, max_connections: u32) -> Arc<dyn Store> {
+        let pool = pool_options(max_connections).connect_lazy_with(self.family.options.clone());
+        let mut workers = self.family.http_workers.lock().unwrap_or_else(PoisonError::into_inner);
+        workers.push(pool.clone());
+        Arc::new(PgStore { pool, family: self.family.clone() })
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {

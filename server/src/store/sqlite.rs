@@ -31,6 +31,7 @@ use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection, SqlitePool, Transaction
 use std::collections::HashMap;
 use std::ops::DerefMut;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -654,6 +655,10 @@ impl Store for SqliteStore {
             super::PoolStats::of("readers", &self.readers),
             super::PoolStats::of("writer", &self.writer),
         ]
+    }
+
+    fn for_http_worker(self: Arc<Self>, _max_connections: u32) -> Arc<dyn Store> {
+        self
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {

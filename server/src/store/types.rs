@@ -315,6 +315,16 @@ impl PoolStats {
             max: p.options().get_max_connections(),
         }
     }
+
+    /// Two pools' figures as one (the HTTP workers' pools are reported together).
+    pub fn combined(self, other: PoolStats) -> PoolStats {
+        PoolStats {
+            pool: self.pool,
+            open: self.open + other.open,
+            idle: self.idle + other.idle,
+            max: self.max + other.max,
+        }
+    }
 }
 
 /// A create in flight (`aws_pending_creates`): the AWS name it was sent with.
