@@ -34,18 +34,21 @@ import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCENARIOS = ["filter", "get", "list", "patch", "post"]
+SCENARIOS = ["filter", "get", "list", "patch", "post", "floor"]
 LABELS = {
     "post": "POST /Users",
     "get": "GET /Users/{id}",
     "filter": 'GET filter=userName eq "…"',
     "patch": "PATCH big group ±1 member",
     "list": "GET /Users page of 100",
+    "floor": "GET /ServiceProviderConfig",
 }
 # our/peer throughput targets
 PEER_TARGETS = {"post": 5.0, "filter": 50.0, "patch": 50.0}
 # fraction of PostgreSQL's ceiling: scenario -> pgbench script
 CEILING_OF = {"post": "insert", "filter": "select"}
+# pgbench scripts: the targets' ceilings, then the statement our filtered GET itself runs
+PGBENCH_SCRIPTS = ["insert", "select", "select_ours"]
 CEILING_TARGET = 0.5
 
 CORE_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -477,6 +480,8 @@ def check_scenarios(client: Client, data: dict, n_users: int, big: int, tag: str
     assert st == 200, (client.name, "group get", st)
     st, body = client.request("POST", "/Users", user_doc(f"check-{tag}@bench.example.com", 0))
     assert st == 201, (client.name, "post", st, str(body)[:300])
+    st, body = client.request("GET", "/ServiceProviderConfig")
+    assert st == 200 and "patch" in body, (client.name, "floor", st, str(body)[:300])
 
 
 def count_members(client: Client, gid: str) -> int | None:
@@ -612,7 +617,7 @@ def run_pgbench_ceiling(args, workdir: str, meter: CpuMeter, checkpoint) -> dict
     with open(os.path.join(HERE, "pgbench_fill.sql")) as f:
         psql(url, f.read(), "-v", f"users={args.users}")
     results = {}
-    for name in ("insert", "select"):
+    for name in PGBENCH_SCRIPTS:
         script = os.path.join(HERE, f"pgbench_{name}.sql")
         base = [args.pgbench, "-n", "-M", "prepared", "-c", str(args.conns), "-j", str(args.threads),
                 "-D", f"users={args.users}", "-f", script]
@@ -712,6 +717,10 @@ def report(res: dict) -> str:
         ratio_s = f"{ratio:>7.1f}x" if ratio is not None else f"{'-':>8}"
         tgt_s = f"≥{tgt:g}x" if tgt else ""
         lines.append(f"{LABELS[sc]:<28} {fmt_cell(o)} | {fmt_cell(p)} | {ratio_s} {tgt_s:>7} {met:>4}")
+    if "floor" in ours and "filter" in ours and ours["floor"]["rps"]:
+        lines.append(f"  ours: the filtered GET runs at {ours['filter']['rps'] / ours['floor']['rps']:.2f} of "
+                     f"the floor, an authenticated request that reads no data "
+                     f"({ours['floor']['rps']:.0f} r/s)")
     lines.append("")
     lines.append("errors (non-2xx responses / socket errors connect,read,write,timeout) and requests:")
     for who, rs in (("ours", ours), ("peer", peer)):
@@ -740,6 +749,22 @@ def report(res: dict) -> str:
                          f"{pg['p99_ms']} ms  ({what}; failed {pg['failed']})")
             lines.append(f"          ours {LABELS[sc]}: {ours[sc]['rps']:.1f} r/s = {frac:.2f} of it "
                          f"(target ≥{CEILING_TARGET}) {'yes' if frac >= CEILING_TARGET else 'NO'}")
+        if "select_ours" in ceil and "filter" in ours:
+            pg = ceil["select_ours"]
+            frac = ours["filter"]["rps"] / pg["tps"] if pg["tps"] else 0
+            lines.append(f"  {'ours':<7} {pg['tps']:>9.1f} tps  p50 {pg['p50_ms']} ms  p99 {pg['p99_ms']} ms  "
+                         f"(the statement our filtered GET runs: plus source scope, groups subquery, "
+                         f"order and limit; failed {pg['failed']})")
+            lines.append(f"          ours {LABELS['filter']}: {ours['filter']['rps']:.1f} r/s = {frac:.2f} of it")
+            if ours.get("floor", {}).get("rps") and pg["tps"]:
+                # Both runs keep the whole machine busy, so their costs per request add up.
+                bound = 1 / (1 / ours["floor"]["rps"] + 1 / pg["tps"])
+                of_select = (f" = {bound / ceil['select']['tps']:.2f} of the select" if "select" in ceil
+                             else "")
+                lines.append(f"  best    {bound:>9.1f} r/s (estimate) for any filtered GET that reads "
+                             f"PostgreSQL on this machine: the floor's and this statement's machine time "
+                             f"per request added, 1/(1/floor + 1/tps){of_select}; ours is "
+                             f"{ours['filter']['rps'] / bound:.2f} of it")
     lines.append("")
     lines.append("CPU split (% of the machine's 2 cores; 100% = both busy):")
     lines.append(f"  {'run':<36} {'server':>7} {'postgres':>9} {'loadgen':>8} {'irq':>5} "
@@ -750,7 +775,7 @@ def report(res: dict) -> str:
                 u = rs[sc]["cpu"]
                 lines.append(f"  {who + ' ' + LABELS[sc]:<36} {u['server']:>7} {u['postgres']:>9} "
                              f"{u['wrk']:>8} {u['irq']:>5} {u['other']:>6} {u['idle']:>6}  {top_others(u)}")
-    for script in ("insert", "select"):
+    for script in PGBENCH_SCRIPTS:
         if script in ceil:
             u = ceil[script]["cpu"]
             lines.append(f"  {'pgbench ' + script:<36} {'-':>7} {u['postgres']:>9} {u['pgbench']:>8} "
@@ -876,6 +901,10 @@ def main() -> int:
         o, pg = res["scimbridge"].get(sc), (res.get("pgbench") or {}).get(script)
         if o and pg and pg["tps"]:
             summary[f"fraction_{sc}_of_pg_{script}"] = round(o["rps"] / pg["tps"], 3)
+    o, pg = res["scimbridge"], (res.get("pgbench") or {}).get("select_ours")
+    if o.get("filter") and o.get("floor") and pg and pg["tps"]:
+        summary["filter_of_floor"] = round(o["filter"]["rps"] / o["floor"]["rps"], 3)
+        summary["filter_best_estimate_rps"] = round(1 / (1 / o["floor"]["rps"] + 1 / pg["tps"]), 1)
     res["summary"] = summary
     with open(path, "w") as f:
         json.dump(res, f, indent=2)

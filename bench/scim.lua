@@ -95,6 +95,8 @@ function request()
     local n = math.random(0, users - 1)
     return wrk.format("GET", string.format(
       "%s/Users?filter=userName%%20eq%%20%%22user%06d%%40bench.example.com%%22", prefix, n))
+  elseif scenario == "floor" then
+    return wrk.format("GET", prefix .. "/ServiceProviderConfig")
   elseif scenario == "list" then
     local start = math.random(1, users - 99)
     return wrk.format("GET", string.format("%s/Users?startIndex=%d&count=100", prefix, start))
