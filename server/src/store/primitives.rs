@@ -67,36 +67,32 @@ pub trait Reader: Send {
     }
 }
 
-/// The SELECT of a [`Selection`] (the same text on both backends); `relation` is the backend's
-/// relation column (`, (…) AS rel`) or empty.
+/// The SELECT of a [`Selection`] (the same text on both backends) and its binds; `relation`
+/// is the backend's relation column (`, (…) AS rel`) or empty.
 ///
 /// A first page (offset 0: every GET by id, every filtered lookup an IdP makes) has its limit
 /// written into the statement. With LIMIT and OFFSET as parameters, PostgreSQL cannot cost the
 /// prepared statement's generic plan and plans it again on every execution, which was most of
 /// the database's work per request; with them written in it settles on the generic plan. Later
-/// pages keep them as the last two placeholders ([`paging_binds`]), so that random offsets do
-/// not make a new prepared statement each.
-pub fn select_sql(s: &Selection<'_>, relation: &str) -> String {
-    let paging = match paging_binds(s) {
-        Some(_) => {
-            let n = s.binds.len() + 1;
-            format!("LIMIT ${n} OFFSET ${}", n + 1)
-        }
-        None => format!("LIMIT {}", s.limit),
+/// pages bind them as the last two parameters, so that random offsets do not make a new
+/// prepared statement each.
+pub fn select_statement(s: Selection<'_>, relation: &str) -> (String, Vec<Bind>) {
+    let mut binds = s.binds;
+    let paging = if s.offset == 0 {
+        format!("LIMIT {}", s.limit)
+    } else {
+        let n = binds.len() + 1;
+        binds.extend([Bind::Int(s.limit), Bind::Int(s.offset)]);
+        format!("LIMIT ${n} OFFSET ${}", n + 1)
     };
-    format!(
+    let sql = format!(
         "SELECT r.id, r.doc, r.version, r.created_at, r.modified_at{relation} FROM {} r \
          WHERE {} ORDER BY {} {paging}",
         table(s.kind),
         s.where_sql,
         s.order,
-    )
-}
-
-/// The limit and offset to bind after the selection's own binds, when [`select_sql`] made
-/// them placeholders.
-pub fn paging_binds(s: &Selection<'_>) -> Option<(i64, i64)> {
-    (s.offset != 0).then_some((s.limit, s.offset))
+    );
+    (sql, binds)
 }
 
 pub fn count_sql(kind: ResourceKind, where_sql: &str) -> String {
@@ -303,11 +299,11 @@ mod tests {
 
     #[test]
     fn a_first_page_has_its_limit_written_in_and_later_pages_bind_it() {
-        let first = selection(0);
-        assert!(select_sql(&first, "").ends_with("ORDER BY r.seq LIMIT 100"));
-        assert_eq!(paging_binds(&first), None);
-        let later = selection(200);
-        assert!(select_sql(&later, "").ends_with("ORDER BY r.seq LIMIT $2 OFFSET $3"));
-        assert_eq!(paging_binds(&later), Some((100, 200)));
+        let (sql, binds) = select_statement(selection(0), "");
+        assert!(sql.ends_with("ORDER BY r.seq LIMIT 100"), "{sql}");
+        assert_eq!(binds.len(), 1);
+        let (sql, binds) = select_statement(selection(200), "");
+        assert!(sql.ends_with("ORDER BY r.seq LIMIT $2 OFFSET $3"), "{sql}");
+        assert!(matches!(binds[1..], [Bind::Int(100), Bind::Int(200)]), "{binds:?}");
     }
 }

@@ -10,7 +10,7 @@ use super::columns::{Indexed, member_type_of, member_type_str};
 use super::filter_sql::{self, Backend, Bind};
 use super::primitives::{
     Adoptable, JournalRow, Reader, Selection, Writer, adoptable_sql, attach_relation, count_sql,
-    paging_binds, select_sql, table, wants_relation,
+    select_statement, table, wants_relation,
 };
 use super::types::{format_timestamp, parse_timestamp};
 use super::{
@@ -174,16 +174,12 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Session<C> {
 
     async fn select(&mut self, s: Selection<'_>) -> Result<Vec<StoredResource>, StoreError> {
         let rel = if wants_relation(s.kind, s.load) { relation_sql(s.kind) } else { "" };
-        let sql = select_sql(&s, rel);
-        let paging = paging_binds(&s);
-        let mut query = bind_all(sqlx::query(AssertSqlSafe(sql)), s.binds);
-        if let Some((limit, offset)) = paging {
-            query = query.bind(limit).bind(offset);
-        }
-        let rows = query.fetch_all(self.conn()).await?;
+        let kind = s.kind;
+        let (sql, binds) = select_statement(s, rel);
+        let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds).fetch_all(self.conn()).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
-            let mut res = resource_from_row(s.kind, row)?;
+            let mut res = resource_from_row(kind, row)?;
             if !rel.is_empty() {
                 let text: Option<String> = row.try_get("rel")?;
                 let value = match text {

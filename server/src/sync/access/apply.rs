@@ -536,11 +536,14 @@ impl<'a> AccessRun<'a> {
         if changes.iter().any(|c| ["description", "session_duration", "relay_state"].contains(c)) {
             self.sso.update_permission_set(arn, desired).await?;
         }
-        // Attaching first would pass AWS's limit of managed policies per permission set:
-        // detach first then (the role briefly has less).
-        let together = desired.managed_policies.union(&actual.managed_policies).count();
-        if together > MANAGED_POLICY_LIMIT {
-            for p in actual.managed_policies.difference(&desired.managed_policies) {
+        // Unless attaching first would pass AWS's limit of managed policies per permission
+        // set: then detach first (the role briefly has less).
+        let detach_first =
+            desired.managed_policies.union(&actual.managed_policies).count() > MANAGED_POLICY_LIMIT;
+        let stale: Vec<&String> =
+            actual.managed_policies.difference(&desired.managed_policies).collect();
+        if detach_first {
+            for p in &stale {
                 self.sso.detach_managed_policy(arn, p).await?;
             }
         }
@@ -555,8 +558,8 @@ impl<'a> AccessRun<'a> {
             (None, Some(_)) => self.sso.delete_inline_policy(arn).await?,
             _ => {}
         }
-        if together <= MANAGED_POLICY_LIMIT {
-            for p in actual.managed_policies.difference(&desired.managed_policies) {
+        if !detach_first {
+            for p in &stale {
                 self.sso.detach_managed_policy(arn, p).await?;
             }
         }
@@ -848,13 +851,37 @@ impl<'a> AccessRun<'a> {
         Ok(())
     }
 
+    /// Records the operation as under way (`creating` / `deleting`) before it is sent: a
+    /// process that dies mid-call leaves a row the next run settles. Returns that state.
+    async fn record_sending(&mut self, op: &Op) -> anyhow::Result<AssignmentState> {
+        let before =
+            if op.is_delete() { AssignmentState::Deleting } else { AssignmentState::Creating };
+        let row = AssignmentRecord { key: op.key().clone(), state: before, request_id: None };
+        self.put_row(row).await?;
+        Ok(before)
+    }
+
+    /// An operation AWS answered with an error. When AWS refused it, it did nothing and the
+    /// record goes back to what it was; otherwise (a timeout, a conflict after the retries) it
+    /// is unknown whether AWS acted, so the row stays `creating` / `deleting` without a request
+    /// id and the next run settles it by looking at what AWS holds — never taking its own
+    /// create for someone else's. A failed create holds back the principal's deletes.
+    async fn not_done(&mut self, op: &Op, e: AwsError) -> anyhow::Result<()> {
+        if refused(&e) {
+            self.revert(op).await?;
+        } else {
+            tracing::warn!(key = ?op.key(), error = %e, "assignment operation outcome unknown; the next run settles it");
+        }
+        if !op.is_delete() {
+            self.create_failed.insert(op.key().principal_id.clone());
+        }
+        self.absorb_item(op.label(), e)
+    }
+
     /// Sends one operation; Some while AWS is still working on it.
     async fn submit(&mut self, op: Op) -> anyhow::Result<Option<Flight>> {
         let key = op.key().clone();
-        let before =
-            if op.is_delete() { AssignmentState::Deleting } else { AssignmentState::Creating };
-        self.put_row(AssignmentRecord { key: key.clone(), state: before, request_id: None })
-            .await?;
+        let before = self.record_sending(&op).await?;
         let request = AccountAssignment {
             account: key.target.clone(),
             permission_set_arn: key.permission_set_arn.clone(),
@@ -873,20 +900,7 @@ impl<'a> AccessRun<'a> {
                 OpStatus { request_id: String::new(), state: OpState::Succeeded }
             }
             Err(e) => {
-                if refused(&e) {
-                    // AWS said no: the record stays as it was.
-                    self.revert(&op).await?;
-                } else {
-                    // Unknown whether AWS acted (a timeout, a conflict after a retry): the row
-                    // stays `creating` / `deleting` without a request id, and the next run
-                    // settles it by looking at what AWS holds — never taking its own create
-                    // for someone else's.
-                    tracing::warn!(key = ?key, error = %e, "assignment operation outcome unknown; the next run settles it");
-                }
-                if !op.is_delete() {
-                    self.create_failed.insert(key.principal_id.clone());
-                }
-                self.absorb_item(op.label(), e)?;
+                self.not_done(&op, e).await?;
                 return Ok(None);
             }
         };
@@ -994,12 +1008,7 @@ impl<'a> AccessRun<'a> {
             anyhow::bail!(crate::sync::engine::STOPPED);
         }
         let key = op.key().clone();
-        // Written first, as for account assignments: a process that dies mid-call leaves a
-        // row the next run settles.
-        let before =
-            if op.is_delete() { AssignmentState::Deleting } else { AssignmentState::Creating };
-        self.put_row(AssignmentRecord { key: key.clone(), state: before, request_id: None })
-            .await?;
+        self.record_sending(&op).await?;
         let result = if op.is_delete() {
             self.sso
                 .delete_application_assignment(&key.target, key.principal_type, &key.principal_id)
@@ -1011,15 +1020,7 @@ impl<'a> AccessRun<'a> {
         };
         match result {
             Ok(()) => self.done_op(&op).await,
-            Err(e) => {
-                if refused(&e) {
-                    self.revert(&op).await?;
-                }
-                if !op.is_delete() {
-                    self.create_failed.insert(key.principal_id.clone());
-                }
-                self.absorb_item(op.label(), e)
-            }
+            Err(e) => self.not_done(&op, e).await,
         }
     }
 }

@@ -115,16 +115,19 @@ impl AwsDirectory {
             .call("ListInstances", || self.sso.list_instances().send())
             .await
             .context("discovering the Identity Center instance (sso:ListInstances)")?;
-        let with_store: Vec<_> =
-            out.instances().iter().filter(|i| i.identity_store_id().is_some()).collect();
-        let ids: Vec<&str> = with_store.iter().filter_map(|i| i.identity_store_id()).collect();
-        match ids.as_slice() {
-            [one] => {
+        // (identity store id, instance ARN) of each instance that has an identity store.
+        let found: Vec<(&str, Option<&str>)> = out
+            .instances()
+            .iter()
+            .filter_map(|i| i.identity_store_id().map(|id| (id, i.instance_arn())))
+            .collect();
+        match found.as_slice() {
+            [(id, arn)] => {
                 // The one instance is the one SSO Admin calls name too.
-                if let Some(arn) = with_store[0].instance_arn() {
-                    let _ = self.instance_arn.set(arn.to_owned());
+                if let Some(arn) = arn {
+                    let _ = self.instance_arn.set((*arn).to_owned());
                 }
-                Ok((*one).to_owned())
+                Ok((*id).to_owned())
             }
             [] => anyhow::bail!(
                 "no IAM Identity Center instance in this account and Region: check [aws] region"
@@ -132,7 +135,7 @@ impl AwsDirectory {
             many => anyhow::bail!(
                 "{} Identity Center instances found: set [aws] identity_store_id (one of {})",
                 many.len(),
-                many.join(", ")
+                many.iter().map(|(id, _)| *id).collect::<Vec<_>>().join(", ")
             ),
         }
     }
