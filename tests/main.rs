@@ -19,6 +19,7 @@ mod groups;
 mod ha;
 mod idp;
 mod listing;
+mod source_trust;
 mod sources;
 mod sync;
 mod tls;

@@ -92,7 +92,8 @@ async fn token_lifecycle(b: Backend) {
 /// An app whose source `entra` may take over what source `test` (the app's own token) holds.
 async fn migrating_app(b: Backend) -> (TestApp, String) {
     let mut settings = Settings::default();
-    let migration = SourceSettings { compat: None, adopt_from: vec!["test".to_owned()] };
+    let migration =
+        SourceSettings { adopt_from: vec!["test".to_owned()], ..SourceSettings::default() };
     settings.sources.insert("entra".to_owned(), migration);
     let app = spawn_app_with(b, settings, None).await;
     let entra = app.token_for("entra", Some("entra")).await;

@@ -206,14 +206,17 @@ async fn adopts_existing_and_leaves_foreign_alone(b: Backend) {
         .to_owned();
 
     let scim_id = app.create_user("existing@example.com").await;
-    let (code, report) = sync(&app, &moto, "", &[]);
+    // Adoption is opt-in per source (tests/source_trust.rs has it off).
+    let adopting = "\n[sources.test]\nadopt_existing = true\n";
+    let (code, report) = sync(&app, &moto, adopting, &[]);
     assert_eq!(code, 0, "{report}");
+    assert_eq!(count(&report, "adopt_user"), 1, "{report}");
     assert_eq!(moto.users().await["existing@example.com"], existing, "adopted, not duplicated");
     assert_eq!(moto.users().await.len(), 2);
 
     // Deleting it at the IdP deletes the adopted user; the foreign ones are never touched.
     app.delete(&format!("/Users/{scim_id}")).await;
-    let (code, report) = sync(&app, &moto, "", &[]);
+    let (code, report) = sync(&app, &moto, adopting, &[]);
     assert_eq!(code, 0, "{report}");
     let users = moto.users().await;
     assert_eq!(users.keys().collect::<Vec<_>>(), ["foreign@example.com"]);

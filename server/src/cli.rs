@@ -42,14 +42,18 @@ pub enum Command {
     Token(TokenCommand),
     /// Push users, groups and memberships into the Identity Store, and apply the permission
     /// sets and assignments of the rules, now, to completion.
-    /// Exit codes: 0 done (deliberate skips are listed as errors), 1 AWS calls still failing,
-    /// 2 usage or configuration error (also a rule naming an unknown permission set), 3 the
-    /// delete guard refused the run, 4 another run held the lock past --wait
+    /// Exit codes: 0 done (deliberate skips are listed as errors), 1 AWS calls still failing
+    /// (or a principal not created because an unmanaged AWS principal holds its name and its
+    /// source lacks adopt_existing), 2 usage or configuration error (also a rule naming an
+    /// unknown permission set, a rule without `source` while several sources exist, or an
+    /// externalId matching two groups), 3 the delete guard refused the run (too many deletes,
+    /// membership removals or assignment deletes, counted over sync.guard_window), 4 another
+    /// run held the lock past --wait
     Sync(SyncArgs),
     /// Preflight: the database, the configuration, AWS credentials, the identity store,
     /// each Identity Store permission the sync needs (probed without changing anything), and,
-    /// with assignment rules, the SSO Admin permissions and the permission sets and
-    /// applications the rules name.
+    /// with assignment rules, that each names one source's principals unambiguously, the SSO
+    /// Admin permissions and the permission sets and applications the rules name.
     /// One line per check ("ok" or "FAIL"); exit 0 when all pass, else 1
     Check,
     /// The audit log: one line per change the bridge made in AWS, with names, oldest first
@@ -77,7 +81,8 @@ pub struct SyncArgs {
     /// of what it pushed and makes no AWS read
     #[arg(long)]
     pub full: bool,
-    /// Pass the delete guard (sync.max_delete_fraction)
+    /// Pass the delete guard (sync.max_delete_fraction; deletes, membership removals and
+    /// assignment deletes). A forced run also ends the guard's window (sync.guard_window)
     #[arg(long)]
     pub force: bool,
     /// Print the run report as one JSON object on stdout

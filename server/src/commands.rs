@@ -39,11 +39,27 @@ async fn check(settings: &Settings) -> anyhow::Result<i32> {
     match open_store(settings).await {
         Ok(store) => {
             let ready = store.ready().await.err().map(|e| format!("{e}"));
+            let is_ready = ready.is_none();
             report(
                 "database",
                 ready,
                 &format!("{} reachable, migrations applied", store.backend()),
             );
+            if is_ready && !settings.assignments.is_empty() {
+                match rule_problems(&*store, settings).await {
+                    Ok(problems) if problems.is_empty() => report(
+                        "assignment rules",
+                        None,
+                        "each names one source's principals unambiguously",
+                    ),
+                    Ok(problems) => {
+                        for p in problems {
+                            report(&p.principal, Some(p.message), "");
+                        }
+                    }
+                    Err(e) => report("assignment rules", Some(format!("{e:#}")), ""),
+                }
+            }
         }
         Err(e) => report("database", Some(format!("{e:#}")), ""),
     }
@@ -83,6 +99,17 @@ async fn check(settings: &Settings) -> anyhow::Result<i32> {
         Err(e) => report("aws", Some(format!("{e:#}")), ""),
     }
     Ok(i32::from(failed))
+}
+
+/// The assignment rules that name no source while several exist, or whose externalId matches
+/// more than one group of its source.
+async fn rule_problems(
+    store: &dyn crate::store::Store,
+    settings: &Settings,
+) -> anyhow::Result<Vec<crate::sync::plan::Skipped>> {
+    let sources: Vec<String> = store.list_sources().await?.into_iter().map(|s| s.name).collect();
+    let snapshot = store.snapshot().await?;
+    Ok(crate::sync::access::plan::rule_problems(&settings.assignments, &snapshot, &sources))
 }
 
 /// A progress bar on stderr when it is a terminal (stdout keeps only the documented output).

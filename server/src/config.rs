@@ -164,8 +164,12 @@ pub struct SyncSettings {
     pub on_deactivate: OnDeactivate,
     /// A run that would delete more than this share of the managed principals refuses.
     pub max_delete_fraction: f64,
-    /// Below this many managed principals the fraction guard is off.
+    /// Below this many managed principals (recorded memberships, assignments) the fraction
+    /// guard is off; a group with at least this many members is also guarded on its own.
     pub min_principals_for_guard: u64,
+    /// The deletes and removals of the runs in this window (`24h`, `90m`, `7d`) count together
+    /// with the run's own, so that spacing them out does not get around the guard.
+    pub guard_window: String,
     /// userNames never adopted, changed or deleted.
     pub protected_users: Vec<String>,
     /// Group displayNames never adopted, changed or deleted.
@@ -182,6 +186,7 @@ impl Default for SyncSettings {
             on_deactivate: OnDeactivate::RemoveMemberships,
             max_delete_fraction: 0.10,
             min_principals_for_guard: 20,
+            guard_window: "24h".to_owned(),
             protected_users: Vec::new(),
             protected_groups: Vec::new(),
             filter: BTreeMap::new(),
@@ -196,6 +201,18 @@ pub struct SourceSettings {
     pub compat: Option<String>,
     /// Sources whose users and groups this one may take over (identity-source migration).
     pub adopt_from: Vec<String>,
+    /// Whether this source's creates may take over an unmanaged AWS user or group of the same
+    /// userName / displayName (one an admin made by hand, or another tool). Off: such a
+    /// create is an error naming the AWS principal, which is left as it is.
+    pub adopt_existing: bool,
+}
+
+impl SyncSettings {
+    /// `guard_window` as a duration (validated at load).
+    pub fn guard_window(&self) -> std::time::Duration {
+        humantime::parse_duration(&self.guard_window)
+            .unwrap_or(std::time::Duration::from_secs(86_400))
+    }
 }
 
 impl Default for ServerSettings {
@@ -297,6 +314,12 @@ impl Settings {
         if !(0.0..=1.0).contains(&self.sync.max_delete_fraction) {
             anyhow::bail!("config: sync.max_delete_fraction must be between 0 and 1");
         }
+        humantime::parse_duration(&self.sync.guard_window).map_err(|e| {
+            anyhow::anyhow!(
+                "config: sync.guard_window: {:?} is not a duration such as \"24h\" or \"90m\" ({e})",
+                self.sync.guard_window
+            )
+        })?;
         // Compiled here so that a broken expression stops start-up, not a run.
         crate::mapping::rules::Rules::compile(&self.sync.filter, &self.mapping)?;
         crate::sync::access::rules::validate(&self.permission_sets, &self.assignments)?;
@@ -471,6 +494,26 @@ application_arn = "arn:aws:sso::123456789012:application/ssoins-1111111111111111
             jail.create_file("c.toml", "[sources.x]\ncompat = \"nope\"\n")?;
             let err = Settings::load(Some(Path::new("c.toml")), &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains("sources.x.compat"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_guard_window_or_rule_source_is_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[sync]\nguard_window = \"a day\"\n")?;
+            let err = Settings::load(Some(Path::new("c.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("sync.guard_window"), "{err}");
+            jail.create_file("c.toml", "[sync]\nguard_window = \"90m\"\n")?;
+            let s = Settings::load(Some(Path::new("c.toml")), &Overrides::default()).unwrap();
+            assert_eq!(s.sync.guard_window(), std::time::Duration::from_secs(5400));
+            jail.create_file(
+                "c.toml",
+                "[[assignments.account]]\nsource = \"okta tenant\"\ngroup = \"G\"\n\
+                 permission_set = \"P\"\naccounts = [\"111111111111\"]\n",
+            )?;
+            let err = Settings::load(Some(Path::new("c.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("assignments.account[0].source"), "{err}");
             Ok(())
         });
     }

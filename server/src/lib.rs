@@ -6,6 +6,7 @@
 //! - [`scim`]: what each SCIM operation does, independent of HTTP
 //! - [`auth`]: bearer tokens
 //! - [`store`]: PostgreSQL and SQLite storage behind one interface
+//! - [`names`]: the one normal form of userNames and displayNames
 
 pub mod auth;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod mapping;
+pub mod names;
 pub mod scim;
 pub mod startup;
 pub mod store;

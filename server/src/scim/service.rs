@@ -3,6 +3,7 @@
 
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::names::normalize_names;
 use crate::scim::compat::tolerances_for;
 use crate::scim::list_params::ListParams;
 use crate::store::{
@@ -67,7 +68,8 @@ impl ResourceService {
         kind: ResourceKind,
         body: &Value,
     ) -> Result<StoredResource, ApiError> {
-        let n = normalize_resource(kind, body, &caller.tolerances)?;
+        let mut n = normalize_resource(kind, body, &caller.tolerances)?;
+        normalize_names(kind, &mut n.doc)?;
         log_ignored(caller, kind, &n.ignored);
         let new = NewResource { doc: n.doc, members: n.members };
         Ok(self.store.create(&caller.write_ctx(), kind, &new).await?)
@@ -93,7 +95,8 @@ impl ResourceService {
         cond: &IfMatch,
         load: Load,
     ) -> Result<StoredResource, ApiError> {
-        let n = normalize_resource(kind, body, &caller.tolerances)?;
+        let mut n = normalize_resource(kind, body, &caller.tolerances)?;
+        normalize_names(kind, &mut n.doc)?;
         log_ignored(caller, kind, &n.ignored);
         // A PUT without `members` empties the group: PUT replaces the whole resource.
         let members = match kind {
@@ -121,6 +124,9 @@ impl ResourceService {
         let patcher = move |current: &Value| {
             let mut doc = current.clone();
             let outcome = apply_patch(kind, &mut doc, &ops, &tol)?;
+            if outcome.doc_changed {
+                normalize_names(kind, &mut doc)?;
+            }
             if !outcome.ignored.is_empty() {
                 tracing::info!(ignored = ?outcome.ignored, "PATCH: ignored attributes");
             }

@@ -14,7 +14,8 @@ use uuid::Uuid;
 pub struct Indexed {
     /// userName (User) or displayName (Group) as sent.
     pub name: String,
-    /// `name` lower-cased (Unicode-aware): the unique key on both backends.
+    /// `name` folded ([`crate::names::fold`]: NFC, trimmed, lower-cased by Unicode's rules):
+    /// the unique key on both backends, so `" A-Admins"` and `"a-admins\u{a0}"` collide.
     pub name_lower: String,
     pub external_id: Option<String>,
     /// A user's displayName (shown as a member's `display`).
@@ -39,7 +40,7 @@ impl Indexed {
             check_indexed_length("externalId", e)?;
         }
         Ok(Indexed {
-            name_lower: name.to_lowercase(),
+            name_lower: crate::names::fold(&name),
             name,
             external_id: external_id.map(str::to_owned),
             display_name: match kind {

@@ -596,7 +596,13 @@ impl Translator {
         // lower(), so that a stored value always matches itself.
         let stored_lower = l.ty == LeafType::LowerText;
         let sql_fold = !l.case_exact && !stored_lower;
-        let value = if stored_lower { raw.to_lowercase() } else { raw };
+        // Names are stored folded: an `eq`/`ne` value is folded the same way (NFC, trimmed, lower
+        // case); a fragment (`sw`, `co`, `ew`) keeps its spaces.
+        let value = match (stored_lower, l.op) {
+            (false, _) => raw,
+            (true, CompareOp::Eq | CompareOp::Ne) => crate::names::fold(&raw),
+            (true, _) => crate::names::fold_fragment(&raw),
+        };
         let lhs = if sql_fold { format!("lower({})", l.lhs) } else { l.lhs.clone() };
         let fold = |p: String| if sql_fold { format!("lower({p})") } else { p };
         Ok(match l.op {

@@ -113,6 +113,9 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_assignment(&self, key: &AssignmentKey) -> Result<(), StoreError>;
     /// The newest runs first.
     async fn list_runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError>;
+    /// What the real runs started since `since` deleted and removed, leaving out the last
+    /// forced run and those before it (the delete guard's window).
+    async fn recent_removals(&self, since: Timestamp) -> Result<Removals, StoreError>;
     async fn get_run(&self, id: Uuid) -> Result<Option<RunRecord>, StoreError>;
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
     async fn sync_counts(&self) -> Result<SyncCounts, StoreError>;

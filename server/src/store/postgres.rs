@@ -611,6 +611,13 @@ impl Store for PgStore {
         super::access_sql::postgres::remove_assignment(&self.pool, key).await
     }
 
+    async fn recent_removals(
+        &self,
+        since: super::Timestamp,
+    ) -> Result<super::Removals, StoreError> {
+        super::postgres_sync::recent_removals(&self.pool, since).await
+    }
+
     async fn list_runs(&self, limit: i64) -> Result<Vec<super::RunRecord>, StoreError> {
         super::postgres_sync::list_runs(&self.pool, limit).await
     }

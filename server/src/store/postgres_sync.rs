@@ -5,7 +5,7 @@ use super::columns::member_type_of;
 use super::sync_sql::*;
 use super::{
     AuditEntry, AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Ownership, PendingCreate,
-    RunRecord, Snapshot, SnapshotGroup, SnapshotUser, StoreError, SyncCounts, SyncState,
+    Removals, RunRecord, Snapshot, SnapshotGroup, SnapshotUser, StoreError, SyncCounts, SyncState,
 };
 use scim_schema::schema::ResourceKind;
 use sqlx::{PgPool, Row};
@@ -26,6 +26,7 @@ pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, StoreError> {
                 id: r.try_get("id")?,
                 doc: r.try_get("doc")?,
                 active: r.try_get("active")?,
+                source: r.try_get("source")?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -33,7 +34,13 @@ pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, StoreError> {
         .fetch_all(&mut *tx)
         .await?
         .iter()
-        .map(|r| Ok(SnapshotGroup { id: r.try_get("id")?, doc: r.try_get("doc")? }))
+        .map(|r| {
+            Ok(SnapshotGroup {
+                id: r.try_get("id")?,
+                doc: r.try_get("doc")?,
+                source: r.try_get("source")?,
+            })
+        })
         .collect::<Result<Vec<_>, StoreError>>()?;
     let members = sqlx::query(SELECT_MEMBERS)
         .fetch_all(&mut *tx)
@@ -133,6 +140,10 @@ pub async fn save_run(pool: &PgPool, run: &RunRecord) -> Result<(), StoreError> 
         .bind(run.finished_at)
         .bind(&run.report)
         .bind(run.journal_head)
+        .bind(run.forced)
+        .bind(run.removals.principals as i64)
+        .bind(run.removals.memberships as i64)
+        .bind(run.removals.assignments as i64)
         .execute(pool)
         .await?;
     Ok(())
@@ -161,7 +172,35 @@ fn run_of(r: &sqlx::postgres::PgRow) -> Result<RunRecord, StoreError> {
         started_at: r.try_get("started_at")?,
         finished_at: r.try_get("finished_at")?,
         journal_head: r.try_get("journal_head")?,
+        forced: r.try_get("forced")?,
+        removals: removals_of(r)?,
         report: r.try_get("report")?,
+    })
+}
+
+fn removals_of(r: &sqlx::postgres::PgRow) -> Result<Removals, StoreError> {
+    let count = |col: &str| -> Result<u64, StoreError> {
+        Ok(u64::try_from(r.try_get::<i64, _>(col)?).unwrap_or(0))
+    };
+    Ok(Removals {
+        principals: count("deleted_principals")?,
+        memberships: count("removed_memberships")?,
+        assignments: count("removed_assignments")?,
+    })
+}
+
+pub async fn recent_removals(
+    pool: &PgPool,
+    since: crate::store::Timestamp,
+) -> Result<Removals, StoreError> {
+    let r = sqlx::query(RECENT_REMOVALS).bind(since).bind(false).bind(true).fetch_one(pool).await?;
+    let count = |col: &str| -> Result<u64, StoreError> {
+        Ok(u64::try_from(r.try_get::<i64, _>(col)?).unwrap_or(0))
+    };
+    Ok(Removals {
+        principals: count("principals")?,
+        memberships: count("memberships")?,
+        assignments: count("assignments")?,
     })
 }
 

@@ -623,6 +623,13 @@ impl Store for SqliteStore {
         super::access_sql::sqlite::remove_assignment(&self.writer, key).await
     }
 
+    async fn recent_removals(
+        &self,
+        since: super::Timestamp,
+    ) -> Result<super::Removals, StoreError> {
+        super::sqlite_sync::recent_removals(&self.readers, since).await
+    }
+
     async fn list_runs(&self, limit: i64) -> Result<Vec<super::RunRecord>, StoreError> {
         super::sqlite_sync::list_runs(&self.readers, limit).await
     }

@@ -6,7 +6,7 @@ use super::sqlite::{get_opt_ts, get_ts, get_uuid, ts};
 use super::sync_sql::*;
 use super::{
     AuditEntry, AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Ownership, PendingCreate,
-    RunRecord, Snapshot, SnapshotGroup, SnapshotUser, StoreError, SyncCounts, SyncState,
+    Removals, RunRecord, Snapshot, SnapshotGroup, SnapshotUser, StoreError, SyncCounts, SyncState,
 };
 use scim_schema::schema::ResourceKind;
 use serde_json::Value;
@@ -31,6 +31,7 @@ pub async fn snapshot(readers: &SqlitePool) -> Result<Snapshot, StoreError> {
                 id: get_uuid(r, "id")?,
                 doc: json(r, "doc")?,
                 active: r.try_get("active")?,
+                source: r.try_get("source")?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -38,7 +39,13 @@ pub async fn snapshot(readers: &SqlitePool) -> Result<Snapshot, StoreError> {
         .fetch_all(&mut *tx)
         .await?
         .iter()
-        .map(|r| Ok(SnapshotGroup { id: get_uuid(r, "id")?, doc: json(r, "doc")? }))
+        .map(|r| {
+            Ok(SnapshotGroup {
+                id: get_uuid(r, "id")?,
+                doc: json(r, "doc")?,
+                source: r.try_get("source")?,
+            })
+        })
         .collect::<Result<Vec<_>, StoreError>>()?;
     let members = sqlx::query(SELECT_MEMBERS)
         .fetch_all(&mut *tx)
@@ -146,6 +153,10 @@ pub async fn save_run(writer: &SqlitePool, run: &RunRecord) -> Result<(), StoreE
         .bind(run.finished_at.as_ref().map(ts))
         .bind(run.report.to_string())
         .bind(run.journal_head)
+        .bind(run.forced)
+        .bind(run.removals.principals as i64)
+        .bind(run.removals.memberships as i64)
+        .bind(run.removals.assignments as i64)
         .execute(writer)
         .await?;
     Ok(())
@@ -174,7 +185,40 @@ fn run_of(r: &SqliteRow) -> Result<RunRecord, StoreError> {
         started_at: get_ts(r, "started_at")?,
         finished_at: get_opt_ts(r, "finished_at")?,
         journal_head: r.try_get("journal_head")?,
+        forced: r.try_get("forced")?,
+        removals: removals_of(r)?,
         report: json(r, "report")?,
+    })
+}
+
+fn removals_of(r: &SqliteRow) -> Result<Removals, StoreError> {
+    let count = |col: &str| -> Result<u64, StoreError> {
+        Ok(u64::try_from(r.try_get::<i64, _>(col)?).unwrap_or(0))
+    };
+    Ok(Removals {
+        principals: count("deleted_principals")?,
+        memberships: count("removed_memberships")?,
+        assignments: count("removed_assignments")?,
+    })
+}
+
+pub async fn recent_removals(
+    readers: &SqlitePool,
+    since: crate::store::Timestamp,
+) -> Result<Removals, StoreError> {
+    let r = sqlx::query(RECENT_REMOVALS)
+        .bind(ts(&since))
+        .bind(false)
+        .bind(true)
+        .fetch_one(readers)
+        .await?;
+    let count = |col: &str| -> Result<u64, StoreError> {
+        Ok(u64::try_from(r.try_get::<i64, _>(col)?).unwrap_or(0))
+    };
+    Ok(Removals {
+        principals: count("principals")?,
+        memberships: count("memberships")?,
+        assignments: count("assignments")?,
     })
 }
 

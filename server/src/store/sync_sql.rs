@@ -13,8 +13,10 @@ pub fn kind_of(s: &str) -> Result<ResourceKind, StoreError> {
     }
 }
 
-pub const SELECT_USERS: &str = "SELECT id, doc, active FROM users ORDER BY seq";
-pub const SELECT_GROUPS: &str = "SELECT id, doc FROM groups ORDER BY seq";
+pub const SELECT_USERS: &str = "SELECT u.id, u.doc, u.active, s.name AS source \
+     FROM users u JOIN sources s ON s.id = u.source_id ORDER BY u.seq";
+pub const SELECT_GROUPS: &str = "SELECT g.id, g.doc, s.name AS source \
+     FROM groups g JOIN sources s ON s.id = g.source_id ORDER BY g.seq";
 pub const SELECT_MEMBERS: &str = "SELECT group_id, member_id, member_type FROM group_members";
 pub const SELECT_PRINCIPALS: &str = "SELECT kind, resource_id, aws_id, ownership, name, pushed FROM aws_principals ORDER BY kind, name";
 pub const SELECT_MEMBERSHIPS: &str = "SELECT group_id, user_id, membership_id FROM aws_memberships";
@@ -29,14 +31,27 @@ pub const PUT_MEMBERSHIP: &str = "INSERT INTO aws_memberships (group_id, user_id
      ON CONFLICT (group_id, user_id) DO UPDATE SET membership_id = excluded.membership_id";
 pub const REMOVE_MEMBERSHIP: &str =
     "DELETE FROM aws_memberships WHERE group_id = $1 AND user_id = $2";
-pub const SAVE_RUN: &str = "INSERT INTO sync_runs (id, trigger, dry_run, status, started_at, finished_at, report, journal_head) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+pub const SAVE_RUN: &str = "INSERT INTO sync_runs (id, trigger, dry_run, status, started_at, finished_at, report, journal_head, \
+     forced, deleted_principals, removed_memberships, removed_assignments) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
      ON CONFLICT (id) DO UPDATE SET status = excluded.status, started_at = excluded.started_at, \
-     finished_at = excluded.finished_at, report = excluded.report, journal_head = excluded.journal_head";
-pub const LIST_RUNS: &str = "SELECT id, trigger, dry_run, status, started_at, finished_at, journal_head, report \
+     finished_at = excluded.finished_at, report = excluded.report, journal_head = excluded.journal_head, \
+     forced = excluded.forced, deleted_principals = excluded.deleted_principals, \
+     removed_memberships = excluded.removed_memberships, removed_assignments = excluded.removed_assignments";
+pub const LIST_RUNS: &str = "SELECT id, trigger, dry_run, status, started_at, finished_at, journal_head, report, \
+     forced, deleted_principals, removed_memberships, removed_assignments \
      FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT $1";
-pub const GET_RUN: &str = "SELECT id, trigger, dry_run, status, started_at, finished_at, journal_head, report \
+pub const GET_RUN: &str = "SELECT id, trigger, dry_run, status, started_at, finished_at, journal_head, report, \
+     forced, deleted_principals, removed_memberships, removed_assignments \
      FROM sync_runs WHERE id = $1";
+/// What the real runs that started at or after `$1` deleted and removed, leaving out a forced
+/// run and every run before it (an admin accepted those deletes).
+pub const RECENT_REMOVALS: &str = "SELECT \
+     CAST(COALESCE(SUM(deleted_principals), 0) AS BIGINT) AS principals, \
+     CAST(COALESCE(SUM(removed_memberships), 0) AS BIGINT) AS memberships, \
+     CAST(COALESCE(SUM(removed_assignments), 0) AS BIGINT) AS assignments \
+     FROM sync_runs WHERE dry_run = $2 AND started_at >= $1 \
+     AND started_at > COALESCE((SELECT MAX(started_at) FROM sync_runs WHERE forced = $3 AND dry_run = $2), $1)";
 pub const LIST_AUDIT: &str = "SELECT seq, at, run_id, action, kind, name, aws_id, detail FROM audit_log \
      WHERE at >= $1 AND seq > $2 ORDER BY seq LIMIT $3";
 pub const COUNT_PER_SOURCE: &str = "SELECT source_id, CAST(SUM(users) AS BIGINT) AS users, CAST(SUM(groups) AS BIGINT) AS groups FROM ( \

@@ -222,12 +222,16 @@ pub struct SnapshotUser {
     pub id: uuid::Uuid,
     pub doc: Value,
     pub active: bool,
+    /// The name of the source that owns it.
+    pub source: String,
 }
 
 #[derive(Debug, Clone)]
 pub struct SnapshotGroup {
     pub id: uuid::Uuid,
     pub doc: Value,
+    /// The name of the source that owns it.
+    pub source: String,
 }
 
 /// How the bridge came to manage an AWS principal; only these are ever changed or deleted.
@@ -294,6 +298,21 @@ pub struct RunRecord {
     /// The change-journal head a finished, real run covered (None for dry and failed runs).
     pub journal_head: Option<i64>,
     pub report: Value,
+    /// Run with `--force` (past the delete guard).
+    pub forced: bool,
+    /// What the run deleted and removed in AWS (the guard's window adds these up).
+    pub removals: Removals,
+}
+
+/// Deletes and removals made in AWS: what the delete guard weighs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Removals {
+    /// Users and groups deleted.
+    pub principals: u64,
+    /// Group memberships removed (not those that went with a deleted principal).
+    pub memberships: u64,
+    /// Account and application assignments deleted.
+    pub assignments: u64,
 }
 
 /// One connection pool's state.

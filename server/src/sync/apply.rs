@@ -160,11 +160,15 @@ impl<'a> Apply<'a> {
     /// errors end it (the next call would fail the same way).
     pub async fn one(&mut self, action: &Action) -> anyhow::Result<()> {
         match self.act(action).await {
-            Ok(()) => {
+            Ok(outcome) => {
                 // Tried again after a re-plan and done: no longer a failure of this run.
                 let principal = principal_of(action);
                 self.failures.retain(|f| f.principal != principal);
-                *self.done.entry(action.count_key()).or_default() += 1;
+                let key = match (outcome, action) {
+                    (Outcome::Adopted, Action::Create { kind, .. }) => plan::adopt_key(*kind),
+                    _ => action.count_key(),
+                };
+                *self.done.entry(key).or_default() += 1;
                 if let Action::AddMember { group_id, user_id, .. }
                 | Action::RemoveMember { group_id, user_id, .. } = action
                 {
@@ -180,16 +184,35 @@ impl<'a> Apply<'a> {
                 self.failures.push(Skipped { principal, message: e.to_string() });
                 Ok(())
             }
+            Err(Failure::Refused(message)) => {
+                let principal = principal_of(action);
+                self.failures.retain(|f| f.principal != principal);
+                self.failures.push(Skipped { principal, message });
+                Ok(())
+            }
             Err(Failure::EndMissing | Failure::Deferred) => Ok(()),
             Err(Failure::Other(e)) => Err(e),
         }
     }
 
-    async fn act(&mut self, action: &Action) -> Result<(), Failure> {
+    async fn act(&mut self, action: &Action) -> Result<Outcome, Failure> {
         match action {
-            Action::Create { kind, name, resource_id, attrs } => {
-                self.create(*kind, name, *resource_id, attrs).await
+            Action::Create { kind, name, resource_id, source, may_adopt, attrs } => {
+                let adoption = Adoption { source, allowed: *may_adopt };
+                self.create(*kind, name, *resource_id, &adoption, attrs).await
             }
+            Action::Adopt { kind, name, resource_id, aws_id, attrs, .. } => {
+                self.adopt(*kind, name, *resource_id, aws_id, attrs).await?;
+                Ok(Outcome::Adopted)
+            }
+            other => self.change(other).await.map(|()| Outcome::AsPlanned),
+        }
+    }
+
+    /// Updates, deletes and membership changes.
+    async fn change(&mut self, action: &Action) -> Result<(), Failure> {
+        match action {
+            Action::Create { .. } | Action::Adopt { .. } => Ok(()),
             Action::Update { kind, name, resource_id, aws_id, changes, attrs, .. } => {
                 let kind = *kind;
                 match self.update(kind, aws_id, changes).await {
@@ -285,20 +308,22 @@ impl<'a> Apply<'a> {
         }
     }
 
-    /// Create; when the name is taken in AWS, adopt that principal (userName / displayName
-    /// only, never by email) and bring its attributes to ours.
+    /// Create; when the name is taken in AWS by a principal the bridge does not manage, adopt
+    /// it (userName / displayName only, never by email) if the source may, and bring its
+    /// attributes to ours.
     async fn create(
         &mut self,
         kind: ResourceKind,
         name: &str,
         resource_id: Uuid,
+        adoption: &Adoption<'_>,
         attrs: &AwsAttributes,
-    ) -> Result<(), Failure> {
+    ) -> Result<Outcome, Failure> {
         // Written first: if the process dies after AWS created the principal and before it is
         // recorded, the next run finds it by this name (see `Apply::resolve_pending`).
         let pending = PendingCreate { kind, resource_id, name: name.to_owned() };
         self.store.put_pending_create(&pending).await?;
-        let outcome = self.create_or_adopt(kind, name, resource_id, attrs).await;
+        let outcome = self.create_or_adopt(kind, name, resource_id, adoption, attrs).await;
         self.store.remove_pending_create(kind, resource_id).await?;
         outcome
     }
@@ -347,8 +372,9 @@ impl<'a> Apply<'a> {
         kind: ResourceKind,
         name: &str,
         resource_id: Uuid,
+        adoption: &Adoption<'_>,
         attrs: &AwsAttributes,
-    ) -> Result<(), Failure> {
+    ) -> Result<Outcome, Failure> {
         let created = match kind {
             ResourceKind::User => self.directory.create_user(attrs).await,
             ResourceKind::Group => self.directory.create_group(attrs).await,
@@ -357,7 +383,8 @@ impl<'a> Apply<'a> {
             Ok(aws_id) => {
                 self.record(kind, resource_id, &aws_id, name, attrs, Some(Ownership::Created))
                     .await?;
-                self.audit("create", kind, name, Some(&aws_id), None).await
+                self.audit("create", kind, name, Some(&aws_id), None).await?;
+                Ok(Outcome::AsPlanned)
             }
             Err(AwsError::Conflict { .. }) => {
                 let existing = self.find(kind, name).await?;
@@ -369,27 +396,47 @@ impl<'a> Apply<'a> {
                         message: "another AWS principal holds a unique value of it (for a user: its email)".into(),
                     }));
                 };
-                // Never take over a principal recorded for another SCIM resource (say, the same
-                // userName deleted and provisioned again at the IdP): overwriting it would give
-                // one AWS identity two owners. The other resource's change frees it first.
-                if self.is_managed(kind, &aws_id) {
-                    return Err(Failure::Aws(AwsError::Conflict {
-                        operation,
-                        message: format!(
-                            "the AWS principal named {name:?} is managed for another SCIM resource; \
-                             it is taken over once that one is deleted or renamed"
-                        ),
-                    }));
+                if !adoption.allowed {
+                    return Err(Failure::Refused(not_adoptable(
+                        kind,
+                        name,
+                        &aws_id,
+                        adoption.source,
+                    )));
                 }
-                // Every attribute of ours, as changes against nothing.
-                let changes = plan::diff(&Value::Object(Default::default()), attrs);
-                self.update(kind, &aws_id, &changes).await?;
-                self.record(kind, resource_id, &aws_id, name, attrs, Some(Ownership::Adopted))
-                    .await?;
-                self.audit("adopt", kind, name, Some(&aws_id), None).await
+                self.adopt(kind, name, resource_id, &aws_id, attrs).await?;
+                Ok(Outcome::Adopted)
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Takes over the unmanaged AWS principal `aws_id`, bringing its attributes to ours.
+    async fn adopt(
+        &mut self,
+        kind: ResourceKind,
+        name: &str,
+        resource_id: Uuid,
+        aws_id: &str,
+        attrs: &AwsAttributes,
+    ) -> Result<(), Failure> {
+        // Never take over a principal recorded for another SCIM resource (say, the same
+        // userName deleted and provisioned again at the IdP): overwriting it would give one AWS
+        // identity two owners. The other resource's change frees it first.
+        if self.is_managed(kind, aws_id) {
+            return Err(Failure::Aws(AwsError::Conflict {
+                operation: if kind == ResourceKind::User { "CreateUser" } else { "CreateGroup" },
+                message: format!(
+                    "the AWS principal named {name:?} is managed for another SCIM resource; \
+                     it is taken over once that one is deleted or renamed"
+                ),
+            }));
+        }
+        // Every attribute of ours, as changes against nothing.
+        let changes = plan::diff(&Value::Object(Default::default()), attrs);
+        self.update(kind, aws_id, &changes).await?;
+        self.record(kind, resource_id, aws_id, name, attrs, Some(Ownership::Adopted)).await?;
+        self.audit("adopt", kind, name, Some(aws_id), None).await
     }
 
     /// Gives the principal a unique temporary name, recorded as pushed, so that a crash leaves
@@ -457,6 +504,9 @@ impl<'a> Apply<'a> {
 
 enum Failure {
     Aws(AwsError),
+    /// Not attempted, for a reason the admin must act on (an unmanaged AWS principal the
+    /// source may not take over): a per-principal error.
+    Refused(String),
     /// A membership whose group or user is not in AWS (its create failed and was reported).
     EndMissing,
     /// Put off to the end of the run (see `Apply::deferred`).
@@ -468,6 +518,7 @@ impl Failure {
     fn into_anyhow(self) -> anyhow::Error {
         match self {
             Failure::Aws(e) => e.into(),
+            Failure::Refused(m) => anyhow::anyhow!(m),
             Failure::EndMissing => anyhow::anyhow!("a membership end is missing"),
             Failure::Deferred => anyhow::anyhow!("deferred"),
             Failure::Other(e) => e,
@@ -493,11 +544,38 @@ impl From<crate::store::StoreError> for Failure {
     }
 }
 
+/// What an action came to, where it can differ from the plan.
+enum Outcome {
+    AsPlanned,
+    /// A create found an unmanaged principal of the name and took it over.
+    Adopted,
+}
+
+/// Whether a create may take over an unmanaged AWS principal holding its name.
+struct Adoption<'a> {
+    source: &'a str,
+    allowed: bool,
+}
+
+/// Why a create does not take over the unmanaged AWS principal holding its name.
+pub(super) fn not_adoptable(kind: ResourceKind, name: &str, aws_id: &str, source: &str) -> String {
+    let (what, attribute) = match kind {
+        ResourceKind::User => ("user", "userName"),
+        ResourceKind::Group => ("group", "displayName"),
+    };
+    format!(
+        "not created: an AWS {what} with {attribute} {name:?} already exists (id {aws_id}) and \
+         the bridge does not manage it; it was left as it is. To let source {source:?} take it \
+         over, set [sources.{source}] adopt_existing = true; otherwise rename one of them"
+    )
+}
+
 fn principal_of(action: &Action) -> String {
     match action {
-        Action::Create { name, .. } | Action::Update { name, .. } | Action::Delete { name, .. } => {
-            name.clone()
-        }
+        Action::Create { name, .. }
+        | Action::Adopt { name, .. }
+        | Action::Update { name, .. }
+        | Action::Delete { name, .. } => name.clone(),
         Action::AddMember { group, user, .. } | Action::RemoveMember { group, user, .. } => {
             format!("{group} / {user}")
         }

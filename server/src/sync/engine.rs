@@ -7,10 +7,12 @@ use super::access::plan::{self as access_plan, AccessPlan, PrincipalAfter};
 use super::access::rules::{AssignmentSettings, PermissionSetSettings};
 use super::apply::Apply;
 use super::directory::{AwsError, Directory};
+use super::guard;
 use super::plan::{self, Action, Plan, Policy, Skipped};
 use crate::config::SyncSettings;
 use crate::mapping::rules::Rules;
-use crate::store::{AwsMembership, RunRecord, Snapshot, Store, SyncState};
+use crate::names::fold;
+use crate::store::{AwsMembership, Removals, RunRecord, Snapshot, Store, SyncState};
 use scim_schema::schema::ResourceKind;
 use serde::Serialize;
 use serde_json::Value;
@@ -96,6 +98,12 @@ pub struct RunReport {
     /// The run failed because the setup is wrong (access denied, no identity store, KMS).
     #[serde(skip)]
     pub configuration_error: bool,
+    /// Run with `--force`.
+    #[serde(skip)]
+    pub forced: bool,
+    /// What the run deleted and removed in AWS (for the guard's window).
+    #[serde(skip)]
+    pub removals: Removals,
 }
 
 impl RunReport {
@@ -119,6 +127,8 @@ pub struct SyncConfig {
     pub rules: std::sync::Arc<Rules>,
     pub permission_sets: std::sync::Arc<Vec<PermissionSetSettings>>,
     pub assignments: std::sync::Arc<AssignmentSettings>,
+    /// Sources with `adopt_existing` (see [`Policy::adopt_existing`]).
+    pub adopt_existing: HashSet<String>,
 }
 
 impl SyncConfig {
@@ -128,6 +138,12 @@ impl SyncConfig {
             rules: std::sync::Arc::new(Rules::compile(&settings.sync.filter, &settings.mapping)?),
             permission_sets: std::sync::Arc::new(settings.permission_sets.clone()),
             assignments: std::sync::Arc::new(settings.assignments.clone()),
+            adopt_existing: settings
+                .sources
+                .iter()
+                .filter(|(_, s)| s.adopt_existing)
+                .map(|(name, _)| name.clone())
+                .collect(),
         })
     }
 }
@@ -235,6 +251,8 @@ impl RunReport {
             plan: None,
             journal_head: None,
             configuration_error: false,
+            forced: opts.force && !opts.dry_run,
+            removals: Removals::default(),
         }
     }
 }
@@ -312,6 +330,8 @@ async fn save(
         finished_at: finished.then(crate::store::now),
         journal_head: report.journal_head.filter(|_| finished),
         report: serde_json::to_value(report)?,
+        forced: report.forced,
+        removals: report.removals,
     };
     store.save_run(&record).await?;
     Ok(())
@@ -332,6 +352,9 @@ async fn execute(
     // With no rules left, the assignments the bridge made are still deleted (under the guard).
     let access_active = access_apply::configured(&config.permission_sets, &config.assignments)
         || !access.state.assignments.is_empty();
+    // Rules reach only the principals of their source (a rule without one, only while there
+    // is a single source).
+    let sources: Vec<String> = store.list_sources().await?.into_iter().map(|s| s.name).collect();
     if !opts.dry_run {
         run.apply.resolve_pending().await?;
         if access_active {
@@ -344,8 +367,12 @@ async fn execute(
             access.repair_drift().await?;
         }
     }
-    let plan = run.replan().await?.0;
-    if let Some(refusal) = guard(&plan, settings, opts.force) {
+    let mut plan = run.replan().await?.0;
+    if opts.dry_run {
+        // What a real run's creates would meet in AWS: adoptions, and refusals to adopt.
+        resolve_adoptions(directory, &mut plan, &run.state).await?;
+    }
+    if let Some(refusal) = guard::principals(&plan, &run.window, settings, opts.force) {
         report.counts.extend(planned_counts(&plan));
         refuse(report, &plan, refusal);
         return Ok(());
@@ -356,12 +383,13 @@ async fn execute(
         let names = access_plan::permission_set_names(&config.permission_sets, &config.assignments);
         access.resolve_permission_sets(&names, &config.permission_sets, opts.full).await?;
         let after = principals_after(&run.state, Some(&plan));
-        Some(plan_access(config, &access, &run.snapshot, &after))
+        Some(plan_access(config, &access, &run.snapshot, &after, &sources))
     } else {
         None
     };
-    if let Some(refusal) =
-        first_access_plan.as_ref().and_then(|p| access_guard(p, settings, opts.force))
+    if let Some(refusal) = first_access_plan
+        .as_ref()
+        .and_then(|p| guard::assignments(p, &run.window, settings, opts.force))
     {
         report.counts.extend(planned_counts(&plan));
         refuse(report, &plan, refusal);
@@ -426,8 +454,10 @@ async fn execute(
         // much of the plan is left.
         if run.lane.due(store).await? {
             let (plan, changed) = run.replan().await?;
-            if let Some(refusal) = guard(&plan, settings, opts.force) {
+            if let Some(refusal) = guard::principals(&plan, &run.window_now(), settings, opts.force)
+            {
                 report.counts.extend(run.apply.done.clone());
+                report.removals = guard::removals_of(&run.apply.done);
                 refuse(report, &plan, refusal);
                 return Ok(());
             }
@@ -450,7 +480,7 @@ async fn execute(
     let covered = run.lane.covered;
     if run.apply.done.keys().any(|k| k.starts_with("create_")) {
         let (plan, _) = run.replan().await?;
-        if guard(&plan, settings, opts.force).is_none() {
+        if guard::principals(&plan, &run.window_now(), settings, opts.force).is_none() {
             skipped = plan.skipped;
             for action in plan.actions.iter().filter(|a| matches!(a, Action::Update { .. })) {
                 run.apply.one(action).await?;
@@ -470,8 +500,8 @@ async fn execute(
             .map(|p| p.aws_id.clone())
             .collect();
         let mut access_plan =
-            plan_access(config, &access, &run.snapshot, &principals_after(&state, None));
-        if let Some(refusal) = access_guard(&access_plan, settings, opts.force) {
+            plan_access(config, &access, &run.snapshot, &principals_after(&state, None), &sources);
+        if let Some(refusal) = guard::assignments(&access_plan, &run.window, settings, opts.force) {
             // The principal changes since the first check made it so: the deletes wait, and
             // the run says so (partial).
             access.failures.push(Skipped { principal: "(assignments)".into(), message: refusal });
@@ -495,10 +525,94 @@ async fn execute(
     for (key, n) in run.apply.done.iter().chain(&access.done) {
         *report.counts.entry(key.clone()).or_default() += n;
     }
+    report.removals = guard::removals_of(&report.counts);
     report.errors.extend(skipped);
     report.errors.extend(failures.iter().cloned());
     report.status = if failures.is_empty() { "succeeded" } else { "partial" };
     report.journal_head = Some(covered);
+    Ok(())
+}
+
+/// Up to this many creates of a kind, a dry run looks each name up in AWS; beyond, it lists
+/// the kind once (a page holds 100).
+const LOOKUPS_BEFORE_LISTING: usize = 200;
+
+/// Turns a dry run's creates into what the real run would meet: a name held in AWS by a
+/// principal the bridge does not manage becomes an `adopt` (the source has `adopt_existing`)
+/// or an error, with the memberships it would have had (the principal is left as it is).
+async fn resolve_adoptions(
+    directory: &dyn Directory,
+    plan: &mut Plan,
+    state: &SyncState,
+) -> anyhow::Result<()> {
+    let managed: HashSet<(ResourceKind, &str)> =
+        state.principals.iter().map(|p| (p.kind, p.aws_id.as_str())).collect();
+    let mut held: HashMap<(ResourceKind, String), String> = HashMap::new();
+    for kind in [ResourceKind::User, ResourceKind::Group] {
+        let names: Vec<&str> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Create { kind: k, name, .. } if *k == kind => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        if names.len() > LOOKUPS_BEFORE_LISTING {
+            let listed = match kind {
+                ResourceKind::User => directory.list_users().await?,
+                ResourceKind::Group => directory.list_groups().await?,
+            };
+            held.extend(listed.into_iter().map(|l| ((kind, fold(&l.name)), l.id)));
+        } else {
+            for name in names {
+                let found = match kind {
+                    ResourceKind::User => directory.find_user(name).await?,
+                    ResourceKind::Group => directory.find_group(name).await?,
+                };
+                if let Some(id) = found {
+                    held.insert((kind, fold(name)), id);
+                }
+            }
+        }
+    }
+    let mut refused: HashSet<Uuid> = HashSet::new();
+    let mut actions = Vec::with_capacity(plan.actions.len());
+    for action in std::mem::take(&mut plan.actions) {
+        let Action::Create { kind, name, resource_id, source, may_adopt, attrs } = action else {
+            actions.push(action);
+            continue;
+        };
+        match held.get(&(kind, fold(&name))) {
+            // Free, or held by a principal the bridge manages for another resource (the run
+            // reports that conflict): as planned.
+            None => {
+                actions.push(Action::Create { kind, name, resource_id, source, may_adopt, attrs })
+            }
+            Some(aws_id) if managed.contains(&(kind, aws_id.as_str())) => {
+                actions.push(Action::Create { kind, name, resource_id, source, may_adopt, attrs })
+            }
+            Some(aws_id) if may_adopt => actions.push(Action::Adopt {
+                kind,
+                name,
+                resource_id,
+                source,
+                aws_id: aws_id.clone(),
+                attrs,
+            }),
+            Some(aws_id) => {
+                refused.insert(resource_id);
+                let message = super::apply::not_adoptable(kind, &name, aws_id, &source);
+                plan.skipped.push(Skipped { principal: name, message });
+            }
+        }
+    }
+    actions.retain(|a| match a {
+        Action::AddMember { group_id, user_id, .. } => {
+            !refused.contains(group_id) && !refused.contains(user_id)
+        }
+        _ => true,
+    });
+    plan.actions = actions;
     Ok(())
 }
 
@@ -515,6 +629,11 @@ fn principals_after(state: &SyncState, plan: Option<&Plan>) -> Vec<PrincipalAfte
                 kind: *kind,
                 resource_id: *resource_id,
                 aws_id: None,
+            }),
+            Action::Adopt { kind, resource_id, aws_id, .. } => created.push(PrincipalAfter {
+                kind: *kind,
+                resource_id: *resource_id,
+                aws_id: Some(aws_id.clone()),
             }),
             _ => {}
         }
@@ -537,6 +656,7 @@ fn plan_access(
     access: &AccessRun,
     snapshot: &Snapshot,
     principals: &[PrincipalAfter],
+    sources: &[String],
 ) -> AccessPlan {
     access_plan::plan(
         &config.assignments,
@@ -547,28 +667,9 @@ fn plan_access(
             permission_sets: &access.permission_sets,
             recorded: &access.state.assignments,
             objects: &access.state.objects,
+            sources,
         },
     )
-}
-
-/// The delete guard for assignments: refuses a run that would delete more than
-/// `max_delete_fraction` of the assignments the bridge made (when it made at least
-/// `min_principals_for_guard`), unless forced — an edited rule file must not revoke everyone.
-fn access_guard(plan: &AccessPlan, settings: &SyncSettings, force: bool) -> Option<String> {
-    let deletes = plan.unassign.len();
-    if force || deletes == 0 || (plan.managed as u64) < settings.min_principals_for_guard {
-        return None;
-    }
-    let fraction = deletes as f64 / plan.managed as f64;
-    (fraction > settings.max_delete_fraction).then(|| {
-        format!(
-            "refused: the run would delete {deletes} of {} assignments the bridge made ({:.0}% > \
-             max_delete_fraction {:.0}%); check the rules and the IdP, then run with --force if it is meant",
-            plan.managed,
-            fraction * 100.0,
-            settings.max_delete_fraction * 100.0
-        )
-    })
 }
 
 fn planned_counts(plan: &Plan) -> BTreeMap<String, u64> {
@@ -585,25 +686,6 @@ fn refuse(report: &mut RunReport, plan: &Plan, refusal: String) {
     report.errors.extend(plan.skipped.iter().cloned());
     report.errors.push(Skipped { principal: "(run)".into(), message: refusal.clone() });
     tracing::error!(run_id = %report.run_id, "{refusal}");
-}
-
-/// The delete guard: refuses a run that would delete more than `max_delete_fraction` of the
-/// managed principals (when there are at least `min_principals_for_guard`), unless forced.
-fn guard(plan: &Plan, settings: &SyncSettings, force: bool) -> Option<String> {
-    let deletes = plan.deletes();
-    if force || deletes == 0 || (plan.managed as u64) < settings.min_principals_for_guard {
-        return None;
-    }
-    let fraction = deletes as f64 / plan.managed as f64;
-    (fraction > settings.max_delete_fraction).then(|| {
-        format!(
-            "refused: the run would delete {deletes} of {} managed principals ({:.0}% > \
-             max_delete_fraction {:.0}%); check the IdP, then run with --force if it is meant",
-            plan.managed,
-            fraction * 100.0,
-            settings.max_delete_fraction * 100.0
-        )
-    })
 }
 
 /// Splits a plan into the actions that concern a changed SCIM resource (with the creates their
@@ -624,14 +706,19 @@ fn prioritise(actions: Vec<Action>, changed: &HashSet<Uuid>) -> (Vec<Action>, Ve
     let freed: HashSet<(ResourceKind, String)> = actions
         .iter()
         .filter_map(|a| match a {
-            Action::Create { kind, name, resource_id, .. } if needed.contains(resource_id) => {
+            Action::Create { kind, name, resource_id, .. }
+            | Action::Adopt { kind, name, resource_id, .. }
+                if needed.contains(resource_id) =>
+            {
                 Some((*kind, name.to_lowercase()))
             }
             _ => None,
         })
         .collect();
     let first = |a: &Action| match a {
-        Action::Create { resource_id, .. } => needed.contains(resource_id),
+        Action::Create { resource_id, .. } | Action::Adopt { resource_id, .. } => {
+            needed.contains(resource_id)
+        }
         Action::Delete { kind, name, .. } if freed.contains(&(*kind, name.to_lowercase())) => true,
         other => concerns_any(other, changed),
     };
@@ -718,6 +805,8 @@ struct Run<'a> {
     /// The SCIM side as the current plan saw it.
     snapshot: Snapshot,
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// What the runs of the guard's window deleted and removed before this one.
+    window: Removals,
 }
 
 impl<'a> Run<'a> {
@@ -731,6 +820,11 @@ impl<'a> Run<'a> {
         let settings = &config.sync;
         let head = store.journal_head().await?;
         let state = store.sync_state().await?;
+        let window_start = chrono::Duration::from_std(settings.guard_window())
+            .ok()
+            .and_then(|d| crate::store::now().checked_sub_signed(d))
+            .unwrap_or(chrono::DateTime::UNIX_EPOCH);
+        let window = store.recent_removals(window_start).await?;
         Ok(Run {
             store,
             directory,
@@ -738,17 +832,10 @@ impl<'a> Run<'a> {
             dry_run: opts.dry_run,
             policy: Policy {
                 on_deactivate: settings.on_deactivate,
-                protected_users: settings
-                    .protected_users
-                    .iter()
-                    .map(|u| u.to_lowercase())
-                    .collect(),
-                protected_groups: settings
-                    .protected_groups
-                    .iter()
-                    .map(|g| g.to_lowercase())
-                    .collect(),
+                protected_users: settings.protected_users.iter().map(|u| fold(u)).collect(),
+                protected_groups: settings.protected_groups.iter().map(|g| fold(g)).collect(),
                 rules: config.rules.clone(),
+                adopt_existing: config.adopt_existing.clone(),
             },
             lane: ChangeLane {
                 enabled: !opts.dry_run,
@@ -762,7 +849,13 @@ impl<'a> Run<'a> {
             state,
             snapshot: Snapshot::default(),
             stop: opts.stop.clone(),
+            window,
         })
+    }
+
+    /// The window's removals and this run's so far: what a re-plan is judged with.
+    fn window_now(&self) -> Removals {
+        guard::plus(&self.window, &guard::removals_of(&self.apply.done))
     }
 
     /// Err once the server is shutting down (between AWS calls: what is done is recorded).
@@ -795,7 +888,9 @@ impl<'a> Run<'a> {
     /// run). A plan the delete guard would refuse is left to the run's own plan to refuse.
     async fn push_changes(&mut self) -> anyhow::Result<()> {
         let (plan, changed) = self.replan().await?;
-        if changed.is_empty() || guard(&plan, self.settings, false).is_some() {
+        if changed.is_empty()
+            || guard::principals(&plan, &self.window_now(), self.settings, false).is_some()
+        {
             return Ok(());
         }
         let (urgent, _rest) = prioritise(plan.actions, &changed);
@@ -941,6 +1036,7 @@ impl<'a> Run<'a> {
 fn concerns_any(a: &Action, changed: &HashSet<Uuid>) -> bool {
     match a {
         Action::Create { resource_id, .. }
+        | Action::Adopt { resource_id, .. }
         | Action::Update { resource_id, .. }
         | Action::Delete { resource_id, .. } => changed.contains(resource_id),
         Action::AddMember { group_id, user_id, .. }
@@ -955,7 +1051,14 @@ mod tests {
     use super::*;
 
     fn create(kind: ResourceKind, id: Uuid) -> Action {
-        Action::Create { kind, name: id.to_string(), resource_id: id, attrs: Default::default() }
+        Action::Create {
+            kind,
+            name: id.to_string(),
+            resource_id: id,
+            source: "okta".into(),
+            may_adopt: false,
+            attrs: Default::default(),
+        }
     }
 
     #[test]

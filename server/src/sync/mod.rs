@@ -7,5 +7,6 @@ pub mod audit;
 pub mod aws;
 pub mod directory;
 pub mod engine;
+pub mod guard;
 pub mod plan;
 pub mod scheduler;

@@ -14,6 +14,7 @@
 use crate::config::OnDeactivate;
 use crate::mapping::aws_profile::{AwsAttributes, ENTERPRISE_EXTENSION, shape_group, shape_user};
 use crate::mapping::rules::{Rules, Selection};
+use crate::names::fold;
 use crate::store::{AwsPrincipal, Snapshot, SyncState};
 use crate::sync::directory::AttributeChange;
 use scim_schema::resource::MemberType;
@@ -27,12 +28,15 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub on_deactivate: OnDeactivate,
-    /// Lower-cased userNames.
+    /// userNames, folded ([`crate::names::fold`]).
     pub protected_users: HashSet<String>,
-    /// Lower-cased displayNames.
+    /// displayNames, folded.
     pub protected_groups: HashSet<String>,
     /// `[sync.filter]` and `[mapping]`, compiled.
     pub rules: std::sync::Arc<Rules>,
+    /// Sources whose creates may take over an unmanaged AWS principal of the same name
+    /// (`[sources.NAME] adopt_existing`).
+    pub adopt_existing: HashSet<String>,
 }
 
 impl Policy {
@@ -43,8 +47,7 @@ impl Policy {
             ResourceKind::User => &self.protected_users,
             ResourceKind::Group => &self.protected_groups,
         };
-        set.contains(&name.trim().to_lowercase())
-            || recorded.is_some_and(|r| set.contains(&r.trim().to_lowercase()))
+        set.contains(&fold(name)) || recorded.is_some_and(|r| set.contains(&fold(r)))
     }
 }
 
@@ -56,6 +59,25 @@ pub enum Action {
         kind: ResourceKind,
         name: String,
         resource_id: Uuid,
+        /// The source that pushed it.
+        source: String,
+        /// Whether the source may take over an unmanaged AWS principal holding the name
+        /// (`adopt_existing`); otherwise such a create fails, leaving that principal alone.
+        #[serde(skip)]
+        may_adopt: bool,
+        #[serde(skip)]
+        attrs: AwsAttributes,
+    },
+    /// An unmanaged AWS principal of the same name, taken over (its attributes brought to
+    /// ours) because its source has `adopt_existing`. Planned where the run looked AWS up (a
+    /// dry run); a real run's create adopts when AWS answers that the name is taken.
+    Adopt {
+        #[serde(serialize_with = "kind_name")]
+        kind: ResourceKind,
+        name: String,
+        resource_id: Uuid,
+        source: String,
+        aws_id: String,
         #[serde(skip)]
         attrs: AwsAttributes,
     },
@@ -106,6 +128,7 @@ impl Action {
     pub fn count_key(&self) -> String {
         match self {
             Action::Create { kind, .. } => format!("create_{}", kind.name().to_lowercase()),
+            Action::Adopt { kind, .. } => adopt_key(*kind),
             Action::Update { kind, .. } => format!("update_{}", kind.name().to_lowercase()),
             Action::Delete { kind, .. } => format!("delete_{}", kind.name().to_lowercase()),
             Action::AddMember { .. } => "add_membership".into(),
@@ -116,6 +139,11 @@ impl Action {
     pub fn is_delete(&self) -> bool {
         matches!(self, Action::Delete { .. })
     }
+}
+
+/// The `counts` key of an adoption (`adopt_user`, `adopt_group`).
+pub fn adopt_key(kind: ResourceKind) -> String {
+    format!("adopt_{}", kind.name().to_lowercase())
 }
 
 /// A principal that is not synced as it is, and why.
@@ -133,6 +161,9 @@ pub struct Plan {
     pub skipped: Vec<Skipped>,
     /// Managed principals before the run (for the delete guard).
     pub managed: usize,
+    /// Recorded memberships before the run, in all and per group (for the delete guard).
+    pub memberships: usize,
+    pub members_per_group: HashMap<Uuid, usize>,
 }
 
 impl Plan {
@@ -141,14 +172,24 @@ impl Plan {
     }
 }
 
-/// A synced principal: its SCIM id, AWS name and shape.
+/// A synced principal: its AWS name and shape, and the source that pushed it.
 struct Desired {
     name: String,
     attrs: AwsAttributes,
+    source: String,
 }
 
 pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
-    let mut out = Plan { managed: state.principals.len(), ..Plan::default() };
+    let mut members_per_group: HashMap<Uuid, usize> = HashMap::new();
+    for m in &state.memberships {
+        *members_per_group.entry(m.group_id).or_default() += 1;
+    }
+    let mut out = Plan {
+        managed: state.principals.len(),
+        memberships: state.memberships.len(),
+        members_per_group,
+        ..Plan::default()
+    };
     let recorded: HashMap<(ResourceKind, Uuid), &AwsPrincipal> =
         state.principals.iter().map(|p| ((p.kind, p.resource_id), p)).collect();
 
@@ -208,7 +249,7 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
                         .push(skipped(&name, "protected: never adopted, changed or deleted"));
                     continue;
                 }
-                users.insert(u.id, Desired { name, attrs });
+                users.insert(u.id, Desired { name, attrs, source: u.source.clone() });
             }
             Err(e) => out.skipped.push(skipped(&label, &e.0)),
         }
@@ -236,7 +277,7 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
         }
         match shape_group(&g.doc) {
             Ok(attrs) => {
-                groups.insert(g.id, Desired { name: label, attrs });
+                groups.insert(g.id, Desired { name: label, attrs, source: g.source.clone() });
             }
             Err(e) => out.skipped.push(skipped(&label, &e.0)),
         }
@@ -283,6 +324,8 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
                     kind,
                     name: d.name.clone(),
                     resource_id: *id,
+                    source: d.source.clone(),
+                    may_adopt: policy.adopt_existing.contains(&d.source),
                     attrs: d.attrs.clone(),
                 }),
                 Some(p) => {
@@ -474,6 +517,7 @@ mod tests {
             protected_users: HashSet::from(["breakglass@example.com".to_owned()]),
             protected_groups: HashSet::new(),
             rules: Default::default(),
+            adopt_existing: HashSet::new(),
         }
     }
 
@@ -482,11 +526,16 @@ mod tests {
     }
 
     fn user(n: u128, name: &str, active: bool) -> SnapshotUser {
-        SnapshotUser { id: id(n), doc: json!({"userName": name, "displayName": "D N"}), active }
+        SnapshotUser {
+            id: id(n),
+            doc: json!({"userName": name, "displayName": "D N"}),
+            active,
+            source: "okta".into(),
+        }
     }
 
     fn group(n: u128, name: &str) -> SnapshotGroup {
-        SnapshotGroup { id: id(n), doc: json!({"displayName": name}) }
+        SnapshotGroup { id: id(n), doc: json!({"displayName": name}), source: "okta".into() }
     }
 
     fn recorded(kind: ResourceKind, n: u128, name: &str, pushed: Value) -> AwsPrincipal {

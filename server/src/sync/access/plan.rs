@@ -13,6 +13,7 @@
 
 use super::rules::{AssignmentSettings, Subject};
 use crate::config::OnDeactivate;
+use crate::names::fold;
 use crate::store::{
     AccessObject, AccessObjectKind, AssignmentKey, AssignmentKind, AssignmentRecord,
     AssignmentState, PrincipalType, Snapshot,
@@ -111,6 +112,9 @@ pub struct Inputs<'a> {
     pub permission_sets: &'a HashMap<String, Option<String>>,
     pub recorded: &'a [AssignmentRecord],
     pub objects: &'a [AccessObject],
+    /// The names of every source in the database: a rule without `source` is valid only
+    /// while there is one.
+    pub sources: &'a [String],
 }
 
 /// A SCIM principal a rule may name, with what the rule can match it by.
@@ -118,8 +122,11 @@ struct Candidate<'a> {
     kind: ResourceKind,
     id: Uuid,
     name: &'a str,
+    /// The name's comparison key ([`crate::names::fold`]).
+    key: String,
     external_id: Option<&'a str>,
     active: bool,
+    source: &'a str,
 }
 
 pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
@@ -127,44 +134,49 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
     let after: HashMap<(ResourceKind, Uuid), Option<&str>> =
         inputs.principals.iter().map(|p| ((p.kind, p.resource_id), p.aws_id.as_deref())).collect();
     let candidates = candidates(inputs.snapshot);
-    let matching = |subject: &Subject| -> Vec<&Candidate> {
-        candidates
-            .iter()
-            .filter(|c| match subject {
-                Subject::Group(name) => {
-                    c.kind == ResourceKind::Group && c.name.trim().eq_ignore_ascii_case(name.trim())
-                }
-                Subject::GroupExternalId(id) => {
-                    c.kind == ResourceKind::Group && c.external_id == Some(id.as_str())
-                }
-                Subject::User(name) => {
-                    c.kind == ResourceKind::User && c.name.trim().eq_ignore_ascii_case(name.trim())
-                }
-            })
-            // Only what is (or is about to be) in AWS; a deactivated user loses direct access
-            // as it loses its groups.
-            .filter(|c| after.contains_key(&(c.kind, c.id)))
-            .filter(|c| c.active || inputs.on_deactivate == OnDeactivate::Ignore)
-            .collect()
+    // The principals a rule names, in AWS (or about to be) and entitled to access; Err with
+    // why the rule cannot be applied safely.
+    let matching = |key: &str, source: Option<&str>, subject: &Subject| {
+        named(key, source, subject, &candidates, inputs.sources).map(|named| {
+            named
+                .into_iter()
+                // Only what is (or is about to be) in AWS; a deactivated user loses direct
+                // access as it loses its groups.
+                .filter(|c| after.contains_key(&(c.kind, c.id)))
+                .filter(|c| c.active || inputs.on_deactivate == OnDeactivate::Ignore)
+                .collect::<Vec<_>>()
+        })
+    };
+    // A rule that cannot be applied safely: its deletes (and every other) wait, and the run
+    // reports a configuration error.
+    let refuse_rule = |out: &mut AccessPlan, key: &str, message: String| {
+        out.deletes_allowed = false;
+        out.skipped.push(skip(key, &message));
     };
 
     let mut wanted: Vec<Assign> = Vec::new();
     for (i, rule) in rules.account.iter().enumerate() {
         let key = format!("assignments.account[{i}]");
         let Some(arn) = inputs.permission_sets.get(&rule.permission_set) else {
-            out.deletes_allowed = false;
-            out.skipped.push(skip(
+            refuse_rule(
+                &mut out,
                 &key,
-                &format!(
+                format!(
                     "no permission set named {:?} in the Identity Center instance; declare it in \
                      [[permission_sets]] to have it created (no assignment is deleted until this is fixed)",
                     rule.permission_set
                 ),
-            ));
+            );
             continue;
         };
         let subject = rule.subject();
-        let principals = matching(&subject);
+        let principals = match matching(&key, rule.source.as_deref(), &subject) {
+            Ok(p) => p,
+            Err(message) => {
+                refuse_rule(&mut out, &key, message);
+                continue;
+            }
+        };
         if principals.is_empty() {
             out.skipped.push(skip(&key, &format!("no synced {subject} (nothing assigned)")));
         }
@@ -191,7 +203,13 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
             required.insert(&rule.application_arn, value);
         }
         let subject = rule.subject();
-        let principals = matching(&subject);
+        let principals = match matching(&key, rule.source.as_deref(), &subject) {
+            Ok(p) => p,
+            Err(message) => {
+                refuse_rule(&mut out, &key, message);
+                continue;
+            }
+        };
         if principals.is_empty() {
             out.skipped.push(skip(&key, &format!("no synced {subject} (nothing assigned)")));
         }
@@ -295,24 +313,109 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
     out
 }
 
+/// The SCIM principals a rule names among those of its source; Err with why the rule cannot
+/// be applied safely: it names no source while several exist (it would match what any IdP
+/// pushes), or its externalId matches more than one group.
+fn named<'c>(
+    key: &str,
+    source: Option<&str>,
+    subject: &Subject,
+    candidates: &'c [Candidate<'c>],
+    sources: &[String],
+) -> Result<Vec<&'c Candidate<'c>>, String> {
+    let source = match (source, sources) {
+        (Some(s), _) => s,
+        // One source: the rule can only mean it.
+        (None, [only]) => only.as_str(),
+        (None, []) => return Ok(Vec::new()),
+        (None, many) => {
+            let mut names: Vec<String> = many.iter().map(|s| format!("{s:?}")).collect();
+            names.sort();
+            return Err(format!(
+                "{key} names no source, and the database holds {} sources ({}): a rule without \
+                 `source` would match what any of them pushes; set source = \"…\" to the source \
+                 whose principals it assigns (nothing is assigned or removed until this is fixed)",
+                many.len(),
+                names.join(", ")
+            ));
+        }
+    };
+    let named: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| c.source == source)
+        .filter(|c| match subject {
+            Subject::Group(name) => c.kind == ResourceKind::Group && c.key == fold(name),
+            Subject::GroupExternalId(id) => {
+                c.kind == ResourceKind::Group && c.external_id == Some(id.as_str())
+            }
+            Subject::User(name) => c.kind == ResourceKind::User && c.key == fold(name),
+        })
+        .collect();
+    // An externalId is the IdP's and need not be unique: a rule must name one group.
+    if named.len() > 1 {
+        return Err(format!(
+            "{key}: {subject} matches {} groups of source {source:?} ({}); a rule must name \
+             exactly one group (nothing is assigned or removed until this is fixed)",
+            named.len(),
+            named.iter().map(|c| format!("{:?}", c.name)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(named)
+}
+
+/// The rules that cannot be applied safely against these principals and sources (what
+/// `scimbridge check` reports, and a run refuses as a configuration error).
+pub fn rule_problems(
+    rules: &AssignmentSettings,
+    snapshot: &Snapshot,
+    sources: &[String],
+) -> Vec<Skipped> {
+    let candidates = candidates(snapshot);
+    let account = rules
+        .account
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (format!("assignments.account[{i}]"), r.source.as_deref(), r.subject()));
+    let application =
+        rules.application.iter().enumerate().map(|(i, r)| {
+            (format!("assignments.application[{i}]"), r.source.as_deref(), r.subject())
+        });
+    account
+        .chain(application)
+        .filter_map(|(key, source, subject)| {
+            named(&key, source, &subject, &candidates, sources).err().map(|m| skip(&key, &m))
+        })
+        .collect()
+}
+
 /// Every SCIM user and group, with the names rules match.
 fn candidates(snapshot: &Snapshot) -> Vec<Candidate<'_>> {
     fn text<'v>(doc: &'v Value, key: &str) -> Option<&'v str> {
         doc.get(key).and_then(Value::as_str)
     }
-    let users = snapshot.users.iter().map(|u| Candidate {
-        kind: ResourceKind::User,
-        id: u.id,
-        name: text(&u.doc, "userName").unwrap_or_default(),
-        external_id: None,
-        active: u.active,
+    let users = snapshot.users.iter().map(|u| {
+        let name = text(&u.doc, "userName").unwrap_or_default();
+        Candidate {
+            kind: ResourceKind::User,
+            id: u.id,
+            name,
+            key: fold(name),
+            external_id: None,
+            active: u.active,
+            source: &u.source,
+        }
     });
-    let groups = snapshot.groups.iter().map(|g| Candidate {
-        kind: ResourceKind::Group,
-        id: g.id,
-        name: text(&g.doc, "displayName").unwrap_or_default(),
-        external_id: text(&g.doc, "externalId"),
-        active: true,
+    let groups = snapshot.groups.iter().map(|g| {
+        let name = text(&g.doc, "displayName").unwrap_or_default();
+        Candidate {
+            kind: ResourceKind::Group,
+            id: g.id,
+            name,
+            key: fold(name),
+            external_id: text(&g.doc, "externalId"),
+            active: true,
+            source: &g.source,
+        }
     });
     users.chain(groups).collect()
 }
@@ -367,6 +470,7 @@ mod tests {
         recorded: Vec<AssignmentRecord>,
         objects: Vec<AccessObject>,
         on_deactivate: OnDeactivate,
+        sources: Vec<String>,
     }
 
     impl World {
@@ -378,16 +482,30 @@ mod tests {
                 recorded: vec![],
                 objects: vec![],
                 on_deactivate: OnDeactivate::RemoveMemberships,
+                sources: vec!["okta".to_owned()],
             }
         }
 
         fn group(&mut self, name: &str, external_id: Option<&str>, aws_id: Option<&str>) -> Uuid {
+            self.group_of("okta", name, external_id, aws_id)
+        }
+
+        fn group_of(
+            &mut self,
+            source: &str,
+            name: &str,
+            external_id: Option<&str>,
+            aws_id: Option<&str>,
+        ) -> Uuid {
             let id = Uuid::now_v7();
             let mut doc = json!({"displayName": name});
             if let Some(e) = external_id {
                 doc["externalId"] = json!(e);
             }
-            self.snapshot.groups.push(SnapshotGroup { id, doc });
+            if !self.sources.iter().any(|s| s == source) {
+                self.sources.push(source.to_owned());
+            }
+            self.snapshot.groups.push(SnapshotGroup { id, doc, source: source.to_owned() });
             self.principals.push(PrincipalAfter {
                 kind: ResourceKind::Group,
                 resource_id: id,
@@ -398,7 +516,12 @@ mod tests {
 
         fn user(&mut self, name: &str, active: bool, aws_id: &str) -> Uuid {
             let id = Uuid::now_v7();
-            self.snapshot.users.push(SnapshotUser { id, doc: json!({"userName": name}), active });
+            self.snapshot.users.push(SnapshotUser {
+                id,
+                doc: json!({"userName": name}),
+                active,
+                source: "okta".to_owned(),
+            });
             self.principals.push(PrincipalAfter {
                 kind: ResourceKind::User,
                 resource_id: id,
@@ -425,6 +548,7 @@ mod tests {
                     permission_sets: &self.sets,
                     recorded: &self.recorded,
                     objects: &self.objects,
+                    sources: &self.sources,
                 },
             )
         }
@@ -556,5 +680,55 @@ mod tests {
         let p = w.plan(&r);
         assert_eq!(p.assign.len(), 1);
         assert_eq!(p.assign[0].rule, "assignments.account[0]");
+    }
+
+    #[test]
+    fn a_rule_reaches_only_the_principals_of_its_source() {
+        let mut w = World::new();
+        w.group_of("okta", "Admins", Some("okta-00g-admins"), Some("g-okta"));
+        // A second IdP pushes a group with the same externalId, and one with the same name
+        // in another case and with a no-break space.
+        w.group_of("contractor", "Admins copy", Some("okta-00g-admins"), Some("g-contractor"));
+        w.group_of("contractor", "ADMINS\u{a0}", None, Some("g-contractor-2"));
+        let mut r = rules(None, Some("okta-00g-admins"), &["111111111111"]);
+        r.account[0].source = Some("okta".into());
+        let p = w.plan(&r);
+        let ids: Vec<_> = p.assign.iter().map(|a| a.principal_id.clone().unwrap()).collect();
+        assert_eq!(ids, ["g-okta"]);
+        let mut r = rules(Some("admins"), None, &["111111111111"]);
+        r.account[0].source = Some("contractor".into());
+        let p = w.plan(&r);
+        let ids: Vec<_> = p.assign.iter().map(|a| a.principal_id.clone().unwrap()).collect();
+        assert_eq!(ids, ["g-contractor-2"], "names compare in their normal form");
+    }
+
+    #[test]
+    fn a_rule_without_source_is_refused_once_a_second_source_exists() {
+        let mut w = World::new();
+        w.group("Admins", Some("ext"), Some("g-1"));
+        w.record("111111111111", "g-1", AssignmentState::Created);
+        let r = rules(None, Some("ext"), &["111111111111", "222222222222"]);
+        // One source: the rule means it.
+        let p = w.plan(&r);
+        assert!(p.deletes_allowed && p.assign.len() == 1, "{p:?}");
+        w.group_of("contractor", "Other", Some("ext"), Some("g-2"));
+        let p = w.plan(&r);
+        assert!(!p.deletes_allowed);
+        assert!(p.assign.is_empty() && p.unassign.is_empty(), "{p:?}");
+        let message = &p.skipped[0].message;
+        assert!(message.contains("assignments.account[0] names no source"), "{message}");
+        assert!(message.contains("\"contractor\", \"okta\""), "{message}");
+    }
+
+    #[test]
+    fn an_external_id_matching_two_groups_of_the_source_is_refused() {
+        let mut w = World::new();
+        w.group("Admins", Some("ext"), Some("g-1"));
+        w.group("Admins 2", Some("ext"), Some("g-2"));
+        w.record("111111111111", "g-1", AssignmentState::Created);
+        let p = w.plan(&rules(None, Some("ext"), &["111111111111"]));
+        assert!(!p.deletes_allowed);
+        assert!(p.assign.is_empty() && p.unassign.is_empty(), "{p:?}");
+        assert!(p.skipped[0].message.contains("matches 2 groups of source \"okta\""), "{p:?}");
     }
 }

@@ -76,6 +76,9 @@ impl std::fmt::Display for Subject {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccountRule {
+    /// The source whose principals the rule assigns. Required once the database holds more
+    /// than one source: a rule must never match what another IdP pushed.
+    pub source: Option<String>,
     pub group: Option<String>,
     pub group_external_id: Option<String>,
     pub user: Option<String>,
@@ -88,6 +91,8 @@ pub struct AccountRule {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApplicationRule {
+    /// As [`AccountRule::source`].
+    pub source: Option<String>,
     pub group: Option<String>,
     pub group_external_id: Option<String>,
     pub user: Option<String>,
@@ -214,6 +219,7 @@ pub fn validate(sets: &[PermissionSetSettings], rules: &AssignmentSettings) -> a
     }
     for (i, rule) in rules.account.iter().enumerate() {
         let key = format!("assignments.account[{i}]");
+        check_source(&key, &rule.source)?;
         check_subject(&key, &rule.group, &rule.group_external_id, &rule.user)?;
         check_permission_set_name(&format!("{key}.permission_set"), &rule.permission_set)?;
         if rule.accounts.is_empty() {
@@ -234,6 +240,7 @@ pub fn validate(sets: &[PermissionSetSettings], rules: &AssignmentSettings) -> a
     let mut required: BTreeMap<&str, (usize, bool)> = BTreeMap::new();
     for (i, rule) in rules.application.iter().enumerate() {
         let key = format!("assignments.application[{i}]");
+        check_source(&key, &rule.source)?;
         check_subject(&key, &rule.group, &rule.group_external_id, &rule.user)?;
         if !is_application_arn(&rule.application_arn) {
             anyhow::bail!(
@@ -272,6 +279,13 @@ pub fn referenced_only(
         }
     }
     out
+}
+
+fn check_source(key: &str, source: &Option<String>) -> anyhow::Result<()> {
+    match source.as_deref().and_then(crate::auth::source_name_problem) {
+        Some(problem) => anyhow::bail!("config: {key}.source: not a source name: {problem}"),
+        None => Ok(()),
+    }
 }
 
 fn check_subject(
