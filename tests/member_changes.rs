@@ -1,11 +1,15 @@
-//! Group membership PATCHes: every `members[filter]` remove, on both backends.
+//! Group membership PATCHes: every `members[filter]` remove, and the cap on operations per
+//! PATCH (a rejected request changes nothing).
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, patch_op, spawn_app};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
-on_both_backends!(every_member_filter_removes_what_it_selects);
+on_both_backends!(
+    every_member_filter_removes_what_it_selects,
+    more_operations_than_the_cap_change_nothing,
+);
 
 /// Users a and b and a group Inner: the members of each group under test.
 struct Fixture {
@@ -87,4 +91,47 @@ async fn every_member_filter_removes_what_it_selects(b: Backend) {
         .await;
     r.assert_error(400, Some("invalidPath"));
     assert_eq!(app.member_ids(&gid).await, vec![ua.to_owned()]);
+}
+
+fn one_add_per_member(ids: &[String]) -> Value {
+    let ops: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"op": "add", "path": "members", "value": [{"value": id}]}))
+        .collect();
+    patch_op(Value::Array(ops))
+}
+
+async fn more_operations_than_the_cap_change_nothing(b: Backend) {
+    let app = spawn_app(b).await;
+    let u = app.create_user("a@example.com").await;
+    let gid = app.create_group("Team", &[]).await;
+    let path = format!("/Groups/{gid}");
+    let before = app.get(&path).await.body;
+    let rows = app.journal().await.len();
+    let ids = vec![u.clone(); 1001];
+    let r = app.patch(&path, &one_add_per_member(&ids)).await;
+    r.assert_error(400, Some("tooMany"));
+    assert!(r.body["detail"].as_str().unwrap().contains("1000"), "{}", r.body);
+    assert_eq!(app.get(&path).await.body, before);
+    assert_eq!(app.journal().await.len(), rows);
+    // Users too, and inside /Bulk.
+    let ops: Vec<Value> = (0..1001)
+        .map(|i| json!({"op": "replace", "path": "title", "value": format!("t{i}")}))
+        .collect();
+    let r = app.patch(&format!("/Users/{u}"), &patch_op(Value::Array(ops.clone()))).await;
+    r.assert_error(400, Some("tooMany"));
+    let req = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [{"method": "PATCH", "path": format!("/Users/{u}"), "data": patch_op(Value::Array(ops))}]
+    });
+    let r = app.post("/Bulk", &req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["Operations"][0]["status"], "400", "{}", r.body);
+    assert_eq!(r.body["Operations"][0]["response"]["scimType"], "tooMany", "{}", r.body);
+    assert!(app.get(&format!("/Users/{u}")).await.body.get("title").is_none());
+    assert_eq!(app.journal().await.len(), rows);
+    // Exactly at the cap is fine.
+    let r = app.patch(&path, &one_add_per_member(&ids[..1000])).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(app.member_ids(&gid).await, vec![u]);
 }
