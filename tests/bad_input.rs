@@ -1,7 +1,7 @@
 //! Bad input gets the right status and scimType, never a 500, never a partial change.
 
 use crate::on_both_backends;
-use crate::support::{Backend, spawn_app, spawn_app_with, user};
+use crate::support::{Backend, patch_op, spawn_app, spawn_app_with, user};
 use reqwest::{Method, StatusCode};
 use scimbridge::config::Settings;
 use serde_json::json;
@@ -9,6 +9,7 @@ use serde_json::json;
 on_both_backends!(
     malformed_bodies,
     values_the_database_cannot_hold,
+    nul_is_refused_wherever_it_is_sent,
     wrong_shapes,
     unknown_attributes_by_mode,
     oversized_body,
@@ -63,6 +64,149 @@ async fn values_the_database_cannot_hold(b: Backend) {
     u["externalId"] = json!("x".repeat(3000));
     app.post("/Users", &u).await.assert_error(400, Some("invalidValue"));
     assert_eq!(app.get("/Users").await.body["totalResults"], 0);
+}
+
+/// U+0000, sent raw (JSON `\u0000`) or escaped inside a filter string (`\u0000` in the filter
+/// text), is refused with the scimType of where it is, on both backends, and changes nothing:
+/// PostgreSQL's jsonb and text refuse it (a 500 before), SQLite would store it.
+async fn nul_is_refused_wherever_it_is_sent(b: Backend) {
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let app = spawn_app(b).await;
+    let uid = app.create_user("a@example.com").await;
+    let member = app.create_user("m@example.com").await;
+    let gid = app.create_group("Team", &[&member]).await;
+    let user_path = format!("/Users/{uid}");
+    let group_path = format!("/Groups/{gid}");
+    let user_before = app.get(&user_path).await.body;
+    let group_before = app.get(&group_path).await.body;
+    let rows = app.journal().await.len();
+
+    // Filters: escaped in the filter string, or raw; in a query or a /.search body.
+    for filter in [
+        r#"userName eq "a\u0000b""#,
+        "userName eq \"a\u{0}b\"",
+        "userName eq a\u{0}b",
+        r#"emails[value eq "\u0000"]"#,
+        r#"userName pr and title co "\u0000""#,
+    ] {
+        let r = app.get(&format!("/Users?filter={}", crate::support::enc(filter))).await;
+        r.assert_error(400, Some("invalidFilter"));
+        let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": filter});
+        app.post("/Users/.search", &search).await.assert_error(400, Some("invalidFilter"));
+        app.post("/.search", &search).await.assert_error(400, Some("invalidFilter"));
+    }
+    let r = app
+        .get(&format!("/Groups?filter={}", crate::support::enc(r#"members[display eq "\u0000"]"#)))
+        .await;
+    r.assert_error(400, Some("invalidFilter"));
+
+    // PATCH paths: raw (JSON-escaped) or escaped in the path's filter.
+    for (path, res) in [
+        ("title\u{0}", &user_path),
+        (r#"emails[value eq "a\u0000"].type"#, &user_path),
+        ("emails[value eq \"a\u{0}\"].type", &user_path),
+        (r#"members[display eq "a\u0000"]"#, &group_path),
+        ("members[value eq \"\u{0}\"]", &group_path),
+    ] {
+        let ops = json!([{"op": "remove", "path": path}]);
+        app.patch(res, &patch_op(ops)).await.assert_error(400, Some("invalidPath"));
+    }
+
+    // PATCH values, with and without a path, nested and in the extension.
+    for (ops, res) in [
+        (json!([{"op": "replace", "path": "title", "value": "a\u{0}b"}]), &user_path),
+        (json!([{"op": "replace", "value": {"name": {"givenName": "a\u{0}"}}}]), &user_path),
+        (
+            json!([{"op": "add", "path": "emails", "value": [{"value": "x@example.com", "type": "w\u{0}"}]}]),
+            &user_path,
+        ),
+        (
+            json!([{"op": "add", "path": format!("{ENTERPRISE}:department"), "value": "\u{0}"}]),
+            &user_path,
+        ),
+        (json!([{"op": "replace", "value": {ENTERPRISE: {"costCenter": "c\u{0}"}}}]), &user_path),
+        (json!([{"op": "replace", "value": {"favouriteColour\u{0}": "blue"}}]), &user_path),
+        (json!([{"op": "replace", "path": "displayName", "value": "T\u{0}"}]), &group_path),
+        (json!([{"op": "add", "path": "members", "value": [{"value": "\u{0}"}]}]), &group_path),
+        (
+            json!([{"op": "remove", "path": "members", "value": [{"value": member, "display": "\u{0}"}]}]),
+            &group_path,
+        ),
+    ] {
+        let r = app.patch(res, &patch_op(ops.clone())).await;
+        r.assert_error(400, Some("invalidValue"));
+        assert!(r.body["detail"].as_str().unwrap().contains("NUL"), "{ops}: {}", r.body);
+    }
+
+    // POST and PUT bodies, nested, in the extension, in a member name, in an ignored attribute.
+    let bodies = |name: &str| {
+        let mut with_given = user(name);
+        with_given["name"]["givenName"] = json!("G\u{0}");
+        let mut with_email = user(name);
+        with_email["emails"][0]["type"] = json!("work\u{0}");
+        let mut with_ext = user(name);
+        with_ext["schemas"] = json!(["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE]);
+        with_ext[ENTERPRISE] = json!({"manager": {"value": "m\u{0}"}});
+        let mut with_key = user(name);
+        with_key["name"]["given\u{0}Name"] = json!("G");
+        let mut ignored = user(name);
+        ignored["favouriteColour"] = json!("blue\u{0}");
+        let mut user_name = user(name);
+        user_name["userName"] = json!("a\u{0}@example.com");
+        [with_given, with_email, with_ext, with_key, ignored, user_name]
+    };
+    for body in bodies("new@example.com") {
+        let r = app.post("/Users", &body).await;
+        r.assert_error(400, Some("invalidValue"));
+    }
+    for body in bodies("a@example.com") {
+        app.put(&user_path, &body).await.assert_error(400, Some("invalidValue"));
+    }
+    let mut g = crate::support::group("Team", &[&member]);
+    g["displayName"] = json!("Team\u{0}");
+    app.put(&group_path, &g).await.assert_error(400, Some("invalidValue"));
+    app.post("/Groups", &g).await.assert_error(400, Some("invalidValue"));
+
+    // Bulk: each operation answers as it would alone.
+    let mut bad_user = user("bulk@example.com");
+    bad_user["title"] = json!("\u{0}");
+    let req = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "u", "data": bad_user},
+            {"method": "PUT", "path": user_path, "data": bodies("a@example.com")[0]},
+            {"method": "PATCH", "path": user_path,
+             "data": patch_op(json!([{"op": "replace", "path": "title", "value": "\u{0}"}]))},
+            {"method": "PATCH", "path": group_path,
+             "data": patch_op(json!([{"op": "remove", "path": "members[display eq \"\\u0000\"]"}]))},
+        ]
+    });
+    let r = app.post("/Bulk", &req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let types: Vec<(&str, &str)> = r.body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| (op["status"].as_str().unwrap(), op["response"]["scimType"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("400", "invalidValue"),
+            ("400", "invalidValue"),
+            ("400", "invalidValue"),
+            ("400", "invalidPath")
+        ],
+        "{}",
+        r.body
+    );
+
+    // Nothing changed, nothing was stored, nothing journaled.
+    assert_eq!(app.get(&user_path).await.body, user_before);
+    assert_eq!(app.get(&group_path).await.body, group_before);
+    assert_eq!(app.get("/Users").await.body["totalResults"], 2);
+    assert_eq!(app.get("/Groups").await.body["totalResults"], 1);
+    assert_eq!(app.journal().await.len(), rows);
 }
 
 async fn wrong_shapes(b: Backend) {

@@ -19,6 +19,7 @@ mod groups;
 mod ha;
 mod idp;
 mod listing;
+mod member_changes;
 mod source_trust;
 mod sources;
 mod sync;

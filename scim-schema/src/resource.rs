@@ -59,9 +59,49 @@ pub fn normalize_resource(
     body: &Value,
     tol: &Tolerances,
 ) -> Result<Normalized, ScimError> {
+    reject_nul(body)?;
     let obj = as_object(body)?;
     require_core_schema(kind, get_ci(obj, "schemas"), tol)?;
     normalize_doc(kind, body, tol)
+}
+
+/// A NUL (U+0000) in any string or member name of a request value is `invalidValue`: no
+/// database text type holds it (PostgreSQL's jsonb refuses `\u0000`; SQLite would store it),
+/// and an attribute that is ignored today must not be stored tomorrow. The detail names where.
+pub fn reject_nul(value: &Value) -> Result<(), ScimError> {
+    match nul_at(value) {
+        None => Ok(()),
+        Some(at) => {
+            let at = if at.is_empty() { String::new() } else { format!(" (at {at})") };
+            Err(ScimError::invalid_value(format!(
+                "values must not contain the NUL character (\\u0000){at}"
+            )))
+        }
+    }
+}
+
+/// Where the first NUL is: a path such as `emails[0].value` ("" for the value itself).
+/// Recursion is bounded by serde_json's nesting limit (128).
+fn nul_at(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => s.contains('\0').then(String::new),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_at(v).map(|at| format!("[{i}]{}", dotted(&at)))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let key = k.replace('\0', "\\u0000");
+            if k.contains('\0') {
+                return Some(key);
+            }
+            nul_at(v).map(|at| format!("{key}{}", dotted(&at)))
+        }),
+        _ => None,
+    }
+}
+
+fn dotted(rest: &str) -> String {
+    if rest.is_empty() || rest.starts_with('[') { rest.to_owned() } else { format!(".{rest}") }
 }
 
 /// The same checks without the `schemas` requirement — the PATCH engine calls this on the
@@ -638,6 +678,30 @@ mod tests {
 
     fn user(body: Value) -> Result<Normalized, ScimError> {
         normalize_resource(ResourceKind::User, &body, &LENIENT)
+    }
+
+    #[test]
+    fn nul_anywhere_is_invalid_value_naming_where() {
+        let detail = |body: Value| {
+            let e = user(body).unwrap_err();
+            assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+            e.detail
+        };
+        let base = json!({"schemas": [USER_URN], "userName": "a"});
+        let mut b = base.clone();
+        b["name"] = json!({"givenName": "x\u{0}"});
+        assert!(detail(b).contains("at name.givenName"));
+        let mut b = base.clone();
+        b["emails"] = json!([{"value": "a@b.c"}, {"value": "\u{0}"}]);
+        assert!(detail(b).contains("at emails[1].value"));
+        let mut b = base.clone();
+        b[ENTERPRISE] = json!({"manager": {"value": "m\u{0}"}});
+        assert!(detail(b).contains(&format!("at {ENTERPRISE}.manager.value")));
+        let mut b = base.clone();
+        b["x\u{0}"] = json!(1);
+        assert!(detail(b).contains("at x\\u0000"));
+        assert!(reject_nul(&json!("\u{0}")).is_err());
+        assert!(reject_nul(&json!({"a": ["b", {"c": "d"}], "e": 1})).is_ok());
     }
 
     fn strict_user(body: Value) -> Result<Normalized, ScimError> {

@@ -88,6 +88,10 @@ pub struct ScimSettings {
     pub bulk_max_operations: u32,
     /// Largest request body in bytes (advertised as `bulk.maxPayloadSize`), for every endpoint.
     pub max_payload_bytes: u64,
+    /// Operations per PATCH request; more is 400 `tooMany`. Each runs inside the resource's
+    /// write transaction, so this bounds how long one request holds the writes of every source
+    /// (SQLite) or the group's lock (PostgreSQL). SCIM has no ServiceProviderConfig field for it.
+    pub max_patch_operations: u32,
     /// How long a verified token stays cached; a revocation takes effect within this time.
     pub token_cache_seconds: u64,
 }
@@ -239,6 +243,7 @@ impl Default for ScimSettings {
             max_results: 1000,
             bulk_max_operations: 100,
             max_payload_bytes: 8 * 1024 * 1024,
+            max_patch_operations: 1000,
             token_cache_seconds: 5,
         }
     }
@@ -329,6 +334,9 @@ impl Settings {
         if self.scim.max_results == 0 {
             anyhow::bail!("config: scim.max_results must be at least 1");
         }
+        if self.scim.max_patch_operations == 0 {
+            anyhow::bail!("config: scim.max_patch_operations must be at least 1");
+        }
         if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
             anyhow::bail!(
                 "config: server.tls_cert_file and server.tls_key_file go together: set both (HTTPS) or neither"
@@ -360,6 +368,7 @@ mod tests {
             assert_eq!(s.database.url, DEFAULT_DATABASE_URL);
             assert_eq!(s.server.listen, DEFAULT_LISTEN);
             assert_eq!(s.scim.bulk_max_operations, 100);
+            assert_eq!(s.scim.max_patch_operations, 1000);
             Ok(())
         });
     }

@@ -6,6 +6,7 @@ use super::{Object, PATCH_OP_URN, PatchOpKind, PatchOperation};
 use crate::compat::Tolerances;
 use crate::error::ScimError;
 use crate::filter::parser::parse_patch_path;
+use crate::resource::reject_nul;
 
 /// Parse a PatchOp body (RFC 7644 §3.5.2).
 ///
@@ -71,6 +72,9 @@ fn parse_operation(value: &Value, tol: &Tolerances) -> Result<PatchOperation, Sc
         Some(_) => return Err(ScimError::invalid_path("\"path\" must be a string")),
     };
     let value = member(obj, "value", any_case).cloned();
+    if let Some(v) = &value {
+        reject_nul(v)?;
+    }
     match (op, &path, &value) {
         (PatchOpKind::Remove, None, _) => {
             Err(ScimError::no_target("\"remove\" needs a \"path\" (RFC 7644 §3.5.2.2)"))
@@ -123,6 +127,23 @@ mod tests {
     use crate::patch::test_support::{body, lenient, ok, scim_type, strict, user};
     use crate::schema::ResourceKind;
     use serde_json::json;
+
+    #[test]
+    fn nul_in_a_path_is_invalid_path_and_in_a_value_invalid_value() {
+        let kind = |ops| parse_patch_request(&body(ops), &lenient()).unwrap_err().scim_type;
+        for path in
+            ["title\u{0}", r#"emails[value eq "\u0000"].type"#, "members[value eq \"\u{0}\"]"]
+        {
+            let ops = json!([{"op": "remove", "path": path}]);
+            assert_eq!(kind(ops), Some(ScimType::InvalidPath), "{path:?}");
+        }
+        for value in
+            [json!("\u{0}"), json!({"name": {"givenName": "\u{0}"}}), json!([{"v\u{0}": 1}])]
+        {
+            let ops = json!([{"op": "add", "path": "title", "value": value}]);
+            assert_eq!(kind(ops), Some(ScimType::InvalidValue), "{value}");
+        }
+    }
 
     #[test]
     fn parse_patch_request_reads_rfc_operations() {

@@ -119,9 +119,6 @@ impl ListParams {
     ) -> Result<ListQuery, ScimError> {
         let filter = match self.filter.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(f) if f.contains('\0') => {
-                return Err(ScimError::invalid_filter("the filter contains a NUL character"));
-            }
             Some(f) => Some(parse_filter(f, tol)?),
         };
         let sort_by = match self.sort_by.as_deref().map(str::trim) {

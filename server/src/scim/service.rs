@@ -10,11 +10,11 @@ use crate::store::{
     IfMatch, ListPage, Load, NewResource, PatchPlan, Source, Store, StoreError, StoredResource,
     WriteCtx,
 };
-use scim_schema::Tolerances;
 use scim_schema::patch::{apply_patch, parse_patch_request};
 use scim_schema::projection::Projection;
 use scim_schema::resource::normalize_resource;
 use scim_schema::schema::ResourceKind;
+use scim_schema::{ScimError, ScimType, Tolerances};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -55,11 +55,16 @@ impl Caller {
 pub struct ResourceService {
     store: Arc<dyn Store>,
     max_results: u32,
+    max_patch_operations: u32,
 }
 
 impl ResourceService {
     pub fn new(store: Arc<dyn Store>, settings: &Settings) -> Self {
-        ResourceService { store, max_results: settings.scim.max_results }
+        ResourceService {
+            store,
+            max_results: settings.scim.max_results,
+            max_patch_operations: settings.scim.max_patch_operations,
+        }
     }
 
     pub async fn create(
@@ -121,6 +126,20 @@ impl ResourceService {
     ) -> Result<StoredResource, ApiError> {
         let tol = caller.tolerances;
         let ops = parse_patch_request(body, &tol)?;
+        if ops.len() > self.max_patch_operations as usize {
+            // RFC 7644 has no error for this; `tooMany` ("more than the server is willing to
+            // process") fits best, and a client can split the request.
+            return Err(ScimError::bad_request(
+                ScimType::TooMany,
+                format!(
+                    "a PATCH may carry at most {} operations (scim.max_patch_operations); \
+                     this one has {}: split it into several requests",
+                    self.max_patch_operations,
+                    ops.len()
+                ),
+            )
+            .into());
+        }
         let patcher = move |current: &Value| {
             let mut doc = current.clone();
             let outcome = apply_patch(kind, &mut doc, &ops, &tol)?;

@@ -17,6 +17,7 @@ use scim_schema::patch::MemberChange;
 use scim_schema::resource::{MemberRef, MemberType};
 use scim_schema::schema::ResourceKind;
 use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 pub async fn create<W: Writer>(
@@ -141,9 +142,7 @@ pub async fn patch<W: Writer>(
     let (uid, before) = lock(&mut tx, kind, ctx.source_id, id, cond).await?;
     let PatchPlan { doc, member_changes } = patcher(&before)?;
     let mut delta = MemberDelta::default();
-    for change in &member_changes {
-        apply_member_change(&mut tx, ctx.source_id, uid, change, &mut delta).await?;
-    }
+    apply_member_changes(&mut tx, ctx.source_id, uid, &member_changes, &mut delta).await?;
     let changed_doc = doc.as_ref().filter(|d| **d != before);
     finish_update(tx, ctx, kind, uid, &before, changed_doc, &delta, "patch", load).await
 }
@@ -374,33 +373,114 @@ async fn replace_members<W: Writer>(
     Ok(())
 }
 
-async fn apply_member_change<W: Writer>(
+/// One PATCH's member changes as set operations, whatever their number: one existence check
+/// and one cycle check for every member the request adds, then the net change in one DELETE
+/// and one INSERT. Operations still apply in order (RFC 7644 §3.5.2): they are folded into
+/// their net effect ([`NetMembers`]), and only a `members[filter]` remove, which selects from
+/// the membership as it stands, makes the pending net change be written first.
+///
+/// Checking every added member against the membership before the request gives the errors of
+/// applying the operations one by one: the request changes only this group's own members, and
+/// no path from a nested group back to this group passes through them.
+async fn apply_member_changes<W: Writer>(
     tx: &mut W,
     source_id: i64,
     group_id: Uuid,
-    change: &MemberChange,
+    changes: &[MemberChange],
     delta: &mut MemberDelta,
 ) -> Result<(), StoreError> {
-    match change {
-        MemberChange::Add(refs) => {
-            let members = resolve_members(tx, source_id, group_id, refs).await?;
-            delta.record_added(ids(tx.insert_members(group_id, &members).await?));
-        }
-        MemberChange::Remove(values) => {
+    let added: Vec<MemberRef> = changes
+        .iter()
+        .flat_map(|c| match c {
+            MemberChange::Add(refs) | MemberChange::ReplaceAll(refs) => refs.as_slice(),
+            MemberChange::Remove(_) | MemberChange::RemoveAll | MemberChange::RemoveWhere(_) => &[],
+        })
+        .cloned()
+        .collect();
+    let kinds: HashMap<Uuid, MemberType> =
+        resolve_members(tx, source_id, group_id, &added).await?.into_iter().collect();
+    let mut net = NetMembers::default();
+    for change in changes {
+        match change {
+            MemberChange::RemoveWhere(filter) => {
+                net.write(tx, group_id, delta).await?;
+                delta.record_removed(ids(tx.delete_members_where(group_id, filter).await?));
+            }
+            MemberChange::Add(refs) => net.add(refs, &kinds),
             // A value that is no UUID names no member: nothing to remove for it.
-            let targets: Vec<Uuid> =
-                values.iter().filter_map(|v| Uuid::parse_str(v).ok()).collect();
-            delta.record_removed(ids(tx.delete_members(group_id, &targets).await?));
-        }
-        MemberChange::RemoveAll => replace_members(tx, source_id, group_id, &[], delta).await?,
-        MemberChange::ReplaceAll(refs) => {
-            replace_members(tx, source_id, group_id, refs, delta).await?
-        }
-        MemberChange::RemoveWhere(filter) => {
-            delta.record_removed(ids(tx.delete_members_where(group_id, filter).await?));
+            MemberChange::Remove(values) => {
+                net.remove(values.iter().filter_map(|v| Uuid::parse_str(v).ok()))
+            }
+            MemberChange::RemoveAll => net.clear(),
+            MemberChange::ReplaceAll(refs) => {
+                net.clear();
+                net.add(refs, &kinds);
+            }
         }
     }
-    Ok(())
+    net.write(tx, group_id, delta).await
+}
+
+/// The net effect of a run of member changes on the membership they started from.
+#[derive(Default)]
+struct NetMembers {
+    /// Every member not in `add` goes (a `remove members` or `replace members` was seen).
+    clear: bool,
+    /// Members afterwards, each with its position in the request (the order they are written).
+    add: HashMap<Uuid, (usize, MemberType)>,
+    /// Not members afterwards (only kept while `clear` is false).
+    remove: HashSet<Uuid>,
+    next: usize,
+}
+
+impl NetMembers {
+    fn add(&mut self, refs: &[MemberRef], kinds: &HashMap<Uuid, MemberType>) {
+        for r in refs {
+            // Every ref was resolved by `resolve_members`, so both lookups succeed.
+            let Ok(id) = Uuid::parse_str(&r.value) else { continue };
+            let Some(kind) = kinds.get(&id) else { continue };
+            self.remove.remove(&id);
+            self.next += 1;
+            self.add.entry(id).or_insert((self.next, *kind));
+        }
+    }
+
+    fn remove(&mut self, ids: impl Iterator<Item = Uuid>) {
+        for id in ids {
+            self.add.remove(&id);
+            if !self.clear {
+                self.remove.insert(id);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = NetMembers { clear: true, ..NetMembers::default() };
+    }
+
+    /// Writes the net change (one DELETE, one INSERT) and starts over.
+    async fn write<W: Writer>(
+        &mut self,
+        tx: &mut W,
+        group_id: Uuid,
+        delta: &mut MemberDelta,
+    ) -> Result<(), StoreError> {
+        let net = std::mem::take(self);
+        let mut add: Vec<(usize, Uuid, MemberType)> =
+            net.add.into_iter().map(|(id, (n, kind))| (n, id, kind)).collect();
+        add.sort_unstable_by_key(|(n, _, _)| *n);
+        let add: Vec<(Uuid, MemberType)> =
+            add.into_iter().map(|(_, id, kind)| (id, kind)).collect();
+        if net.clear {
+            let keep: Vec<Uuid> = add.iter().map(|(id, _)| *id).collect();
+            delta.record_removed(ids(tx.delete_members_except(group_id, &keep).await?));
+        } else if !net.remove.is_empty() {
+            let gone: Vec<Uuid> = net.remove.into_iter().collect();
+            delta.record_removed(ids(tx.delete_members(group_id, &gone).await?));
+        }
+        delta.record_added(ids(tx.insert_members(group_id, &add).await?));
+        Ok(())
+    }
 }
 
 fn ids(v: Vec<Uuid>) -> Vec<String> {

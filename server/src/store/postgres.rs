@@ -8,7 +8,7 @@ use super::columns::{Indexed, member_type_str};
 use super::filter_sql::{self, Backend, Bind};
 use super::primitives::{
     Adoptable, JournalRow, Reader, Selection, Writer, adoptable_sql, attach_relation, count_sql,
-    select_statement, table, wants_relation,
+    delete_members_where_sql, select_statement, table, wants_relation,
 };
 use super::{
     IfMatch, JournalEntry, ListPage, ListQuery, Load, NewResource, NewToken, Patcher, Source,
@@ -397,10 +397,7 @@ impl Writer for Session<Transaction<'static, Postgres>> {
         filter: &Filter,
     ) -> Result<Vec<Uuid>, StoreError> {
         let cond = filter_sql::translate_members(Backend::Postgres, filter, 2)?;
-        let sql = format!(
-            "DELETE FROM group_members AS m WHERE m.group_id = $1 AND {} RETURNING m.member_id",
-            cond.sql
-        );
+        let sql = delete_members_where_sql(&cond.sql);
         let rows = bind_all(sqlx::query(AssertSqlSafe(sql)).bind(group), cond.binds)
             .fetch_all(self.conn())
             .await?;

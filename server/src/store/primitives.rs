@@ -167,6 +167,14 @@ pub fn adoptable_sql(kind: ResourceKind, sources_in: &str, lock: &str) -> String
     )
 }
 
+/// The DELETE behind [`Writer::delete_members_where`], the same text on both backends: `$1`
+/// the group, `cond` a `members[…]` filter translated over `group_members m`. RETURNING names
+/// the column unqualified: SQLite resolves no table alias there (`m.member_id` failed every
+/// such PATCH on SQLite with a 500).
+pub fn delete_members_where_sql(cond: &str) -> String {
+    format!("DELETE FROM group_members AS m WHERE m.group_id = $1 AND {cond} RETURNING member_id")
+}
+
 /// A journal row to append.
 pub struct JournalRow<'a> {
     pub ctx: &'a WriteCtx,

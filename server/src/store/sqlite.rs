@@ -10,7 +10,7 @@ use super::columns::{Indexed, member_type_of, member_type_str};
 use super::filter_sql::{self, Backend, Bind};
 use super::primitives::{
     Adoptable, JournalRow, Reader, Selection, Writer, adoptable_sql, attach_relation, count_sql,
-    select_statement, table, wants_relation,
+    delete_members_where_sql, select_statement, table, wants_relation,
 };
 use super::types::{format_timestamp, parse_timestamp};
 use super::{
@@ -448,10 +448,7 @@ impl Writer for Session<Transaction<'static, Sqlite>> {
         filter: &Filter,
     ) -> Result<Vec<Uuid>, StoreError> {
         let cond = filter_sql::translate_members(Backend::Sqlite, filter, 2)?;
-        let sql = format!(
-            "DELETE FROM group_members AS m WHERE m.group_id = $1 AND {} RETURNING m.member_id",
-            cond.sql
-        );
+        let sql = delete_members_where_sql(&cond.sql);
         let rows = bind_all(sqlx::query(AssertSqlSafe(sql)).bind(group.to_string()), cond.binds)
             .fetch_all(self.conn())
             .await?;

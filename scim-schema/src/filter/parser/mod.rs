@@ -75,6 +75,11 @@ fn run<'a, T>(
     if input.len() > MAX_FILTER_LEN {
         return Err(kind.error(format!("the {label} is longer than {MAX_FILTER_LEN} bytes")));
     }
+    // No database text type holds U+0000 (PostgreSQL refuses it): refused here, as sent or
+    // escaped (`\u0000`, see `values::unicode_escape`), so it never reaches a query.
+    if input.contains('\0') {
+        return Err(kind.error(format!("the {label} contains the NUL character (U+0000)")));
+    }
     let start = input.trim_start_matches(is_ws);
     if start.is_empty() {
         return Err(kind.error(format!("the {label} is empty")));

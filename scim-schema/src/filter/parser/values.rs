@@ -163,6 +163,10 @@ fn unicode_escape(i: &str) -> PResult<'_, char> {
     const BAD: Problem<'static> =
         Problem::Invalid("\\u must be followed by four hex digits naming a Unicode scalar value");
     let (rest, high) = preceded(char('u'), hex4).parse(i).map_err(|_| failure(i, BAD))?;
+    if high == 0 {
+        // No database text type holds U+0000 (PostgreSQL refuses it).
+        return fail(i, Problem::Invalid("\\u0000 (the NUL character) is not allowed in a string"));
+    }
     if !(0xD800..0xDC00).contains(&high) {
         return char::from_u32(high).map(|c| (rest, c)).ok_or_else(|| failure(i, BAD));
     }
@@ -214,6 +218,8 @@ mod tests {
         assert!(err(r#"a eq "\udc00""#).contains("four hex digits"), "lone low surrogate");
         assert!(err("a eq \"x\u{1}y\"").contains("control characters"));
         assert!(err("a eq \"\u{1}\"").contains("control characters"));
+        assert!(err(r#"a eq "a\u0000b""#).contains("NUL"), "escaped NUL");
+        assert!(err("a eq \"a\u{0}b\"").contains("NUL"), "raw NUL");
         let e = err(r#"a eq "abc"#);
         assert!(e.contains("expected '\"' to close the '\"' at position 5"), "{e}");
         assert!(err(r#"a eq "abc\"#).contains("expected '\"'"));
