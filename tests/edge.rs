@@ -311,6 +311,22 @@ async fn resource_paths_in_any_case(b: Backend) {
     assert_eq!(r.status, StatusCode::NO_CONTENT);
 }
 
+/// Runs the command to its end, failing the test (not hanging it) if it is still running after
+/// 30 s — as `serve` would be if it accepted what it must refuse.
+fn output_within_30s(cmd: &mut std::process::Command) -> std::process::Output {
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("still running after 30 s: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
 fn config_file(dir: &std::path::Path, toml: &str) -> String {
     let path = dir.join("c.toml");
     std::fs::write(&path, toml).unwrap();
@@ -324,10 +340,13 @@ fn an_invalid_trusted_proxy_is_a_config_error() {
     let url = format!("sqlite://{}", dir.path().join("x.db").display());
     let cfg =
         config_file(dir.path(), "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n");
-    let out = command(&url)
-        .args(["--config", &cfg, "serve", "--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
+    let out = output_within_30s(command(&url).args([
+        "--config",
+        &cfg,
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -346,12 +365,11 @@ fn a_short_mounted_token_is_refused() {
     std::fs::write(tokens.join("okta"), format!("scimbridge_{}", "o".repeat(43))).unwrap();
     std::fs::write(tokens.join("entra"), "abc\n").unwrap();
     let url = format!("sqlite://{}", dir.path().join("x.db").display());
-    let out = command(&url)
-        .env("SCIMBRIDGE_AUTH__TOKENS_DIR", &tokens)
-        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
+    let out = output_within_30s(command(&url).env("SCIMBRIDGE_AUTH__TOKENS_DIR", &tokens).args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{}", free_port()),
+    ]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(&tokens.join("entra").display().to_string()), "{stderr}");
@@ -370,7 +388,7 @@ fn database_url_secrets_are_redacted() {
         ),
         "mysql://scim:secret1@db/x?password=secret2".to_owned(),
     ] {
-        let out = command(&url).arg("migrate").output().unwrap();
+        let out = output_within_30s(command(&url).arg("migrate"));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{stderr}");
         assert!(stderr.contains("scim:***@"), "the URL is shown, redacted: {stderr}");
