@@ -257,6 +257,9 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
     }
     let listen = settings.server.listen.clone();
     tracing::info!(listen = %listen, database = store.backend(), "scimbridge serving SCIM at /scim/v2");
+    if let Some(metrics) = &settings.server.metrics_listen {
+        tracing::info!(metrics_listen = %metrics, "/metrics, /livez and /readyz on their own address");
+    }
     let (scheduler, handle) = if crate::sync::scheduler::enabled(&settings) {
         let (task, handle) =
             crate::sync::scheduler::spawn(store.clone(), Arc::new(settings.clone()))?;
