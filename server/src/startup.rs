@@ -124,12 +124,15 @@ pub fn cpus() -> u32 {
 }
 
 /// The request span: tracing-actix-web's fields (request id, method, route, status, latency)
-/// plus the identity source, filled in once the token is verified. Never the token.
+/// plus the identity source, filled in once the token is verified, and the TCP peer. Never the
+/// token. tracing-actix-web's `http.client_ip`, `http.host` and `http.scheme` take forwarded
+/// headers from anyone; `peer_ip` is the address that really connected.
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        tracing_actix_web::root_span!(request, source = tracing::field::Empty)
+        let peer_ip = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        tracing_actix_web::root_span!(request, source = tracing::field::Empty, peer_ip = %peer_ip)
     }
 
     fn on_request_end<B: MessageBody>(
