@@ -14,6 +14,7 @@ mod bulk;
 mod cli;
 mod concurrency;
 mod discovery;
+mod edge;
 mod filters;
 mod groups;
 mod ha;

@@ -61,16 +61,17 @@ pub fn source_name_problem(name: &str) -> Option<String> {
     (name == "admin").then(|| "\"admin\" is reserved for admin tokens".to_owned())
 }
 
-/// Accepts the tokens in `dir` (`[auth] tokens_dir`, a mounted Kubernetes Secret): each file
-/// is named after its source (`admin`: an admin-API token) and holds the token. A token already
-/// known — also one revoked, which stays revoked — is left as it is; a new one is stored as its
-/// digest, creating the source if it is new. Idempotent, and safe when replicas start at once.
-/// Removing a file does not revoke its token: `scimbridge token revoke` does. Returns how many
-/// tokens were added.
-pub async fn provision_from_dir(store: &dyn Store, dir: &std::path::Path) -> anyhow::Result<usize> {
+/// Tokens shorter than this are refused in `[auth] tokens_dir`: a mounted token is as strong
+/// as its length (generated ones have 54 characters).
+pub const MIN_TOKEN_CHARS: usize = 32;
+
+/// The `(file name, token)` pairs of `[auth] tokens_dir`, checked without touching the
+/// database: every file name must be a source name (or `admin`) and every token at least
+/// [`MIN_TOKEN_CHARS`] long without whitespace inside. Errors name the file.
+pub fn read_tokens_dir(dir: &std::path::Path) -> anyhow::Result<Vec<(String, String)>> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| anyhow::anyhow!("config: auth.tokens_dir {}: {e}", dir.display()))?;
-    let mut added = 0;
+    let mut tokens = Vec::new();
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -79,8 +80,7 @@ pub async fn provision_from_dir(store: &dyn Store, dir: &std::path::Path) -> any
         if name.starts_with('.') || !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             continue;
         }
-        let source = if name == "admin" { None } else { Some(name.as_str()) };
-        if let Some(problem) = source.and_then(source_name_problem) {
+        if let Some(problem) = (name != "admin").then(|| source_name_problem(&name)).flatten() {
             anyhow::bail!(
                 "config: auth.tokens_dir: file {name:?}: the file name is the source name: {problem}"
             );
@@ -93,6 +93,29 @@ pub async fn provision_from_dir(store: &dyn Store, dir: &std::path::Path) -> any
                 "config: auth.tokens_dir: file {name:?} holds no token (or one with whitespace inside)"
             );
         }
+        let length = secret.chars().count();
+        if length < MIN_TOKEN_CHARS {
+            anyhow::bail!(
+                "config: auth.tokens_dir: the token in {} has {length} characters; at least {MIN_TOKEN_CHARS} are required (`scimbridge token create` makes them)",
+                path.display()
+            );
+        }
+        tokens.push((name, secret.to_owned()));
+    }
+    Ok(tokens)
+}
+
+/// Accepts the tokens in `dir` (`[auth] tokens_dir`, a mounted Kubernetes Secret): each file
+/// is named after its source (`admin`: an admin-API token) and holds the token. A token already
+/// known — also one revoked, which stays revoked — is left as it is; a new one is stored as its
+/// digest, creating the source if it is new. Idempotent, and safe when replicas start at once.
+/// Removing a file does not revoke its token: `scimbridge token revoke` does. Returns how many
+/// tokens were added.
+pub async fn provision_from_dir(store: &dyn Store, dir: &std::path::Path) -> anyhow::Result<usize> {
+    let mut added = 0;
+    for (name, secret) in read_tokens_dir(dir)? {
+        let source = if name == "admin" { None } else { Some(name.as_str()) };
+        let secret = secret.as_str();
         let digest = digest(secret);
         if let Some(known) = store.find_token(&digest).await? {
             let owner = known.source.as_ref().map(|s| s.name.as_str());

@@ -240,7 +240,7 @@ async fn open_store_sized(
     max_connections: u32,
 ) -> anyhow::Result<Arc<dyn Store>> {
     let url = &settings.database.url;
-    let store = store::connect(url, max_connections)
+    let store = store::connect_configured(&settings.database, max_connections)
         .await
         .with_context(|| format!("cannot open the database {}", store::redact_url(url)))?;
     store.migrate().await.context("applying migrations")?;
@@ -268,6 +268,13 @@ async fn shutdown_signal() {
 const SYNC_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn serve(settings: Settings) -> anyhow::Result<i32> {
+    // A bad token file is a configuration error (exit 2), found before the database is opened.
+    if let Some(dir) = &settings.auth.tokens_dir
+        && let Err(e) = crate::auth::read_tokens_dir(dir)
+    {
+        eprintln!("error: {e:#}");
+        return Ok(2);
+    }
     // The HTTP workers open pools of their own out of the same budget.
     let budget = settings.database.budget(crate::startup::cpus());
     let store = open_store_sized(&settings, budget.background).await?;
@@ -277,6 +284,9 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
     }
     let listen = settings.server.listen.clone();
     tracing::info!(listen = %listen, database = store.backend(), "scimbridge serving SCIM at /scim/v2");
+    if let Some(metrics) = &settings.server.metrics_listen {
+        tracing::info!(metrics_listen = %metrics, "/metrics, /livez and /readyz on their own address");
+    }
     let (scheduler, handle) = if crate::sync::scheduler::enabled(&settings) {
         let (task, handle) =
             crate::sync::scheduler::spawn(store.clone(), Arc::new(settings.clone()))?;

@@ -42,6 +42,16 @@ pub struct ServerSettings {
     pub tls_key_file: Option<PathBuf>,
     /// Seconds to let in-flight requests finish on shutdown.
     pub shutdown_timeout_seconds: u64,
+    /// CIDRs (or single addresses) of the reverse proxies whose `Forwarded`,
+    /// `X-Forwarded-Host` and `X-Forwarded-Proto` headers are honoured; from any other peer
+    /// they are ignored. `public_url` wins over both.
+    pub trusted_proxies: Vec<String>,
+    /// A second address serving `/metrics`, `/livez` and `/readyz` (plain HTTP); when set,
+    /// the main listener no longer serves `/metrics`.
+    pub metrics_listen: Option<String>,
+    /// Seconds a client has to send a request body once its headers arrived; a slower one is
+    /// cut off with 408 (actix itself limits the headers to 5 seconds).
+    pub request_body_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +62,9 @@ pub struct DatabaseSettings {
     /// PostgreSQL connections per replica (SQLite: readers; it always has one writer). `serve`
     /// shares them out as [`DatabaseSettings::budget`] says.
     pub max_connections: u32,
+    /// PostgreSQL `statement_timeout` of every connection (0: none), so a runaway statement
+    /// cannot hold a connection forever. Migrations run without it.
+    pub statement_timeout_seconds: u64,
 }
 
 /// How `serve` shares `database.max_connections` out on PostgreSQL, and how many HTTP worker
@@ -86,14 +99,56 @@ pub struct ScimSettings {
     /// Operations per Bulk request (advertised as `bulk.maxOperations`; authentik sizes its
     /// PATCH batches by it).
     pub bulk_max_operations: u32,
-    /// Largest request body in bytes (advertised as `bulk.maxPayloadSize`), for every endpoint.
+    /// Largest `/Bulk` request body in bytes (advertised as `bulk.maxPayloadSize`).
     pub max_payload_bytes: u64,
     /// Operations per PATCH request; more is 400 `tooMany`. Each runs inside the resource's
     /// write transaction, so this bounds how long one request holds the writes of every source
     /// (SQLite) or the group's lock (PostgreSQL). SCIM has no ServiceProviderConfig field for it.
     pub max_patch_operations: u32,
+    /// Largest request body in bytes everywhere else (a parsed body costs many times its size
+    /// in memory).
+    pub max_request_bytes: u64,
+    /// How many `/Bulk` bodies larger than `max_request_bytes` may be read and processed at
+    /// once; another one gets 503 with `Retry-After`. Unset: sized from the memory available
+    /// ([`ScimSettings::large_request_permits`]).
+    pub max_concurrent_large_requests: Option<u32>,
     /// How long a verified token stays cached; a revocation takes effect within this time.
     pub token_cache_seconds: u64,
+}
+
+/// A parsed SCIM body with its working state costs up to about this many times its size in
+/// memory (measured: an 8 MiB Bulk body, ~200 MB).
+pub const BODY_MEMORY_FACTOR: u64 = 25;
+/// At most this many large bodies at once, however much memory there is.
+const MAX_LARGE_REQUEST_PERMITS: u64 = 16;
+
+impl ScimSettings {
+    /// `max_concurrent_large_requests`, or when unset: half of `memory_bytes` (the container's
+    /// limit) divided by what one body of `max_payload_bytes` may cost, between 1 and 16.
+    pub fn large_request_permits(&self, memory_bytes: Option<u64>) -> u32 {
+        if let Some(n) = self.max_concurrent_large_requests {
+            return n.max(1);
+        }
+        let per_body = self.max_payload_bytes.saturating_mul(BODY_MEMORY_FACTOR).max(1);
+        let permits = memory_bytes.map_or(1, |m| (m / 2) / per_body);
+        u32::try_from(permits.clamp(1, MAX_LARGE_REQUEST_PERMITS)).unwrap_or(1)
+    }
+}
+
+/// The memory this process may use: the cgroup limit (v2, then v1), else the machine's.
+pub fn available_memory_bytes() -> Option<u64> {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let cgroup = read("/sys/fs/cgroup/memory.max")
+        .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        // v1 reports "no limit" as a huge number.
+        .filter(|&v| v < (1 << 60));
+    cgroup.or_else(|| {
+        let meminfo = read("/proc/meminfo")?;
+        let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    })
 }
 
 /// `[auth]`.
@@ -227,13 +282,20 @@ impl Default for ServerSettings {
             tls_cert_file: None,
             tls_key_file: None,
             shutdown_timeout_seconds: 30,
+            trusted_proxies: Vec::new(),
+            metrics_listen: None,
+            request_body_timeout_seconds: 30,
         }
     }
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        DatabaseSettings { url: DEFAULT_DATABASE_URL.to_owned(), max_connections: 10 }
+        DatabaseSettings {
+            url: DEFAULT_DATABASE_URL.to_owned(),
+            max_connections: 10,
+            statement_timeout_seconds: 30,
+        }
     }
 }
 
@@ -244,6 +306,8 @@ impl Default for ScimSettings {
             bulk_max_operations: 100,
             max_payload_bytes: 8 * 1024 * 1024,
             max_patch_operations: 1000,
+            max_request_bytes: 1024 * 1024,
+            max_concurrent_large_requests: None,
             token_cache_seconds: 5,
         }
     }
@@ -337,6 +401,24 @@ impl Settings {
         if self.scim.max_patch_operations == 0 {
             anyhow::bail!("config: scim.max_patch_operations must be at least 1");
         }
+        if self.scim.max_request_bytes == 0 || self.scim.max_payload_bytes == 0 {
+            anyhow::bail!(
+                "config: scim.max_request_bytes and scim.max_payload_bytes must be at least 1"
+            );
+        }
+        if self.scim.max_concurrent_large_requests == Some(0) {
+            anyhow::bail!("config: scim.max_concurrent_large_requests must be at least 1");
+        }
+        if self.server.request_body_timeout_seconds == 0 {
+            anyhow::bail!("config: server.request_body_timeout_seconds must be at least 1");
+        }
+        crate::http::forwarded::TrustedProxies::parse(&self.server.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("config: server.trusted_proxies: {e}"))?;
+        if let Some(addr) = &self.server.metrics_listen
+            && addr.trim() == self.server.listen.trim()
+        {
+            anyhow::bail!("config: server.metrics_listen must differ from server.listen ({addr})");
+        }
         if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
             anyhow::bail!(
                 "config: server.tls_cert_file and server.tls_key_file go together: set both (HTTPS) or neither"
@@ -398,6 +480,21 @@ mod tests {
                 assert!(x.background + x.http_workers * x.per_http_worker <= max, "{max} {cpus}");
             }
         }
+    }
+
+    #[test]
+    fn large_request_permits_sized_from_memory() {
+        let scim = ScimSettings::default();
+        const MIB: u64 = 1024 * 1024;
+        // 8 MiB bodies cost ~200 MiB each; half the memory is theirs.
+        assert_eq!(scim.large_request_permits(Some(512 * MIB)), 1);
+        assert_eq!(scim.large_request_permits(Some(2048 * MIB)), 5);
+        assert_eq!(scim.large_request_permits(Some(64 * 1024 * MIB)), 16);
+        assert_eq!(scim.large_request_permits(Some(MIB)), 1);
+        assert_eq!(scim.large_request_permits(None), 1);
+        let set =
+            ScimSettings { max_concurrent_large_requests: Some(3), ..ScimSettings::default() };
+        assert_eq!(set.large_request_permits(Some(MIB)), 3);
     }
 
     #[test]

@@ -80,14 +80,15 @@ impl From<StoreError> for ApiError {
 }
 
 /// Pool exhaustion, lost connections, SQLite's lock timeout, PostgreSQL's deadlock and
-/// serialisation aborts (after the store's retries): worth retrying, not a server fault.
+/// serialisation aborts (after the store's retries), and a statement cut off by
+/// `database.statement_timeout_seconds` (57014): worth retrying, not a server fault.
 fn is_busy(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(d) => {
             matches!(
                 d.code().as_deref(),
-                Some("40P01" | "40001" | "5" | "6" | "517" | "57P01" | "57P03")
+                Some("40P01" | "40001" | "5" | "6" | "517" | "57014" | "57P01" | "57P03")
             )
         }
         _ => false,

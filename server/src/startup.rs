@@ -15,6 +15,7 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, Trac
 
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: Server,
 }
 
@@ -29,6 +30,24 @@ impl Application {
             anyhow::anyhow!("server.listen: cannot listen on {}: {e}", settings.server.listen)
         })?;
         let port = listener.local_addr()?.port();
+        let metrics_listener = match &settings.server.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).map_err(|e| {
+                anyhow::anyhow!("server.metrics_listen: cannot listen on {addr}: {e}")
+            })?),
+            None => None,
+        };
+        let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+        let trusted_proxies =
+            http::forwarded::TrustedProxies::parse(&settings.server.trusted_proxies)
+                .map_err(|e| anyhow::anyhow!("config: server.trusted_proxies: {e}"))?;
+        let large_bodies =
+            settings.scim.large_request_permits(crate::config::available_memory_bytes());
+        tracing::debug!(large_bodies, "large /Bulk bodies at once");
+        let edge = Arc::new(http::Edge {
+            trusted_proxies,
+            large_bodies: Arc::new(tokio::sync::Semaphore::new(large_bodies as usize)),
+            metrics_addr,
+        });
         let shutdown_timeout = settings.server.shutdown_timeout_seconds;
         crate::telemetry::prometheus();
         let tls = match (&settings.server.tls_cert_file, &settings.server.tls_key_file) {
@@ -46,9 +65,14 @@ impl Application {
         // pool (see `Store::for_http_worker`).
         let server = HttpServer::new(move || {
             let store = store.clone().for_http_worker(per_worker);
-            let state = web::Data::new(AppState::new(store, settings.clone(), sync.clone()));
+            let state =
+                web::Data::new(AppState::new(store, settings.clone(), sync.clone(), edge.clone()));
             App::new()
                 .app_data(state)
+                // Registered innermost first: the path is normalised (slashes merged) before
+                // these two look at it.
+                .wrap(from_fn(http::listeners::split_by_listener))
+                .wrap(from_fn(http::listeners::case_insensitive_scim_paths))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(from_fn(request_id_header))
                 .wrap(from_fn(http::prometheus::record_request))
@@ -64,13 +88,24 @@ impl Application {
         let server = match tls {
             Some(config) => server.listen_rustls_0_23(listener, config)?,
             None => server.listen(listener)?,
+        };
+        // Plain HTTP even when the main listener serves HTTPS: it is for in-cluster scrapes
+        // and probes.
+        let server = match metrics_listener {
+            Some(l) => server.listen(l)?,
+            None => server,
         }
         .run();
-        Ok(Application { port, server })
+        Ok(Application { port, metrics_port: metrics_addr.map(|a| a.port()), server })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `server.metrics_listen`, when set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -89,12 +124,15 @@ pub fn cpus() -> u32 {
 }
 
 /// The request span: tracing-actix-web's fields (request id, method, route, status, latency)
-/// plus the identity source, filled in once the token is verified. Never the token.
+/// plus the identity source, filled in once the token is verified, and the TCP peer. Never the
+/// token. tracing-actix-web's `http.client_ip`, `http.host` and `http.scheme` take forwarded
+/// headers from anyone; `peer_ip` is the address that really connected.
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        tracing_actix_web::root_span!(request, source = tracing::field::Empty)
+        let peer_ip = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        tracing_actix_web::root_span!(request, source = tracing::field::Empty, peer_ip = %peer_ip)
     }
 
     fn on_request_end<B: MessageBody>(

@@ -82,10 +82,3 @@ The configuration the ConfigMap renders: .Values.config plus what the chart owns
 {{- end }}
 {{- toJson $config }}
 {{- end }}
-
-{{/*
-HTTPS when the server terminates TLS itself (config.server.tls_cert_file), else HTTP.
-*/}}
-{{- define "scimbridge.probeScheme" -}}
-{{- if dig "server" "tls_cert_file" "" (.Values.config | default dict) -}}HTTPS{{- else -}}HTTP{{- end -}}
-{{- end }}

@@ -28,6 +28,12 @@ charts/scimbridge/tests/check_chart.py checks both layers.
 {{- if hasKey ($config.server | default dict) "listen" -}}
 {{- fail "config.server.listen: the chart sets the listen address (0.0.0.0:8080, the container port); remove it." -}}
 {{- end -}}
+{{- if hasKey ($config.server | default dict) "metrics_listen" -}}
+{{- fail "config.server.metrics_listen: the chart sets it from metrics.port; set that instead." -}}
+{{- end -}}
+{{- if eq (int $v.metrics.port) 8080 -}}
+{{- fail "metrics.port must differ from 8080, the SCIM port." -}}
+{{- end -}}
 {{- if hasKey ($config.auth | default dict) "tokens_dir" -}}
 {{- fail "config.auth.tokens_dir: the chart sets it when auth.tokens or auth.existingSecret is set; remove it." -}}
 {{- end -}}

@@ -141,8 +141,8 @@ def check_service_monitor(r: Rendered, sm: dict[str, Any]) -> None:
     expect_eq(sm["spec"]["namespaceSelector"], {"matchNames": [NAMESPACE]}, "ServiceMonitor namespaceSelector")
     (endpoint,) = sm["spec"]["endpoints"]
     expect_eq(set(endpoint), {"port", "path", "interval", "scrapeTimeout"}, "ServiceMonitor endpoint keys")
-    expect_eq(endpoint["port"], "http", "ServiceMonitor port")
-    expect(any(p["name"] == "http" for p in service["spec"]["ports"]), "Service has a port named http")
+    expect_eq(endpoint["port"], "metrics", "ServiceMonitor port: the metrics listener, not SCIM's")
+    expect(any(p["name"] == "metrics" for p in service["spec"]["ports"]), "Service has a port named metrics")
     expect_eq(endpoint["path"], "/metrics", "ServiceMonitor path")
     for key in ("interval", "scrapeTimeout"):
         expect(re.fullmatch(r"[0-9]+(ms|s|m|h)", endpoint[key]) is not None, f"ServiceMonitor {key}")
@@ -193,16 +193,20 @@ def check_workload(r: Rendered) -> None:
 
     expect_eq(c["args"], ["serve"], "container args")
     expect_eq(c["image"], f"{v['image']['repository']}:{v['image']['tag'] or '0.1.0'}", "image")
-    expect_eq(c["ports"], [{"name": "http", "containerPort": 8080, "protocol": "TCP"}], "container ports")
-    # HTTPS when the server terminates TLS itself (config.server.tls_cert_file).
-    scheme = "HTTPS" if (v.get("config") or {}).get("server", {}).get("tls_cert_file") else "HTTP"
+    metrics_port = v["metrics"]["port"]
+    expect_eq(c["ports"], [{"name": "http", "containerPort": 8080, "protocol": "TCP"},
+                           {"name": "metrics", "containerPort": metrics_port, "protocol": "TCP"}],
+              "container ports")
+    # The probes use the metrics listener: plain HTTP even when the server terminates TLS.
     for probe, path in {"startupProbe": "/livez", "livenessProbe": "/livez", "readinessProbe": "/readyz"}.items():
-        expect_eq(c[probe]["httpGet"], {"path": path, "port": "http", "scheme": scheme}, probe)
+        expect_eq(c[probe]["httpGet"], {"path": path, "port": "metrics", "scheme": "HTTP"}, probe)
     expect_eq(c["resources"], v["resources"], "resources")
 
     env = env_of(c)
     expect_eq(env["SCIMBRIDGE_CONFIG"].get("value"), CONFIG_PATH, "SCIMBRIDGE_CONFIG")
     expect_eq(env["SCIMBRIDGE_LISTEN"].get("value"), "0.0.0.0:8080", "SCIMBRIDGE_LISTEN")
+    expect_eq(env["SCIMBRIDGE_SERVER__METRICS_LISTEN"].get("value"), f"0.0.0.0:{metrics_port}",
+              "SCIMBRIDGE_SERVER__METRICS_LISTEN")
 
     mounts, volumes = mounts_of(c), volumes_of(deploy)
     expect_eq(mounts["/tmp"]["name"], "tmp", "/tmp mount")
@@ -214,6 +218,8 @@ def check_workload(r: Rendered) -> None:
     service = r.one("Service", FULLNAME)
     expect_eq(service["spec"]["ports"][0]["targetPort"], "http", "Service targetPort")
     expect_eq(service["spec"]["ports"][0]["port"], v["service"]["port"], "Service port")
+    expect_eq(service["spec"]["ports"][1], {"name": "metrics", "port": metrics_port, "targetPort": "metrics",
+                                            "protocol": "TCP"}, "Service metrics port")
     pod_labels = deploy["spec"]["template"]["metadata"]["labels"]
     expect(service["spec"]["selector"].items() <= pod_labels.items(), "Service selector matches the pods")
     expect_eq(deploy["spec"]["selector"]["matchLabels"], service["spec"]["selector"], "Deployment selector")
@@ -330,6 +336,10 @@ def check_optional(r: Rendered) -> None:
         np = r.one("NetworkPolicy", FULLNAME)
         ports = [p["port"] for rule in np["spec"]["egress"] for p in rule.get("ports", [])]
         expect(53 in ports and 443 in ports, f"NetworkPolicy egress allows DNS and HTTPS: {ports}")
+        rules = {rule["ports"][0]["port"]: rule for rule in np["spec"]["ingress"]}
+        expect_eq(sorted(rules), ["http", "metrics"], "NetworkPolicy ingress ports")
+        for port, key in (("http", "ingressFrom"), ("metrics", "metricsFrom")):
+            expect_eq(rules[port].get("from", []), v["networkPolicy"][key], f"NetworkPolicy {port} peers ({key})")
 
 
 def check_notes(r: Rendered) -> None:

@@ -2,7 +2,9 @@
 //! Prometheus metrics at the root.
 
 pub mod admin;
+pub mod forwarded;
 pub mod health;
+pub mod listeners;
 pub mod prometheus;
 pub mod scim;
 pub mod tls;
@@ -28,6 +30,18 @@ pub struct AppState {
     pub detections: DetectionRecorder,
     /// Starts sync runs; None when sync is off (no AWS Region configured).
     pub sync: Option<crate::sync::scheduler::SyncHandle>,
+    /// Shared by every worker.
+    pub edge: Arc<Edge>,
+}
+
+/// What the HTTP workers share about the edge of the server (issue 13).
+pub struct Edge {
+    /// Peers whose forwarded headers are honoured.
+    pub trusted_proxies: forwarded::TrustedProxies,
+    /// One permit per `/Bulk` body larger than `scim.max_request_bytes` being read or processed.
+    pub large_bodies: Arc<tokio::sync::Semaphore>,
+    /// The `server.metrics_listen` address as bound, when set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl AppState {
@@ -35,6 +49,7 @@ impl AppState {
         store: Arc<dyn Store>,
         settings: Arc<Settings>,
         sync: Option<crate::sync::scheduler::SyncHandle>,
+        edge: Arc<Edge>,
     ) -> AppState {
         let ttl = std::time::Duration::from_secs(settings.scim.token_cache_seconds);
         AppState {
@@ -50,6 +65,7 @@ impl AppState {
             store,
             settings,
             sync,
+            edge,
         }
     }
 }

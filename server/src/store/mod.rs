@@ -197,10 +197,22 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Opens the store the URL names: `postgres://…`/`postgresql://…` or `sqlite://…`, with at
-/// most `max_connections` pooled connections (SQLite: readers, plus its one writer).
+/// most `max_connections` pooled connections (SQLite: readers, plus its one writer), and the
+/// default `[database]` settings otherwise.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
+    let database = crate::config::DatabaseSettings { url: url.to_owned(), ..Default::default() };
+    connect_configured(&database, max_connections).await
+}
+
+/// [`connect`] with every `[database]` setting (`statement_timeout_seconds`).
+pub async fn connect_configured(
+    database: &crate::config::DatabaseSettings,
+    max_connections: u32,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let url = database.url.as_str();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect(url, max_connections).await?))
+        let timeout = database.statement_timeout_seconds;
+        Ok(Arc::new(postgres::PgStore::connect(url, max_connections, timeout).await?))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::connect(url, max_connections).await?))
     } else {
@@ -211,15 +223,54 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn 
     }
 }
 
-/// The URL without its password, for messages.
+/// Query parameters of a database URL that hold a secret.
+const SECRET_PARAMETERS: [&str; 2] = ["password", "sslpassword"];
+
+/// The URL without its secrets, for every message and log line that shows it: the userinfo
+/// password and the `password` / `sslpassword` query parameters become `***`.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+    let (before_fragment, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (before_fragment, None),
+    };
+    let mut out = redact_userinfo(base);
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if SECRET_PARAMETERS.iter().any(|s| s.eq_ignore_ascii_case(key)) => {
+                    format!("{key}=***")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+/// `scheme://user:secret@host/path` → `scheme://user:***@host/path`.
+fn redact_userinfo(base: &str) -> String {
+    let Some(scheme_end) = base.find("://").map(|i| i + 3) else {
+        return base.to_owned();
+    };
+    let authority_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let authority = &base[scheme_end..authority_end];
+    match authority.rfind('@') {
+        Some(at) if authority[..at].contains(':') => {
+            let user = authority[..at].split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &base[..scheme_end], &base[scheme_end + at..])
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
     }
 }
 
@@ -231,5 +282,20 @@ mod tests {
     fn redacts_password() {
         assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(redact_url("sqlite://x.db?mode=rwc"), "sqlite://x.db?mode=rwc");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db?password=secret2&sslmode=require&sslpassword=s3"),
+            "postgres://u:***@h/db?password=***&sslmode=require&sslpassword=***"
+        );
+        assert_eq!(
+            redact_url("postgresql://h/db?user=u&PASSWORD=secret#frag"),
+            "postgresql://h/db?user=u&PASSWORD=***#frag"
+        );
+        // An unencoded `@` in the password, or one in the query, does not confuse it.
+        assert_eq!(redact_url("postgres://u:se@cret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://h/db?password=a@b:c"), "postgres://h/db?password=***");
+        assert_eq!(redact_url("postgres://u:@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("not a url password=x"), "not a url password=x");
     }
 }

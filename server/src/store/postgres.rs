@@ -59,9 +59,88 @@ fn pool_options(max_connections: u32) -> PgPoolOptions {
         .acquire_timeout(Duration::from_secs(10))
 }
 
+/// How every connection of the store connects: `statement_timeout` (seconds; 0: none) is set
+/// at connection start, so a runaway statement cannot hold a connection forever.
+pub fn connect_options(
+    url: &str,
+    statement_timeout_seconds: u64,
+) -> Result<PgConnectOptions, sqlx::Error> {
+    let url = without_unknown_parameters(url);
+    let options = PgConnectOptions::from_str(&url)?.application_name("scimbridge");
+    Ok(if statement_timeout_seconds > 0 {
+        options.options([("statement_timeout", format!("{statement_timeout_seconds}s"))])
+    } else {
+        options
+    })
+}
+
+/// The query parameters sqlx's PostgreSQL URL parser knows (sqlx-postgres 0.9,
+/// `options/parse.rs`), besides `options[NAME]`.
+const KNOWN_PARAMETERS: [&str; 18] = [
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+/// The URL without the query parameters sqlx does not know: sqlx ignores them too, but logs
+/// each with its value, which for `sslpassword` is a secret. Here only the name is logged.
+fn without_unknown_parameters(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let (query, fragment) = match query.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (query, None),
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
+            let known = KNOWN_PARAMETERS.contains(&key)
+                || (key.starts_with("options[") && key.ends_with(']'));
+            if !known && !key.is_empty() {
+                tracing::warn!(
+                    parameter = key,
+                    "database.url: ignoring an unknown connect parameter"
+                );
+            }
+            known
+        })
+        .collect();
+    let mut out = base.to_owned();
+    if !kept.is_empty() {
+        out.push('?');
+        out.push_str(&kept.join("&"));
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
 impl PgStore {
-    pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore, StoreError> {
-        let options = PgConnectOptions::from_str(url)?.application_name("scimbridge");
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        statement_timeout_seconds: u64,
+    ) -> Result<PgStore, StoreError> {
+        let options = connect_options(url, statement_timeout_seconds)?;
         let pool = pool_options(max_connections).connect_with(options.clone()).await?;
         let http_workers = Mutex::new(Vec::new());
         let family = Arc::new(PoolFamily { options, first: pool.clone(), http_workers });
@@ -659,8 +738,13 @@ impl Store for PgStore {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         // sqlx takes a PostgreSQL advisory lock around the migrations, so replicas starting
-        // together migrate once.
-        MIGRATOR.run(&self.pool).await?;
+        // together migrate once. Neither the wait for that lock nor a long migration is cut
+        // off by database.statement_timeout_seconds: this connection runs without it and is
+        // closed afterwards rather than returned to the pool.
+        let mut conn = self.pool.acquire().await?;
+        conn.close_on_drop();
+        sqlx::query("SET statement_timeout = 0").execute(&mut *conn).await?;
+        MIGRATOR.run_direct(None, &mut *conn, false).await?;
         Ok(())
     }
 
@@ -891,5 +975,36 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_parameters_are_dropped_before_sqlx_logs_their_values() {
+        assert_eq!(
+            without_unknown_parameters("postgres://u@h/db?sslmode=require&sslpassword=s&x"),
+            "postgres://u@h/db?sslmode=require"
+        );
+        assert_eq!(
+            without_unknown_parameters("postgres://u@h/db?password=p&options[search_path]=a"),
+            "postgres://u@h/db?password=p&options[search_path]=a"
+        );
+        assert_eq!(
+            without_unknown_parameters("postgres://u@h/db?sslpassword=s"),
+            "postgres://u@h/db"
+        );
+        assert_eq!(without_unknown_parameters("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn statement_timeout_in_the_connect_options() {
+        let o = connect_options("postgres://u@h/db", 30).unwrap();
+        assert_eq!(o.get_options(), Some("-c statement_timeout=30s"));
+        let o = connect_options("postgres://u@h/db?options=-c%20work_mem%3D4MB", 5).unwrap();
+        assert_eq!(o.get_options(), Some("-c work_mem=4MB -c statement_timeout=5s"));
+        assert_eq!(connect_options("postgres://u@h/db", 0).unwrap().get_options(), None);
     }
 }

@@ -1,7 +1,7 @@
 //! `POST /Bulk`: the request size and operation count are checked against what
 //! `/ServiceProviderConfig` advertises (413 beyond either).
 
-use super::body::read_json;
+use super::body::read_bulk_json;
 use super::response::{base_url, scim_json};
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -15,7 +15,8 @@ pub async fn bulk(
     caller: web::ReqData<Caller>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_json(payload, state.settings.scim.max_payload_bytes).await?;
+    // The permit (a body over scim.max_request_bytes) is held until the response is built.
+    let (body, _permit) = read_bulk_json(&req, payload, &state).await?;
     let base = base_url(&req, &state);
     let response = crate::scim::bulk::run(
         &state.resources,

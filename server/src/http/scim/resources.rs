@@ -50,11 +50,12 @@ fn shaped(res: &StoredResource, base: &str, p: &Projection) -> serde_json::Value
 
 /// The JSON body of a write; `auto` mode learns the client from it.
 async fn write_body(
+    req: &HttpRequest,
     state: &AppState,
     caller: &Caller,
     payload: web::Payload,
 ) -> Result<serde_json::Value, ApiError> {
-    let body = read_json(payload, state.settings.scim.max_payload_bytes).await?;
+    let body = read_json(req, payload, state).await?;
     state.detections.observe(caller, || detect_from_body(&body)).await;
     Ok(body)
 }
@@ -67,7 +68,7 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let projection = projection_of(&req, **kind)?;
-    let body = write_body(&state, &caller, payload).await?;
+    let body = write_body(&req, &state, &caller, payload).await?;
     let created = state.resources.create(&caller, **kind, &body).await?;
     let base = base_url(&req, &state);
     let mut resp = resource_response(
@@ -112,7 +113,7 @@ pub async fn replace(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let projection = projection_of(&req, **kind)?;
-    let body = write_body(&state, &caller, payload).await?;
+    let body = write_body(&req, &state, &caller, payload).await?;
     let load = load_for(**kind, &projection);
     let res = state
         .resources
@@ -134,7 +135,7 @@ pub async fn patch(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let projection = projection_of(&req, **kind)?;
-    let body = write_body(&state, &caller, payload).await?;
+    let body = write_body(&req, &state, &caller, payload).await?;
     let respond_with_body = **kind == ResourceKind::User || projection.has_explicit();
     let load = if respond_with_body { load_for(**kind, &projection) } else { Load::default() };
     let res =
@@ -175,7 +176,7 @@ pub async fn search(
     caller: CallerData,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_json(payload, state.settings.scim.max_payload_bytes).await?;
+    let body = read_json(&req, payload, &state).await?;
     let params = ListParams::from_search_request(&body, &caller.tolerances)?;
     list_page(&req, &state, &caller, &[**kind], &params).await
 }
@@ -187,7 +188,7 @@ pub async fn search_all(
     caller: CallerData,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_json(payload, state.settings.scim.max_payload_bytes).await?;
+    let body = read_json(&req, payload, &state).await?;
     let params = ListParams::from_search_request(&body, &caller.tolerances)?;
     list_page(&req, &state, &caller, &[ResourceKind::User, ResourceKind::Group], &params).await
 }

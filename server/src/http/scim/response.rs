@@ -32,13 +32,13 @@ pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Val
     })
 }
 
-/// `https://host/scim/v2`: the configured public URL, else what the request was sent to.
+/// `https://host/scim/v2`: the configured public URL, else what the request was sent to
+/// (forwarded headers honoured only from `server.trusted_proxies`).
 pub fn base_url(req: &HttpRequest, state: &AppState) -> String {
     match &state.settings.server.public_url {
         Some(url) => format!("{}/scim/v2", url.trim_end_matches('/')),
         None => {
-            let info = req.connection_info();
-            format!("{}://{}/scim/v2", info.scheme(), info.host())
+            format!("{}/scim/v2", crate::http::forwarded::origin(req, &state.edge.trusted_proxies))
         }
     }
 }

@@ -1,0 +1,108 @@
+//! Which origin a request was sent to, for `meta.location`, `Location` and `$ref`. The
+//! forwarded headers (`Forwarded`, `X-Forwarded-Host`, `X-Forwarded-Proto`) are honoured only
+//! when the TCP peer is one of `[server] trusted_proxies`: from anyone else they would let a
+//! client choose the host written into the responses (issue 13).
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+/// `[server] trusted_proxies`, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// CIDRs such as `10.0.0.0/8` or `fd00::/8`, or single addresses (`127.0.0.1`).
+    pub fn parse(entries: &[String]) -> Result<TrustedProxies, String> {
+        entries
+            .iter()
+            .map(|entry| {
+                let e = entry.trim();
+                e.parse::<IpNet>().or_else(|_| e.parse::<IpAddr>().map(IpNet::from)).map_err(|_| {
+                    format!("`{entry}` is not a CIDR (e.g. 10.0.0.0/8) or an IP address")
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(TrustedProxies)
+    }
+
+    pub fn contains(&self, peer: IpAddr) -> bool {
+        // An IPv4 client of a dual-stack socket arrives as ::ffff:a.b.c.d.
+        let peer = peer.to_canonical();
+        self.0.iter().any(|net| net.contains(&peer))
+    }
+}
+
+/// `scheme://host` the request was sent to: through a trusted proxy, what its forwarded headers
+/// say; otherwise this connection's scheme and the `Host` header (or HTTP/2 `:authority`).
+pub fn origin(req: &HttpRequest, trusted: &TrustedProxies) -> String {
+    if req.peer_addr().is_some_and(|peer| trusted.contains(peer.ip())) {
+        // actix's ConnectionInfo reads the forwarded headers itself.
+        let info = req.connection_info();
+        return format!("{}://{}", info.scheme(), info.host());
+    }
+    let scheme = if req.app_config().secure() { "https" } else { "http" };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| req.app_config().host().to_owned());
+    format!("{scheme}://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn proxies(entries: &[&str]) -> Result<TrustedProxies, String> {
+        TrustedProxies::parse(&entries.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn cidrs_and_single_addresses() {
+        let p = proxies(&["10.0.0.0/8", "127.0.0.1", "fd00::/8"]).unwrap();
+        assert!(p.contains("10.1.2.3".parse().unwrap()));
+        assert!(p.contains("127.0.0.1".parse().unwrap()));
+        assert!(!p.contains("127.0.0.2".parse().unwrap()));
+        assert!(!p.contains("11.0.0.1".parse().unwrap()));
+        assert!(p.contains("fd12::1".parse().unwrap()));
+        assert!(p.contains("::ffff:10.9.9.9".parse().unwrap()), "IPv4-mapped IPv6 peer");
+        assert!(!TrustedProxies::default().contains("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn invalid_entries_are_named() {
+        for bad in ["10.0.0.0/33", "10.0.0/8", "example.com", ""] {
+            let err = proxies(&["127.0.0.1/32", bad]).unwrap_err();
+            assert!(err.contains(&format!("`{bad}`")), "{err}");
+        }
+    }
+
+    #[test]
+    fn forwarded_headers_only_from_trusted_peers() {
+        let req = || {
+            TestRequest::default()
+                .peer_addr("10.0.0.5:4000".parse().unwrap())
+                .insert_header((header::HOST, "internal:8080"))
+                .insert_header(("X-Forwarded-Host", "scim.example.com"))
+                .insert_header(("X-Forwarded-Proto", "https"))
+                .to_http_request()
+        };
+        assert_eq!(origin(&req(), &TrustedProxies::default()), "http://internal:8080");
+        let trusted = proxies(&["10.0.0.0/8"]).unwrap();
+        assert_eq!(origin(&req(), &trusted), "https://scim.example.com");
+        let other = proxies(&["192.168.0.0/16"]).unwrap();
+        assert_eq!(origin(&req(), &other), "http://internal:8080");
+        let forwarded = TestRequest::default()
+            .peer_addr("10.0.0.5:4000".parse().unwrap())
+            .insert_header((header::HOST, "internal:8080"))
+            .insert_header((header::FORWARDED, "proto=https;host=evil.example"))
+            .to_http_request();
+        assert_eq!(origin(&forwarded, &other), "http://internal:8080");
+        assert_eq!(origin(&forwarded, &trusted), "https://evil.example");
+    }
+}
