@@ -18,6 +18,7 @@ on_both_backends!(
     removals_spaced_out_count_together_within_the_window,
     one_large_group_emptied_is_refused_on_its_own,
     names_mean_one_thing_everywhere,
+    a_permission_set_made_by_hand_is_planned_as_adopt,
 );
 
 const ACCOUNT: &str = "111111111111";
@@ -345,4 +346,23 @@ async fn names_mean_one_thing_everywhere(b: Backend) {
         patch_op(json!([{"op": "replace", "path": "userName", "value": "x\u{7}@example.com"}]));
     app.patch(&format!("/Users/{id}"), &bell).await.assert_error(400, Some("invalidValue"));
     assert_eq!(app.get(&format!("/Users/{id}")).await.body["userName"], "\u{c5}sa@example.com");
+}
+
+async fn a_permission_set_made_by_hand_is_planned_as_adopt(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let by_hand = moto.create_permission_set("AdminAccess").await;
+    let (code, dry) = sync(&app, &moto, ADMIN_ACCESS, &["--dry-run"]);
+    assert_eq!(code, 0, "{dry}");
+    let plan = dry["plan"].as_array().expect("plan");
+    assert!(
+        plan.iter().any(|a| a["action"] == "adopt_permission_set"
+            && a["name"] == "AdminAccess"
+            && a["arn"] == by_hand.as_str()),
+        "{dry}"
+    );
+    assert!(!plan.iter().any(|a| a["action"] == "create_permission_set"), "{dry}");
+    let (code, report) = sync(&app, &moto, ADMIN_ACCESS, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(count(&report, "adopt_permission_set"), 1, "{report}");
+    assert_eq!(moto.permission_sets().await["AdminAccess"], by_hand, "the same permission set");
 }
