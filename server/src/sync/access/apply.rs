@@ -382,20 +382,15 @@ impl<'a> AccessRun<'a> {
         self.state.objects.iter().find(|o| o.kind == kind && o.name == name)
     }
 
-    /// What `sync_permission_sets` would do, for a dry run's plan (from the record, and the
-    /// names `resolve_permission_sets` found in AWS: one there that the record does not hold
-    /// is adopted by name).
+    /// What `sync_permission_sets` would do, for a dry run's plan (from the record, which
+    /// `resolve_permission_sets` has filled with the names it found in AWS: a declared one found
+    /// there, not yet managed, is adopted by name).
     pub fn planned_permission_sets(&self, declared: &[PermissionSetSettings]) -> Vec<Value> {
         let mut out = Vec::new();
         for set in declared {
             let desired = PermissionSetShape::declared(set);
             match self.object(AccessObjectKind::PermissionSet, &set.name) {
-                None => match self.permission_sets.get(&set.name) {
-                    Some(Some(arn)) => out.push(
-                        json!({"action": "adopt_permission_set", "name": set.name, "arn": arn}),
-                    ),
-                    _ => out.push(json!({"action": "create_permission_set", "name": set.name})),
-                },
+                None => out.push(json!({"action": "create_permission_set", "name": set.name})),
                 Some(o) if !o.managed => {
                     out.push(
                         json!({"action": "adopt_permission_set", "name": set.name, "arn": o.arn}),
