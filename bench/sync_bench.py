@@ -256,7 +256,7 @@ def main():
         serve_config = os.path.join(bridge.workdir, "serve-big.toml")
         with open(serve_config, "w") as f:
             f.write(f'[aws]\nregion = "us-east-1"\nendpoint_url = "http://127.0.0.1:{proxy.server_address[1]}"\n'
-                    f"max_requests_per_second = 20\n[sync]\ndebounce_seconds = {args.debounce}\n")
+                    f"max_requests_per_second = 20\n[sync]\nenabled = true\ndebounce_seconds = {args.debounce}\n")
         bridge.server.terminate()
         bridge.server.wait()
         started = time.time()
@@ -310,7 +310,7 @@ def main():
         config = os.path.join(bridge.workdir, "serve.toml")
         with open(config, "w") as f:
             f.write(f'[aws]\nregion = "us-east-1"\nendpoint_url = "http://127.0.0.1:{proxy.server_address[1]}"\n'
-                    f"[sync]\ndebounce_seconds = {args.debounce}\n")
+                    f"[sync]\nenabled = true\ndebounce_seconds = {args.debounce}\n")
         bridge.server.terminate()
         bridge.server.wait()
         bridge.server = subprocess.Popen([args.binary, "--config", config, "serve", "--listen",

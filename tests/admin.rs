@@ -10,7 +10,7 @@
 
 use crate::on_both_backends;
 use crate::support::binary::{BinaryApp, IdpClient, command};
-use crate::support::moto::{AWS_ENV, Moto, writes};
+use crate::support::moto::{Moto, SYNCING_ENV, writes};
 use crate::support::{Backend, Reply, group, user};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -21,6 +21,7 @@ on_both_backends!(
     status_and_audit,
     admin_auth,
     sync_off_without_a_region,
+    an_ambient_aws_region_does_not_start_sync,
     metrics_report_runs_and_calls,
 );
 
@@ -55,7 +56,7 @@ async fn anonymous(url: &str) -> Reply {
 async fn serve_with_sync(b: Backend) -> (Moto, BinaryApp, IdpClient, IdpClient) {
     let moto = Moto::start().await;
     let config = format!("{}{QUIET}", moto.config());
-    let app = BinaryApp::start_with_env(b, &config, AWS_ENV).await;
+    let app = BinaryApp::start_with_env(b, &config, SYNCING_ENV).await;
     let idp =
         IdpClient::new(&app.base, app.token("okta", None), None, "application/scim+json", None);
     let admin = root_client(&app, app.admin_token());
@@ -384,6 +385,27 @@ async fn sync_off_without_a_region(b: Backend) {
     assert_eq!(s["sync"]["enabled"], false, "{s}");
     assert!(s["last_run"].is_null(), "{s}");
     assert_eq!(run_ids(&admin, "").await, Vec::<String>::new(), "a refused run is not recorded");
+}
+
+/// The README quick start with `AWS_REGION` (and credentials, and an endpoint) in the shell:
+/// `serve` must not push into that Identity Store unless `[sync] enabled = true`.
+async fn an_ambient_aws_region_does_not_start_sync(b: Backend) {
+    let moto = Moto::start().await;
+    let endpoint = moto.endpoint.clone();
+    let mut env: Vec<(&str, &str)> = crate::support::moto::AWS_ENV.to_vec();
+    env.push(("AWS_ENDPOINT_URL", &endpoint));
+    let app = BinaryApp::start_with_env(b, "[sync]\ndebounce_seconds = 1\n", &env).await;
+    let idp =
+        IdpClient::new(&app.base, app.token("okta", None), None, "application/scim+json", None);
+    create_user(&idp, "colleague@example.com").await;
+    // Past the debounce and what a start-up run would take.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(moto.users().await.is_empty(), "nothing pushed into AWS");
+    let admin = root_client(&app, app.admin_token());
+    let s = status(&admin).await;
+    assert_eq!(s["sync"]["enabled"], false, "{s}");
+    assert!(s["last_run"].is_null(), "{s}");
+    admin.send(Method::POST, "/admin/v1/sync", None).await.assert_error(409, None);
 }
 
 /// The sum of the samples of metric `name` whose labels include each of `labels`

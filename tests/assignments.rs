@@ -7,7 +7,7 @@
 use crate::on_both_backends;
 use crate::support::binary::{BinaryApp, IdpClient};
 use crate::support::fault_proxy::{FaultProxy, Faults};
-use crate::support::moto::{AWS_ENV, Moto, aws_config_section, writes};
+use crate::support::moto::{Moto, SYNCING_ENV, aws_config_section, writes};
 use crate::support::{Backend, TestApp, execute_sql, patch_op, spawn_app};
 use crate::sync::{check_with, count, sync, sync_command, sync_with};
 use reqwest::StatusCode;
@@ -513,7 +513,7 @@ async fn serve_applies_rules_to_a_group_pushed_by_the_idp(b: Backend) {
         moto.config(),
         account_rule("group = \"Pushed\"", "ViewOnly", &[A])
     );
-    let app = BinaryApp::start_with_env(b, &config, AWS_ENV).await;
+    let app = BinaryApp::start_with_env(b, &config, SYNCING_ENV).await;
     let idp =
         IdpClient::new(&app.base, app.token("okta", None), None, "application/scim+json", None);
     let r = idp.post("/Groups", &crate::support::group("Pushed", &[])).await;

@@ -4,7 +4,7 @@
 
 use crate::support::Backend;
 use crate::support::binary::{BinaryApp, IdpClient};
-use crate::support::moto::{AWS_ENV, Moto};
+use crate::support::moto::{Moto, SYNCING_ENV};
 use crate::support::{group, patch_op, user};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
@@ -17,8 +17,8 @@ const CONFIG: &str = "[sync]\nschedule = \"0 0 0 1 1 *\"\ndebounce_seconds = 1\n
 async fn two_replicas_serve_concurrently_and_sync_one_run_at_a_time() {
     let moto = Moto::start().await;
     let config = format!("{}{CONFIG}", moto.config());
-    let a = BinaryApp::start_with_env(Backend::Postgres, &config, AWS_ENV).await;
-    let b = a.replica(&config, AWS_ENV).await;
+    let a = BinaryApp::start_with_env(Backend::Postgres, &config, SYNCING_ENV).await;
+    let b = a.replica(&config, SYNCING_ENV).await;
     let token = a.token("okta", None);
     let scim = |app: &BinaryApp| {
         IdpClient::new(&app.base, token.clone(), None, "application/scim+json", None)

@@ -5,7 +5,7 @@
 use crate::on_both_backends;
 use crate::support::binary::{BinaryApp, IdpClient, command};
 use crate::support::fault_proxy::{FaultProxy, Faults};
-use crate::support::moto::{AWS_ENV, Moto, aws_config_section, writes};
+use crate::support::moto::{AWS_ENV, Moto, SYNCING_ENV, aws_config_section, writes};
 use crate::support::{Backend, TestApp, execute_sql, patch_op, spawn_app, user};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -418,7 +418,7 @@ async fn one_run_at_a_time(b: Backend) {
 async fn serve_pushes_changes_after_the_debounce(b: Backend) {
     let moto = Moto::start().await;
     let config = format!("{}[sync]\ndebounce_seconds = 1\n", moto.config());
-    let app = BinaryApp::start_with_env(b, &config, AWS_ENV).await;
+    let app = BinaryApp::start_with_env(b, &config, SYNCING_ENV).await;
     let idp =
         IdpClient::new(&app.base, app.token("okta", None), None, "application/scim+json", None);
     let r = idp.post("/Users", &user("pushed@example.com")).await;
@@ -885,7 +885,7 @@ async fn shutdown_stops_a_running_sync_cleanly(b: Backend) {
         "{}[sync]\ndebounce_seconds = 1\nschedule = \"0 0 0 1 1 *\"\n",
         aws_config_section(&proxy.endpoint, 1000)
     );
-    let mut app = BinaryApp::start_with_env(b, &config, AWS_ENV).await;
+    let mut app = BinaryApp::start_with_env(b, &config, SYNCING_ENV).await;
     let idp =
         IdpClient::new(&app.base, app.token("okta", None), None, "application/scim+json", None);
     for i in 0..60 {

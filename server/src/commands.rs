@@ -63,7 +63,7 @@ async fn check(settings: &Settings) -> anyhow::Result<i32> {
         }
         Err(e) => report("database", Some(format!("{e:#}")), ""),
     }
-    if !crate::sync::scheduler::enabled(settings) {
+    if !crate::sync::scheduler::region_configured(settings) {
         report(
             "aws",
             Some("no AWS Region configured ([aws] region or AWS_REGION): sync is off".into()),
@@ -292,7 +292,10 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
             crate::sync::scheduler::spawn(store.clone(), Arc::new(settings.clone()))?;
         (Some(task), Some(handle))
     } else {
-        tracing::warn!("sync disabled: no AWS Region configured ([aws] region or AWS_REGION)");
+        tracing::warn!(
+            "sync is off: serve pushes into AWS only with [sync] enabled = true \
+             (SCIMBRIDGE_SYNC__ENABLED=true); `scimbridge sync` still runs by hand"
+        );
         (None, None)
     };
     let app = Application::build_with_store(settings, store, handle.clone()).await?;

@@ -216,6 +216,10 @@ pub enum OnDeactivate {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SyncSettings {
+    /// Whether `serve` syncs into AWS by itself (at start-up, on the schedule, after changes).
+    /// Off unless set: an AWS Region in the shell (`AWS_REGION`) must never start pushing into
+    /// a real Identity Store. `scimbridge sync` runs whatever this says.
+    pub enabled: bool,
     /// Full reconcile schedule: 6-field cron with seconds, UTC.
     pub schedule: String,
     /// A change reaches AWS this long after the IdP's last request.
@@ -240,6 +244,7 @@ pub struct SyncSettings {
 impl Default for SyncSettings {
     fn default() -> Self {
         SyncSettings {
+            enabled: false,
             schedule: "0 0 3 * * *".to_owned(),
             debounce_seconds: 5,
             on_deactivate: OnDeactivate::RemoveMemberships,

@@ -38,6 +38,14 @@ pub const AWS_ENV: &[(&str, &str)] = &[
     ("AWS_REGION", "us-east-1"),
 ];
 
+/// [`AWS_ENV`] and `[sync] enabled = true`: a `serve` that syncs by itself.
+pub const SYNCING_ENV: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_REGION", "us-east-1"),
+    ("SCIMBRIDGE_SYNC__ENABLED", "true"),
+];
+
 /// An `[aws]` section for an endpoint (the emulator, or a proxy in front of it).
 pub fn aws_config_section(endpoint: &str, max_requests_per_second: u32) -> String {
     format!(

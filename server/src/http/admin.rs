@@ -71,7 +71,8 @@ async fn start_sync(
         return Err(ApiError::Scim(ScimError::new(
             409,
             None,
-            "sync is off on this server: no AWS Region is configured ([aws] region or AWS_REGION)",
+            "sync is off on this server: serve syncs only with [sync] enabled = true (and an AWS \
+             Region); `scimbridge sync` runs by hand",
         )));
     };
     let body: SyncRequest = if body.iter().all(u8::is_ascii_whitespace) {
