@@ -400,7 +400,18 @@ impl Translator {
                 };
                 let ty = leaf_type_of(ty, name)?;
                 let from = self.array_from(&array);
+                let some = format!("{lhs} IS NOT NULL");
                 let cond = self.leaf(Leaf { lhs, ty, case_exact, op, value, attr_name: name })?;
+                // As in the evaluator, `emails.type` holds the types that are there: with none it
+                // is null, so `ne "x"` and `eq null` match (as `title ne "x"` matches a user
+                // without a title); otherwise an element without a type does not count.
+                let null = matches!(value, CompValue::Null);
+                if (op == CompareOp::Ne && !null) || (op == CompareOp::Eq && null) {
+                    return Ok(format!(
+                        "(NOT EXISTS (SELECT 1 FROM {from} WHERE {some}) \
+                         OR EXISTS (SELECT 1 FROM {from} WHERE {some} AND {cond}))"
+                    ));
+                }
                 Ok(format!("EXISTS (SELECT 1 FROM {from} WHERE {cond})"))
             }
             Target::Relation { rel, sub } => {
