@@ -14,6 +14,7 @@ mod bulk;
 mod cli;
 mod concurrency;
 mod discovery;
+mod filter_differential;
 mod filters;
 mod groups;
 mod ha;
