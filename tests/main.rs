@@ -15,6 +15,7 @@ mod cli;
 mod concurrency;
 mod discovery;
 mod edge;
+mod filter_differential;
 mod filters;
 mod groups;
 mod ha;

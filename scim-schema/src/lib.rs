@@ -1,6 +1,7 @@
 //! SCIM 2.0 (RFC 7643 / RFC 7644) protocol library for scimbridge. Pure: no I/O.
 //!
 //! - [`schema`]: attribute metadata and the User, Group and Enterprise User schemas
+//! - [`fold`]: the case folding of every case-insensitive comparison (PostgreSQL's `lower()`)
 //! - [`filter`]: the nom filter and attribute-path parser, and in-memory evaluation
 //! - [`resource`]: validating and normalising incoming resources, rendering outgoing ones
 //! - [`patch`]: the PATCH engine
@@ -12,6 +13,7 @@ pub mod compat;
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod fold;
 pub mod patch;
 pub mod projection;
 pub mod resource;

@@ -1,6 +1,6 @@
 //! userName and displayName mean one thing everywhere: one normal form (Unicode NFC, with
 //! surrounding whitespace of any kind trimmed) and one case-insensitive key (that form,
-//! lower-cased by Unicode's rules). Rule matching and the protected lists compare keys, so
+//! lower-cased by [`scim_schema::fold::lower`], the folding filters use on both databases). Rule matching and the protected lists compare keys, so
 //! `"A-Admins\u{a0}"`, `"a-admins"` and a decomposed `"Å"` all name the same principal.
 
 use scim_schema::ScimError;
@@ -43,14 +43,16 @@ pub fn normalize(name: &str) -> String {
     name.nfc().collect::<String>().trim().to_owned()
 }
 
-/// The key names are compared by: the normal form, lower-cased.
+/// The key names are compared by: the normal form, lower-cased by [`scim_schema::fold::lower`]
+/// (so a stored key equals what PostgreSQL's `lower()` and SQLite's `scim_lower()` make of the
+/// name, and what the filter evaluator compares).
 pub fn fold(name: &str) -> String {
-    normalize(name).to_lowercase()
+    scim_schema::fold::lower(&normalize(name))
 }
 
 /// A part of a name (a `sw`/`co`/`ew` filter value) folded like [`fold`], keeping its spaces.
 pub fn fold_fragment(fragment: &str) -> String {
-    fragment.nfc().collect::<String>().to_lowercase()
+    scim_schema::fold::lower(&fragment.nfc().collect::<String>())
 }
 
 /// Whether two names are the same name.
@@ -84,6 +86,9 @@ mod tests {
         // "Å" precomposed and as A + combining ring.
         assert!(same("\u{c5}sa", "A\u{30a}SA"));
         assert!(same("ÖSTERGÅRD", "östergård"));
+        // One key per name, as PostgreSQL's lower() folds: no final-sigma rule, İ is i.
+        assert_eq!(fold("ΟΔΟΣ"), "οδοσ");
+        assert!(same("İSTANBUL", "istanbul"));
         assert!(!same("Admins", "Admin"));
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! Matching rules:
 //! - attribute names are case-insensitive; an attribute the schema does not define never matches;
-//! - strings honour `caseExact` (otherwise compared case-insensitively, Unicode lower case);
+//! - strings honour `caseExact` (otherwise compared after [`crate::fold::lower`], the simple
+//!   lower case PostgreSQL's `lower()` and SQLite's `scim_lower()` apply);
 //! - `gt`/`ge`/`lt`/`le` are lexicographic on strings, chronological on `dateTime` (RFC 3339)
 //!   and numeric on numbers; on booleans they never match (the parser rejects them);
 //! - `pr` means present and not null, `""`, `[]` or `{}`;
@@ -265,7 +266,7 @@ fn compare_string(value: &Value, case_exact: bool, op: CompareOp, comp: &CompVal
     let (actual, wanted) = if case_exact {
         (actual.to_owned(), wanted)
     } else {
-        (actual.to_lowercase(), wanted.to_lowercase())
+        (crate::fold::lower(actual), crate::fold::lower(&wanted))
     };
     match op {
         CompareOp::Co => actual.contains(&wanted),
@@ -399,6 +400,18 @@ mod tests {
         assert!(!element_matches(&filter("value eq \"abc-1\""), &group, groups));
         assert!(!element_matches(&filter("value co \"abc\""), &group, groups));
         assert!(element_matches(&filter("display eq \"admins\""), &group, groups));
+    }
+
+    #[test]
+    fn non_ascii_letters_fold_like_the_databases() {
+        let r = json!({"userName": "x", "name": {"familyName": "ÖSTERGÅRD"}, "title": "ΟΔΟΣ İ"});
+        let at = |text: &str| resource_matches(&filter(text), &r, ResourceKind::User);
+        assert!(at("name.familyName eq \"östergård\""));
+        assert!(at("name.familyName sw \"öST\""));
+        // PostgreSQL's lower(): every Σ is σ (no final-sigma rule), İ is i.
+        assert!(at("title eq \"οδοσ i\""));
+        assert!(!at("title co \"ς\""));
+        assert!(at("title ew \"Σ I\""));
     }
 
     #[test]

@@ -127,7 +127,9 @@ fn same_value(el: &Value, wanted: &Value, attr: &AttributeDef) -> bool {
 
 fn strings_equal(a: &Value, b: &Value, case_exact: bool) -> bool {
     match (a, b) {
-        (Value::String(a), Value::String(b)) if !case_exact => a.to_lowercase() == b.to_lowercase(),
+        (Value::String(a), Value::String(b)) if !case_exact => {
+            crate::fold::lower(a) == crate::fold::lower(b)
+        }
         _ => a == b,
     }
 }

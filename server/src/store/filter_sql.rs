@@ -148,6 +148,10 @@ enum LeafType {
 }
 
 impl Translator {
+    fn fold_sql(&self, expr: &str) -> String {
+        fold_sql(self.backend, expr)
+    }
+
     fn param(&mut self, b: Bind) -> String {
         self.binds.push(b);
         format!("${}", self.first_param + self.binds.len() - 1)
@@ -396,7 +400,18 @@ impl Translator {
                 };
                 let ty = leaf_type_of(ty, name)?;
                 let from = self.array_from(&array);
+                let some = format!("{lhs} IS NOT NULL");
                 let cond = self.leaf(Leaf { lhs, ty, case_exact, op, value, attr_name: name })?;
+                // As in the evaluator, `emails.type` holds the types that are there: with none it
+                // is null, so `ne "x"` and `eq null` match (as `title ne "x"` matches a user
+                // without a title); otherwise an element without a type does not count.
+                let null = matches!(value, CompValue::Null);
+                if (op == CompareOp::Ne && !null) || (op == CompareOp::Eq && null) {
+                    return Ok(format!(
+                        "(NOT EXISTS (SELECT 1 FROM {from} WHERE {some}) \
+                         OR EXISTS (SELECT 1 FROM {from} WHERE {some} AND {cond}))"
+                    ));
+                }
                 Ok(format!("EXISTS (SELECT 1 FROM {from} WHERE {cond})"))
             }
             Target::Relation { rel, sub } => {
@@ -591,9 +606,9 @@ impl Translator {
 
     fn text_leaf(&mut self, l: &Leaf<'_>) -> Result<String, ScimError> {
         let raw = value_as_text(l.value);
-        // Pre-lowered columns were folded by the server (Rust's Unicode lower case), so the value
-        // is folded the same way; anything else is folded on both sides by the database's own
-        // lower(), so that a stored value always matches itself.
+        // Pre-lowered columns were folded by the server (`names::fold`), so the value is folded
+        // the same way; anything else is folded on both sides in SQL (`fold_sql`), so that a
+        // stored value always matches itself. All three fold alike (scim_schema::fold).
         let stored_lower = l.ty == LeafType::LowerText;
         let sql_fold = !l.case_exact && !stored_lower;
         // Names are stored folded: an `eq`/`ne` value is folded the same way (NFC, trimmed, lower
@@ -603,8 +618,9 @@ impl Translator {
             (true, CompareOp::Eq | CompareOp::Ne) => crate::names::fold(&raw),
             (true, _) => crate::names::fold_fragment(&raw),
         };
-        let lhs = if sql_fold { format!("lower({})", l.lhs) } else { l.lhs.clone() };
-        let fold = |p: String| if sql_fold { format!("lower({p})") } else { p };
+        let lhs = if sql_fold { self.fold_sql(&l.lhs) } else { l.lhs.clone() };
+        let backend = self.backend;
+        let fold = |p: String| if sql_fold { fold_sql(backend, &p) } else { p };
         Ok(match l.op {
             CompareOp::Eq => {
                 let p = fold(self.param(Bind::Text(value)));
@@ -656,7 +672,7 @@ impl Translator {
             _ => format!("%{escaped}"),
         };
         let p = self.param(Bind::Text(pattern));
-        let p = if lower_pattern { format!("lower({p})") } else { p };
+        let p = if lower_pattern { self.fold_sql(&p) } else { p };
         format!("{lhs} LIKE {p} ESCAPE '\\'")
     }
 
@@ -783,7 +799,7 @@ impl Translator {
                 if case_exact {
                     expr
                 } else {
-                    format!("lower({expr})")
+                    self.fold_sql(&expr)
                 }
             }
             Target::JsonArray { array, attr, sub } => {
@@ -800,7 +816,7 @@ impl Translator {
                         "e.n".to_owned(),
                     ),
                     Backend::Sqlite => (
-                        format!("lower(json_extract(e.value, '$.\"{value}\"'))"),
+                        fold_sql(self.backend, &format!("json_extract(e.value, '$.\"{value}\"')")),
                         "COALESCE(json_extract(e.value, '$.primary'), 0)".to_owned(),
                         "e.key".to_owned(),
                     ),
@@ -814,6 +830,17 @@ impl Translator {
             Target::Constant(_) => "r.seq".to_owned(),
             Target::JsonObject { .. } | Target::Relation { .. } => return Err(bad()),
         })
+    }
+}
+
+/// `expr` case-folded in SQL, as [`scim_schema::fold::lower`] folds: PostgreSQL's `lower()` does
+/// under a UTF-8 ctype (C.UTF-8, en_US.UTF-8; the filter differential e2e test checks it);
+/// SQLite's folds ASCII only, so there it is `scim_lower()`, registered on every connection by
+/// the `sqlite-fold` crate.
+fn fold_sql(backend: Backend, expr: &str) -> String {
+    match backend {
+        Backend::Postgres => format!("lower({expr})"),
+        Backend::Sqlite => format!("{}({expr})", sqlite_fold::FUNCTION_NAME),
     }
 }
 

@@ -58,18 +58,8 @@ impl SqliteStore {
             .foreign_keys(true)
             // Other processes (the CLI) may write too.
             .busy_timeout(Duration::from_secs(30));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
-            .await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await?;
+        let writer = pool_options(1).connect_with(options.clone()).await?;
+        let readers = pool_options(max_connections).connect_with(options).await?;
         Ok(SqliteStore { writer, readers })
     }
 
@@ -80,6 +70,16 @@ impl SqliteStore {
     async fn read(&self) -> Result<Session<sqlx::pool::PoolConnection<Sqlite>>, StoreError> {
         Ok(Session(self.readers.acquire().await?))
     }
+}
+
+/// Every connection gets `scim_lower()` (see the `sqlite-fold` crate): filters and sorting fold
+/// case with it, as PostgreSQL's `lower()` does, where SQLite's `lower()` folds ASCII only.
+fn pool_options(max_connections: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .test_before_acquire(false)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| Box::pin(sqlite_fold::register(conn)))
 }
 
 /// A connection or a transaction, with the primitive steps spelled for SQLite.
