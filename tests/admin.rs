@@ -433,6 +433,9 @@ async fn metrics_report_runs_and_calls(b: Backend) {
     let run_id = start_run(&admin, "", None).await;
     let run = finished_run(&admin, &run_id).await;
     assert_eq!(run["status"], "succeeded", "{run}");
+    // A dry run is counted apart: it cannot stand in for a real run in an alert.
+    let dry_id = start_run(&admin, "", Some(&json!({"dry_run": true}))).await;
+    assert_eq!(finished_run(&admin, &dry_id).await["status"], "succeeded");
 
     // No token: scraped from inside the cluster.
     let resp = reqwest::get(format!("{}/metrics", root(&app))).await.expect("GET /metrics");
@@ -446,12 +449,15 @@ async fn metrics_report_runs_and_calls(b: Backend) {
     assert!(content_type.starts_with("text/plain"), "{content_type}");
     let text = resp.text().await.expect("the metrics");
 
-    let runs = |trigger: &str| {
+    let runs = |trigger: &str, dry_run: &str| {
         let trigger = format!("trigger=\"{trigger}\"");
-        sample(&text, "scimbridge_sync_runs_total", &[trigger.as_str(), "status=\"succeeded\""])
+        let dry_run = format!("dry_run=\"{dry_run}\"");
+        let labels = [trigger.as_str(), "status=\"succeeded\"", dry_run.as_str()];
+        sample(&text, "scimbridge_sync_runs_total", &labels)
     };
-    assert_eq!(runs("startup"), Some(1.0), "{text}");
-    assert_eq!(runs("admin"), Some(1.0), "{text}");
+    assert_eq!(runs("startup", "false"), Some(1.0), "{text}");
+    assert_eq!(runs("admin", "false"), Some(1.0), "the dry run is not counted here: {text}");
+    assert_eq!(runs("admin", "true"), Some(1.0), "{text}");
     let create_user_ok = ["operation=\"CreateUser\"", "outcome=\"ok\""];
     assert_eq!(sample(&text, "scimbridge_aws_calls_total", &create_user_ok), Some(1.0), "{text}");
     assert!(
@@ -482,8 +488,9 @@ async fn metrics_report_runs_and_calls(b: Backend) {
     assert_eq!(sample(&text, "scimbridge_http_requests_total", &post), Some(1.0), "{text}");
     let get = ["route=\"/scim/v2/Users/{id}\"", "method=\"GET\"", "status=\"200\""];
     assert_eq!(sample(&text, "scimbridge_http_requests_total", &get), Some(1.0), "{text}");
+    // The run and the dry run.
     let asked = ["route=\"/admin/v1/sync\"", "method=\"POST\"", "status=\"202\""];
-    assert_eq!(sample(&text, "scimbridge_http_requests_total", &asked), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "scimbridge_http_requests_total", &asked), Some(2.0), "{text}");
     assert!(!text.contains(&user_id), "a user id in the metrics: {text}");
     assert!(!text.contains(&run_id), "a run id in the metrics: {text}");
 }

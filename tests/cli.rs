@@ -114,6 +114,17 @@ async fn token_commands_and_serve(b: Backend) {
     let bad = run(&url, &["--config", cfg.to_str().unwrap(), "migrate"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("lisen"));
+    // A log level that would silently turn logging off is one too.
+    std::fs::write(&cfg, "[log]\nlevel = \"verbose\"\n").unwrap();
+    let bad = run(&url, &["--config", cfg.to_str().unwrap(), "migrate"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("log.level") && stderr.contains("verbose"), "{stderr}");
+    // Logs written to a pipe (kubectl logs) carry no colour codes.
+    let migrated = command(&url).env("RUST_LOG", "info").arg("migrate").output().unwrap();
+    let stderr = String::from_utf8_lossy(&migrated.stderr);
+    assert!(stderr.contains("migrations applied"), "{stderr:?}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
 
 /// `[auth] tokens_dir` (how the Helm chart hands over tokens): a Kubernetes-style mounted

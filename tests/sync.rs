@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 on_both_backends!(
+    a_text_dry_run_says_so_and_prints_its_plan_as_a_table,
     creates_updates_renames_and_deletes,
     a_second_run_changes_nothing,
     adopts_existing_and_leaves_foreign_alone,
@@ -908,4 +909,36 @@ async fn shutdown_stops_a_running_sync_cleanly(b: Backend) {
     assert_eq!(stopped.status, "failed", "{:?}", stopped.report);
     assert!(stopped.report.to_string().contains("shutting down"), "{:?}", stopped.report);
     assert!(store.acquire_sync_lease(uuid::Uuid::now_v7(), 60).await.unwrap(), "lease released");
+}
+
+/// Without `--json`, a dry run says it changed nothing and lists its plan as a table.
+async fn a_text_dry_run_says_so_and_prints_its_plan_as_a_table(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let alice = app.create_user("alice@example.com").await;
+    app.create_group("Team", &[&alice]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("scimbridge.toml");
+    std::fs::write(&config, moto.config()).expect("config");
+    let mut cmd = command(&app.url);
+    cmd.arg("--config").arg(&config).args(["sync", "--dry-run"]);
+    for (k, v) in AWS_ENV {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run scimbridge sync --dry-run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(first.ends_with("succeeded (dry run: nothing was changed)"), "{stdout}");
+    assert!(stdout.contains("plan (3 steps):"), "{stdout}");
+    let rows: Vec<Vec<&str>> =
+        stdout.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).collect();
+    assert!(rows.iter().any(|r| r[..] == ["ACTION", "KIND", "NAME", "CHANGES"]), "{stdout}");
+    assert!(rows.iter().any(|r| r[..] == ["create", "User", "alice@example.com"]), "{stdout}");
+    assert!(
+        rows.iter()
+            .any(|r| r[..] == ["add_member", "Membership", "alice@example.com", "in", "Team"]),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("{\""), "no raw JSON in the text report: {stdout}");
+    assert!(moto.users().await.is_empty(), "a dry run writes nothing");
 }

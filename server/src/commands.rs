@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::startup::Application;
 use crate::store::{self, Store, TokenInfo, format_timestamp};
 use anyhow::Context;
+use serde_json::Value;
 use std::sync::Arc;
 
 /// Runs one command; returns the process exit code.
@@ -213,7 +214,8 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        println!("run {} {}", report.run_id, report.status);
+        let dry = if report.dry_run { " (dry run: nothing was changed)" } else { "" };
+        println!("run {} {}{dry}", report.run_id, report.status);
         for (action, n) in &report.counts {
             println!("  {action}: {n}");
         }
@@ -222,11 +224,78 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
         for e in &report.errors {
             println!("  error: {}: {}", e.principal, e.message);
         }
-        for step in report.plan.iter().flatten() {
-            println!("  plan: {step}");
+        if let Some(plan) = &report.plan {
+            println!("  plan ({} steps):", plan.len());
+            for line in plan_table(plan) {
+                println!("    {line}");
+            }
         }
     }
     Ok(report.exit_code())
+}
+
+/// A run's plan as a table: action, kind, name, what changes. The columns are read from the
+/// plan's JSON (what `--json` prints), so every kind of step — principals, memberships,
+/// permission sets, assignments — gets a row.
+fn plan_table(plan: &[Value]) -> Vec<String> {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let rows: Vec<[String; 4]> = plan
+        .iter()
+        .map(|step| {
+            let action = text(step, "action").unwrap_or_default();
+            let (kind, name) = match (text(step, "group"), text(step, "user")) {
+                (Some(group), Some(user)) => {
+                    ("Membership".to_owned(), format!("{user} in {group}"))
+                }
+                _ => (
+                    text(step, "kind").unwrap_or_else(|| {
+                        if action.ends_with("_assignment") {
+                            "Assignment".to_owned()
+                        } else if action.ends_with("_permission_set") {
+                            "PermissionSet".to_owned()
+                        } else {
+                            String::new()
+                        }
+                    }),
+                    text(step, "name")
+                        .or_else(|| text(step, "principal"))
+                        .or_else(|| text(step, "application_arn"))
+                        .unwrap_or_default(),
+                ),
+            };
+            let mut detail = Vec::new();
+            if let Some(attributes) = step.get("attributes").and_then(Value::as_array) {
+                let names: Vec<&str> = attributes.iter().filter_map(Value::as_str).collect();
+                detail.push(names.join(", "));
+            }
+            for key in ["reason", "permission_set", "target", "aws_id", "rule"] {
+                if let Some(v) = text(step, key) {
+                    detail.push(format!("{key} {v}"));
+                }
+            }
+            [action, kind, name, detail.join("; ")]
+        })
+        .collect();
+    let header = ["ACTION", "KIND", "NAME", "CHANGES"].map(str::to_owned);
+    let mut widths = [0usize; 3];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|[a, k, n, d]| {
+            format!(
+                "{a:<w0$}  {k:<w1$}  {n:<w2$}  {d}",
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2]
+            )
+            .trim_end()
+            .to_owned()
+        })
+        .collect()
 }
 
 /// Connects and applies pending migrations (every command that touches the database does).
@@ -406,4 +475,35 @@ fn token_line(t: &TokenInfo) -> String {
         state,
         compat
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_plan_reads_as_a_table() {
+        let plan = vec![
+            json!({"action": "update", "kind": "User", "name": "ana@example.com", "attributes": ["displayName", "title"]}),
+            json!({"action": "delete", "kind": "Group", "name": "Old", "reason": "deleted at the IdP"}),
+            json!({"action": "add_member", "group": "Admins", "user": "ana@example.com"}),
+            json!({"action": "create_account_assignment", "principal": "Admins", "permission_set": "AdminAccess", "target": "111111111111", "rule": "assignments.account[0]"}),
+        ];
+        let lines = plan_table(&plan);
+        // Columns line up under the header.
+        assert!(lines[0].starts_with("ACTION") && lines[0].ends_with("CHANGES"), "{lines:?}");
+        assert_eq!(lines[0].find("KIND"), lines[1].find("User"), "{lines:?}");
+        assert_eq!(lines[0].find("NAME"), lines[1].find("ana@example.com"), "{lines:?}");
+        assert_eq!(lines[0].find("CHANGES"), lines[1].find("displayName, title"), "{lines:?}");
+        assert!(lines[2].ends_with("reason deleted at the IdP"), "{lines:?}");
+        assert!(lines[3].contains("Membership  ana@example.com in Admins"), "{lines:?}");
+        assert!(
+            lines[4].contains("Assignment  Admins")
+                && lines[4].ends_with(
+                    "permission_set AdminAccess; target 111111111111; rule assignments.account[0]"
+                ),
+            "{lines:?}"
+        );
+    }
 }

@@ -377,6 +377,9 @@ impl Settings {
                 );
             }
         }
+        if let Some(problem) = crate::telemetry::level_problem(&self.log.level) {
+            anyhow::bail!("config: log.level: {problem}");
+        }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             anyhow::bail!("config: log.format must be `text` or `json`, not `{}`", self.log.format);
         }
@@ -627,5 +630,15 @@ application_arn = "arn:aws:sso::123456789012:application/ssoins-1111111111111111
             assert!(err.to_string().contains("assignments.account[0].source"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_log_level_that_would_silence_the_logs_is_named() {
+        for good in ["info", "WARN", "scimbridge=debug,info", "off"] {
+            assert!(crate::telemetry::level_problem(good).is_none(), "{good}");
+        }
+        for bad in ["verbose", "info,chatty", "scimbridge=loud"] {
+            assert!(crate::telemetry::level_problem(bad).is_some(), "{bad}");
+        }
     }
 }

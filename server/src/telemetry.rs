@@ -15,8 +15,30 @@ pub fn init(format: &str, level: &str) {
             .with(fmt::layer().json().with_current_span(true).with_writer(std::io::stderr))
             .try_init()
     } else {
-        registry.with(fmt::layer().with_writer(std::io::stderr)).try_init()
+        // Colour only on a terminal: `kubectl logs` and log shippers get plain text.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        registry.with(fmt::layer().with_ansi(ansi).with_writer(std::io::stderr)).try_init()
     };
+}
+
+/// Why `level` is not a usable `[log] level`, if it is not: a tracing filter whose every
+/// directive is a level (`info`) or names its target (`scimbridge=debug`). A bare word that is
+/// no level (`verbose`) would be read as a target and silently turn every other log off.
+pub fn level_problem(level: &str) -> Option<String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    if let Err(e) = EnvFilter::try_new(level) {
+        return Some(format!("{level:?} is not a log filter ({e})"));
+    }
+    let bare = level
+        .split(',')
+        .map(str::trim)
+        .find(|d| !d.contains('=') && !LEVELS.contains(&d.to_ascii_lowercase().as_str()));
+    bare.map(|d| {
+        format!(
+            "{d:?} is not a log level (one of {}); a filter names its target as in \"scimbridge=debug\"",
+            LEVELS.join(", ")
+        )
+    })
 }
 
 /// The Prometheus recorder behind `/metrics`, installed on first use (once per process: the

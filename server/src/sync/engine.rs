@@ -297,15 +297,18 @@ pub async fn run(
     Ok(report)
 }
 
-/// The run in `/metrics`: runs by trigger and status, duration, changes by action.
+/// The run in `/metrics`: runs by trigger, status and whether they were dry runs, duration,
+/// changes by action. Dry runs are labelled `dry_run="true"`, so that alerts on real runs
+/// (`dry_run="false"`) are never satisfied by a preview.
 fn record_metrics(report: &RunReport, started_at: crate::store::Timestamp) {
     let seconds = (crate::store::now() - started_at).as_seconds_f64().max(0.0);
     let (trigger, status) = (report.trigger.clone(), report.status);
-    metrics::counter!("scimbridge_sync_runs_total", "trigger" => trigger.clone(), "status" => status)
+    let dry_run = if report.dry_run { "true" } else { "false" };
+    metrics::counter!("scimbridge_sync_runs_total", "trigger" => trigger.clone(), "status" => status, "dry_run" => dry_run)
         .increment(1);
-    metrics::histogram!("scimbridge_sync_run_duration_seconds", "trigger" => trigger)
+    metrics::histogram!("scimbridge_sync_run_duration_seconds", "trigger" => trigger, "dry_run" => dry_run)
         .record(seconds);
-    metrics::gauge!("scimbridge_sync_last_run_timestamp_seconds", "status" => status)
+    metrics::gauge!("scimbridge_sync_last_run_timestamp_seconds", "status" => status, "dry_run" => dry_run)
         .set(crate::store::now().timestamp() as f64);
     if !report.dry_run && report.status != "refused" {
         for (action, n) in &report.counts {
