@@ -1,7 +1,8 @@
 //! userName and displayName mean one thing everywhere: one normal form (Unicode NFC, with
 //! surrounding whitespace of any kind trimmed) and one case-insensitive key (that form,
-//! lower-cased by [`scim_schema::fold::lower`], the folding filters use on both databases). Rule matching and the protected lists compare keys, so
-//! `"A-Admins\u{a0}"`, `"a-admins"` and a decomposed `"Å"` all name the same principal.
+//! lower-cased by [`scim_schema::fold::lower`], the folding filters use on both databases).
+//! Rule matching and the protected lists compare keys, so `"A-Admins\u{a0}"`, `"a-admins"`
+//! and a decomposed `"Å"` all name the same principal.
 
 use scim_schema::ScimError;
 use scim_schema::schema::ResourceKind;
@@ -55,15 +56,14 @@ pub fn fold_fragment(fragment: &str) -> String {
     scim_schema::fold::lower(&fragment.nfc().collect::<String>())
 }
 
-/// Whether two names are the same name.
-pub fn same(a: &str, b: &str) -> bool {
-    fold(a) == fold(b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn same(a: &str, b: &str) -> bool {
+        fold(a) == fold(b)
+    }
 
     #[test]
     fn names_are_normalised_and_control_characters_refused() {

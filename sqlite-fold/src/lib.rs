@@ -127,14 +127,20 @@ mod tests {
     use sqlx::{ConnectOptions, Row};
     use std::str::FromStr;
 
-    #[tokio::test]
-    async fn folds_text_and_leaves_other_values_alone() {
+    /// An in-memory connection with `scim_lower()` registered.
+    async fn connection() -> SqliteConnection {
         let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite::memory:")
             .unwrap()
             .connect()
             .await
             .unwrap();
         register(&mut conn).await.unwrap();
+        conn
+    }
+
+    #[tokio::test]
+    async fn folds_text_and_leaves_other_values_alone() {
+        let mut conn = connection().await;
         let row = sqlx::query(
             "SELECT scim_lower('ÖSTERGÅRD ΣΑΣ İ ẞ Ab%_\\'), scim_lower(NULL) IS NULL, \
              scim_lower(42), typeof(scim_lower(4.5)), scim_lower(''), \
@@ -155,12 +161,7 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_utf8_text_is_returned_unchanged() {
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite::memory:")
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        register(&mut conn).await.unwrap();
+        let mut conn = connection().await;
         let row = sqlx::query("SELECT hex(scim_lower(CAST(X'C341FF' AS TEXT)))")
             .fetch_one(&mut conn)
             .await

@@ -178,30 +178,12 @@ fn run_of(r: &sqlx::postgres::PgRow) -> Result<RunRecord, StoreError> {
     })
 }
 
-fn removals_of(r: &sqlx::postgres::PgRow) -> Result<Removals, StoreError> {
-    let count = |col: &str| -> Result<u64, StoreError> {
-        Ok(u64::try_from(r.try_get::<i64, _>(col)?).unwrap_or(0))
-    };
-    Ok(Removals {
-        principals: count("deleted_principals")?,
-        memberships: count("removed_memberships")?,
-        assignments: count("removed_assignments")?,
-    })
-}
-
 pub async fn recent_removals(
     pool: &PgPool,
     since: crate::store::Timestamp,
 ) -> Result<Removals, StoreError> {
     let r = sqlx::query(RECENT_REMOVALS).bind(since).bind(false).bind(true).fetch_one(pool).await?;
-    let count = |col: &str| -> Result<u64, StoreError> {
-        Ok(u64::try_from(r.try_get::<i64, _>(col)?).unwrap_or(0))
-    };
-    Ok(Removals {
-        principals: count("principals")?,
-        memberships: count("memberships")?,
-        assignments: count("assignments")?,
-    })
+    removals_of(&r)
 }
 
 pub async fn list_runs(pool: &PgPool, limit: i64) -> Result<Vec<RunRecord>, StoreError> {

@@ -191,17 +191,6 @@ fn run_of(r: &SqliteRow) -> Result<RunRecord, StoreError> {
     })
 }
 
-fn removals_of(r: &SqliteRow) -> Result<Removals, StoreError> {
-    let count = |col: &str| -> Result<u64, StoreError> {
-        Ok(u64::try_from(r.try_get::<i64, _>(col)?).unwrap_or(0))
-    };
-    Ok(Removals {
-        principals: count("deleted_principals")?,
-        memberships: count("removed_memberships")?,
-        assignments: count("removed_assignments")?,
-    })
-}
-
 pub async fn recent_removals(
     readers: &SqlitePool,
     since: crate::store::Timestamp,
@@ -212,14 +201,7 @@ pub async fn recent_removals(
         .bind(true)
         .fetch_one(readers)
         .await?;
-    let count = |col: &str| -> Result<u64, StoreError> {
-        Ok(u64::try_from(r.try_get::<i64, _>(col)?).unwrap_or(0))
-    };
-    Ok(Removals {
-        principals: count("principals")?,
-        memberships: count("memberships")?,
-        assignments: count("assignments")?,
-    })
+    removals_of(&r)
 }
 
 pub async fn list_runs(readers: &SqlitePool, limit: i64) -> Result<Vec<RunRecord>, StoreError> {

@@ -1,8 +1,27 @@
 //! The SQL of the sync engine's state, the same text on both backends (each binds and decodes
 //! its own column types), and what both decode alike.
 
-use super::StoreError;
+use super::{Removals, StoreError};
 use scim_schema::schema::ResourceKind;
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+/// A row's `deleted_principals`, `removed_memberships` and `removed_assignments` (a run's, or
+/// their sums over the guard's window), on either backend.
+pub fn removals_of<R>(row: &R) -> Result<Removals, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let count = |col: &str| -> Result<u64, StoreError> {
+        Ok(u64::try_from(row.try_get::<i64, _>(col)?).unwrap_or(0))
+    };
+    Ok(Removals {
+        principals: count("deleted_principals")?,
+        memberships: count("removed_memberships")?,
+        assignments: count("removed_assignments")?,
+    })
+}
 
 /// The `kind` column (`ResourceKind::name`) back into a kind.
 pub fn kind_of(s: &str) -> Result<ResourceKind, StoreError> {
@@ -47,9 +66,9 @@ pub const GET_RUN: &str = "SELECT id, trigger, dry_run, status, started_at, fini
 /// What the real runs that started at or after `$1` deleted and removed, leaving out a forced
 /// run and every run before it (an admin accepted those deletes).
 pub const RECENT_REMOVALS: &str = "SELECT \
-     CAST(COALESCE(SUM(deleted_principals), 0) AS BIGINT) AS principals, \
-     CAST(COALESCE(SUM(removed_memberships), 0) AS BIGINT) AS memberships, \
-     CAST(COALESCE(SUM(removed_assignments), 0) AS BIGINT) AS assignments \
+     CAST(COALESCE(SUM(deleted_principals), 0) AS BIGINT) AS deleted_principals, \
+     CAST(COALESCE(SUM(removed_memberships), 0) AS BIGINT) AS removed_memberships, \
+     CAST(COALESCE(SUM(removed_assignments), 0) AS BIGINT) AS removed_assignments \
      FROM sync_runs WHERE dry_run = $2 AND started_at >= $1 \
      AND started_at > COALESCE((SELECT MAX(started_at) FROM sync_runs WHERE forced = $3 AND dry_run = $2), $1)";
 pub const LIST_AUDIT: &str = "SELECT seq, at, run_id, action, kind, name, aws_id, detail FROM audit_log \

@@ -315,6 +315,18 @@ pub struct Removals {
     pub assignments: u64,
 }
 
+impl std::ops::Add for Removals {
+    type Output = Removals;
+
+    fn add(self, other: Removals) -> Removals {
+        Removals {
+            principals: self.principals + other.principals,
+            memberships: self.memberships + other.memberships,
+            assignments: self.assignments + other.assignments,
+        }
+    }
+}
+
 /// One connection pool's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolStats {

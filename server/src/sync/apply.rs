@@ -209,7 +209,8 @@ impl<'a> Apply<'a> {
         }
     }
 
-    /// Updates, deletes and membership changes.
+    /// Updates, deletes and membership changes ([`Self::act`] takes creates and adoptions,
+    /// whose outcome can differ from the plan, and never passes them here).
     async fn change(&mut self, action: &Action) -> Result<(), Failure> {
         match action {
             Action::Create { .. } | Action::Adopt { .. } => Ok(()),

@@ -585,13 +585,13 @@ async fn resolve_adoptions(
             actions.push(action);
             continue;
         };
-        match held.get(&(kind, fold(&name))) {
-            // Free, or held by a principal the bridge manages for another resource (the run
-            // reports that conflict): as planned.
+        // A holder the bridge manages for another resource is not adoptable: the create goes
+        // ahead and the run reports that conflict.
+        let unmanaged = held
+            .get(&(kind, fold(&name)))
+            .filter(|aws_id| !managed.contains(&(kind, aws_id.as_str())));
+        match unmanaged {
             None => {
-                actions.push(Action::Create { kind, name, resource_id, source, may_adopt, attrs })
-            }
-            Some(aws_id) if managed.contains(&(kind, aws_id.as_str())) => {
                 actions.push(Action::Create { kind, name, resource_id, source, may_adopt, attrs })
             }
             Some(aws_id) if may_adopt => actions.push(Action::Adopt {
@@ -858,7 +858,7 @@ impl<'a> Run<'a> {
 
     /// The window's removals and this run's so far: what a re-plan is judged with.
     fn window_now(&self) -> Removals {
-        guard::plus(&self.window, &guard::removals_of(&self.apply.done))
+        self.window + guard::removals_of(&self.apply.done)
     }
 
     /// Err once the server is shutting down (between AWS calls: what is done is recorded).

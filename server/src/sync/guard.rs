@@ -132,15 +132,6 @@ pub fn removals_of(counts: &BTreeMap<String, u64>) -> Removals {
     }
 }
 
-/// The window's removals plus what this run has done so far.
-pub fn plus(a: &Removals, b: &Removals) -> Removals {
-    Removals {
-        principals: a.principals + b.principals,
-        memberships: a.memberships + b.memberships,
-        assignments: a.assignments + b.assignments,
-    }
-}
-
 /// A share of something the bridge manages that a run would take away.
 struct Share<'a> {
     /// `delete` / `remove`.

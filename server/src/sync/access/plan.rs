@@ -255,7 +255,7 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
         }
     }
 
-    let names = principal_names(inputs);
+    let names = principal_names(inputs, &candidates);
     // Names of permission sets by ARN: those the rules use, and those the record knows (a
     // rule removed no longer names its permission set).
     let set_names: HashMap<&str, &str> = inputs
@@ -340,15 +340,19 @@ fn named<'c>(
             ));
         }
     };
+    // The rule's name folded once, not once per candidate.
+    let (kind, folded) = match subject {
+        Subject::Group(name) => (ResourceKind::Group, Some(fold(name))),
+        Subject::GroupExternalId(_) => (ResourceKind::Group, None),
+        Subject::User(name) => (ResourceKind::User, Some(fold(name))),
+    };
     let named: Vec<&Candidate> = candidates
         .iter()
-        .filter(|c| c.source == source)
-        .filter(|c| match subject {
-            Subject::Group(name) => c.kind == ResourceKind::Group && c.key == fold(name),
-            Subject::GroupExternalId(id) => {
-                c.kind == ResourceKind::Group && c.external_id == Some(id.as_str())
-            }
-            Subject::User(name) => c.kind == ResourceKind::User && c.key == fold(name),
+        .filter(|c| c.source == source && c.kind == kind)
+        .filter(|c| match (subject, &folded) {
+            (Subject::GroupExternalId(id), _) => c.external_id == Some(id.as_str()),
+            (_, Some(name)) => c.key == *name,
+            (_, None) => false,
         })
         .collect();
     // An externalId is the IdP's and need not be unique: a rule must name one group.
@@ -421,9 +425,11 @@ fn candidates(snapshot: &Snapshot) -> Vec<Candidate<'_>> {
 }
 
 /// AWS principal id → the name the IdP gives it (for reports on deletes).
-fn principal_names<'a>(inputs: &'a Inputs) -> HashMap<&'a str, &'a str> {
-    let by_resource: HashMap<Uuid, &str> =
-        candidates(inputs.snapshot).into_iter().map(|c| (c.id, c.name)).collect();
+fn principal_names<'a>(
+    inputs: &'a Inputs,
+    candidates: &[Candidate<'a>],
+) -> HashMap<&'a str, &'a str> {
+    let by_resource: HashMap<Uuid, &str> = candidates.iter().map(|c| (c.id, c.name)).collect();
     inputs
         .principals
         .iter()
