@@ -9,7 +9,6 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use scim_schema::ScimError;
-use tracing_actix_web::RootSpan;
 
 pub async fn require_source_token(
     req: ServiceRequest,
@@ -30,9 +29,6 @@ pub async fn require_source_token(
     let user_agent =
         req.headers().get(actix_web::http::header::USER_AGENT).and_then(|h| h.to_str().ok());
     state.detections.observe(&caller, || detect_from_request(user_agent, req.query_string())).await;
-    if let Some(span) = req.extensions().get::<RootSpan>() {
-        span.record("source", caller.source.name.as_str());
-    }
     req.extensions_mut().insert(caller);
     next.call(req).await
 }
