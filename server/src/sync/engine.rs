@@ -291,8 +291,10 @@ pub async fn run(
     save(store, &report, started_at, true).await?;
     record_metrics(&report, started_at);
     tracing::info!(
-        run_id = %report.run_id, status = report.status, counts = ?report.counts,
-        aws_calls = ?report.aws_calls, errors = report.errors.len(), "sync run finished"
+        run_id = %report.run_id, status = report.status,
+        counts = %crate::telemetry::AsJson(&report.counts),
+        aws_calls = %crate::telemetry::AsJson(&report.aws_calls), errors = report.errors.len(),
+        dry_run = report.dry_run, "sync run finished"
     );
     Ok(report)
 }
