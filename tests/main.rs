@@ -21,6 +21,7 @@ mod groups;
 mod ha;
 mod idp;
 mod listing;
+mod logs;
 mod member_changes;
 mod source_trust;
 mod sources;
