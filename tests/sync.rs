@@ -704,7 +704,10 @@ groups = 'group.displayName'
     );
     let (code, stdout) = check_with(&app, &wrong);
     assert_eq!(code, 2, "{stdout}");
-    assert!(stdout.contains("FAIL") && stdout.contains("sync.filter.groups"), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("FAIL  config: sync.filter.groups: must give true")),
+        "{stdout}"
+    );
     let (mut cmd, _dir) = sync_command(&app, &wrong, &[]);
     let out = cmd.output().expect("run sync");
     let stderr = String::from_utf8_lossy(&out.stderr);

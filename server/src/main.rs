@@ -17,7 +17,8 @@ async fn main() {
         Err(e) => {
             // `check` reports it as one of its checks too (stdout is its report).
             if matches!(cli.command, scimbridge::cli::Command::Check) {
-                println!("FAIL  config: {e:#}");
+                let message = format!("{e:#}");
+                println!("FAIL  config: {}", message.strip_prefix("config: ").unwrap_or(&message));
             }
             eprintln!("error: {e:#}");
             std::process::exit(EXIT_CONFIG);
