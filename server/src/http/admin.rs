@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::http::AppState;
 use crate::store::{AuditQuery, RunRecord, format_timestamp};
 use crate::sync::engine::RunOptions;
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpResponse, web};
@@ -33,15 +33,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn require_admin_token(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    match crate::http::authenticate(&req).await?.1 {
-        Principal::Admin { .. } => next.call(req).await,
-        Principal::Scim { .. } => Err(ApiError::Scim(ScimError::new(
-            403,
-            None,
-            "a source token cannot use the admin API: create one with `scimbridge token create --admin`",
-        ))
-        .into()),
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    match crate::http::authenticate(&req).await {
+        Ok((_, Principal::Admin { .. })) => Ok(next.call(req).await?.map_into_left_body()),
+        Ok((_, Principal::Scim { .. })) => Ok(crate::http::refused(
+            req,
+            ApiError::Scim(ScimError::new(
+                403,
+                None,
+                "a source token cannot use the admin API: create one with `scimbridge token create --admin`",
+            )),
+        )),
+        Err(e) => Ok(crate::http::refused(req, e)),
     }
 }
 

@@ -97,6 +97,16 @@ pub(crate) async fn authenticate(
     Ok((state, principal))
 }
 
+/// A gate's refusal (401, 403) as a response rather than an `Err`: an error leaves the outer
+/// middleware without its request, so it could not carry `X-Request-Id`.
+pub(crate) fn refused<B>(
+    req: actix_web::dev::ServiceRequest,
+    error: ApiError,
+) -> actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>> {
+    let (http_req, _) = req.into_parts();
+    actix_web::dev::ServiceResponse::from_err(error, http_req).map_into_right_body()
+}
+
 /// Unknown paths get a SCIM 404, not an empty body.
 pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
     Err(no_such_endpoint(&req))
