@@ -37,10 +37,6 @@ struct Facts {
     source: Option<String>,
 }
 
-/// The request's id, as logged and echoed in `X-Request-Id`.
-#[derive(Clone)]
-pub struct RequestId(pub String);
-
 /// Records who sent the request: the source of its token, or `admin`. Called once the token
 /// is verified; the request's span carries it from then on, too.
 pub fn record_source(req: &ServiceRequest, source: &str) {
@@ -82,7 +78,6 @@ pub async fn log_request(
         req.headers().get(header::USER_AGENT).map(|v| cut(&String::from_utf8_lossy(v.as_bytes())));
     let learned = Learned::default();
     req.extensions_mut().insert(learned.clone());
-    req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
         "request",
         request_id = %id,
