@@ -15,6 +15,7 @@ on_both_backends!(
     cli_sync_is_refused_while_paused_and_a_dry_run_still_works,
     approval_holds_deletes_while_creates_go_through,
     approvals_through_the_admin_api,
+    assignment_deletes_wait_for_approval,
 );
 
 /// `scimbridge [args]` with this config against the app's database and the emulator's
@@ -302,6 +303,45 @@ async fn approvals_through_the_admin_api(b: Backend) {
     let status =
         app.request_as(&admin, Method::GET, &format!("{root}/admin/v1/status"), None, &[]).await;
     assert_eq!(status.body["sync"]["pending_approvals"], json!([]), "{}", status.body);
+}
+
+/// An assignment no rule wants any more is held like a delete; the new one goes through.
+async fn assignment_deletes_wait_for_approval(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    app.create_group("Ops", &[]).await;
+    let view_only = moto.create_permission_set("ViewOnly").await;
+    let rule = |accounts: &str| {
+        format!(
+            "{}[sync]\napprove_destructive = true\n\n[[assignments.account]]\ngroup = \"Ops\"\n\
+             permission_set = \"ViewOnly\"\naccounts = {accounts}\n",
+            moto.config()
+        )
+    };
+    let before = rule(r#"["111111111111", "222222222222"]"#);
+    let out = scimbridge(&app.url, &before, &["sync", "--json"]);
+    assert_eq!(count(&report(&out), "create_account_assignment"), 2, "{}", out.1);
+
+    // The rule moves from account 2… to 3…: the create goes, the delete is held.
+    let after = rule(r#"["111111111111", "333333333333"]"#);
+    let out = scimbridge(&app.url, &after, &["sync", "--json"]);
+    let held = report(&out);
+    assert_eq!(out.0, 0, "{}", out.2);
+    assert_eq!(count(&held, "create_account_assignment"), 1, "{held}");
+    assert_eq!(count(&held, "held_delete_account_assignment"), 1, "{held}");
+    assert_eq!(held["held"][0]["action"], "delete_account_assignment", "{held}");
+    assert_eq!(held["held"][0]["target"], "222222222222", "{held}");
+    assert_eq!(moto.account_assignments("222222222222", &view_only).await.len(), 1);
+    assert_eq!(moto.account_assignments("333333333333", &view_only).await.len(), 1);
+
+    let out = scimbridge(
+        &app.url,
+        &after,
+        &["sync", "approve", held["run_id"].as_str().unwrap(), "--json"],
+    );
+    assert_eq!(out.0, 0, "{}", out.2);
+    assert_eq!(count(&report(&out), "delete_account_assignment"), 1, "{}", out.1);
+    assert!(moto.account_assignments("222222222222", &view_only).await.is_empty());
+    assert_eq!(moto.account_assignments("111111111111", &view_only).await.len(), 1);
 }
 
 /// No scheduled run during the test; changes are pushed a second after the IdP pauses.
