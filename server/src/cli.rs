@@ -115,8 +115,9 @@ pub enum SyncControl {
     Resume,
     /// Let the destructive actions a run held (sync.approve_destructive) go, and run now to
     /// apply them: only those still planned; anything else destructive is held again.
-    /// Exit 2 for an unknown run, a run that held nothing, or one approved, applied or
-    /// superseded already; otherwise as `scimbridge sync`
+    /// While sync is paused the approval is recorded and the first run after `sync resume`
+    /// applies it. Exit 2 for an unknown run, a run that held nothing, or one approved,
+    /// applied or superseded already; otherwise as `scimbridge sync`
     Approve(ApproveArgs),
 }
 

@@ -945,7 +945,11 @@ impl<'a> Run<'a> {
     async fn settle_holds(&self, report: &mut RunReport) -> anyhow::Result<()> {
         use crate::store::{Hold, HoldState};
         let now = crate::store::now();
-        for run_id in &self.approved_runs {
+        // An approved action that failed in AWS is still approved: the next run retries it
+        // (while it is planned), instead of holding it for a second approval.
+        let approved_runs =
+            if report.status == "succeeded" { &self.approved_runs[..] } else { &[] };
+        for run_id in approved_runs {
             if self
                 .store
                 .close_hold(*run_id, HoldState::Approved, HoldState::Applied, report.run_id, now)
