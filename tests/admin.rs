@@ -249,7 +249,10 @@ async fn status_and_audit(b: Backend) {
     assert_eq!(s["database"], database, "{s}");
     assert_eq!(
         s["sync"],
-        json!({"enabled": true, "schedule": "0 0 0 1 1 *", "debounce_seconds": 3600}),
+        json!({
+            "enabled": true, "schedule": "0 0 0 1 1 *", "debounce_seconds": 3600,
+            "paused": null, "pending_approvals": [],
+        }),
         "{s}"
     );
     let sources = s["sources"].as_array().expect("sources");

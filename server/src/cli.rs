@@ -46,9 +46,11 @@ pub enum Command {
     /// (or a principal not created because an unmanaged AWS principal holds its name and its
     /// source lacks adopt_existing), 2 usage or configuration error (also a rule naming an
     /// unknown permission set, a rule without `source` while several sources exist, or an
-    /// externalId matching two groups), 3 the delete guard refused the run (too many deletes,
-    /// membership removals or assignment deletes, counted over sync.guard_window), 4 another
-    /// run held the lock past --wait
+    /// externalId matching two groups; also: sync is paused — a dry run still runs), 3 the
+    /// delete guard refused the run (too many deletes, membership removals or assignment
+    /// deletes, counted over sync.guard_window), 4 another run held the lock past --wait.
+    /// With sync.approve_destructive, deletes and removals are held (listed as `held`) until
+    /// `sync approve RUN_ID`
     Sync(SyncArgs),
     /// Preflight: the database, the configuration, AWS credentials, the identity store,
     /// each Identity Store permission the sync needs (probed without changing anything), and,
@@ -72,7 +74,11 @@ pub struct AuditArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SyncArgs {
+    /// Pause, resume, or approve held actions instead of running now
+    #[command(subcommand)]
+    pub control: Option<SyncControl>,
     /// Compute and print the plan; make no AWS write
     #[arg(long)]
     pub dry_run: bool,
@@ -83,6 +89,45 @@ pub struct SyncArgs {
     pub full: bool,
     /// Pass the delete guard (sync.max_delete_fraction; deletes, membership removals and
     /// assignment deletes). A forced run also ends the guard's window (sync.guard_window)
+    #[arg(long)]
+    pub force: bool,
+    /// Print the run report as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for another run (any replica) to finish before exiting with 4
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub wait: u64,
+}
+
+/// Sync control, stored in the database: it holds for every replica and survives restarts.
+#[derive(Debug, Subcommand)]
+pub enum SyncControl {
+    /// Pause sync for every replica: no run starts (schedule, changes, start-up, POST
+    /// /admin/v1/sync, `scimbridge sync`) until `sync resume`; SCIM changes are still accepted
+    /// and go out after. A run already going finishes. Dry runs still work (they change
+    /// nothing). Pausing a paused sync keeps the first pause and its reason
+    Pause {
+        /// Why (shown in /admin/v1/status, the log and refusals); at most 500 characters
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// End the pause; what changed meanwhile is pushed by the next run
+    Resume,
+    /// Let the destructive actions a run held (sync.approve_destructive) go, and run now to
+    /// apply them: only those still planned; anything else destructive is held again.
+    /// While sync is paused the approval is recorded and the first run after `sync resume`
+    /// applies it. Exit 2 for an unknown run, a run that held nothing, or one approved,
+    /// applied or superseded already; otherwise as `scimbridge sync`
+    Approve(ApproveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The run whose held actions to approve (`held` in its report; pending_approvals in
+    /// /admin/v1/status)
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: uuid::Uuid,
+    /// Pass the delete guard with the approved actions (sync.max_delete_fraction)
     #[arg(long)]
     pub force: bool,
     /// Print the run report as one JSON object on stdout

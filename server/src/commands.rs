@@ -2,7 +2,7 @@
 //! only the documented output.
 
 use crate::auth::create_token;
-use crate::cli::{AuditArgs, Command, SyncArgs, TokenCommand, TokenCreateArgs};
+use crate::cli::{AuditArgs, Command, SyncArgs, SyncControl, TokenCommand, TokenCreateArgs};
 use crate::config::Settings;
 use crate::startup::Application;
 use crate::store::{self, Store, TokenInfo, format_timestamp};
@@ -20,6 +20,9 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Token(t) => token(t, &settings).await,
+        Command::Sync(SyncArgs { control: Some(control), .. }) => {
+            sync_control(control, &settings).await
+        }
         Command::Sync(args) => sync(&args, &settings).await,
         Command::Audit(args) => audit(&args, &settings).await,
         Command::Check => check(&settings).await,
@@ -181,6 +184,108 @@ async fn audit(args: &AuditArgs, settings: &Settings) -> anyhow::Result<i32> {
 async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
     let config = crate::sync::engine::SyncConfig::from_settings(settings)?;
     let store = open_store(settings).await?;
+    if let Some(pause) = store.sync_pause().await? {
+        if !args.dry_run {
+            eprintln!(
+                "error: {} (a dry run still works: it changes nothing)",
+                crate::sync::control::SyncPaused(pause)
+            );
+            return Ok(2);
+        }
+        eprintln!(
+            "note: {}; this dry run changes nothing",
+            crate::sync::control::describe_pause(&pause)
+        );
+    }
+    let opts = crate::sync::engine::RunOptions {
+        dry_run: args.dry_run,
+        full: args.full,
+        force: args.force,
+        trigger: "cli".to_owned(),
+        progress: progress_bar(),
+        ..Default::default()
+    };
+    run_and_report(store, settings, &config, &opts, args.json, args.wait).await
+}
+
+/// `scimbridge sync pause|resume|approve`.
+async fn sync_control(control: SyncControl, settings: &Settings) -> anyhow::Result<i32> {
+    use crate::sync::control;
+    match control {
+        SyncControl::Pause { reason } => {
+            let reason = match control::reason(reason.as_deref()) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: --reason: {e}");
+                    return Ok(2);
+                }
+            };
+            let store = open_store(settings).await?;
+            let paused = control::pause(&*store, reason, "cli").await?;
+            if paused.new {
+                println!("{}", control::describe_pause(&paused.pause));
+            } else {
+                println!(
+                    "{} already; the first pause and its reason stay",
+                    control::describe_pause(&paused.pause)
+                );
+            }
+            Ok(0)
+        }
+        SyncControl::Resume => {
+            let store = open_store(settings).await?;
+            match control::resume(&*store, "cli").await? {
+                Some(p) => println!(
+                    "sync resumed (it was paused since {}, by {})",
+                    format_timestamp(&p.since),
+                    p.by
+                ),
+                None => println!("sync was not paused"),
+            }
+            Ok(0)
+        }
+        SyncControl::Approve(args) => {
+            let config = crate::sync::engine::SyncConfig::from_settings(settings)?;
+            let store = open_store(settings).await?;
+            let hold = match control::approve(&*store, args.run_id, "cli").await? {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(2);
+                }
+            };
+            eprintln!(
+                "approved the {} actions run {} held; applying those still planned",
+                hold.action_keys.len(),
+                args.run_id
+            );
+            if let Some(pause) = store.sync_pause().await? {
+                eprintln!(
+                    "{}: the approved actions go with the first run after `scimbridge sync resume`",
+                    control::describe_pause(&pause)
+                );
+                return Ok(0);
+            }
+            let opts = crate::sync::engine::RunOptions {
+                force: args.force,
+                trigger: "approval".to_owned(),
+                progress: progress_bar(),
+                ..Default::default()
+            };
+            run_and_report(store, settings, &config, &opts, args.json, args.wait).await
+        }
+    }
+}
+
+/// One run now, to completion, and its report on stdout; the exit code.
+async fn run_and_report(
+    store: Arc<dyn Store>,
+    settings: &Settings,
+    config: &crate::sync::engine::SyncConfig,
+    opts: &crate::sync::engine::RunOptions,
+    json: bool,
+    wait_seconds: u64,
+) -> anyhow::Result<i32> {
     // No Region, no reachable instance, a wrong identity store: the setup, so exit 2.
     let directory = match crate::sync::aws::AwsDirectory::connect(&settings.aws).await {
         Ok(d) => d,
@@ -193,25 +298,25 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
         identity_store_id = directory.identity_store_id(),
         "syncing into the Identity Store"
     );
-    let opts = crate::sync::engine::RunOptions {
-        dry_run: args.dry_run,
-        full: args.full,
-        force: args.force,
-        trigger: "cli".to_owned(),
-        progress: progress_bar(),
-        ..Default::default()
-    };
-    let wait = std::time::Duration::from_secs(args.wait);
-    let Some(report) =
-        crate::sync::engine::run_exclusive(store, &directory, &config, &opts, wait).await?
-    else {
-        eprintln!(
-            "error: another sync run holds the lock and did not finish within {}s",
-            args.wait
-        );
-        return Ok(4);
-    };
-    if args.json {
+    let wait = std::time::Duration::from_secs(wait_seconds);
+    let report =
+        match crate::sync::engine::run_exclusive(store, &directory, config, opts, wait).await {
+            Ok(Some(report)) => report,
+            Ok(None) => {
+                eprintln!(
+                    "error: another sync run holds the lock and did not finish within \
+                     {wait_seconds}s"
+                );
+                return Ok(4);
+            }
+            // Paused while this command waited for the lease.
+            Err(e) if e.downcast_ref::<crate::sync::control::SyncPaused>().is_some() => {
+                eprintln!("error: {e}");
+                return Ok(2);
+            }
+            Err(e) => return Err(e),
+        };
+    if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         let dry = if report.dry_run { " (dry run: nothing was changed)" } else { "" };
@@ -227,6 +332,21 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
         if let Some(plan) = &report.plan {
             println!("  plan ({} steps):", plan.len());
             for line in plan_table(plan) {
+                println!("    {line}");
+            }
+        }
+        if !report.held.is_empty() {
+            let total: u64 =
+                report.counts.iter().filter(|(k, _)| k.starts_with("held_")).map(|(_, n)| n).sum();
+            let approve = report
+                .approval
+                .as_ref()
+                .and_then(|a| a.get("run_id"))
+                .and_then(Value::as_str)
+                .map(|id| format!("; approve with `scimbridge sync approve {id}`"))
+                .unwrap_or_default();
+            println!("  held for approval ({total} destructive actions{approve}):");
+            for line in plan_table(&report.held) {
                 println!("    {line}");
             }
         }

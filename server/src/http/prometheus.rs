@@ -31,6 +31,14 @@ pub async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
             metrics::gauge!("scimbridge_database_up").set(0.0);
         }
     }
+    // Also set by the scheduler when it sees a pause; read here too, so that every replica
+    // (sync on or off) reports the database's pause.
+    match state.store.sync_pause().await {
+        Ok(pause) => {
+            metrics::gauge!("scimbridge_sync_paused").set(if pause.is_some() { 1.0 } else { 0.0 })
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read whether sync is paused"),
+    }
     for p in state.store.pool_stats() {
         let busy = p.open.saturating_sub(p.idle);
         metrics::gauge!("scimbridge_db_pool_connections", "pool" => p.pool, "state" => "idle")

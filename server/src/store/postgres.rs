@@ -687,6 +687,50 @@ impl Store for PgStore {
         super::access_sql::postgres::remove_assignment(&self.pool, key).await
     }
 
+    async fn sync_pause(&self) -> Result<Option<super::SyncPause>, StoreError> {
+        super::control_sql::postgres::sync_pause(&self.pool).await
+    }
+
+    async fn pause_sync(&self, pause: &super::SyncPause) -> Result<super::SyncPause, StoreError> {
+        super::control_sql::postgres::pause_sync(&self.pool, pause).await
+    }
+
+    async fn resume_sync(&self) -> Result<Option<super::SyncPause>, StoreError> {
+        super::control_sql::postgres::resume_sync(&self.pool).await
+    }
+
+    async fn put_hold(&self, hold: &super::Hold) -> Result<(), StoreError> {
+        super::control_sql::postgres::put_hold(&self.pool, hold).await
+    }
+
+    async fn get_hold(&self, run_id: Uuid) -> Result<Option<super::Hold>, StoreError> {
+        super::control_sql::postgres::get_hold(&self.pool, run_id).await
+    }
+
+    async fn open_holds(&self) -> Result<Vec<super::Hold>, StoreError> {
+        super::control_sql::postgres::open_holds(&self.pool).await
+    }
+
+    async fn approve_hold(
+        &self,
+        run_id: Uuid,
+        by: &str,
+        at: super::Timestamp,
+    ) -> Result<bool, StoreError> {
+        super::control_sql::postgres::approve_hold(&self.pool, run_id, by, at).await
+    }
+
+    async fn close_hold(
+        &self,
+        run_id: Uuid,
+        from: super::HoldState,
+        to: super::HoldState,
+        by_run: Uuid,
+        at: super::Timestamp,
+    ) -> Result<bool, StoreError> {
+        super::control_sql::postgres::close_hold(&self.pool, run_id, from, to, by_run, at).await
+    }
+
     async fn recent_removals(
         &self,
         since: super::Timestamp,

@@ -620,6 +620,50 @@ impl Store for SqliteStore {
         super::access_sql::sqlite::remove_assignment(&self.writer, key).await
     }
 
+    async fn sync_pause(&self) -> Result<Option<super::SyncPause>, StoreError> {
+        super::control_sql::sqlite::sync_pause(&self.readers).await
+    }
+
+    async fn pause_sync(&self, pause: &super::SyncPause) -> Result<super::SyncPause, StoreError> {
+        super::control_sql::sqlite::pause_sync(&self.writer, pause).await
+    }
+
+    async fn resume_sync(&self) -> Result<Option<super::SyncPause>, StoreError> {
+        super::control_sql::sqlite::resume_sync(&self.writer).await
+    }
+
+    async fn put_hold(&self, hold: &super::Hold) -> Result<(), StoreError> {
+        super::control_sql::sqlite::put_hold(&self.writer, hold).await
+    }
+
+    async fn get_hold(&self, run_id: Uuid) -> Result<Option<super::Hold>, StoreError> {
+        super::control_sql::sqlite::get_hold(&self.readers, run_id).await
+    }
+
+    async fn open_holds(&self) -> Result<Vec<super::Hold>, StoreError> {
+        super::control_sql::sqlite::open_holds(&self.readers).await
+    }
+
+    async fn approve_hold(
+        &self,
+        run_id: Uuid,
+        by: &str,
+        at: super::Timestamp,
+    ) -> Result<bool, StoreError> {
+        super::control_sql::sqlite::approve_hold(&self.writer, run_id, by, at).await
+    }
+
+    async fn close_hold(
+        &self,
+        run_id: Uuid,
+        from: super::HoldState,
+        to: super::HoldState,
+        by_run: Uuid,
+        at: super::Timestamp,
+    ) -> Result<bool, StoreError> {
+        super::control_sql::sqlite::close_hold(&self.writer, run_id, from, to, by_run, at).await
+    }
+
     async fn recent_removals(
         &self,
         since: super::Timestamp,

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_millis(500);
 /// The pause after finding another replica's run holding the lease.
 const BUSY_ELSEWHERE: Duration = Duration::from_secs(2);
+/// How often the scheduler looks whether sync was paused or resumed (also looked at, under the
+/// lease, before every run).
+const PAUSE_LOOK: Duration = Duration::from_secs(2);
 /// The pause after a failed run (AWS down, credentials revoked) before the next attempt.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
@@ -149,6 +152,7 @@ async fn run_forever(
     // After a failed run, changes wait this long before the next attempt (not every tick).
     let mut not_before = Instant::now();
     let started = crate::store::now();
+    let mut pause = PauseWatch::default();
     loop {
         if stopping() {
             tracing::info!("sync: scheduler stopped");
@@ -171,6 +175,10 @@ async fn run_forever(
         if head != seen_head {
             seen_head = head;
             moved_at = Instant::now();
+        }
+        // While paused no run starts; what became due waits, and runs once sync is resumed.
+        if pause.look(&*store).await {
+            continue;
         }
         let due_full = next_full.is_some_and(|t| t <= Utc::now());
         let due_change = head > synced_head && moved_at.elapsed() >= debounce;
@@ -234,11 +242,56 @@ async fn run_forever(
                 tracing::debug!("sync: another replica is running; will look again");
                 not_before = Instant::now() + BUSY_ELSEWHERE;
             }
+            // Paused since the last look: nothing ran, and nothing failed.
+            Err(e) if e.downcast_ref::<super::control::SyncPaused>().is_some() => {
+                pause.looked_at = None;
+            }
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "sync: run failed");
                 not_before = Instant::now() + RETRY_AFTER_FAILURE;
             }
         }
+    }
+}
+
+/// The pause as this replica last saw it: logged when it changes, and `scimbridge_sync_paused`.
+#[derive(Default)]
+struct PauseWatch {
+    paused: Option<bool>,
+    looked_at: Option<Instant>,
+}
+
+impl PauseWatch {
+    /// Whether sync is paused, read at most every [`PAUSE_LOOK`] (as last seen in between).
+    async fn look(&mut self, store: &dyn Store) -> bool {
+        if self.looked_at.is_some_and(|t| t.elapsed() < PAUSE_LOOK) {
+            return self.paused == Some(true);
+        }
+        self.looked_at = Some(Instant::now());
+        let pause = match store.sync_pause().await {
+            Ok(p) => p,
+            Err(e) => {
+                // Not knowing is not a reason to run: the run's own check under the lease decides.
+                tracing::warn!(error = %e, "sync: cannot read whether sync is paused");
+                return self.paused == Some(true);
+            }
+        };
+        let paused = pause.is_some();
+        if self.paused != Some(paused) {
+            match &pause {
+                Some(p) => tracing::warn!(
+                    since = %crate::store::format_timestamp(&p.since), by = %p.by,
+                    reason = p.reason.as_deref().unwrap_or(""),
+                    "sync: paused; this replica starts no run until `scimbridge sync resume`"
+                ),
+                // The first look at start-up says nothing when sync is not paused.
+                None if self.paused.is_some() => tracing::info!("sync: resumed"),
+                None => {}
+            }
+            metrics::gauge!("scimbridge_sync_paused").set(if paused { 1.0 } else { 0.0 });
+            self.paused = Some(paused);
+        }
+        paused
     }
 }
 
