@@ -2,7 +2,7 @@
 //! only the documented output.
 
 use crate::auth::create_token;
-use crate::cli::{AuditArgs, Command, SyncArgs, TokenCommand, TokenCreateArgs};
+use crate::cli::{AuditArgs, Command, StatusArgs, SyncArgs, TokenCommand, TokenCreateArgs};
 use crate::config::Settings;
 use crate::startup::Application;
 use crate::store::{self, Store, TokenInfo, format_timestamp};
@@ -22,6 +22,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
         Command::Token(t) => token(t, &settings).await,
         Command::Sync(args) => sync(&args, &settings).await,
         Command::Audit(args) => audit(&args, &settings).await,
+        Command::Status(args) => status(&args, &settings).await,
         Command::Check => check(&settings).await,
     }
 }
@@ -178,9 +179,54 @@ async fn audit(args: &AuditArgs, settings: &Settings) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `scimbridge status`: what `GET /admin/v1/status` shows, from the database.
+async fn status(args: &StatusArgs, settings: &Settings) -> anyhow::Result<i32> {
+    let store = open_store(settings).await?;
+    let enabled = crate::sync::scheduler::enabled(settings);
+    let report = crate::status::report(&*store, settings, enabled).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        for line in crate::status::text(&report) {
+            println!("{line}");
+        }
+    }
+    Ok(0)
+}
+
+/// How these rules differ from the serving replicas' (None: the same, or no serving run yet).
+fn rules_differ(ours: &str, serving: Option<&crate::store::ServingRules>) -> Option<String> {
+    use crate::sync::fingerprint::short;
+    let serving = serving.filter(|s| s.fingerprint != ours)?;
+    Some(format!(
+        "the rules of this config (fingerprint {}) differ from those of the serving replicas' \
+         last run (fingerprint {}, run {}, {} at {}): the server's next run would undo what this \
+         run does differently. Ask the server to run with its rules (POST /admin/v1/sync), or \
+         pass --config-differs-ok to run with these anyway",
+        short(ours),
+        short(&serving.fingerprint),
+        serving.run_id,
+        serving.trigger,
+        format_timestamp(&serving.started_at)
+    ))
+}
+
 async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
     let config = crate::sync::engine::SyncConfig::from_settings(settings)?;
     let store = open_store(settings).await?;
+    // Before AWS is touched: a run the server would undo is refused (issue 14). A dry run
+    // changes nothing, so it only says so.
+    let differ = rules_differ(&config.rules_fingerprint, store.serving_rules().await?.as_ref());
+    if let Some(message) = &differ
+        && !args.dry_run
+        && !args.config_differs_ok
+    {
+        eprintln!("error: {message}");
+        return Ok(2);
+    }
+    if let Some(message) = differ.as_ref().filter(|_| !args.dry_run) {
+        tracing::warn!("--config-differs-ok: running although {message}");
+    }
     // No Region, no reachable instance, a wrong identity store: the setup, so exit 2.
     let directory = match crate::sync::aws::AwsDirectory::connect(&settings.aws).await {
         Ok(d) => d,
@@ -211,11 +257,19 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
         );
         return Ok(4);
     };
+    let differ = differ.filter(|_| report.dry_run);
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        let mut json = serde_json::to_value(&report)?;
+        if let (Some(o), Some(message)) = (json.as_object_mut(), &differ) {
+            o.insert("rules_differ".into(), Value::String(message.clone()));
+        }
+        println!("{}", serde_json::to_string(&json)?);
     } else {
         let dry = if report.dry_run { " (dry run: nothing was changed)" } else { "" };
         println!("run {} {}{dry}", report.run_id, report.status);
+        if let Some(message) = &differ {
+            println!("  note: {message}");
+        }
         for (action, n) in &report.counts {
             println!("  {action}: {n}");
         }

@@ -7,6 +7,8 @@ pub mod audit;
 pub mod aws;
 pub mod directory;
 pub mod engine;
+pub mod fingerprint;
 pub mod guard;
+pub mod health;
 pub mod plan;
 pub mod scheduler;
