@@ -46,12 +46,17 @@ pub enum Command {
     /// (or a principal not created because an unmanaged AWS principal holds its name and its
     /// source lacks adopt_existing), 2 usage or configuration error (also a rule naming an
     /// unknown permission set, a rule without `source` while several sources exist, or an
-    /// externalId matching two groups; also: sync is paused — a dry run still runs), 3 the
-    /// delete guard refused the run (too many deletes, membership removals or assignment
-    /// deletes, counted over sync.guard_window), 4 another run held the lock past --wait.
-    /// With sync.approve_destructive, deletes and removals are held (listed as `held`) until
-    /// `sync approve RUN_ID`
+    /// externalId matching two groups; also while sync is paused, though a dry run still
+    /// runs, and when these rules differ from those of the serving replicas' last run, see
+    /// --config-differs-ok), 3 the delete guard refused the run (too many deletes, membership
+    /// removals or assignment deletes, counted over sync.guard_window), 4 another run held the
+    /// lock past --wait. With sync.approve_destructive, deletes and removals are held (listed
+    /// as `held`) until `sync approve RUN_ID`
     Sync(SyncArgs),
+    /// The sync's state (running, idle, paused, failing, unreachable) and health, the last
+    /// error and when, the next scheduled full run, the identity store, pending approvals, the
+    /// last run and the sources, read from the database (no server needed). Exit 0
+    Status(StatusArgs),
     /// Preflight: the database, the configuration, AWS credentials, the identity store,
     /// each Identity Store permission the sync needs (probed without changing anything), and,
     /// with assignment rules, that each names one source's principals unambiguously, the SSO
@@ -97,6 +102,19 @@ pub struct SyncArgs {
     /// Seconds to wait for another run (any replica) to finish before exiting with 4
     #[arg(long, default_value_t = 600, value_name = "SECONDS")]
     pub wait: u64,
+    /// Run even though these rules (filters, protection, mappings, permission sets,
+    /// assignments, adoption) differ from those of the serving replicas' last run, whose next
+    /// run will undo what they do differently; without it such a run exits 2 (a dry run only
+    /// says so)
+    #[arg(long)]
+    pub config_differs_ok: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the object `GET /admin/v1/status` returns instead
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Sync control, stored in the database: it holds for every replica and survives restarts.

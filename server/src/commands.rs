@@ -2,7 +2,9 @@
 //! only the documented output.
 
 use crate::auth::create_token;
-use crate::cli::{AuditArgs, Command, SyncArgs, SyncControl, TokenCommand, TokenCreateArgs};
+use crate::cli::{
+    AuditArgs, Command, StatusArgs, SyncArgs, SyncControl, TokenCommand, TokenCreateArgs,
+};
 use crate::config::Settings;
 use crate::startup::Application;
 use crate::store::{self, Store, TokenInfo, format_timestamp};
@@ -25,6 +27,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
         }
         Command::Sync(args) => sync(&args, &settings).await,
         Command::Audit(args) => audit(&args, &settings).await,
+        Command::Status(args) => status(&args, &settings).await,
         Command::Check => check(&settings).await,
     }
 }
@@ -181,6 +184,38 @@ async fn audit(args: &AuditArgs, settings: &Settings) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `scimbridge status`: what `GET /admin/v1/status` shows, from the database.
+async fn status(args: &StatusArgs, settings: &Settings) -> anyhow::Result<i32> {
+    let store = open_store(settings).await?;
+    let enabled = crate::sync::scheduler::enabled(settings);
+    let report = crate::status::report(&*store, settings, enabled).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        for line in crate::status::text(&report) {
+            println!("{line}");
+        }
+    }
+    Ok(0)
+}
+
+/// How these rules differ from the serving replicas' (None: the same, or no serving run yet).
+fn rules_differ(ours: &str, serving: Option<&crate::store::ServingRules>) -> Option<String> {
+    use crate::sync::fingerprint::short;
+    let serving = serving.filter(|s| s.fingerprint != ours)?;
+    Some(format!(
+        "the rules of this config (fingerprint {}) differ from those of the serving replicas' \
+         last run (fingerprint {}, run {}, {} at {}): the server's next run would undo what this \
+         run does differently. Ask the server to run with its rules (POST /admin/v1/sync), or \
+         pass --config-differs-ok to run with these anyway",
+        short(ours),
+        short(&serving.fingerprint),
+        serving.run_id,
+        serving.trigger,
+        format_timestamp(&serving.started_at)
+    ))
+}
+
 async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
     let config = crate::sync::engine::SyncConfig::from_settings(settings)?;
     let store = open_store(settings).await?;
@@ -197,6 +232,19 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
             crate::sync::control::describe_pause(&pause)
         );
     }
+    // Before AWS is touched: a run the server would undo is refused (issue 14). A dry run
+    // changes nothing, so it only says so.
+    let differ = rules_differ(&config.rules_fingerprint, store.serving_rules().await?.as_ref());
+    if let Some(message) = &differ
+        && !args.dry_run
+        && !args.config_differs_ok
+    {
+        eprintln!("error: {message}");
+        return Ok(2);
+    }
+    if let Some(message) = differ.as_ref().filter(|_| !args.dry_run) {
+        tracing::warn!("--config-differs-ok: running although {message}");
+    }
     let opts = crate::sync::engine::RunOptions {
         dry_run: args.dry_run,
         full: args.full,
@@ -205,7 +253,8 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
         progress: progress_bar(),
         ..Default::default()
     };
-    run_and_report(store, settings, &config, &opts, args.json, args.wait).await
+    let note = differ.filter(|_| args.dry_run);
+    run_and_report(store, settings, &config, &opts, args.json, args.wait, note).await
 }
 
 /// `scimbridge sync pause|resume|approve`.
@@ -247,6 +296,17 @@ async fn sync_control(control: SyncControl, settings: &Settings) -> anyhow::Resu
         SyncControl::Approve(args) => {
             let config = crate::sync::engine::SyncConfig::from_settings(settings)?;
             let store = open_store(settings).await?;
+            // The approval run applies these rules; the server's would undo what they do
+            // differently, so an approval with other rules goes through the server instead.
+            let serving = store.serving_rules().await?;
+            if let Some(message) = rules_differ(&config.rules_fingerprint, serving.as_ref()) {
+                eprintln!(
+                    "error: nothing approved: {message}. To approve with the server's rules: \
+                     POST /admin/v1/sync/runs/{}/approve",
+                    args.run_id
+                );
+                return Ok(2);
+            }
             let hold = match control::approve(&*store, args.run_id, "cli").await? {
                 Ok(h) => h,
                 Err(e) => {
@@ -272,7 +332,7 @@ async fn sync_control(control: SyncControl, settings: &Settings) -> anyhow::Resu
                 progress: progress_bar(),
                 ..Default::default()
             };
-            run_and_report(store, settings, &config, &opts, args.json, args.wait).await
+            run_and_report(store, settings, &config, &opts, args.json, args.wait, None).await
         }
     }
 }
@@ -285,6 +345,8 @@ async fn run_and_report(
     opts: &crate::sync::engine::RunOptions,
     json: bool,
     wait_seconds: u64,
+    // Said with a dry run's report: how its rules differ from the serving replicas'.
+    differ_note: Option<String>,
 ) -> anyhow::Result<i32> {
     // No Region, no reachable instance, a wrong identity store: the setup, so exit 2.
     let directory = match crate::sync::aws::AwsDirectory::connect(&settings.aws).await {
@@ -317,10 +379,17 @@ async fn run_and_report(
             Err(e) => return Err(e),
         };
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        let mut json = serde_json::to_value(&report)?;
+        if let (Some(o), Some(message)) = (json.as_object_mut(), &differ_note) {
+            o.insert("rules_differ".into(), Value::String(message.clone()));
+        }
+        println!("{}", serde_json::to_string(&json)?);
     } else {
         let dry = if report.dry_run { " (dry run: nothing was changed)" } else { "" };
         println!("run {} {}{dry}", report.run_id, report.status);
+        if let Some(message) = &differ_note {
+            println!("  note: {message}");
+        }
         for (action, n) in &report.counts {
             println!("  {action}: {n}");
         }

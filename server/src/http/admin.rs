@@ -5,7 +5,8 @@
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::store::{AuditQuery, RunRecord, format_timestamp};
+use crate::status::run_json;
+use crate::store::AuditQuery;
 use crate::sync::control;
 use crate::sync::engine::RunOptions;
 use actix_web::body::MessageBody;
@@ -242,17 +243,6 @@ async fn with_live_approval(state: &AppState, mut run: Value) -> Result<Value, A
     Ok(run)
 }
 
-/// The run as `scimbridge sync --json` prints it, plus when it started and finished.
-fn run_json(r: &RunRecord) -> Value {
-    let mut v = r.report.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("status".into(), json!(r.status));
-        o.insert("started_at".into(), json!(format_timestamp(&r.started_at)));
-        o.insert("finished_at".into(), json!(r.finished_at.as_ref().map(format_timestamp)));
-    }
-    v
-}
-
 #[derive(Debug, Deserialize)]
 struct Limit {
     limit: Option<i64>,
@@ -280,58 +270,12 @@ async fn get_run(
     Ok(HttpResponse::Ok().json(with_live_approval(&state, run_json(&run)).await?))
 }
 
-/// Sources with their resource counts, what the bridge manages in AWS, the change-journal rows
-/// not yet covered by a finished run, and the last run.
+/// The status report (`scimbridge status --json` prints the same): sources, counts, the last
+/// run, and the sync's health.
 async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let store = &state.store;
-    let (sources, counts, last) =
-        (store.list_sources().await?, store.sync_counts().await?, store.list_runs(1).await?);
-    let sources: Vec<Value> = sources
-        .iter()
-        .map(|s| {
-            let (users, groups) = counts
-                .per_source
-                .iter()
-                .find(|(id, _, _)| *id == s.id)
-                .map_or((0, 0), |(_, u, g)| (*u, *g));
-            json!({
-                "name": s.name, "compat": s.compat, "detected_compat": s.detected_compat,
-                "users": users, "groups": groups,
-            })
-        })
-        .collect();
-    let sync = &state.settings.sync;
-    Ok(HttpResponse::Ok().json(json!({
-        "database": store.backend(),
-        "sync": {
-            "enabled": state.sync.is_some(),
-            "schedule": sync.schedule,
-            "debounce_seconds": sync.debounce_seconds,
-            "paused": paused_json(&*state.store).await?,
-            "pending_approvals": pending_approvals_json(&*state.store).await?,
-        },
-        "sources": sources,
-        "aws": {
-            "users": counts.aws_users,
-            "groups": counts.aws_groups,
-            "memberships": counts.aws_memberships,
-            "account_assignments": counts.aws_account_assignments,
-            "application_assignments": counts.aws_application_assignments,
-        },
-        "pending_journal_entries": counts.pending_journal_entries,
-        "last_run": last.first().map(run_json),
-    })))
-}
-
-/// `sync.paused` of `/status`: `{"since", "reason", "by"}`, or null.
-async fn paused_json(store: &dyn crate::store::Store) -> Result<Value, ApiError> {
-    Ok(control::pause_json(store.sync_pause().await?.as_ref()))
-}
-
-/// `sync.pending_approvals` of `/status`: the runs whose held actions wait for an approval
-/// (`pending`) or for the next run (`approved`), with counts of what they hold.
-async fn pending_approvals_json(store: &dyn crate::store::Store) -> Result<Value, ApiError> {
-    Ok(control::pending_approvals_json(store).await?)
+    let enabled = state.sync.is_some();
+    let report = crate::status::report(&*state.store, &state.settings, enabled).await?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 #[derive(Debug, Deserialize)]

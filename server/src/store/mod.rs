@@ -125,6 +125,16 @@ pub trait Store: Send + Sync + 'static {
     /// disagree still agree on when a lease ends.
     async fn acquire_sync_lease(&self, holder: Uuid, seconds: u32) -> Result<bool, StoreError>;
     async fn release_sync_lease(&self, holder: Uuid) -> Result<(), StoreError>;
+    /// Whether a run (of any replica or CLI) holds the sync lease now.
+    async fn sync_running(&self) -> Result<bool, StoreError>;
+    /// The rules of the newest run not started by the CLI (what the serving replicas use).
+    async fn serving_rules(&self) -> Result<Option<ServingRules>, StoreError>;
+    /// The serving replicas' identity store and last failure (`sync_health`).
+    async fn sync_health(&self) -> Result<SyncHealthRecord, StoreError>;
+    /// Records the serving sync's failure; None clears it (a run succeeded).
+    async fn set_sync_failure(&self, failure: Option<&SyncFailure>) -> Result<(), StoreError>;
+    /// Records the identity store the serving sync reached.
+    async fn set_identity_store(&self, store: &IdentityStoreRef) -> Result<(), StoreError>;
 
     // --- sync control (issue 14) ----------------------------------------------------------
 

@@ -611,6 +611,33 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn sync_running(&self) -> Result<bool, StoreError> {
+        let held: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM sync_lease WHERE id = 1 AND expires_at > now()")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(held.is_some())
+    }
+
+    async fn serving_rules(&self) -> Result<Option<super::ServingRules>, StoreError> {
+        super::postgres_sync::serving_rules(&self.pool).await
+    }
+
+    async fn sync_health(&self) -> Result<super::SyncHealthRecord, StoreError> {
+        super::postgres_sync::sync_health(&self.pool).await
+    }
+
+    async fn set_sync_failure(
+        &self,
+        failure: Option<&super::SyncFailure>,
+    ) -> Result<(), StoreError> {
+        super::postgres_sync::set_sync_failure(&self.pool, failure).await
+    }
+
+    async fn set_identity_store(&self, store: &super::IdentityStoreRef) -> Result<(), StoreError> {
+        super::postgres_sync::set_identity_store(&self.pool, store).await
+    }
+
     async fn snapshot(&self) -> Result<super::Snapshot, StoreError> {
         super::postgres_sync::snapshot(&self.pool).await
     }

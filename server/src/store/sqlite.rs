@@ -544,6 +544,35 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn sync_running(&self) -> Result<bool, StoreError> {
+        // Text order is time order (see `ts`).
+        let held: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM sync_lease WHERE id = 1 AND expires_at > $1")
+                .bind(ts(&super::now()))
+                .fetch_optional(&self.readers)
+                .await?;
+        Ok(held.is_some())
+    }
+
+    async fn serving_rules(&self) -> Result<Option<super::ServingRules>, StoreError> {
+        super::sqlite_sync::serving_rules(&self.readers).await
+    }
+
+    async fn sync_health(&self) -> Result<super::SyncHealthRecord, StoreError> {
+        super::sqlite_sync::sync_health(&self.readers).await
+    }
+
+    async fn set_sync_failure(
+        &self,
+        failure: Option<&super::SyncFailure>,
+    ) -> Result<(), StoreError> {
+        super::sqlite_sync::set_sync_failure(&self.writer, failure).await
+    }
+
+    async fn set_identity_store(&self, store: &super::IdentityStoreRef) -> Result<(), StoreError> {
+        super::sqlite_sync::set_identity_store(&self.writer, store).await
+    }
+
     async fn snapshot(&self) -> Result<super::Snapshot, StoreError> {
         super::sqlite_sync::snapshot(&self.readers).await
     }

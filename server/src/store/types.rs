@@ -302,6 +302,74 @@ pub struct RunRecord {
     pub forced: bool,
     /// What the run deleted and removed in AWS (the guard's window adds these up).
     pub removals: Removals,
+    /// The fingerprint of the rules the run planned with (`crate::sync::fingerprint`); None
+    /// for a requested run that never ran, and for runs recorded before it was kept.
+    pub rules_fingerprint: Option<String>,
+}
+
+/// The rules of the serving replicas: those of the newest run not started by the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServingRules {
+    pub run_id: uuid::Uuid,
+    pub trigger: String,
+    pub started_at: Timestamp,
+    pub fingerprint: String,
+}
+
+/// Why the serving replicas' sync is not working (`sync_health.failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// No answer from AWS: connection refused, unknown host, timeout, no credentials.
+    Unreachable,
+    /// AWS answered with errors, or a run ended failed, partial or refused.
+    Failing,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Unreachable => "unreachable",
+            FailureKind::Failing => "failing",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<FailureKind, StoreError> {
+        match s {
+            "unreachable" => Ok(FailureKind::Unreachable),
+            "failing" => Ok(FailureKind::Failing),
+            other => Err(StoreError::Corrupt(format!("unknown sync failure {other:?}"))),
+        }
+    }
+}
+
+/// The last failure of the serving replicas' sync, kept until a run succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncFailure {
+    pub kind: FailureKind,
+    pub message: String,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub at: Timestamp,
+    /// The run that failed; None when AWS could not be reached to start one.
+    pub run_id: Option<uuid::Uuid>,
+}
+
+/// The identity store the serving replicas last reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdentityStoreRef {
+    pub id: String,
+    /// Unknown until configured or discovered (`sso:ListInstances`).
+    pub instance_arn: Option<String>,
+    pub region: Option<String>,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub connected_at: Timestamp,
+}
+
+/// `sync_health`: what every replica and `scimbridge status` read of the serving sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncHealthRecord {
+    pub identity_store: Option<IdentityStoreRef>,
+    pub failure: Option<SyncFailure>,
 }
 
 /// Deletes and removals made in AWS: what the delete guard weighs.

@@ -104,12 +104,18 @@ pub struct RunReport {
     /// Runs whose approved actions this run applied (those still planned).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub applied_approvals: Vec<Uuid>,
+    /// The fingerprint of the rules the run planned with ([`super::fingerprint`]); null for a
+    /// requested run that never ran.
+    pub rules_fingerprint: Option<String>,
     /// The change-journal head the run's last plan covered (a real run that finished).
     #[serde(skip)]
     pub journal_head: Option<i64>,
     /// The run failed because the setup is wrong (access denied, no identity store, KMS).
     #[serde(skip)]
     pub configuration_error: bool,
+    /// The run failed because AWS could not be reached at all (see [`AwsError::Unreachable`]).
+    #[serde(skip)]
+    pub unreachable: bool,
     /// Run with `--force`.
     #[serde(skip)]
     pub forced: bool,
@@ -141,6 +147,8 @@ pub struct SyncConfig {
     pub assignments: std::sync::Arc<AssignmentSettings>,
     /// Sources with `adopt_existing` (see [`Policy::adopt_existing`]).
     pub adopt_existing: HashSet<String>,
+    /// The fingerprint of these rules, recorded with every run.
+    pub rules_fingerprint: String,
 }
 
 impl SyncConfig {
@@ -156,6 +164,7 @@ impl SyncConfig {
                 .filter(|(_, s)| s.adopt_existing)
                 .map(|(name, _)| name.clone())
                 .collect(),
+            rules_fingerprint: super::fingerprint::of(settings),
         })
     }
 }
@@ -265,7 +274,7 @@ pub async fn record_abandoned(
 }
 
 impl RunReport {
-    fn new(opts: &RunOptions) -> RunReport {
+    pub(crate) fn new(opts: &RunOptions) -> RunReport {
         RunReport {
             run_id: opts.run_id.unwrap_or_else(Uuid::now_v7),
             status: "running",
@@ -280,8 +289,10 @@ impl RunReport {
             held: Vec::new(),
             approval: None,
             applied_approvals: Vec::new(),
+            rules_fingerprint: None,
             journal_head: None,
             configuration_error: false,
+            unreachable: false,
             forced: opts.force && !opts.dry_run,
             removals: Removals::default(),
         }
@@ -296,6 +307,7 @@ pub async fn run(
 ) -> anyhow::Result<RunReport> {
     let started_at = crate::store::now();
     let mut report = RunReport::new(opts);
+    report.rules_fingerprint = Some(config.rules_fingerprint.clone());
     save(store, &report, started_at, false).await?;
     // The run's own calls (not, say, the instance discovery before it).
     let (calls_before, throttles_before) = (directory.calls(), directory.throttles());
@@ -317,6 +329,8 @@ pub async fn run(
             e.downcast_ref::<AwsError>(),
             Some(AwsError::AccessDenied { .. } | AwsError::Configuration { .. })
         );
+        report.unreachable =
+            super::health::failure_kind(e) == crate::store::FailureKind::Unreachable;
         report.errors.push(Skipped { principal: "(run)".into(), message: format!("{e:#}") });
     }
     save(store, &report, started_at, true).await?;
@@ -367,6 +381,7 @@ async fn save(
         report: serde_json::to_value(report)?,
         forced: report.forced,
         removals: report.removals,
+        rules_fingerprint: report.rules_fingerprint.clone(),
     };
     store.save_run(&record).await?;
     Ok(())

@@ -7,6 +7,7 @@
 
 use super::aws::AwsDirectory;
 use super::engine::{self, RunOptions, SyncConfig, run_exclusive};
+use super::health;
 use crate::config::Settings;
 use crate::store::Store;
 use chrono::Utc;
@@ -23,11 +24,20 @@ const BUSY_ELSEWHERE: Duration = Duration::from_secs(2);
 const PAUSE_LOOK: Duration = Duration::from_secs(2);
 /// The pause after a failed run (AWS down, credentials revoked) before the next attempt.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+/// The first and the longest pause between attempts to reach AWS at start-up: short at first,
+/// so a blip (or AWS coming up with the bridge) costs seconds, not a minute.
+const RECONNECT_FIRST: Duration = Duration::from_secs(5);
+const RECONNECT_MAX: Duration = Duration::from_secs(60);
 
 /// Parses `sync.schedule`; a bad expression is a configuration error at start-up.
 pub fn parse_schedule(expr: &str) -> anyhow::Result<cron::Schedule> {
     cron::Schedule::from_str(expr)
         .map_err(|e| anyhow::anyhow!("sync.schedule {expr:?} is not a 6-field cron expression (sec min hour day month weekday, UTC): {e}"))
+}
+
+/// When `schedule` next fires (None: never again, or not a valid schedule).
+pub fn next_full_run(schedule: &str) -> Option<chrono::DateTime<Utc>> {
+    parse_schedule(schedule).ok()?.upcoming(Utc).next()
 }
 
 /// Whether an AWS Region is configured (config or environment): what `check` needs to probe
@@ -129,15 +139,24 @@ async fn run_forever(
 ) {
     let Flags { connected, stop } = flags;
     let stopping = || stop.load(std::sync::atomic::Ordering::Acquire);
+    let mut pause = RECONNECT_FIRST;
     let directory = loop {
         match AwsDirectory::connect(&settings.aws).await {
             Ok(d) => break d,
             Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "sync: cannot reach AWS; retrying in 60 s");
-                tokio::time::sleep(Duration::from_secs(60)).await;
+                tracing::error!(error = %format!("{e:#}"), retry_in = ?pause, "sync: cannot reach AWS");
+                // No run is recorded: without this, /admin/v1/status would show nothing wrong.
+                if let Err(e) = health::record_error(&*store, &e).await {
+                    tracing::warn!(error = %e, "sync: cannot record the failure");
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RECONNECT_MAX);
             }
         }
     };
+    if let Err(e) = health::record_connected(&*store, &directory).await {
+        tracing::warn!(error = %e, "sync: cannot record the identity store reached");
+    }
     connected.store(true, std::sync::atomic::Ordering::Release);
     tracing::info!(identity_store_id = directory.identity_store_id(), schedule = %settings.sync.schedule,
         debounce_seconds = settings.sync.debounce_seconds, "sync: scheduler started");
@@ -224,7 +243,10 @@ async fn run_forever(
             stop: Some(stop.clone()),
             ..RunOptions::default()
         };
-        match run_exclusive(store.clone(), &directory, &config, &opts, Duration::ZERO).await {
+        let outcome =
+            run_exclusive(store.clone(), &directory, &config, &opts, Duration::ZERO).await;
+        record_health(&*store, &outcome).await;
+        match outcome {
             // A failed run (AWS unreachable) is tried again after the pause, full if it was.
             Ok(Some(report)) if report.status == "failed" => {
                 not_before = Instant::now() + RETRY_AFTER_FAILURE;
@@ -295,6 +317,21 @@ impl PauseWatch {
     }
 }
 
+/// What a run of the serving sync leaves in `/admin/v1/status` (see [`health::after_run`]);
+/// a run that did not get the lease leaves nothing.
+async fn record_health(store: &dyn Store, outcome: &anyhow::Result<Option<engine::RunReport>>) {
+    let recorded = match outcome {
+        Ok(Some(report)) => health::record_run(store, report).await,
+        Ok(None) => Ok(()),
+        // A pause is the admin's word, not a failure.
+        Err(e) if e.downcast_ref::<super::control::SyncPaused>().is_some() => Ok(()),
+        Err(e) => health::record_error(store, e).await,
+    };
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "sync: cannot record the sync's health");
+    }
+}
+
 /// What finished runs (of any replica) cover.
 struct DoneElsewhere {
     /// A real full run started at or after `since` finished.
@@ -331,6 +368,7 @@ async fn run_requested(
     opts: &RunOptions,
 ) {
     let outcome = run_exclusive(store.clone(), directory, config, opts, ADMIN_WAIT).await;
+    record_health(&**store, &outcome).await;
     let why = match outcome {
         Ok(Some(_)) => return,
         Ok(None) => format!(
