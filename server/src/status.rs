@@ -116,14 +116,16 @@ pub fn text(report: &Value) -> Vec<String> {
     let store = &sync["identity_store"];
     if store.is_object() {
         lines.push(format!(
-            "identity store:    {} (instance {}, Region {}; reached {})",
+            "identity store:    {} (instance {}, Region {}; in use since {})",
             s(&store["id"]),
             s(&store["instance_arn"]),
             s(&store["region"]),
             s(&store["connected_at"])
         ));
     } else {
-        lines.push("identity store:    - (not reached by a serving replica yet)".to_owned());
+        lines.push(
+            "identity store:    - (no serving replica has set up its AWS clients yet)".to_owned(),
+        );
     }
     let paused = &sync["paused"];
     lines.push(if paused.is_object() {

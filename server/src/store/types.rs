@@ -354,7 +354,8 @@ pub struct SyncFailure {
     pub run_id: Option<uuid::Uuid>,
 }
 
-/// The identity store the serving replicas last reached.
+/// The identity store the serving replicas use: configured or discovered when their scheduler
+/// set up its AWS clients (`connected_at`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IdentityStoreRef {
     pub id: String,

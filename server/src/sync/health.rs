@@ -2,7 +2,7 @@
 //! the `scimbridge_sync_healthy` gauge (issue 14). The state is a pure function of typed
 //! inputs read from the database, so every replica and the CLI say the same.
 //!
-//! The serving replicas' scheduler records what it meets: the identity store it reached, and
+//! The serving replicas' scheduler records what it meets: the identity store it uses, and
 //! the last failure — AWS not reached at all (`unreachable`), or AWS answering with errors and
 //! runs ending failed, partial or refused (`failing`) — until a real run succeeds.
 
@@ -174,18 +174,18 @@ pub async fn record_error(store: &dyn Store, e: &anyhow::Error) -> Result<(), St
     store.set_sync_failure(Some(&failure)).await
 }
 
-/// Records the identity store the serving sync reached.
+/// Records the identity store the serving sync uses (configured or discovered), and since when.
 pub async fn record_connected(
     store: &dyn Store,
     directory: &super::aws::AwsDirectory,
 ) -> Result<(), StoreError> {
-    let reached = IdentityStoreRef {
+    let in_use = IdentityStoreRef {
         id: directory.identity_store_id().to_owned(),
         instance_arn: directory.known_instance_arn().map(str::to_owned),
         region: directory.region().map(str::to_owned),
         connected_at: crate::store::now(),
     };
-    store.set_identity_store(&reached).await
+    store.set_identity_store(&in_use).await
 }
 
 /// The health as `/admin/v1/status`, `/metrics` and `scimbridge status` compute it.

@@ -154,9 +154,9 @@ async fn run_forever(
             }
         }
     };
-    if let Err(e) = health::record_connected(&*store, &directory).await {
-        tracing::warn!(error = %e, "sync: cannot record the identity store reached");
-    }
+    record_identity_store(&*store, &directory).await;
+    // With identity_store_id configured, the instance ARN is discovered by the first SSO call.
+    let mut arn_recorded = directory.known_instance_arn().is_some();
     connected.store(true, std::sync::atomic::Ordering::Release);
     tracing::info!(identity_store_id = directory.identity_store_id(), schedule = %settings.sync.schedule,
         debounce_seconds = settings.sync.debounce_seconds, "sync: scheduler started");
@@ -246,6 +246,10 @@ async fn run_forever(
         let outcome =
             run_exclusive(store.clone(), &directory, &config, &opts, Duration::ZERO).await;
         record_health(&*store, &outcome).await;
+        if !arn_recorded && directory.known_instance_arn().is_some() {
+            record_identity_store(&*store, &directory).await;
+            arn_recorded = true;
+        }
         match outcome {
             // A failed run (AWS unreachable) is tried again after the pause, full if it was.
             Ok(Some(report)) if report.status == "failed" => {
@@ -314,6 +318,12 @@ impl PauseWatch {
             self.paused = Some(paused);
         }
         paused
+    }
+}
+
+async fn record_identity_store(store: &dyn Store, directory: &AwsDirectory) {
+    if let Err(e) = health::record_connected(store, directory).await {
+        tracing::warn!(error = %e, "sync: cannot record the identity store in use");
     }
 }
 
