@@ -410,6 +410,10 @@ async fn a_pause_holds_for_every_replica_and_survives_a_restart() {
     let status = admin_b.get("/admin/v1/status").await.body;
     assert_eq!(status["sync"]["paused"]["reason"], "IdP cut-over", "{status}");
     assert_eq!(status["sync"]["paused"]["by"], by.as_str());
+    assert_eq!(
+        (&status["sync"]["state"], &status["sync"]["reason"]),
+        (&json!("paused"), &json!("paused"))
+    );
     let r = admin_b.post("/admin/v1/sync", &json!({})).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert!(r.body["detail"].as_str().unwrap().contains("IdP cut-over"), "{}", r.body);
@@ -417,6 +421,13 @@ async fn a_pause_holds_for_every_replica_and_survives_a_restart() {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     let metrics = admin_b.get("/metrics").await.body;
     assert_eq!(paused_gauge(&metrics), Some(1.0), "{metrics}");
+    assert!(
+        metrics
+            .as_str()
+            .unwrap_or_default()
+            .contains("scimbridge_sync_healthy{reason=\"paused\"} 0"),
+        "{metrics}"
+    );
 
     // A SCIM change on B does not reach AWS while paused.
     let idp = IdpClient::new(&b.base, a.token("okta", None), None, "application/scim+json", None);
