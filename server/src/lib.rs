@@ -7,6 +7,7 @@
 //! - [`auth`]: bearer tokens
 //! - [`store`]: PostgreSQL and SQLite storage behind one interface
 //! - [`names`]: the one normal form of userNames and displayNames
+//! - [`sync`]: the sync engine into AWS; [`status`]: what `/admin/v1/status` and `scimbridge status` show
 
 pub mod auth;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod mapping;
 pub mod names;
 pub mod scim;
 pub mod startup;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

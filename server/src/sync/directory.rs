@@ -24,9 +24,13 @@ pub enum AwsError {
     /// cannot go on, and nothing may be taken for deleted.
     #[error("{operation}: {message}")]
     Configuration { operation: &'static str, message: String },
-    /// Throttling, 5xx, timeouts and connection errors that outlasted the retries.
+    /// Throttling, 5xx and unreadable answers that outlasted the retries: AWS answered.
     #[error("{operation}: still failing after {attempts} attempts: {message}")]
     Unavailable { operation: &'static str, attempts: u32, message: String },
+    /// No answer at all after the retries: connection refused, unknown host, timeouts, no
+    /// credentials to sign with (`/admin/v1/status` tells this `unreachable` from `failing`).
+    #[error("{operation}: AWS not reachable after {attempts} attempts: {message}")]
+    Unreachable { operation: &'static str, attempts: u32, message: String },
 }
 
 impl AwsError {
@@ -37,6 +41,7 @@ impl AwsError {
             AwsError::AccessDenied { .. }
                 | AwsError::Configuration { .. }
                 | AwsError::Unavailable { .. }
+                | AwsError::Unreachable { .. }
         )
     }
 }

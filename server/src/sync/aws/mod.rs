@@ -40,6 +40,8 @@ pub struct AwsDirectory {
     ids: aws_sdk_identitystore::Client,
     sso: aws_sdk_ssoadmin::Client,
     identity_store_id: String,
+    /// The Region the clients call (configured, or from the SDK's chain).
+    region: Option<String>,
     /// From `[aws] instance_arn`, else discovered when first needed.
     instance_arn: tokio::sync::OnceCell<String>,
     limiter: DefaultDirectRateLimiter,
@@ -95,6 +97,7 @@ impl AwsDirectory {
             ids: aws_sdk_identitystore::Client::new(&shared),
             sso: aws_sdk_ssoadmin::Client::new(&shared),
             identity_store_id: settings.identity_store_id.clone().unwrap_or_default(),
+            region: shared.region().map(ToString::to_string),
             instance_arn: tokio::sync::OnceCell::new_with(settings.instance_arn.clone()),
             limiter: RateLimiter::direct(quota),
             calls: Mutex::new(BTreeMap::new()),
@@ -108,6 +111,15 @@ impl AwsDirectory {
 
     pub fn identity_store_id(&self) -> &str {
         &self.identity_store_id
+    }
+
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// The instance ARN, when configured or already discovered.
+    pub fn known_instance_arn(&self) -> Option<&str> {
+        self.instance_arn.get().map(String::as_str)
     }
 
     async fn discover(&self) -> anyhow::Result<String> {
@@ -167,10 +179,14 @@ impl AwsDirectory {
                     }
                     if attempt >= MAX_ATTEMPTS {
                         aws_call_metric(operation, "error");
-                        return Err(AwsError::Unavailable {
-                            operation,
-                            attempts: attempt,
-                            message,
+                        let attempts = attempt;
+                        // Sent nowhere, or no answer in time: AWS was not reached at all.
+                        let unanswered =
+                            matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_));
+                        return Err(if unanswered {
+                            AwsError::Unreachable { operation, attempts, message }
+                        } else {
+                            AwsError::Unavailable { operation, attempts, message }
                         });
                     }
                     aws_call_metric(operation, if throttled { "throttled" } else { "retried" });
