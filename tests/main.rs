@@ -22,6 +22,7 @@ mod groups;
 mod ha;
 mod idp;
 mod listing;
+mod logs;
 mod member_changes;
 mod rules_fingerprint;
 mod source_trust;

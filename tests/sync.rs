@@ -34,6 +34,7 @@ on_both_backends!(
     a_create_the_process_died_in_is_recorded_not_duplicated,
     shutdown_stops_a_running_sync_cleanly,
     a_broken_expression_is_a_configuration_error,
+    a_filter_of_the_wrong_type_is_caught,
     changes_during_a_full_runs_reads_are_pushed_and_kept,
 );
 
@@ -686,6 +687,68 @@ async fn a_broken_expression_is_a_configuration_error(b: Backend) {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("mapping.user_set.displayName"), "{stderr}");
     assert!(moto.users().await.is_empty(), "nothing was synced");
+}
+
+/// A `[sync.filter]` that does not give true or false (issue 14): refused at load by `serve`
+/// and `sync` (exit 2, naming the key) and reported by `check`; one that does so only for some
+/// users' data makes the run partial (exit 2) with those users named, never a quiet success.
+async fn a_filter_of_the_wrong_type_is_caught(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    app.create_user("a@example.com").await;
+    app.create_user("odd@example.com").await;
+    let wrong = format!(
+        "{}[sync.filter]
+groups = 'group.displayName'
+",
+        moto.config()
+    );
+    let (code, stdout) = check_with(&app, &wrong);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("FAIL  config: sync.filter.groups: must give true")),
+        "{stdout}"
+    );
+    let (mut cmd, _dir) = sync_command(&app, &wrong, &[]);
+    let out = cmd.output().expect("run sync");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("sync.filter.groups") && stderr.contains("a string"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, &wrong).unwrap();
+    let serve = command(&app.url)
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("run serve");
+    let stderr = String::from_utf8_lossy(&serve.stderr);
+    assert_eq!(serve.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("sync.filter.groups"), "{stderr}");
+
+    // A string for one user only: the samples pass, the run does not succeed.
+    let odd = format!(
+        r#"{}[sync.filter]
+users = 'user.userName == "odd@example.com" ? "yes" : true'
+"#,
+        moto.config()
+    );
+    let (code, report) = sync_with(&app, &odd, &[]);
+    assert_eq!(code, 2, "{report}");
+    assert_eq!(report["status"], "partial", "{report}");
+    let errors = report["errors"].as_array().unwrap();
+    assert!(
+        errors.iter().any(|e| e["principal"] == "odd@example.com"
+            && e["message"].as_str().unwrap().contains("sync.filter.users")),
+        "{report}"
+    );
+    assert_eq!(moto.users().await.keys().collect::<Vec<_>>(), ["a@example.com"]);
+    let (code, stdout) = check_with(&app, &odd);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("FAIL  odd@example.com: sync.filter.users")),
+        "{stdout}"
+    );
+    assert_ne!(code, 0, "{stdout}");
 }
 
 /// The SCIM enterprise `manager` names a SCIM user; AWS gets that user's AWS id — also when

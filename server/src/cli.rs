@@ -45,8 +45,9 @@ pub enum Command {
     /// Exit codes: 0 done (deliberate skips are listed as errors), 1 AWS calls still failing
     /// (or a principal not created because an unmanaged AWS principal holds its name and its
     /// source lacks adopt_existing), 2 usage or configuration error (also a rule naming an
-    /// unknown permission set, a rule without `source` while several sources exist, or an
-    /// externalId matching two groups; also while sync is paused, though a dry run still
+    /// unknown permission set, a rule without `source` while several sources exist, an
+    /// externalId matching two groups, or a sync.filter failing for a principal, which is left
+    /// as it is; also while sync is paused, though a dry run still
     /// runs, and when these rules differ from those of the serving replicas' last run, see
     /// --config-differs-ok), 3 the delete guard refused the run (too many deletes, membership
     /// removals or assignment deletes, counted over sync.guard_window), 4 another run held the
@@ -60,7 +61,8 @@ pub enum Command {
     /// Preflight: the database, the configuration, AWS credentials, the identity store,
     /// each Identity Store permission the sync needs (probed without changing anything), and,
     /// with assignment rules, that each names one source's principals unambiguously, the SSO
-    /// Admin permissions and the permission sets and applications the rules name.
+    /// Admin permissions and the permission sets and applications the rules name; with
+    /// sync.filter, that it gives true or false for each stored user and group.
     /// One line per check ("ok" or "FAIL"); exit 0 when all pass, else 1
     Check,
     /// The audit log: one line per change the bridge made in AWS, with names, oldest first

@@ -52,6 +52,26 @@ async fn check(settings: &Settings) -> anyhow::Result<i32> {
                 ready,
                 &format!("{} reachable, migrations applied", store.backend()),
             );
+            if is_ready && !settings.sync.filter.is_empty() {
+                match filter_failures(&*store, settings).await {
+                    Ok((failures, users, groups)) if failures.is_empty() => report(
+                        "sync.filter",
+                        None,
+                        &format!(
+                            "gives true or false for each of {users} users and {groups} groups"
+                        ),
+                    ),
+                    Ok((failures, ..)) => {
+                        for f in failures.iter().take(FAILURES_SHOWN) {
+                            report(&f.principal, Some(f.message.clone()), "");
+                        }
+                        if failures.len() > FAILURES_SHOWN {
+                            println!("FAIL  sync.filter: {} more", failures.len() - FAILURES_SHOWN);
+                        }
+                    }
+                    Err(e) => report("sync.filter", Some(format!("{e:#}")), ""),
+                }
+            }
             if is_ready && !settings.assignments.is_empty() {
                 match rule_problems(&*store, settings).await {
                     Ok(problems) if problems.is_empty() => report(
@@ -106,6 +126,37 @@ async fn check(settings: &Settings) -> anyhow::Result<i32> {
         Err(e) => report("aws", Some(format!("{e:#}")), ""),
     }
     Ok(i32::from(failed))
+}
+
+/// How many principals a failing filter is shown for.
+const FAILURES_SHOWN: usize = 10;
+
+/// `[sync.filter]` run over the stored users and groups, as the next run will: the principals
+/// it fails for (an error, or not true or false), and how many users and groups it ran on.
+/// The config load already tried each filter on sample resources; this finds what depends on
+/// the data.
+async fn filter_failures(
+    store: &dyn crate::store::Store,
+    settings: &Settings,
+) -> anyhow::Result<(Vec<crate::sync::plan::Skipped>, usize, usize)> {
+    use crate::mapping::rules::{Rules, Selection};
+    let rules = Rules::compile(&settings.sync.filter, &settings.mapping)?;
+    let snapshot = store.snapshot().await?;
+    let name = |doc: &Value, attribute: &str| {
+        doc.get(attribute).and_then(Value::as_str).unwrap_or("?").to_owned()
+    };
+    let users =
+        snapshot.users.iter().map(|u| (rules.select_user(&u.doc), name(&u.doc, "userName")));
+    let groups =
+        snapshot.groups.iter().map(|g| (rules.select_group(&g.doc), name(&g.doc, "displayName")));
+    let failures = users
+        .chain(groups)
+        .filter_map(|(selection, principal)| match selection {
+            Selection::Failed(message) => Some(crate::sync::plan::Skipped { principal, message }),
+            _ => None,
+        })
+        .collect();
+    Ok((failures, snapshot.users.len(), snapshot.groups.len()))
 }
 
 /// The assignment rules that name no source while several exist, or whose externalId matches

@@ -167,6 +167,9 @@ pub struct LogSettings {
     pub format: String,
     /// A tracing filter such as `info` or `scimbridge=debug,info`; `RUST_LOG` overrides it.
     pub level: String,
+    /// One line per HTTP request (target `scimbridge::access`). Off: only rejected and failed
+    /// requests are logged.
+    pub access: bool,
 }
 
 /// `[aws]`: where and how the sync engine reaches IAM Identity Center.
@@ -324,7 +327,7 @@ impl Default for ScimSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        LogSettings { format: "text".to_owned(), level: "info".to_owned() }
+        LogSettings { format: "text".to_owned(), level: "info".to_owned(), access: true }
     }
 }
 
@@ -632,6 +635,34 @@ application_arn = "arn:aws:sso::123456789012:application/ssoins-1111111111111111
             )?;
             let err = Settings::load(Some(Path::new("c.toml")), &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains("assignments.account[0].source"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_access_log_switch_takes_only_a_boolean() {
+        Jail::expect_with(|jail| {
+            let s = Settings::load(None, &Overrides::default()).unwrap();
+            assert!(s.log.access, "on by default");
+            for careless in ["\"no\"", "0", "\"off\"", "[]", "\"\""] {
+                jail.create_file("c.toml", &format!("[log]\naccess = {careless}\n"))?;
+                let loaded = Settings::load(Some(Path::new("c.toml")), &Overrides::default());
+                let err = loaded.map(|s| s.log.access).unwrap_err();
+                assert!(err.to_string().contains("log.access"), "{careless}: {err}");
+            }
+            jail.create_file("c.toml", "[log]\naccess = false\n")?;
+            assert!(
+                !Settings::load(Some(Path::new("c.toml")), &Overrides::default())
+                    .unwrap()
+                    .log
+                    .access
+            );
+            jail.set_env("SCIMBRIDGE_LOG__ACCESS", "false");
+            assert!(!Settings::load(None, &Overrides::default()).unwrap().log.access);
+            jail.set_env("SCIMBRIDGE_LOG__ACCESS", "nope");
+            let err = Settings::load(None, &Overrides::default()).unwrap_err().to_string();
+            // figment names the variable's key as written: LOG.ACCESS.
+            assert!(err.to_lowercase().contains("log.access"), "{err}");
             Ok(())
         });
     }

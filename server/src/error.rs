@@ -1,6 +1,6 @@
 //! The HTTP error type. Request code returns typed errors; this is the only place that writes
-//! error bodies (RFC 7644 §3.12 shape, `application/scim+json`). Internal errors are logged
-//! with their cause chain and reach the client only as a generic detail.
+//! error bodies (RFC 7644 §3.12 shape, `application/scim+json`). Internal errors reach the
+//! client only as a generic detail; the request's log line carries their cause chain.
 
 use crate::auth::AuthError;
 use crate::store::StoreError;
@@ -113,12 +113,9 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        // Not logged here: the request's one log line carries the error, and an internal
+        // error's cause chain (http/access_log.rs).
         let err = self.scim_error();
-        match self {
-            ApiError::Internal(e) => tracing::error!(error = ?e, "request failed"),
-            _ if err.status >= 500 => tracing::error!(error = %err, "request failed"),
-            _ => tracing::info!(status = err.status, detail = %err.detail, "request rejected"),
-        }
         let mut resp = HttpResponse::build(self.status_code());
         resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE)));
         if err.status == 401 {

@@ -15,6 +15,11 @@ async fn main() {
     let settings = match Settings::load(cli.global.config.as_deref(), &overrides) {
         Ok(s) => s,
         Err(e) => {
+            // `check` reports it as one of its checks too (stdout is its report).
+            if matches!(cli.command, scimbridge::cli::Command::Check) {
+                let message = format!("{e:#}");
+                println!("FAIL  config: {}", message.strip_prefix("config: ").unwrap_or(&message));
+            }
             eprintln!("error: {e:#}");
             std::process::exit(EXIT_CONFIG);
         }

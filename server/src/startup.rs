@@ -4,14 +4,11 @@
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::store::Store;
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Next, NormalizePath, TrailingSlash, from_fn};
-use actix_web::{App, HttpMessage, HttpServer, web};
+use actix_web::dev::Server;
+use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
+use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
 use std::sync::Arc;
-use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
 
 pub struct Application {
     port: u16,
@@ -70,13 +67,13 @@ impl Application {
             App::new()
                 .app_data(state)
                 // Registered innermost first: the path is normalised (slashes merged) before
-                // these two look at it.
+                // these three look at it.
+                .wrap(from_fn(http::access_log::note_route))
                 .wrap(from_fn(http::listeners::split_by_listener))
                 .wrap(from_fn(http::listeners::case_insensitive_scim_paths))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
-                .wrap(from_fn(request_id_header))
                 .wrap(from_fn(http::prometheus::record_request))
-                .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap(from_fn(http::access_log::log_request))
                 .configure(http::configure)
                 .default_service(web::to(http::not_found))
         })
@@ -121,38 +118,4 @@ impl Application {
 /// The CPUs this process may use (respecting cgroup CPU quotas).
 pub fn cpus() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1))
-}
-
-/// The request span: tracing-actix-web's fields (request id, method, route, status, latency)
-/// plus the identity source, filled in once the token is verified, and the TCP peer. Never the
-/// token. tracing-actix-web's `http.client_ip`, `http.host` and `http.scheme` take forwarded
-/// headers from anyone; `peer_ip` is the address that really connected.
-pub struct RequestSpan;
-
-impl RootSpanBuilder for RequestSpan {
-    fn on_request_start(request: &ServiceRequest) -> Span {
-        let peer_ip = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-        tracing_actix_web::root_span!(request, source = tracing::field::Empty, peer_ip = %peer_ip)
-    }
-
-    fn on_request_end<B: MessageBody>(
-        span: Span,
-        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
-    ) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
-    }
-}
-
-/// Echoes the request id as `X-Request-Id`, so an admin can find a request in the logs.
-async fn request_id_header(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
-    let mut resp = next.call(req).await?;
-    if let Some(v) = id.and_then(|id| actix_web::http::header::HeaderValue::from_str(&id).ok()) {
-        resp.headers_mut()
-            .insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
-    }
-    Ok(resp)
 }

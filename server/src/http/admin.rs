@@ -9,7 +9,7 @@ use crate::status::run_json;
 use crate::store::AuditQuery;
 use crate::sync::control;
 use crate::sync::engine::RunOptions;
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpMessage, HttpResponse, web};
@@ -39,18 +39,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn require_admin_token(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    match crate::http::authenticate(&req).await?.1 {
-        Principal::Admin { token_id } => {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    match crate::http::authenticate(&req).await {
+        Ok((_, Principal::Admin { token_id })) => {
             req.extensions_mut().insert(AdminCaller(token_id));
-            next.call(req).await
+            Ok(next.call(req).await?.map_into_left_body())
         }
-        Principal::Scim { .. } => Err(ApiError::Scim(ScimError::new(
-            403,
-            None,
-            "a source token cannot use the admin API: create one with `scimbridge token create --admin`",
-        ))
-        .into()),
+        Ok((_, Principal::Scim { .. })) => Ok(crate::http::refused(
+            req,
+            ApiError::Scim(ScimError::new(
+                403,
+                None,
+                "a source token cannot use the admin API: create one with `scimbridge token create --admin`",
+            )),
+        )),
+        Err(e) => Ok(crate::http::refused(req, e)),
     }
 }
 

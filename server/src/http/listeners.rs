@@ -32,8 +32,8 @@ pub async fn split_by_listener(
         };
         if !allowed {
             let (http_req, _) = req.into_parts();
-            let response = super::not_found(http_req.clone()).await;
-            return Ok(ServiceResponse::new(http_req, response).map_into_right_body());
+            let error = super::no_such_endpoint(&http_req);
+            return Ok(ServiceResponse::from_err(error, http_req).map_into_right_body());
         }
     }
     Ok(next.call(req).await?.map_into_left_body())

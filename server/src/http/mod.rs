@@ -1,6 +1,7 @@
 //! The HTTP surface: SCIM under `/scim/v2`, the admin API under `/admin/v1`, health probes and
 //! Prometheus metrics at the root.
 
+pub mod access_log;
 pub mod admin;
 pub mod forwarded;
 pub mod health;
@@ -88,12 +89,29 @@ pub(crate) async fn authenticate(
     let header =
         req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok());
     let principal = state.auth.authenticate(header).await.map_err(ApiError::from)?;
+    let source = match &principal {
+        crate::auth::Principal::Scim { source, .. } => source.name.as_str(),
+        crate::auth::Principal::Admin { .. } => "admin",
+    };
+    access_log::record_source(req, source);
     Ok((state, principal))
 }
 
+/// A gate's refusal (401, 403) as a response rather than an `Err`: an error leaves the outer
+/// middleware without its request, so it could not carry `X-Request-Id`.
+pub(crate) fn refused<B>(
+    req: actix_web::dev::ServiceRequest,
+    error: ApiError,
+) -> actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>> {
+    let (http_req, _) = req.into_parts();
+    actix_web::dev::ServiceResponse::from_err(error, http_req).map_into_right_body()
+}
+
 /// Unknown paths get a SCIM 404, not an empty body.
-pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
-    use actix_web::ResponseError;
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(no_such_endpoint(&req))
+}
+
+pub fn no_such_endpoint(req: &actix_web::HttpRequest) -> ApiError {
     ApiError::Scim(scim_schema::ScimError::not_found(format!("no such endpoint: {}", req.path())))
-        .error_response()
 }

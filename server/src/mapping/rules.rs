@@ -189,6 +189,10 @@ impl Rules {
                 other => anyhow::bail!("config: unknown key `sync.filter.{other}` (users, groups)"),
             };
             let expr = rules.expression(&format!("sync.filter.{key}"), source, variable)?;
+            rules.check_on_samples(&expr, variable, |value| match value {
+                Value::Bool(_) => None,
+                other => Some(format!("must give true or false, but gives {}", described(other))),
+            })?;
             if key == "users" {
                 rules.user_filter = Some(expr);
             } else {
@@ -217,6 +221,7 @@ impl Rules {
                 )
             })?;
             let expr = rules.expression(&format!("mapping.user_set.{key}"), source, "user")?;
+            rules.check_on_samples(&expr, "user", |value| target.type_problem(value))?;
             rules.sets.push((target, expr));
         }
         Ok(rules)
@@ -244,6 +249,35 @@ impl Rules {
             );
         }
         Ok(Expression { key: key.to_owned(), program })
+    }
+
+    /// The type check the `cel` crate lacks (it has no checker): the expression runs on a
+    /// sample resource with every attribute of the schema, then on one with almost none. A
+    /// result of the wrong type, or an operation on a value of the wrong type, is a config
+    /// error naming the key; an error that depends on the data (a missing attribute, an index
+    /// out of range) is left to the run, where it fails that principal.
+    fn check_on_samples(
+        &self,
+        expr: &Expression,
+        variable: &str,
+        problem: impl Fn(&Value) -> Option<String>,
+    ) -> anyhow::Result<()> {
+        for (what, sample) in samples(variable) {
+            let mut context = cel::Context::with_env(self.env.clone());
+            context.add_variable(variable, &sample).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let found = match expr.program.execute(&context) {
+                Ok(value) => match value.json() {
+                    Ok(json) => problem(&json),
+                    Err(e) => Some(format!("gives a value that is not JSON ({e})")),
+                },
+                Err(e) if is_type_error(&e) => Some(format!("is not well-typed: {e}")),
+                Err(_) => None,
+            };
+            if let Some(p) = found {
+                anyhow::bail!("config: {}: {p} (for {what})", expr.key);
+            }
+        }
+        Ok(())
     }
 
     pub fn has_user_filter(&self) -> bool {
@@ -306,6 +340,133 @@ impl Rules {
             expr.program.execute(&context).map_err(|e| ShapeError(format!("{}: {e}", expr.key)))?;
         value.json().map_err(|e| ShapeError(format!("{}: {e}", expr.key)))
     }
+}
+
+impl Target {
+    /// Why a `user_set` result cannot be this attribute's value, judged by its type alone
+    /// (what [`shaped`] also refuses at run time).
+    fn type_problem(&self, value: &Value) -> Option<String> {
+        let fits = matches!(
+            (self, value),
+            (_, Value::Null | Value::String(_) | Value::Number(_) | Value::Bool(_))
+                | (Target::List(_), Value::Object(_))
+        );
+        let wanted = match self {
+            Target::List(_) => "a string or a map",
+            _ => "a string",
+        };
+        (!fits).then(|| format!("must give {wanted}, but gives {}", described(value)))
+    }
+}
+
+/// A result for an error message: its type, and the value when short.
+fn described(value: &Value) -> String {
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a bool",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    };
+    let text = value.to_string();
+    if text.chars().count() <= 60 { format!("{kind} ({text})") } else { kind.to_owned() }
+}
+
+/// Errors that say an operation met a value of a type it does not take: on a sample shaped as
+/// the SCIM schema says, the expression is wrong whatever the IdP sends.
+fn is_type_error(e: &cel::ExecutionError) -> bool {
+    use cel::ExecutionError as E;
+    matches!(
+        e,
+        E::NoSuchOverload(_)
+            | E::UnsupportedTargetType { .. }
+            | E::NotSupportedAsMethod { .. }
+            | E::UnexpectedType { .. }
+            | E::ValuesNotComparable(..)
+            | E::UnsupportedBinaryOperator(..)
+            | E::InvalidArgumentCount { .. }
+    )
+}
+
+/// The sample resources an expression over `variable` is tried on: one with every attribute
+/// of the SCIM schema (core and enterprise user; group), the same with every flag false (a
+/// deactivated user), and one with only what is required.
+pub fn samples(variable: &str) -> Vec<(&'static str, Value)> {
+    if variable == "group" {
+        let full = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "id": "2819c223-7f76-453a-919d-413861904646",
+            "externalId": "00g1emaKYZTWRYYRRTSK",
+            "displayName": "AWS - Tour Guides",
+            "members": [{
+                "value": "2819c223-7f76-453a-919d-413861904646",
+                "display": "bjensen@example.com",
+                "type": "User",
+                "$ref": "https://scim.example.com/scim/v2/Users/2819c223-7f76-453a-919d-413861904646"
+            }],
+            "meta": {"resourceType": "Group", "created": "2026-01-23T04:56:22Z",
+                     "lastModified": "2026-05-13T04:42:34Z", "version": "W/\"3\""}
+        });
+        return vec![
+            ("a sample group with every attribute", full),
+            ("a sample group with only a displayName", json!({"displayName": "Staff"})),
+        ];
+    }
+    let mut full = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE_EXTENSION],
+        "id": "2819c223-7f76-453a-919d-413861904646",
+        "externalId": "00u1esetg4aBCDEFG357",
+        "userName": "bjensen@example.com",
+        "name": {"formatted": "Ms. Barbara J Jensen III", "familyName": "Jensen",
+                 "givenName": "Barbara", "middleName": "Jane",
+                 "honorificPrefix": "Ms.", "honorificSuffix": "III"},
+        "displayName": "Babs Jensen",
+        "nickName": "Babs",
+        "profileUrl": "https://login.example.com/bjensen",
+        "title": "Tour Guide",
+        "userType": "Employee",
+        "preferredLanguage": "en-US",
+        "locale": "en-US",
+        "timezone": "America/Los_Angeles",
+        "active": true,
+        "emails": [{"value": "bjensen@example.com", "type": "work", "primary": true,
+                    "display": "bjensen@example.com"},
+                   {"value": "babs@jensen.org", "type": "home", "primary": false}],
+        "phoneNumbers": [{"value": "+1 555 555 5555", "type": "work", "primary": true}],
+        "ims": [{"value": "someaimhandle", "type": "aim"}],
+        "photos": [{"value": "https://photos.example.com/profilephoto.jpg", "type": "photo"}],
+        "addresses": [{"type": "work", "streetAddress": "100 Universal City Plaza",
+                       "locality": "Hollywood", "region": "CA", "postalCode": "91608",
+                       "country": "US", "primary": true,
+                       "formatted": "100 Universal City Plaza\nHollywood, CA 91608 USA"}],
+        "groups": [{"value": "e9e30dba-f08f-4109-8486-d5c6a331660a",
+                    "display": "Tour Guides", "type": "direct"}],
+        "entitlements": [{"value": "tour-booking", "type": "app"}],
+        "roles": [{"value": "guide", "type": "job", "primary": true}],
+        "x509Certificates": [{"value": "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAw"}],
+        "meta": {"resourceType": "User", "created": "2026-01-23T04:56:22Z",
+                 "lastModified": "2026-05-13T04:42:34Z", "version": "W/\"a330bc54f0671c9\""}
+    });
+    full[ENTERPRISE_EXTENSION] = json!({
+        "employeeNumber": "701984", "costCenter": "4130", "organization": "Universal Studios",
+        "division": "Theme Park", "department": "Tour Operations",
+        "manager": {"value": "26118915-6090-4610-87e4-49d8ca9f808d", "displayName": "John Smith"}
+    });
+    let mut inactive = full.clone();
+    inactive["active"] = json!(false);
+    for list in ["emails", "phoneNumbers", "addresses", "roles"] {
+        if let Some(items) = inactive[list].as_array_mut() {
+            for item in items {
+                item["primary"] = json!(false);
+            }
+        }
+    }
+    vec![
+        ("a sample user with every attribute", full),
+        ("a sample user with every attribute, not active", inactive),
+        ("a sample user with only a userName", json!({"userName": "ajensen@example.com"})),
+    ]
 }
 
 /// An expression's result as the attribute's AWS value; None leaves the attribute out.
@@ -446,8 +607,11 @@ mod tests {
         assert!(mapped(&r, &barbara()).unwrap_err().0.contains("displayName"));
         let r = rules(&[], &[], &[("userName", r#""has space""#)]).unwrap();
         assert!(mapped(&r, &barbara()).unwrap_err().0.contains("whitespace"));
-        let r = rules(&[], &[], &[("title", "[1, 2]")]).unwrap();
-        assert!(mapped(&r, &barbara()).unwrap_err().0.contains("not a string"));
+        // A type only some users' data gives: the run skips them with the key.
+        let r = rules(&[], &[], &[("title", "user.custom")]).unwrap();
+        let custom = json!({"userName": "b@x", "name": {"givenName": "B", "familyName": "J"},
+                            "custom": [1, 2]});
+        assert!(mapped(&r, &custom).unwrap_err().0.contains("not a string"));
     }
 
     #[test]
@@ -463,11 +627,42 @@ mod tests {
         assert!(matches!(r.select_user(&json!({"userName": "x"})), Selection::Failed(_)));
         assert_eq!(r.select_group(&json!({"displayName": "AWS - Admins"})), Selection::Selected);
         assert_eq!(r.select_group(&json!({"displayName": "Staff"})), Selection::NotSelected);
-        let r = rules(&[("users", r#"user.userName"#)], &[], &[]).unwrap();
+        // Not a bool for this user's data only (the load-time samples have no `custom`).
+        let r = rules(&[("users", r#"user.custom"#)], &[], &[]).unwrap();
         assert!(
-            matches!(r.select_user(&barbara()), Selection::Failed(m) if m.contains("not true or false"))
+            matches!(r.select_user(&json!({"custom": "yes"})), Selection::Failed(m) if m.contains("not true or false"))
         );
         assert_eq!(Rules::default().select_user(&json!({})), Selection::Selected);
+    }
+
+    #[test]
+    fn results_of_the_wrong_type_are_config_errors_naming_the_key() {
+        let err = |r: anyhow::Result<Rules>| r.unwrap_err().to_string();
+        let e = err(rules(&[("users", "user.userName")], &[], &[]));
+        assert!(e.contains("sync.filter.users") && e.contains("gives a string"), "{e}");
+        let e = err(rules(&[("groups", "group.displayName")], &[], &[]));
+        assert!(e.contains("sync.filter.groups") && e.contains("gives a string"), "{e}");
+        // Only for some users: the second sample (not active) shows it.
+        let e = err(rules(&[("users", "user.active || user.title")], &[], &[]));
+        assert!(e.contains("sync.filter.users") && e.contains("not active"), "{e}");
+        let e = err(rules(&[("users", "user.emails.map(e, e.value)")], &[], &[]));
+        assert!(e.contains("gives a list"), "{e}");
+        // Operations on the wrong type are refused too.
+        let e = err(rules(&[("users", "user.name.givenName > 3")], &[], &[]));
+        assert!(e.contains("sync.filter.users") && e.contains("not well-typed"), "{e}");
+        let e = err(rules(&[], &[], &[("title", "user.emails")]));
+        assert!(e.contains("mapping.user_set.title") && e.contains("must give a string"), "{e}");
+        let e = err(rules(&[], &[], &[("emails", "user.emails")]));
+        assert!(e.contains("mapping.user_set.emails") && e.contains("a string or a map"), "{e}");
+        // What depends on the data is the run's to judge: custom attributes, optional ones.
+        rules(&[("users", r#"user["urn:example:custom"].level > 3"#)], &[], &[]).unwrap();
+        rules(&[("users", "user.active")], &[], &[]).unwrap();
+        rules(&[("users", "!has(user.active) || user.active")], &[], &[]).unwrap();
+        rules(&[("groups", r#"group.displayName.startsWith("AWS - ")"#)], &[], &[]).unwrap();
+        rules(&[("users", r#"user.emails.exists(e, e.value.endsWith("@example.com"))"#)], &[], &[])
+            .unwrap();
+        rules(&[], &[], &[("emails", r#"{"value": user.userName, "type": "work"}"#)]).unwrap();
+        rules(&[], &[], &[("title", "user.title.upperAscii()"), ("nickName", "1")]).unwrap();
     }
 
     #[test]

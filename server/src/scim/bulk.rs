@@ -351,7 +351,8 @@ fn success(
 
 fn failure(op: &Operation, e: &ApiError) -> Value {
     if let ApiError::Internal(inner) = e {
-        tracing::error!(error = ?inner, "bulk operation failed");
+        // The cause chain on one line (the Debug form spreads over many).
+        tracing::error!(error = format!("{inner:#}"), "bulk operation failed");
     }
     let err = e.scim_error();
     let mut v =

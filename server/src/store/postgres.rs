@@ -61,12 +61,17 @@ fn pool_options(max_connections: u32) -> PgPoolOptions {
 
 /// How every connection of the store connects: `statement_timeout` (seconds; 0: none) is set
 /// at connection start, so a runaway statement cannot hold a connection forever.
+/// `client_min_messages = warning`: sqlx logs every server NOTICE at info, and PostgreSQL sends
+/// one on each start (`relation "_sqlx_migrations" already exists, skipping`) and for each
+/// `IF [NOT] EXISTS` that had nothing to do; WARNINGs and errors still come through.
 pub fn connect_options(
     url: &str,
     statement_timeout_seconds: u64,
 ) -> Result<PgConnectOptions, sqlx::Error> {
     let url = without_unknown_parameters(url);
-    let options = PgConnectOptions::from_str(&url)?.application_name("scimbridge");
+    let options = PgConnectOptions::from_str(&url)?
+        .application_name("scimbridge")
+        .options([("client_min_messages", "warning")]);
     Ok(if statement_timeout_seconds > 0 {
         options.options([("statement_timeout", format!("{statement_timeout_seconds}s"))])
     } else {
@@ -1071,11 +1076,15 @@ mod tests {
     }
 
     #[test]
-    fn statement_timeout_in_the_connect_options() {
+    fn statement_timeout_and_no_notices_in_the_connect_options() {
+        const QUIET: &str = "-c client_min_messages=warning";
         let o = connect_options("postgres://u@h/db", 30).unwrap();
-        assert_eq!(o.get_options(), Some("-c statement_timeout=30s"));
+        assert_eq!(o.get_options(), Some(&*format!("{QUIET} -c statement_timeout=30s")));
         let o = connect_options("postgres://u@h/db?options=-c%20work_mem%3D4MB", 5).unwrap();
-        assert_eq!(o.get_options(), Some("-c work_mem=4MB -c statement_timeout=5s"));
-        assert_eq!(connect_options("postgres://u@h/db", 0).unwrap().get_options(), None);
+        assert_eq!(
+            o.get_options(),
+            Some(&*format!("-c work_mem=4MB {QUIET} -c statement_timeout=5s"))
+        );
+        assert_eq!(connect_options("postgres://u@h/db", 0).unwrap().get_options(), Some(QUIET));
     }
 }

@@ -336,8 +336,10 @@ pub async fn run(
     save(store, &report, started_at, true).await?;
     record_metrics(&report, started_at);
     tracing::info!(
-        run_id = %report.run_id, status = report.status, counts = ?report.counts,
-        aws_calls = ?report.aws_calls, errors = report.errors.len(), "sync run finished"
+        run_id = %report.run_id, status = report.status,
+        counts = %crate::telemetry::AsJson(&report.counts),
+        aws_calls = %crate::telemetry::AsJson(&report.aws_calls), errors = report.errors.len(),
+        dry_run = report.dry_run, "sync run finished"
     );
     Ok(report)
 }
@@ -453,8 +455,14 @@ async fn execute(
     if opts.dry_run {
         report.counts.extend(planned_counts(&plan));
         report.errors.extend(plan.skipped.iter().cloned());
+        report.errors.extend(plan.filter_failures.iter().cloned());
         let mut described = plan::describe(&plan.actions);
         report.status = "succeeded";
+        if !plan.filter_failures.is_empty() {
+            // What the real run would say: the filter is wrong for these principals (exit 2).
+            report.status = "partial";
+            report.configuration_error = true;
+        }
         if let Some(access_plan) = &first_access_plan {
             let sets = access.planned_permission_sets(&config.permission_sets);
             // What the drift check found, and what the plan would do.
@@ -490,6 +498,7 @@ async fn execute(
         access.unassign(&first).await?;
     }
     let mut skipped = plan.skipped;
+    let mut filter_failures = plan.filter_failures;
     let mut queue: VecDeque<Action> = plan.actions.into();
     let progress = opts.progress();
     progress.phase("applying", queue.len() as u64);
@@ -515,6 +524,7 @@ async fn execute(
                 "sync: pushing changes made during the run first"
             );
             skipped = plan.skipped;
+            filter_failures = plan.filter_failures;
             let (urgent, rest) = prioritise(plan.actions, &changed);
             queue = urgent.into_iter().chain(rest).collect();
             progress.resize(applied + queue.len() as u64);
@@ -531,6 +541,7 @@ async fn execute(
         let (plan, _) = run.replan().await?;
         if guard::principals(&plan, &run.window_now(), settings, opts.force).is_none() {
             skipped = plan.skipped;
+            filter_failures = plan.filter_failures;
             for action in plan.actions.iter().filter(|a| matches!(a, Action::Update { .. })) {
                 run.apply.one(action).await?;
             }
@@ -577,6 +588,12 @@ async fn execute(
     }
     let mut failures = run.apply.failures.clone();
     failures.extend(access.failures.iter().cloned());
+    if !filter_failures.is_empty() {
+        // A [sync.filter] expression that does not give true or false is a configuration
+        // error (exit 2), listed per principal.
+        report.configuration_error = true;
+        failures.extend(filter_failures);
+    }
     for (key, n) in run.apply.done.iter().chain(&access.done) {
         *report.counts.entry(key.clone()).or_default() += n;
     }
@@ -752,6 +769,7 @@ fn refuse(report: &mut RunReport, plan: &Plan, refusal: String) {
     report.status = "refused";
     report.plan = Some(plan::describe(&plan.actions));
     report.errors.extend(plan.skipped.iter().cloned());
+    report.errors.extend(plan.filter_failures.iter().cloned());
     report.errors.push(Skipped { principal: "(run)".into(), message: refusal.clone() });
     tracing::error!(run_id = %report.run_id, "{refusal}");
 }

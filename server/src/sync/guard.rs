@@ -203,6 +203,7 @@ mod tests {
         Plan {
             actions,
             skipped: Vec::<Skipped>::new(),
+            filter_failures: Vec::new(),
             managed: 100,
             memberships,
             members_per_group: groups.iter().map(|(g, n)| (Uuid::from_u128(*g), *n)).collect(),

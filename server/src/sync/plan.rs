@@ -159,6 +159,10 @@ pub struct Plan {
     /// membership changes.
     pub actions: Vec<Action>,
     pub skipped: Vec<Skipped>,
+    /// Principals a `[sync.filter]` expression failed for (an error, or not true or false):
+    /// neither synced nor deleted, and unlike a deliberate skip they make the run `partial` —
+    /// a broken filter must not look like a run that succeeded with nothing to do.
+    pub filter_failures: Vec<Skipped>,
     /// Managed principals before the run (for the delete guard).
     pub managed: usize,
     /// Recorded memberships before the run, in all and per group (for the delete guard).
@@ -216,7 +220,7 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
             }
             // Neither synced nor deleted: an expression error must never remove anyone.
             Selection::Failed(e) => {
-                out.skipped.push(skipped(&label, &e));
+                out.filter_failures.push(skipped(&label, &e));
                 continue;
             }
         }
@@ -271,7 +275,7 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
                 continue;
             }
             Selection::Failed(e) => {
-                out.skipped.push(skipped(&label, &e));
+                out.filter_failures.push(skipped(&label, &e));
                 continue;
             }
         }
@@ -779,7 +783,8 @@ mod tests {
             Action::Delete { resource_id, reason, .. }
                 if *resource_id == id(12) && *reason == "no longer selected by sync.filter")));
 
-        // A filter that fails for a managed group skips it: no update, no delete.
+        // A filter that fails for a managed group leaves it alone (no update, no delete) and is
+        // a failure of the run, not a deliberate skip.
         p.rules = std::sync::Arc::new(
             Rules::compile(
                 &[("groups".to_owned(), "group.owner == 1".to_owned())].into(),
@@ -789,6 +794,7 @@ mod tests {
         );
         let plan = super::plan(&snapshot, &state, &p);
         assert!(!plan.actions.iter().any(Action::is_delete), "{:?}", plan.actions);
-        assert!(plan.skipped.iter().any(|s| s.principal == "Renamed"));
+        assert!(plan.filter_failures.iter().any(|s| s.principal == "Renamed"));
+        assert!(plan.skipped.is_empty(), "{:?}", plan.skipped);
     }
 }

@@ -10,7 +10,7 @@ mod response;
 
 use crate::error::ApiError;
 use actix_web::middleware::from_fn;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use scim_schema::schema::ResourceKind;
 
 pub use crate::scim::Caller;
@@ -86,17 +86,20 @@ fn resource_type_scope(path: &str, kind: ResourceKind) -> actix_web::Scope {
         )
 }
 
-async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    ApiError::method_not_allowed(format!("{} is not supported on {}", req.method(), req.path()))
-        .error_response()
+// These answer with `Err` so that the error stays attached to the response for its log line.
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::method_not_allowed(format!(
+        "{} is not supported on {}",
+        req.method(),
+        req.path()
+    )))
 }
 
 /// `/Me` would need a user behind the token; scimbridge's tokens belong to identity providers.
-async fn me() -> HttpResponse {
-    ApiError::Scim(scim_schema::ScimError::new(
+async fn me() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::Scim(scim_schema::ScimError::new(
         501,
         None,
         "/Me is not supported: scimbridge tokens belong to identity providers, not users",
-    ))
-    .error_response()
+    )))
 }
