@@ -20,6 +20,7 @@ mod filters;
 mod groups;
 mod ha;
 mod idp;
+mod infra_errors;
 mod listing;
 mod member_changes;
 mod source_trust;

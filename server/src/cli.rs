@@ -22,7 +22,8 @@ pub struct GlobalArgs {
     /// TOML config file; any key can also be set as SCIMBRIDGE_<SECTION>__<KEY>
     #[arg(long, global = true, env = "SCIMBRIDGE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// postgres://… or sqlite://… [default: sqlite://scimbridge.db, created if missing]
+    /// postgres://… or sqlite://… [default: sqlite://scimbridge.db in the working directory;
+    /// only serve and migrate create a missing SQLite file]. Every command names it on stderr
     #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Address to listen on [default: 127.0.0.1:8080]
@@ -32,19 +33,28 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server (SCIM, admin API, health, metrics) and, when an AWS Region is configured, the sync
-    /// scheduler (a run at start-up, on sync.schedule, and debounce_seconds after changes)
+    /// Run the HTTP server (SCIM, admin API, health, metrics) and, with [sync] enabled = true,
+    /// the sync scheduler (a run at start-up, on sync.schedule, and debounce_seconds after
+    /// changes). Creates a missing SQLite database.
+    /// Exit codes: 0 stopped by SIGTERM or Ctrl-C, 1 a runtime failure (the database cannot be
+    /// reached, the address is in use), 2 usage or configuration error
     Serve,
-    /// Apply pending database migrations and exit
+    /// Apply pending database migrations and exit; creates a missing SQLite database.
+    /// Exit codes: 0 applied, 1 the database cannot be reached or a migration failed, 2 usage
+    /// or configuration error
     Migrate,
-    /// Create, list and revoke bearer tokens
+    /// Create, list and revoke bearer tokens.
+    /// Exit codes: 0 done, 1 no live token with that id (revoke) or the database cannot be
+    /// reached, 2 usage or configuration error (a reserved or malformed source name, no such
+    /// SQLite database file)
     #[command(subcommand)]
     Token(TokenCommand),
     /// Push users, groups and memberships into the Identity Store, and apply the permission
     /// sets and assignments of the rules, now, to completion.
     /// Exit codes: 0 done (deliberate skips are listed as errors), 1 AWS calls still failing
-    /// (or a principal not created because an unmanaged AWS principal holds its name and its
-    /// source lacks adopt_existing), 2 usage or configuration error (also a rule naming an
+    /// (or the AWS endpoint or the database cannot be reached, or a principal not created
+    /// because an unmanaged AWS principal holds its name and its source lacks adopt_existing),
+    /// 2 usage or configuration error (also no AWS Region or credentials, a rule naming an
     /// unknown permission set, a rule without `source` while several sources exist, or an
     /// externalId matching two groups), 3 the delete guard refused the run (too many deletes,
     /// membership removals or assignment deletes, counted over sync.guard_window), 4 another
@@ -53,8 +63,12 @@ pub enum Command {
     /// Preflight: the database, the configuration, AWS credentials, the identity store,
     /// each Identity Store permission the sync needs (probed without changing anything), and,
     /// with assignment rules, that each names one source's principals unambiguously, the SSO
-    /// Admin permissions and the permission sets and applications the rules name.
-    /// One line per check ("ok" or "FAIL"); exit 0 when all pass, else 1
+    /// Admin permissions and the permission sets and applications the rules name. The AWS
+    /// Region and credentials are resolved as `sync` resolves them ([aws] region, then the
+    /// SDK's chain: AWS_REGION, the profile in ~/.aws/config, instance metadata).
+    /// One line per check ("ok" or "FAIL").
+    /// Exit codes: 0 every check passed, 1 a problem found, 2 usage or configuration error
+    /// (the config file does not load, the SQLite database file does not exist)
     Check,
     /// The audit log: one line per change the bridge made in AWS, with names, oldest first
     Audit(AuditArgs),

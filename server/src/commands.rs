@@ -4,8 +4,9 @@
 use crate::auth::create_token;
 use crate::cli::{AuditArgs, Command, SyncArgs, TokenCommand, TokenCreateArgs};
 use crate::config::Settings;
+use crate::exit;
 use crate::startup::Application;
-use crate::store::{self, Store, TokenInfo, format_timestamp};
+use crate::store::{self, IfMissing, Store, TokenInfo, format_timestamp};
 use anyhow::Context;
 use serde_json::Value;
 use std::sync::Arc;
@@ -15,7 +16,8 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
     match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            open_store(&settings).await?;
+            open_store_sized(&settings, settings.database.max_connections, IfMissing::Create)
+                .await?;
             tracing::info!("migrations applied");
             Ok(0)
         }
@@ -62,19 +64,24 @@ async fn check(settings: &Settings) -> anyhow::Result<i32> {
                 }
             }
         }
+        // A missing SQLite file is no problem found but the wrong place asked (exit 2).
+        Err(e) if exit::code(&e) == exit::USAGE => return Err(e),
         Err(e) => report("database", Some(format!("{e:#}")), ""),
     }
-    if !crate::sync::scheduler::region_configured(settings) {
-        report(
-            "aws",
-            Some("no AWS Region configured ([aws] region or AWS_REGION): sync is off".into()),
-            "",
-        );
+    // The Region as `sync` resolves it (the SDK's chain after [aws] region), so that the two
+    // never disagree about it.
+    if crate::sync::aws::resolve_region(&settings.aws).await.is_none() {
+        report("aws", Some(crate::sync::aws::NO_REGION.into()), "");
         return Ok(i32::from(failed));
     }
     match crate::sync::aws::AwsDirectory::connect(&settings.aws).await {
         Ok(directory) => {
-            report("aws", None, &format!("identity store {}", directory.identity_store_id()));
+            let detail = format!(
+                "identity store {} (Region {})",
+                directory.identity_store_id(),
+                directory.region()
+            );
+            report("aws", None, &detail);
             for c in directory.preflight().await {
                 report(&c.name, c.problem, "permitted");
             }
@@ -181,12 +188,20 @@ async fn audit(args: &AuditArgs, settings: &Settings) -> anyhow::Result<i32> {
 async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
     let config = crate::sync::engine::SyncConfig::from_settings(settings)?;
     let store = open_store(settings).await?;
-    // No Region, no reachable instance, a wrong identity store: the setup, so exit 2.
+    // No Region, no credentials, no instance, a wrong identity store: the setup, so exit 2;
+    // an endpoint that cannot be reached is a failure of AWS or the network (1), as it is in
+    // a run.
     let directory = match crate::sync::aws::AwsDirectory::connect(&settings.aws).await {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e:#}");
-            return Ok(2);
+            let unreachable = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<crate::sync::directory::AwsError>(),
+                    Some(crate::sync::directory::AwsError::Unreachable { .. })
+                )
+            });
+            return Ok(if unreachable { exit::FAILURE } else { exit::USAGE });
         }
     };
     tracing::info!(
@@ -299,19 +314,22 @@ fn plan_table(plan: &[Value]) -> Vec<String> {
 }
 
 /// Connects and applies pending migrations (every command that touches the database does).
+/// A missing SQLite file is not created: only `serve` and `migrate` do that.
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    open_store_sized(settings, settings.database.max_connections).await
+    open_store_sized(settings, settings.database.max_connections, IfMissing::Refuse).await
 }
 
-/// [`open_store`] with a pool of `max_connections`.
+/// [`open_store`] with a pool of `max_connections`. Names the database on stderr first
+/// (redacted; a SQLite file by its absolute path), so that every command says where it is:
+/// as a line of its own, or in `serve`'s start-up log.
 async fn open_store_sized(
     settings: &Settings,
     max_connections: u32,
+    if_missing: IfMissing,
 ) -> anyhow::Result<Arc<dyn Store>> {
-    let url = &settings.database.url;
-    let store = store::connect_configured(&settings.database, max_connections)
-        .await
-        .with_context(|| format!("cannot open the database {}", store::redact_url(url)))?;
+    eprintln!("database: {}", store::describe_url(&settings.database.url));
+    // The store's errors name the database and the cause already; no context repeats them.
+    let store = store::open(&settings.database, max_connections, if_missing).await?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
 }
@@ -346,16 +364,13 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
     }
     // The HTTP workers open pools of their own out of the same budget.
     let budget = settings.database.budget(crate::startup::cpus());
-    let store = open_store_sized(&settings, budget.background).await?;
+    let store = open_store_sized(&settings, budget.background, IfMissing::Create).await?;
     if let Some(dir) = &settings.auth.tokens_dir {
         let added = crate::auth::provision_from_dir(&*store, dir).await?;
         tracing::info!(added, dir = %dir.display(), "tokens from auth.tokens_dir");
     }
     let listen = settings.server.listen.clone();
-    tracing::info!(listen = %listen, database = store.backend(), "scimbridge serving SCIM at /scim/v2");
-    if let Some(metrics) = &settings.server.metrics_listen {
-        tracing::info!(metrics_listen = %metrics, "/metrics, /livez and /readyz on their own address");
-    }
+    let metrics_listen = settings.server.metrics_listen.clone();
     let (scheduler, handle) = if crate::sync::scheduler::enabled(&settings) {
         let (task, handle) =
             crate::sync::scheduler::spawn(store.clone(), Arc::new(settings.clone()))?;
@@ -367,7 +382,12 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
         );
         (None, None)
     };
-    let app = Application::build_with_store(settings, store, handle.clone()).await?;
+    // Bound before "serving" is said: a port in use must not be announced as served.
+    let app = Application::build_with_store(settings, store.clone(), handle.clone()).await?;
+    tracing::info!(listen = %listen, database = store.backend(), "scimbridge serving SCIM at /scim/v2");
+    if let Some(metrics) = &metrics_listen {
+        tracing::info!(metrics_listen = %metrics, "/metrics, /livez and /readyz on their own address");
+    }
     let server = app.handle();
     let mut serving = tokio::spawn(app.run_until_stopped());
     tokio::select! {
@@ -389,6 +409,9 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
 }
 
 async fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {
+    if let TokenCommand::Create(TokenCreateArgs { source: Some(name), .. }) = &cmd {
+        validate_source_name(name)?;
+    }
     let store = open_store(settings).await?;
     match cmd {
         TokenCommand::Create(args) => token_create(&*store, &args).await,
@@ -424,9 +447,6 @@ async fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {
 
 async fn token_create(store: &dyn Store, args: &TokenCreateArgs) -> anyhow::Result<i32> {
     let source = args.source.as_deref().map(|name| (name, args.compat.as_deref()));
-    if let Some((name, _)) = source {
-        validate_source_name(name)?;
-    }
     let (id, secret, source) = create_token(store, source, args.expires_in).await?;
     let who = match &source {
         Some(s) => format!("source {} (compat {})", s.name, s.compat),
@@ -441,8 +461,10 @@ async fn token_create(store: &dyn Store, args: &TokenCreateArgs) -> anyhow::Resu
 
 fn validate_source_name(name: &str) -> anyhow::Result<()> {
     match crate::auth::source_name_problem(name) {
-        Some(problem) if name == "admin" => anyhow::bail!("--source: {problem} (use --admin)"),
-        Some(problem) => anyhow::bail!("--source: {problem}"),
+        Some(problem) if name == "admin" => {
+            Err(exit::usage(format!("--source: {problem} (use --admin)")))
+        }
+        Some(problem) => Err(exit::usage(format!("--source: {problem}"))),
         None => Ok(()),
     }
 }

@@ -70,6 +70,14 @@ impl From<StoreError> for ApiError {
                 None,
                 "the resource changed: If-Match names another version",
             )),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::Unavailable(DATABASE_UNAVAILABLE.into())
+            }
+            StoreError::Database(e) if is_lost(&e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::Unavailable(DATABASE_UNAVAILABLE.into())
+            }
             StoreError::Database(e) if is_busy(&e) => {
                 tracing::warn!(error = %e, "database busy");
                 ApiError::Unavailable("the database is busy; retry shortly".into())
@@ -79,17 +87,32 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Pool exhaustion, lost connections, SQLite's lock timeout, PostgreSQL's deadlock and
-/// serialisation aborts (after the store's retries), and a statement cut off by
+/// The 503 detail while the database cannot be reached (the cause, with its host, goes to
+/// the log only: the client may not even have authenticated yet).
+pub const DATABASE_UNAVAILABLE: &str = "database unavailable; retry shortly";
+
+/// The database went away: a connection lost or reset, the pool closed, the server shutting
+/// down or not accepting connections (57P01-57P03), a connection exception (class 08).
+/// Distinct from busy (issue 14): an outage needs an operator, a busy database only time.
+fn is_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            matches!(c.as_ref(), "57P01" | "57P02" | "57P03") || c.starts_with("08")
+        }),
+        _ => false,
+    }
+}
+
+/// Every connection in use while the database is up (the store tells a pool timeout during
+/// an outage apart as [`StoreError::Unavailable`]), SQLite's lock timeout, PostgreSQL's
+/// deadlock and serialisation aborts (after the store's retries), and a statement cut off by
 /// `database.statement_timeout_seconds` (57014): worth retrying, not a server fault.
 fn is_busy(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::PoolTimedOut => true,
         sqlx::Error::Database(d) => {
-            matches!(
-                d.code().as_deref(),
-                Some("40P01" | "40001" | "5" | "6" | "517" | "57014" | "57P01" | "57P03")
-            )
+            matches!(d.code().as_deref(), Some("40P01" | "40001" | "5" | "6" | "517" | "57014"))
         }
         _ => false,
     }

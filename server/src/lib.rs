@@ -1,7 +1,7 @@
 //! scimbridge: a SCIM 2.0 service provider that identity providers push users and groups into,
 //! for provisioning AWS IAM Identity Center.
 //!
-//! - [`config`], [`cli`], [`commands`], [`telemetry`]: start-up
+//! - [`config`], [`cli`], [`commands`], [`exit`], [`telemetry`]: start-up
 //! - [`http`]: the SCIM endpoints and health probes (actix-web)
 //! - [`scim`]: what each SCIM operation does, independent of HTTP
 //! - [`auth`]: bearer tokens
@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod exit;
 pub mod http;
 pub mod mapping;
 pub mod names;

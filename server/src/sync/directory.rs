@@ -27,6 +27,11 @@ pub enum AwsError {
     /// Throttling, 5xx, timeouts and connection errors that outlasted the retries.
     #[error("{operation}: still failing after {attempts} attempts: {message}")]
     Unavailable { operation: &'static str, attempts: u32, message: String },
+    /// The endpoint could not be reached (connection refused, unknown host) before any call
+    /// had succeeded: a wrong endpoint or no network, not worth retrying (issue 14). The
+    /// message names the endpoint and the Region.
+    #[error("{operation}: {message}")]
+    Unreachable { operation: &'static str, message: String },
 }
 
 impl AwsError {
@@ -37,6 +42,7 @@ impl AwsError {
             AwsError::AccessDenied { .. }
                 | AwsError::Configuration { .. }
                 | AwsError::Unavailable { .. }
+                | AwsError::Unreachable { .. }
         )
     }
 }

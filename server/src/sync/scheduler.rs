@@ -27,14 +27,6 @@ pub fn parse_schedule(expr: &str) -> anyhow::Result<cron::Schedule> {
         .map_err(|e| anyhow::anyhow!("sync.schedule {expr:?} is not a 6-field cron expression (sec min hour day month weekday, UTC): {e}"))
 }
 
-/// Whether an AWS Region is configured (config or environment): what `check` needs to probe
-/// AWS, and `serve` to sync once `[sync] enabled` allows it.
-pub fn region_configured(settings: &Settings) -> bool {
-    settings.aws.region.is_some()
-        || std::env::var_os("AWS_REGION").is_some()
-        || std::env::var_os("AWS_DEFAULT_REGION").is_some()
-}
-
 /// Whether `serve` syncs by itself: only when `[sync] enabled = true` says so, never because
 /// a Region happens to be in the environment.
 pub fn enabled(settings: &Settings) -> bool {
