@@ -68,6 +68,10 @@ fn a_cli_in_an_empty_directory() {
     let named: Vec<&str> = err.lines().filter(|l| l.starts_with("database: ")).collect();
     assert_eq!(named.len(), 1, "one line names the database: {err}");
     assert!(path_named(named[0]), "{err}");
+    assert_eq!(
+        stdout(&list).lines().next(),
+        Some("ID\tSOURCE\tCREATED\tEXPIRES\tLAST_USED\tSTATE\tCOMPAT")
+    );
 }
 
 /// DESIGN: 2 for usage and configuration errors, each with a message naming what is wrong.

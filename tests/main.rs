@@ -13,6 +13,7 @@ mod bad_input;
 mod bulk;
 mod cli;
 mod concurrency;
+mod day2;
 mod discovery;
 mod edge;
 mod filter_differential;

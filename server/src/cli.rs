@@ -70,8 +70,42 @@ pub enum Command {
     /// Exit codes: 0 every check passed, 1 a problem found, 2 usage or configuration error
     /// (the config file does not load, the SQLite database file does not exist)
     Check,
-    /// The audit log: one line per change the bridge made in AWS, with names, oldest first
+    /// The audit log: one line per change the bridge made in AWS, with names, oldest first.
+    /// Exit codes: 0 listed (also when nothing matched), 1 the database cannot be reached,
+    /// 2 usage or configuration error (a bad --since, --action or --run)
     Audit(AuditArgs),
+    /// One user or group as the bridge sees it: the SCIM resource, its source, its AWS id and
+    /// ownership (created by the bridge, or adopted), the last push, its memberships, and the
+    /// failures the recent sync runs recorded for it.
+    /// Exit codes: 0 shown, 1 no such user or group (or the database cannot be reached),
+    /// 2 usage or configuration error (the name is in several sources and no --source chose
+    /// one, an unknown --source)
+    #[command(subcommand)]
+    Show(ShowCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShowCommand {
+    /// A user, by userName (compared case-insensitively, as the IdPs' filters compare it)
+    User(ShowArgs),
+    /// A group, by displayName (compared case-insensitively)
+    Group(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The userName or displayName
+    pub name: String,
+    /// The source the name is looked up in (needed when several sources hold it)
+    #[arg(long)]
+    pub source: Option<String>,
+    /// How many memberships (a user's groups, a group's members) to list; the total is
+    /// always shown
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+    /// Print one JSON object instead
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +117,17 @@ pub struct AuditArgs {
     /// Print a JSON array instead
     #[arg(long)]
     pub json: bool,
+    /// Only this action (create, update, delete, adopt, add_member, remove_member, assign,
+    /// unassign, found_existing, provision)
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::sync::audit::ACTIONS))]
+    pub action: Option<String>,
+    /// Only changes to principals of this name (userName, displayName, permission set;
+    /// case-insensitive), also as the user of a membership change
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Only the changes of this sync run (its id, as `sync` prints it)
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Args)]
@@ -111,9 +156,11 @@ pub struct SyncArgs {
 pub enum TokenCommand {
     /// Create a token; prints it alone on the last line of stdout (it is shown only once)
     Create(TokenCreateArgs),
-    /// One line per token: id, source (or admin), created, expires, last used, state, compat
+    /// One line per token under a header row, tab-separated: id, source (or admin), created,
+    /// expires, last used, state (live, expired, revoked), compat
     List {
-        /// Print a JSON array instead
+        /// Print a JSON array of {id, source, created, expires, last_used, state, compat,
+        /// revoked} instead
         #[arg(long)]
         json: bool,
     },

@@ -2,7 +2,7 @@
 //! only the documented output.
 
 use crate::auth::create_token;
-use crate::cli::{AuditArgs, Command, SyncArgs, TokenCommand, TokenCreateArgs};
+use crate::cli::{AuditArgs, Command, ShowCommand, SyncArgs, TokenCommand, TokenCreateArgs};
 use crate::config::Settings;
 use crate::exit;
 use crate::startup::Application;
@@ -25,6 +25,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
         Command::Sync(args) => sync(&args, &settings).await,
         Command::Audit(args) => audit(&args, &settings).await,
         Command::Check => check(&settings).await,
+        Command::Show(cmd) => show(cmd, &settings).await,
     }
 }
 
@@ -166,11 +167,18 @@ async fn audit(args: &AuditArgs, settings: &Settings) -> anyhow::Result<i32> {
     };
     let store = open_store(settings).await?;
     let mut query = crate::store::AuditQuery { since, after_seq: 0, limit: 10_000 };
+    let name_key = args.name.as_deref().map(crate::names::fold);
+    let wanted = |e: &crate::store::AuditEntry| {
+        args.action.as_ref().is_none_or(|a| &e.action == a)
+            && args.run.is_none_or(|r| e.run_id == r)
+            && name_key.as_ref().is_none_or(|k| crate::sync::audit::concerns(e, k))
+    };
     let mut all = Vec::new();
     loop {
-        let page = store.list_audit(&query).await?;
+        let mut page = store.list_audit(&query).await?;
         let Some(last) = page.last() else { break };
         query.after_seq = last.seq;
+        page.retain(wanted);
         if args.json {
             all.extend(page);
         } else {
@@ -425,8 +433,10 @@ async fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {
                 }
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&tokens)?);
+                let rows: Vec<Value> = tokens.iter().map(token_json).collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
+                println!("{TOKEN_HEADER}");
                 for t in &tokens {
                     println!("{}", token_line(t));
                 }
@@ -469,23 +479,34 @@ fn validate_source_name(name: &str) -> anyhow::Result<()> {
     }
 }
 
-/// `id  source  created  expires  last-used  state  compat`, tab-separated; compat is the
-/// source's mode, with what `auto` detected (`auto:entra`), or `-` for an admin token.
-fn token_line(t: &TokenInfo) -> String {
-    let opt = |v: &Option<store::Timestamp>, none: &str| {
-        v.as_ref().map_or(none.to_owned(), format_timestamp)
-    };
-    let state = if t.revoked_at.is_some() {
+/// The header row of `token list` (tab-separated, like the rows, so `cut -f` still works).
+const TOKEN_HEADER: &str = "ID\tSOURCE\tCREATED\tEXPIRES\tLAST_USED\tSTATE\tCOMPAT";
+
+/// `live`, `expired` or `revoked`.
+fn token_state(t: &TokenInfo) -> &'static str {
+    if t.revoked_at.is_some() {
         "revoked"
     } else if t.expires_at.is_some_and(|e| e <= store::now()) {
         "expired"
     } else {
         "live"
-    };
-    let compat = match (t.compat.as_deref(), t.detected_compat.as_deref()) {
-        (None, _) => "-".to_owned(),
-        (Some("auto"), Some(detected)) => format!("auto:{detected}"),
-        (Some(mode), _) => mode.to_owned(),
+    }
+}
+
+/// The source's mode, with what `auto` detected (`auto:entra`); None for an admin token.
+fn token_compat(t: &TokenInfo) -> Option<String> {
+    match (t.compat.as_deref(), t.detected_compat.as_deref()) {
+        (None, _) => None,
+        (Some("auto"), Some(detected)) => Some(format!("auto:{detected}")),
+        (Some(mode), _) => Some(mode.to_owned()),
+    }
+}
+
+/// `id  source  created  expires  last-used  state  compat`, tab-separated; `never` for no
+/// expiry or no use, compat `-` for an admin token.
+fn token_line(t: &TokenInfo) -> String {
+    let opt = |v: &Option<store::Timestamp>, none: &str| {
+        v.as_ref().map_or(none.to_owned(), format_timestamp)
     };
     format!(
         "{}\t{}\t{}\t{}\t{}\t{}\t{}",
@@ -494,9 +515,43 @@ fn token_line(t: &TokenInfo) -> String {
         format_timestamp(&t.created_at),
         opt(&t.expires_at, "never"),
         opt(&t.last_used_at, "never"),
-        state,
-        compat
+        token_state(t),
+        token_compat(t).as_deref().unwrap_or("-")
     )
+}
+
+/// One token of `token list --json`: the columns of the text form, with null for no expiry,
+/// no use, no revocation, and an admin token's compat.
+fn token_json(t: &TokenInfo) -> Value {
+    let opt = |v: &Option<store::Timestamp>| v.as_ref().map(format_timestamp);
+    serde_json::json!({
+        "id": t.id,
+        "source": t.source.as_deref().unwrap_or("admin"),
+        "created": format_timestamp(&t.created_at),
+        "expires": opt(&t.expires_at),
+        "last_used": opt(&t.last_used_at),
+        "state": token_state(t),
+        "compat": token_compat(t),
+        "revoked": opt(&t.revoked_at),
+    })
+}
+
+/// `scimbridge show user|group NAME`.
+async fn show(cmd: ShowCommand, settings: &Settings) -> anyhow::Result<i32> {
+    use scim_schema::schema::ResourceKind;
+    let (kind, args) = match cmd {
+        ShowCommand::User(args) => (ResourceKind::User, args),
+        ShowCommand::Group(args) => (ResourceKind::Group, args),
+    };
+    let store = open_store(settings).await?;
+    let shown =
+        crate::show::find(&*store, kind, &args.name, args.source.as_deref(), args.limit).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&shown.to_json())?);
+    } else {
+        println!("{}", shown.to_text());
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! - [`auth`]: bearer tokens
 //! - [`store`]: PostgreSQL and SQLite storage behind one interface
 //! - [`names`]: the one normal form of userNames and displayNames
+//! - [`show`]: one user or group as `scimbridge show` reports it
 
 pub mod auth;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod http;
 pub mod mapping;
 pub mod names;
 pub mod scim;
+pub mod show;
 pub mod startup;
 pub mod store;
 pub mod sync;
