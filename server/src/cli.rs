@@ -77,9 +77,9 @@ pub enum Command {
     /// One user or group as the bridge sees it: the SCIM resource, its source, its AWS id and
     /// ownership (created by the bridge, or adopted), the last push, its memberships, and the
     /// failures the recent sync runs recorded for it.
-    /// Exit codes: 0 shown, 1 no such user or group (or the database cannot be reached),
-    /// 2 usage or configuration error (the name is in several sources and no --source chose
-    /// one, an unknown --source)
+    /// Exit codes: 0 shown, 1 no such user or group (in --source: a name belongs to one
+    /// source), or the database cannot be reached, 2 usage or configuration error (an unknown
+    /// --source, no such SQLite database file)
     #[command(subcommand)]
     Show(ShowCommand),
 }
@@ -96,7 +96,7 @@ pub enum ShowCommand {
 pub struct ShowArgs {
     /// The userName or displayName
     pub name: String,
-    /// The source the name is looked up in (needed when several sources hold it)
+    /// The source the name must belong to
     #[arg(long)]
     pub source: Option<String>,
     /// How many memberships (a user's groups, a group's members) to list; the total is
@@ -117,8 +117,7 @@ pub struct AuditArgs {
     /// Print a JSON array instead
     #[arg(long)]
     pub json: bool,
-    /// Only this action (create, update, delete, adopt, add_member, remove_member, assign,
-    /// unassign, found_existing, provision)
+    /// Only this action
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::sync::audit::ACTIONS))]
     pub action: Option<String>,
     /// Only changes to principals of this name (userName, displayName, permission set;
