@@ -335,7 +335,13 @@ async fn open_store_sized(
     max_connections: u32,
     if_missing: IfMissing,
 ) -> anyhow::Result<Arc<dyn Store>> {
-    eprintln!("database: {}", store::describe_url(&settings.database.url));
+    let database = store::describe_url(&settings.database.url);
+    if settings.log.format == "json" {
+        // A log pipeline reads stderr line by line as JSON: a plain line would break it.
+        tracing::info!(database = %database, "database");
+    } else {
+        eprintln!("database: {database}");
+    }
     // The store's errors name the database and the cause already; no context repeats them.
     let store = store::open(&settings.database, max_connections, if_missing).await?;
     store.migrate().await.context("applying migrations")?;

@@ -156,3 +156,30 @@ impl ResponseError for ApiError {
         resp.body(err.to_json().to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(e: StoreError) -> (u16, String) {
+        let err = ApiError::from(e).scim_error();
+        (err.status, err.detail)
+    }
+
+    #[test]
+    fn an_outage_is_told_from_a_busy_database() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for outage in [
+            StoreError::Unavailable("cannot connect to PostgreSQL at db:5432: refused".into()),
+            StoreError::Database(sqlx::Error::Io(refused)),
+            StoreError::Database(sqlx::Error::PoolClosed),
+        ] {
+            assert_eq!(detail(outage), (503, DATABASE_UNAVAILABLE.to_owned()));
+        }
+        // The store turns a pool timeout during an outage into Unavailable; one that reaches
+        // here happened while the database answered.
+        let (status, busy) = detail(StoreError::Database(sqlx::Error::PoolTimedOut));
+        assert_eq!(status, 503);
+        assert!(busy.contains("busy"), "{busy}");
+    }
+}
