@@ -27,18 +27,18 @@ on_both_backends!(
 
 /// No scheduled run during a test (at midnight on 1 January, UTC) and no change-triggered one
 /// (a change waits an hour of quiet).
-const QUIET: &str = "[sync]\nschedule = \"0 0 0 1 1 *\"\ndebounce_seconds = 3600\n";
+pub(crate) const QUIET: &str = "[sync]\nschedule = \"0 0 0 1 1 *\"\ndebounce_seconds = 3600\n";
 
 /// How long a run (or the start-up run) may take against the emulator.
 const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `http://127.0.0.1:PORT`: the server's root (the admin API and `/metrics` live there).
-fn root(app: &BinaryApp) -> String {
+pub(crate) fn root(app: &BinaryApp) -> String {
     app.base.strip_suffix("/scim/v2").expect("the SCIM base ends in /scim/v2").to_owned()
 }
 
 /// A client at the server's root with this bearer token (paths are `/admin/v1/...`).
-fn root_client(app: &BinaryApp, token: String) -> IdpClient {
+pub(crate) fn root_client(app: &BinaryApp, token: String) -> IdpClient {
     IdpClient::new(&root(app), token, None, "application/json", None)
 }
 
@@ -66,7 +66,7 @@ async fn serve_with_sync(b: Backend) -> (Moto, BinaryApp, IdpClient, IdpClient) 
 
 /// Waits for the full run the server makes at start-up: the last run is there and has ended
 /// (on an empty database, with nothing to do).
-async fn startup_run_done(admin: &IdpClient) {
+pub(crate) async fn startup_run_done(admin: &IdpClient) {
     let started = Instant::now();
     loop {
         let r = admin.get("/admin/v1/status").await;
@@ -84,14 +84,14 @@ async fn startup_run_done(admin: &IdpClient) {
 }
 
 /// `POST /admin/v1/sync{query}` with this body → 202: the run id.
-async fn start_run(admin: &IdpClient, query: &str, body: Option<&Value>) -> String {
+pub(crate) async fn start_run(admin: &IdpClient, query: &str, body: Option<&Value>) -> String {
     let r = admin.send(Method::POST, &format!("/admin/v1/sync{query}"), body).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     r.body["run_id"].as_str().expect("a run_id").to_owned()
 }
 
 /// Polls the run until it is no longer `running`; returns it.
-async fn finished_run(admin: &IdpClient, run_id: &str) -> Value {
+pub(crate) async fn finished_run(admin: &IdpClient, run_id: &str) -> Value {
     let started = Instant::now();
     loop {
         let r = admin.get(&format!("/admin/v1/sync/runs/{run_id}")).await;
@@ -105,7 +105,7 @@ async fn finished_run(admin: &IdpClient, run_id: &str) -> Value {
 }
 
 /// `GET /admin/v1/status` → 200: the body.
-async fn status(admin: &IdpClient) -> Value {
+pub(crate) async fn status(admin: &IdpClient) -> Value {
     let r = admin.get("/admin/v1/status").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     r.body
@@ -247,11 +247,25 @@ async fn status_and_audit(b: Backend) {
         Backend::Postgres => "postgres",
     };
     assert_eq!(s["database"], database, "{s}");
+    let sync = &s["sync"];
     assert_eq!(
-        s["sync"],
-        json!({"enabled": true, "schedule": "0 0 0 1 1 *", "debounce_seconds": 3600}),
+        (&sync["enabled"], &sync["schedule"], &sync["debounce_seconds"]),
+        (&json!(true), &json!("0 0 0 1 1 *"), &json!(3600)),
         "{s}"
     );
+    assert_eq!(
+        (&sync["state"], &sync["healthy"], &sync["reason"]),
+        (&json!("idle"), &json!(true), &json!("ok")),
+        "{s}"
+    );
+    assert!(
+        sync["next_run"].as_str().is_some_and(|t| t.ends_with("-01-01T00:00:00.000000Z")),
+        "{s}"
+    );
+    assert!(sync["last_error"].is_null(), "{s}");
+    assert_eq!(sync["identity_store"]["id"], moto.identity_store_id.as_str(), "{s}");
+    assert_eq!((&sync["paused"], &sync["pending_approvals"]), (&json!(null), &json!([])), "{s}");
+    assert_eq!(sync["rules_fingerprint"], s["last_run"]["rules_fingerprint"], "{s}");
     let sources = s["sources"].as_array().expect("sources");
     assert_eq!(sources.len(), 1, "{s}");
     assert_eq!(sources[0]["name"], "okta", "{s}");
@@ -410,7 +424,7 @@ async fn an_ambient_aws_region_does_not_start_sync(b: Backend) {
 
 /// The sum of the samples of metric `name` whose labels include each of `labels`
 /// (`key="value"`); None when there is none.
-fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+pub(crate) fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     let values: Vec<f64> = text
         .lines()
         .filter(|l| {

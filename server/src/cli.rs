@@ -56,10 +56,19 @@ pub enum Command {
     /// because an unmanaged AWS principal holds its name and its source lacks adopt_existing),
     /// 2 usage or configuration error (also no AWS Region or credentials, a rule naming an
     /// unknown permission set, a rule without `source` while several sources exist, or an
-    /// externalId matching two groups), 3 the delete guard refused the run (too many deletes,
-    /// membership removals or assignment deletes, counted over sync.guard_window), 4 another
-    /// run held the lock past --wait
+    /// externalId matching two groups; also while sync is paused, though a dry run still
+    /// runs, and when these rules differ from those of the serving replicas' last run, see
+    /// --config-differs-ok), 3 the delete guard refused the run (too many deletes, membership
+    /// removals or assignment deletes, counted over sync.guard_window), 4 another run held the
+    /// lock past --wait. With sync.approve_destructive, deletes and removals are held (listed
+    /// as `held`) until `sync approve RUN_ID`
     Sync(SyncArgs),
+    /// The sync's state (running, idle, paused, failing, unreachable) and health, the last
+    /// error and when, the next scheduled full run, the identity store, pending approvals, the
+    /// last run and the sources, read from the database (no server needed).
+    /// Exit codes: 0 shown, 1 the database cannot be reached, 2 usage or configuration error
+    /// (no such SQLite database file)
+    Status(StatusArgs),
     /// Preflight: the database, the configuration, AWS credentials, the identity store,
     /// each Identity Store permission the sync needs (probed without changing anything), and,
     /// with assignment rules, that each names one source's principals unambiguously, the SSO
@@ -130,7 +139,11 @@ pub struct AuditArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SyncArgs {
+    /// Pause, resume, or approve held actions instead of running now
+    #[command(subcommand)]
+    pub control: Option<SyncControl>,
     /// Compute and print the plan; make no AWS write
     #[arg(long)]
     pub dry_run: bool,
@@ -141,6 +154,58 @@ pub struct SyncArgs {
     pub full: bool,
     /// Pass the delete guard (sync.max_delete_fraction; deletes, membership removals and
     /// assignment deletes). A forced run also ends the guard's window (sync.guard_window)
+    #[arg(long)]
+    pub force: bool,
+    /// Print the run report as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for another run (any replica) to finish before exiting with 4
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub wait: u64,
+    /// Run even though these rules (filters, protection, mappings, permission sets,
+    /// assignments, adoption) differ from those of the serving replicas' last run, whose next
+    /// run will undo what they do differently; without it such a run exits 2 (a dry run only
+    /// says so)
+    #[arg(long)]
+    pub config_differs_ok: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the object `GET /admin/v1/status` returns instead
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Sync control, stored in the database: it holds for every replica and survives restarts.
+#[derive(Debug, Subcommand)]
+pub enum SyncControl {
+    /// Pause sync for every replica: no run starts (schedule, changes, start-up, POST
+    /// /admin/v1/sync, `scimbridge sync`) until `sync resume`; SCIM changes are still accepted
+    /// and go out after. A run already going finishes. Dry runs still work (they change
+    /// nothing). Pausing a paused sync keeps the first pause and its reason
+    Pause {
+        /// Why (shown in /admin/v1/status, the log and refusals); at most 500 characters
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// End the pause; what changed meanwhile is pushed by the next run
+    Resume,
+    /// Let the destructive actions a run held (sync.approve_destructive) go, and run now to
+    /// apply them: only those still planned; anything else destructive is held again.
+    /// While sync is paused the approval is recorded and the first run after `sync resume`
+    /// applies it. Exit 2 for an unknown run, a run that held nothing, or one approved,
+    /// applied or superseded already; otherwise as `scimbridge sync`
+    Approve(ApproveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The run whose held actions to approve (`held` in its report; pending_approvals in
+    /// /admin/v1/status)
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: uuid::Uuid,
+    /// Pass the delete guard with the approved actions (sync.max_delete_fraction)
     #[arg(long)]
     pub force: bool,
     /// Print the run report as one JSON object on stdout

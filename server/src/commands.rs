@@ -2,7 +2,10 @@
 //! only the documented output.
 
 use crate::auth::create_token;
-use crate::cli::{AuditArgs, Command, ShowCommand, SyncArgs, TokenCommand, TokenCreateArgs};
+use crate::cli::{
+    AuditArgs, Command, ShowCommand, StatusArgs, SyncArgs, SyncControl, TokenCommand,
+    TokenCreateArgs,
+};
 use crate::config::Settings;
 use crate::exit;
 use crate::startup::Application;
@@ -22,8 +25,12 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Token(t) => token(t, &settings).await,
+        Command::Sync(SyncArgs { control: Some(control), .. }) => {
+            sync_control(control, &settings).await
+        }
         Command::Sync(args) => sync(&args, &settings).await,
         Command::Audit(args) => audit(&args, &settings).await,
+        Command::Status(args) => status(&args, &settings).await,
         Command::Check => check(&settings).await,
         Command::Show(cmd) => show(cmd, &settings).await,
     }
@@ -193,9 +200,170 @@ async fn audit(args: &AuditArgs, settings: &Settings) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `scimbridge status`: what `GET /admin/v1/status` shows, from the database.
+async fn status(args: &StatusArgs, settings: &Settings) -> anyhow::Result<i32> {
+    let store = open_store(settings).await?;
+    let enabled = crate::sync::scheduler::enabled(settings);
+    let report = crate::status::report(&*store, settings, enabled).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        for line in crate::status::text(&report) {
+            println!("{line}");
+        }
+    }
+    Ok(0)
+}
+
+/// How these rules differ from the serving replicas' (None: the same, or no serving run yet).
+fn rules_differ(ours: &str, serving: Option<&crate::store::ServingRules>) -> Option<String> {
+    use crate::sync::fingerprint::short;
+    let serving = serving.filter(|s| s.fingerprint != ours)?;
+    Some(format!(
+        "the rules of this config (fingerprint {}) differ from those of the serving replicas' \
+         last run (fingerprint {}, run {}, {} at {}): the server's next run would undo what this \
+         run does differently. Ask the server to run with its rules (POST /admin/v1/sync), or \
+         pass --config-differs-ok to run with these anyway",
+        short(ours),
+        short(&serving.fingerprint),
+        serving.run_id,
+        serving.trigger,
+        format_timestamp(&serving.started_at)
+    ))
+}
+
 async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
     let config = crate::sync::engine::SyncConfig::from_settings(settings)?;
     let store = open_store(settings).await?;
+    if let Some(pause) = store.sync_pause().await? {
+        if !args.dry_run {
+            eprintln!(
+                "error: {} (a dry run still works: it changes nothing)",
+                crate::sync::control::SyncPaused(pause)
+            );
+            return Ok(2);
+        }
+        eprintln!(
+            "note: {}; this dry run changes nothing",
+            crate::sync::control::describe_pause(&pause)
+        );
+    }
+    // Before AWS is touched: a run the server would undo is refused (issue 14). A dry run
+    // changes nothing, so it only says so.
+    let differ = rules_differ(&config.rules_fingerprint, store.serving_rules().await?.as_ref());
+    if let Some(message) = &differ
+        && !args.dry_run
+        && !args.config_differs_ok
+    {
+        eprintln!("error: {message}");
+        return Ok(2);
+    }
+    if let Some(message) = differ.as_ref().filter(|_| !args.dry_run) {
+        tracing::warn!("--config-differs-ok: running although {message}");
+    }
+    let opts = crate::sync::engine::RunOptions {
+        dry_run: args.dry_run,
+        full: args.full,
+        force: args.force,
+        trigger: "cli".to_owned(),
+        progress: progress_bar(),
+        ..Default::default()
+    };
+    let note = differ.filter(|_| args.dry_run);
+    run_and_report(store, settings, &config, &opts, args.json, args.wait, note).await
+}
+
+/// `scimbridge sync pause|resume|approve`.
+async fn sync_control(control: SyncControl, settings: &Settings) -> anyhow::Result<i32> {
+    use crate::sync::control;
+    match control {
+        SyncControl::Pause { reason } => {
+            let reason = match control::reason(reason.as_deref()) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: --reason: {e}");
+                    return Ok(2);
+                }
+            };
+            let store = open_store(settings).await?;
+            let paused = control::pause(&*store, reason, "cli").await?;
+            if paused.new {
+                println!("{}", control::describe_pause(&paused.pause));
+            } else {
+                println!(
+                    "{} already; the first pause and its reason stay",
+                    control::describe_pause(&paused.pause)
+                );
+            }
+            Ok(0)
+        }
+        SyncControl::Resume => {
+            let store = open_store(settings).await?;
+            match control::resume(&*store, "cli").await? {
+                Some(p) => println!(
+                    "sync resumed (it was paused since {}, by {})",
+                    format_timestamp(&p.since),
+                    p.by
+                ),
+                None => println!("sync was not paused"),
+            }
+            Ok(0)
+        }
+        SyncControl::Approve(args) => {
+            let config = crate::sync::engine::SyncConfig::from_settings(settings)?;
+            let store = open_store(settings).await?;
+            // The approval run applies these rules; the server's would undo what they do
+            // differently, so an approval with other rules goes through the server instead.
+            let serving = store.serving_rules().await?;
+            if let Some(message) = rules_differ(&config.rules_fingerprint, serving.as_ref()) {
+                eprintln!(
+                    "error: nothing approved: {message}. To approve with the server's rules: \
+                     POST /admin/v1/sync/runs/{}/approve",
+                    args.run_id
+                );
+                return Ok(2);
+            }
+            let hold = match control::approve(&*store, args.run_id, "cli").await? {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(2);
+                }
+            };
+            eprintln!(
+                "approved the {} actions run {} held; applying those still planned",
+                hold.action_keys.len(),
+                args.run_id
+            );
+            if let Some(pause) = store.sync_pause().await? {
+                eprintln!(
+                    "{}: the approved actions go with the first run after `scimbridge sync resume`",
+                    control::describe_pause(&pause)
+                );
+                return Ok(0);
+            }
+            let opts = crate::sync::engine::RunOptions {
+                force: args.force,
+                trigger: "approval".to_owned(),
+                progress: progress_bar(),
+                ..Default::default()
+            };
+            run_and_report(store, settings, &config, &opts, args.json, args.wait, None).await
+        }
+    }
+}
+
+/// One run now, to completion, and its report on stdout; the exit code.
+async fn run_and_report(
+    store: Arc<dyn Store>,
+    settings: &Settings,
+    config: &crate::sync::engine::SyncConfig,
+    opts: &crate::sync::engine::RunOptions,
+    json: bool,
+    wait_seconds: u64,
+    // Said with a dry run's report: how its rules differ from the serving replicas'.
+    differ_note: Option<String>,
+) -> anyhow::Result<i32> {
     // No Region, no credentials, no instance, a wrong identity store: the setup, so exit 2;
     // an endpoint that cannot be reached is a failure of AWS or the network (1), as it is in
     // a run.
@@ -216,29 +384,36 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
         identity_store_id = directory.identity_store_id(),
         "syncing into the Identity Store"
     );
-    let opts = crate::sync::engine::RunOptions {
-        dry_run: args.dry_run,
-        full: args.full,
-        force: args.force,
-        trigger: "cli".to_owned(),
-        progress: progress_bar(),
-        ..Default::default()
-    };
-    let wait = std::time::Duration::from_secs(args.wait);
-    let Some(report) =
-        crate::sync::engine::run_exclusive(store, &directory, &config, &opts, wait).await?
-    else {
-        eprintln!(
-            "error: another sync run holds the lock and did not finish within {}s",
-            args.wait
-        );
-        return Ok(4);
-    };
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+    let wait = std::time::Duration::from_secs(wait_seconds);
+    let report =
+        match crate::sync::engine::run_exclusive(store, &directory, config, opts, wait).await {
+            Ok(Some(report)) => report,
+            Ok(None) => {
+                eprintln!(
+                    "error: another sync run holds the lock and did not finish within \
+                     {wait_seconds}s"
+                );
+                return Ok(4);
+            }
+            // Paused while this command waited for the lease.
+            Err(e) if e.downcast_ref::<crate::sync::control::SyncPaused>().is_some() => {
+                eprintln!("error: {e}");
+                return Ok(2);
+            }
+            Err(e) => return Err(e),
+        };
+    if json {
+        let mut json = serde_json::to_value(&report)?;
+        if let (Some(o), Some(message)) = (json.as_object_mut(), &differ_note) {
+            o.insert("rules_differ".into(), Value::String(message.clone()));
+        }
+        println!("{}", serde_json::to_string(&json)?);
     } else {
         let dry = if report.dry_run { " (dry run: nothing was changed)" } else { "" };
         println!("run {} {}{dry}", report.run_id, report.status);
+        if let Some(message) = &differ_note {
+            println!("  note: {message}");
+        }
         for (action, n) in &report.counts {
             println!("  {action}: {n}");
         }
@@ -250,6 +425,21 @@ async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result<i32> {
         if let Some(plan) = &report.plan {
             println!("  plan ({} steps):", plan.len());
             for line in plan_table(plan) {
+                println!("    {line}");
+            }
+        }
+        if !report.held.is_empty() {
+            let total: u64 =
+                report.counts.iter().filter(|(k, _)| k.starts_with("held_")).map(|(_, n)| n).sum();
+            let approve = report
+                .approval
+                .as_ref()
+                .and_then(|a| a.get("run_id"))
+                .and_then(Value::as_str)
+                .map(|id| format!("; approve with `scimbridge sync approve {id}`"))
+                .unwrap_or_default();
+            println!("  held for approval ({total} destructive actions{approve}):");
+            for line in plan_table(&report.held) {
                 println!("    {line}");
             }
         }

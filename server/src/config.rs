@@ -220,6 +220,9 @@ pub struct SyncSettings {
     /// Off unless set: an AWS Region in the shell (`AWS_REGION`) must never start pushing into
     /// a real Identity Store. `scimbridge sync` runs whatever this says.
     pub enabled: bool,
+    /// Hold principal deletes, membership removals and assignment deletes until an admin
+    /// approves them (`scimbridge sync approve RUN_ID`); the rest of each plan still applies.
+    pub approve_destructive: bool,
     /// Full reconcile schedule: 6-field cron with seconds, UTC.
     pub schedule: String,
     /// A change reaches AWS this long after the IdP's last request.
@@ -245,6 +248,7 @@ impl Default for SyncSettings {
     fn default() -> Self {
         SyncSettings {
             enabled: false,
+            approve_destructive: false,
             schedule: "0 0 3 * * *".to_owned(),
             debounce_seconds: 5,
             on_deactivate: OnDeactivate::RemoveMemberships,

@@ -7,6 +7,7 @@
 //! - [`auth`]: bearer tokens
 //! - [`store`]: PostgreSQL and SQLite storage behind one interface
 //! - [`names`]: the one normal form of userNames and displayNames
+//! - [`sync`]: the sync engine into AWS; [`status`]: what `/admin/v1/status` and `scimbridge status` show
 //! - [`show`]: one user or group as `scimbridge show` reports it
 
 pub mod auth;
@@ -21,6 +22,7 @@ pub mod names;
 pub mod scim;
 pub mod show;
 pub mod startup;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

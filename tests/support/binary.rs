@@ -145,6 +145,18 @@ impl BinaryApp {
         None
     }
 
+    /// `scimbridge ARGS` with this server's config file and database, and these extra
+    /// environment variables.
+    pub fn cli(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        command(&self.url)
+            .envs(env.iter().copied())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .expect("run scimbridge")
+    }
+
     /// `scimbridge token create --admin`: the new admin-API token.
     pub fn admin_token(&self) -> String {
         let out = run(&self.url, &self.config, &["token", "create", "--admin"]);

@@ -92,6 +92,12 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub async fn start(upstream: &str, faults: Faults) -> FaultProxy {
+        Self::start_on(0, upstream, faults).await
+    }
+
+    /// [`FaultProxy::start`] on this port (0: a free one): an endpoint that nothing answered
+    /// at until now — AWS coming back.
+    pub async fn start_on(port: u16, upstream: &str, faults: Faults) -> FaultProxy {
         let state = Arc::new(State {
             upstream: upstream.to_owned(),
             // A fresh connection per request: the emulator (Werkzeug) closes connections after
@@ -113,7 +119,7 @@ impl FaultProxy {
                 .default_service(web::to(forward))
         })
         .workers(2)
-        .bind(("127.0.0.1", 0))
+        .bind(("127.0.0.1", port))
         .expect("bind the fault proxy");
         let port = server.addrs()[0].port();
         let server = server.run();

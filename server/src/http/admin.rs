@@ -1,15 +1,18 @@
-//! The admin API under `/admin/v1` (admin token only): start a sync run, read runs, status and
-//! the audit log. Errors use the SCIM error shape like the rest of the server.
+//! The admin API under `/admin/v1` (admin token only): start a sync run, pause and resume sync,
+//! approve a run's held destructive actions, read runs, status and the audit log. Errors use the
+//! SCIM error shape like the rest of the server.
 
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::store::{AuditQuery, RunRecord, format_timestamp};
+use crate::status::run_json;
+use crate::store::AuditQuery;
+use crate::sync::control;
 use crate::sync::engine::RunOptions;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpMessage, HttpResponse, web};
 use scim_schema::ScimError;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -24,7 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(require_admin_token))
             .route("/sync", web::post().to(start_sync))
             .route("/sync/runs", web::get().to(list_runs))
+            .route("/sync/pause", web::post().to(pause_sync))
+            .route("/sync/resume", web::post().to(resume_sync))
             .route("/sync/runs/{id}", web::get().to(get_run))
+            .route("/sync/runs/{id}/approve", web::post().to(approve_run))
             .route("/status", web::get().to(status))
             .route("/audit", web::get().to(audit)),
     );
@@ -35,7 +41,10 @@ async fn require_admin_token(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     match crate::http::authenticate(&req).await?.1 {
-        Principal::Admin { .. } => next.call(req).await,
+        Principal::Admin { token_id } => {
+            req.extensions_mut().insert(AdminCaller(token_id));
+            next.call(req).await
+        }
         Principal::Scim { .. } => Err(ApiError::Scim(ScimError::new(
             403,
             None,
@@ -43,6 +52,40 @@ async fn require_admin_token(
         ))
         .into()),
     }
+}
+
+/// The admin token of the request (what pause, resume and approve record as `by`).
+#[derive(Debug, Clone, Copy)]
+struct AdminCaller(uuid::Uuid);
+
+impl AdminCaller {
+    fn by(self) -> String {
+        format!("admin:{}", self.0)
+    }
+}
+
+/// 409 naming the pause: no run starts while sync is paused (a dry run still does).
+fn paused_conflict(pause: crate::store::SyncPause) -> ApiError {
+    ApiError::Scim(ScimError::new(
+        409,
+        None,
+        format!(
+            "{}; POST /admin/v1/sync/resume ends it (a dry run still works: it changes nothing)",
+            control::describe_pause(&pause)
+        ),
+    ))
+}
+
+/// A JSON body that may be empty (then the default).
+fn optional_body<T: Default + serde::de::DeserializeOwned>(
+    body: &web::Bytes,
+    shape: &str,
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("the body must be {shape} or empty: {e}")))
 }
 
 fn bad_request(detail: impl Into<String>) -> ApiError {
@@ -75,15 +118,14 @@ async fn start_sync(
              Region); `scimbridge sync` runs by hand",
         )));
     };
-    let body: SyncRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        SyncRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            bad_request(format!("the body must be {{\"dry_run\", \"full\", \"force\"}}: {e}"))
-        })?
-    };
+    let body: SyncRequest =
+        optional_body(&body, "{\"dry_run\": bool, \"full\": bool, \"force\": bool}")?;
+    let dry_run = query.dry_run || body.dry_run;
+    if !dry_run && let Some(pause) = state.store.sync_pause().await? {
+        return Err(paused_conflict(pause));
+    }
     let opts = RunOptions {
-        dry_run: query.dry_run || body.dry_run,
+        dry_run,
         full: query.full || body.full,
         force: query.force || body.force,
         trigger: "admin".into(),
@@ -93,15 +135,112 @@ async fn start_sync(
     Ok(HttpResponse::Accepted().json(json!({ "run_id": run_id })))
 }
 
-/// The run as `scimbridge sync --json` prints it, plus when it started and finished.
-fn run_json(r: &RunRecord) -> Value {
-    let mut v = r.report.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("status".into(), json!(r.status));
-        o.insert("started_at".into(), json!(format_timestamp(&r.started_at)));
-        o.insert("finished_at".into(), json!(r.finished_at.as_ref().map(format_timestamp)));
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseRequest {
+    reason: Option<String>,
+}
+
+/// `POST /sync/pause` (body `{"reason": "…"}` or empty) → 200 `{"paused": {since, reason, by},
+/// "already_paused": bool}`. Pausing a paused sync keeps the first pause (its reason too).
+async fn pause_sync(
+    state: web::Data<AppState>,
+    caller: web::ReqData<AdminCaller>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: PauseRequest = optional_body(&body, "{\"reason\": string}")?;
+    let reason = control::reason(body.reason.as_deref()).map_err(bad_request)?;
+    let paused = control::pause(&*state.store, reason, &caller.by()).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "paused": control::pause_json(Some(&paused.pause)),
+        "already_paused": !paused.new,
+    })))
+}
+
+/// `POST /sync/resume` → 200 `{"resumed": bool, "was_paused": {since, reason, by} | null}`;
+/// resuming a sync that is not paused changes nothing.
+async fn resume_sync(
+    state: web::Data<AppState>,
+    caller: web::ReqData<AdminCaller>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        return Err(bad_request("POST /admin/v1/sync/resume takes no body"));
     }
-    v
+    let ended = control::resume(&*state.store, &caller.by()).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "resumed": ended.is_some(),
+        "was_paused": control::pause_json(ended.as_ref()),
+    })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveRequest {
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /sync/runs/{id}/approve` (body `{"force": true}` to pass the delete guard, or empty):
+/// records the approval of what the run held and requests a run that applies it → 202
+/// `{"approved": id, "run_id": "…"}`. While sync is paused, or off on this server, the approval
+/// is recorded and waits for the next run: 200 with `"run_id": null` and a `note`.
+async fn approve_run(
+    state: web::Data<AppState>,
+    caller: web::ReqData<AdminCaller>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let run_id = uuid::Uuid::parse_str(&id)
+        .map_err(|_| bad_request(format!("{:?} is not a sync run id (a UUID)", id.as_str())))?;
+    let body: ApproveRequest = optional_body(&body, "{\"force\": bool}")?;
+    let hold = control::approve(&*state.store, run_id, &caller.by())
+        .await?
+        .map_err(|e| ApiError::Scim(ScimError::new(e.status(), None, e.to_string())))?;
+    let approved = json!({"approved": run_id, "held": hold.action_keys.len()});
+    let wait = |note: String| {
+        let mut v = approved.clone();
+        v["run_id"] = Value::Null;
+        v["note"] = json!(note);
+        HttpResponse::Ok().json(v)
+    };
+    if let Some(pause) = state.store.sync_pause().await? {
+        return Ok(wait(format!(
+            "{}: the approved actions go with the first run after it is resumed",
+            control::describe_pause(&pause)
+        )));
+    }
+    let Some(sync) = &state.sync else {
+        return Ok(wait(
+            "sync is off on this server: the approved actions go with the next `scimbridge sync`"
+                .into(),
+        ));
+    };
+    let opts =
+        RunOptions { force: body.force, trigger: "approval".into(), ..RunOptions::default() };
+    match sync.request(opts).await {
+        Ok(new_run) => {
+            let mut v = approved;
+            v["run_id"] = json!(new_run);
+            Ok(HttpResponse::Accepted().json(v))
+        }
+        Err(e) => Ok(wait(format!("{e:#}; the approved actions go with the next run"))),
+    }
+}
+
+/// The run's approval as it stands now (the report has it as it was when the run ended).
+async fn with_live_approval(state: &AppState, mut run: Value) -> Result<Value, ApiError> {
+    let hold_run = run
+        .get("approval")
+        .and_then(|a| a.get("run_id"))
+        .and_then(Value::as_str)
+        .and_then(|s| uuid::Uuid::parse_str(s).ok());
+    if let Some(id) = hold_run
+        && let Some(hold) = state.store.get_hold(id).await?
+    {
+        run["approval"] = control::hold_json(&hold);
+    }
+    Ok(run)
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,8 +253,11 @@ async fn list_runs(
     q: web::Query<Limit>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let runs = state.store.list_runs(limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "runs": runs.iter().map(run_json).collect::<Vec<_>>() })))
+    let mut runs = Vec::new();
+    for r in state.store.list_runs(limit).await? {
+        runs.push(with_live_approval(&state, run_json(&r)).await?);
+    }
+    Ok(HttpResponse::Ok().json(json!({ "runs": runs })))
 }
 
 async fn get_run(
@@ -125,48 +267,15 @@ async fn get_run(
     let not_found = || ApiError::not_found("sync run", &id);
     let run_id = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?;
     let run = state.store.get_run(run_id).await?.ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(run_json(&run)))
+    Ok(HttpResponse::Ok().json(with_live_approval(&state, run_json(&run)).await?))
 }
 
-/// Sources with their resource counts, what the bridge manages in AWS, the change-journal rows
-/// not yet covered by a finished run, and the last run.
+/// The status report (`scimbridge status --json` prints the same): sources, counts, the last
+/// run, and the sync's health.
 async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let store = &state.store;
-    let (sources, counts, last) =
-        (store.list_sources().await?, store.sync_counts().await?, store.list_runs(1).await?);
-    let sources: Vec<Value> = sources
-        .iter()
-        .map(|s| {
-            let (users, groups) = counts
-                .per_source
-                .iter()
-                .find(|(id, _, _)| *id == s.id)
-                .map_or((0, 0), |(_, u, g)| (*u, *g));
-            json!({
-                "name": s.name, "compat": s.compat, "detected_compat": s.detected_compat,
-                "users": users, "groups": groups,
-            })
-        })
-        .collect();
-    let sync = &state.settings.sync;
-    Ok(HttpResponse::Ok().json(json!({
-        "database": store.backend(),
-        "sync": {
-            "enabled": state.sync.is_some(),
-            "schedule": sync.schedule,
-            "debounce_seconds": sync.debounce_seconds,
-        },
-        "sources": sources,
-        "aws": {
-            "users": counts.aws_users,
-            "groups": counts.aws_groups,
-            "memberships": counts.aws_memberships,
-            "account_assignments": counts.aws_account_assignments,
-            "application_assignments": counts.aws_application_assignments,
-        },
-        "pending_journal_entries": counts.pending_journal_entries,
-        "last_run": last.first().map(run_json),
-    })))
+    let enabled = state.sync.is_some();
+    let report = crate::status::report(&*state.store, &state.settings, enabled).await?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 #[derive(Debug, Deserialize)]

@@ -31,6 +31,14 @@ pub async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
             metrics::gauge!("scimbridge_database_up").set(0.0);
         }
     }
+    // Also set by the scheduler when it sees a pause; read here too, so that every replica
+    // (sync on or off) reports the database's pause.
+    match state.store.sync_pause().await {
+        Ok(pause) => {
+            metrics::gauge!("scimbridge_sync_paused").set(if pause.is_some() { 1.0 } else { 0.0 })
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read whether sync is paused"),
+    }
     for p in state.store.pool_stats() {
         let busy = p.open.saturating_sub(p.idle);
         metrics::gauge!("scimbridge_db_pool_connections", "pool" => p.pool, "state" => "idle")
@@ -40,9 +48,32 @@ pub async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
         metrics::gauge!("scimbridge_db_pool_max_connections", "pool" => p.pool)
             .set(f64::from(p.max));
     }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(crate::telemetry::prometheus().render())
+    let mut body = crate::telemetry::prometheus().render();
+    body.push_str(&sync_healthy(&state).await);
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
+}
+
+/// `scimbridge_sync_healthy{reason}`: 1 while changes reach AWS as configured (`ok`, or
+/// `disabled` on a replica that does not sync), else 0 with why (`paused`, `failing`,
+/// `unreachable`, `approval_pending`). Written here rather than through the recorder, which
+/// cannot drop a series: exactly one series, of the current reason, is ever exposed, and it is
+/// read from the database at scrape time, so every replica reports the same.
+async fn sync_healthy(state: &AppState) -> String {
+    let reason = match crate::sync::health::read(&*state.store, state.sync.is_some()).await {
+        Ok(reading) => reading.health.reason,
+        Err(e) => {
+            // scimbridge_database_up says so; no guess at the sync's health.
+            tracing::warn!(error = %e, "metrics: cannot read the sync's health");
+            return String::new();
+        }
+    };
+    format!(
+        "# HELP scimbridge_sync_healthy 1 while changes reach AWS as configured, else 0; reason says why\n\
+         # TYPE scimbridge_sync_healthy gauge\n\
+         scimbridge_sync_healthy{{reason=\"{}\"}} {}\n",
+        reason.as_str(),
+        u8::from(reason.healthy())
+    )
 }
 
 /// `scimbridge_http_requests_total{route, method, status, source}` and

@@ -7,6 +7,7 @@
 
 mod access_sql;
 mod columns;
+mod control_sql;
 pub mod filter_sql;
 mod flows;
 pub mod postgres;
@@ -124,6 +125,42 @@ pub trait Store: Send + Sync + 'static {
     /// disagree still agree on when a lease ends.
     async fn acquire_sync_lease(&self, holder: Uuid, seconds: u32) -> Result<bool, StoreError>;
     async fn release_sync_lease(&self, holder: Uuid) -> Result<(), StoreError>;
+    /// Whether a run (of any replica or CLI) holds the sync lease now.
+    async fn sync_running(&self) -> Result<bool, StoreError>;
+    /// The rules of the newest run not started by the CLI (what the serving replicas use).
+    async fn serving_rules(&self) -> Result<Option<ServingRules>, StoreError>;
+    /// The serving replicas' identity store and last failure (`sync_health`).
+    async fn sync_health(&self) -> Result<SyncHealthRecord, StoreError>;
+    /// Records the serving sync's failure; None clears it (a run succeeded).
+    async fn set_sync_failure(&self, failure: Option<&SyncFailure>) -> Result<(), StoreError>;
+    /// Records the identity store the serving sync reached.
+    async fn set_identity_store(&self, store: &IdentityStoreRef) -> Result<(), StoreError>;
+
+    // --- sync control (issue 14) ----------------------------------------------------------
+
+    /// The pause in force, if sync is paused.
+    async fn sync_pause(&self) -> Result<Option<SyncPause>, StoreError>;
+    /// Pauses sync unless it is paused already; returns the pause in force (the first one).
+    async fn pause_sync(&self, pause: &SyncPause) -> Result<SyncPause, StoreError>;
+    /// Ends the pause; returns the pause that was in force, if any.
+    async fn resume_sync(&self) -> Result<Option<SyncPause>, StoreError>;
+    /// Records the destructive actions a run held (its run must be recorded).
+    async fn put_hold(&self, hold: &Hold) -> Result<(), StoreError>;
+    async fn get_hold(&self, run_id: Uuid) -> Result<Option<Hold>, StoreError>;
+    /// The holds pending or approved (not yet applied), oldest first.
+    async fn open_holds(&self) -> Result<Vec<Hold>, StoreError>;
+    /// Pending → approved; false when the hold is not pending (any more).
+    async fn approve_hold(&self, run_id: Uuid, by: &str, at: Timestamp)
+    -> Result<bool, StoreError>;
+    /// `from` → `to` (applied or superseded) by `by_run`; false when it was not in `from`.
+    async fn close_hold(
+        &self,
+        run_id: Uuid,
+        from: HoldState,
+        to: HoldState,
+        by_run: Uuid,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
 
     // --- SCIM resources ------------------------------------------------------------------
 

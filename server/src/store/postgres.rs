@@ -693,6 +693,33 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn sync_running(&self) -> Result<bool, StoreError> {
+        let held: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM sync_lease WHERE id = 1 AND expires_at > now()")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(held.is_some())
+    }
+
+    async fn serving_rules(&self) -> Result<Option<super::ServingRules>, StoreError> {
+        super::postgres_sync::serving_rules(&self.pool).await
+    }
+
+    async fn sync_health(&self) -> Result<super::SyncHealthRecord, StoreError> {
+        super::postgres_sync::sync_health(&self.pool).await
+    }
+
+    async fn set_sync_failure(
+        &self,
+        failure: Option<&super::SyncFailure>,
+    ) -> Result<(), StoreError> {
+        super::postgres_sync::set_sync_failure(&self.pool, failure).await
+    }
+
+    async fn set_identity_store(&self, store: &super::IdentityStoreRef) -> Result<(), StoreError> {
+        super::postgres_sync::set_identity_store(&self.pool, store).await
+    }
+
     async fn snapshot(&self) -> Result<super::Snapshot, StoreError> {
         super::postgres_sync::snapshot(&self.pool).await
     }
@@ -767,6 +794,50 @@ impl Store for PgStore {
 
     async fn remove_assignment(&self, key: &super::AssignmentKey) -> Result<(), StoreError> {
         super::access_sql::postgres::remove_assignment(&self.pool, key).await
+    }
+
+    async fn sync_pause(&self) -> Result<Option<super::SyncPause>, StoreError> {
+        super::control_sql::postgres::sync_pause(&self.pool).await
+    }
+
+    async fn pause_sync(&self, pause: &super::SyncPause) -> Result<super::SyncPause, StoreError> {
+        super::control_sql::postgres::pause_sync(&self.pool, pause).await
+    }
+
+    async fn resume_sync(&self) -> Result<Option<super::SyncPause>, StoreError> {
+        super::control_sql::postgres::resume_sync(&self.pool).await
+    }
+
+    async fn put_hold(&self, hold: &super::Hold) -> Result<(), StoreError> {
+        super::control_sql::postgres::put_hold(&self.pool, hold).await
+    }
+
+    async fn get_hold(&self, run_id: Uuid) -> Result<Option<super::Hold>, StoreError> {
+        super::control_sql::postgres::get_hold(&self.pool, run_id).await
+    }
+
+    async fn open_holds(&self) -> Result<Vec<super::Hold>, StoreError> {
+        super::control_sql::postgres::open_holds(&self.pool).await
+    }
+
+    async fn approve_hold(
+        &self,
+        run_id: Uuid,
+        by: &str,
+        at: super::Timestamp,
+    ) -> Result<bool, StoreError> {
+        super::control_sql::postgres::approve_hold(&self.pool, run_id, by, at).await
+    }
+
+    async fn close_hold(
+        &self,
+        run_id: Uuid,
+        from: super::HoldState,
+        to: super::HoldState,
+        by_run: Uuid,
+        at: super::Timestamp,
+    ) -> Result<bool, StoreError> {
+        super::control_sql::postgres::close_hold(&self.pool, run_id, from, to, by_run, at).await
     }
 
     async fn recent_removals(

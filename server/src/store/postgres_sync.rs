@@ -4,8 +4,9 @@
 use super::columns::member_type_of;
 use super::sync_sql::*;
 use super::{
-    AuditEntry, AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Ownership, PendingCreate,
-    Removals, RunRecord, Snapshot, SnapshotGroup, SnapshotUser, StoreError, SyncCounts, SyncState,
+    AuditEntry, AuditQuery, AuditRow, AwsMembership, AwsPrincipal, FailureKind, IdentityStoreRef,
+    Ownership, PendingCreate, Removals, RunRecord, ServingRules, Snapshot, SnapshotGroup,
+    SnapshotUser, StoreError, SyncCounts, SyncFailure, SyncHealthRecord, SyncState,
 };
 use scim_schema::schema::ResourceKind;
 use sqlx::{PgPool, Row};
@@ -144,6 +145,7 @@ pub async fn save_run(pool: &PgPool, run: &RunRecord) -> Result<(), StoreError> 
         .bind(run.removals.principals as i64)
         .bind(run.removals.memberships as i64)
         .bind(run.removals.assignments as i64)
+        .bind(&run.rules_fingerprint)
         .execute(pool)
         .await?;
     Ok(())
@@ -175,7 +177,76 @@ fn run_of(r: &sqlx::postgres::PgRow) -> Result<RunRecord, StoreError> {
         forced: r.try_get("forced")?,
         removals: removals_of(r)?,
         report: r.try_get("report")?,
+        rules_fingerprint: r.try_get("rules_fingerprint")?,
     })
+}
+
+pub async fn serving_rules(pool: &PgPool) -> Result<Option<ServingRules>, StoreError> {
+    let Some(r) = sqlx::query(SERVING_RULES).fetch_optional(pool).await? else {
+        return Ok(None);
+    };
+    Ok(Some(ServingRules {
+        run_id: r.try_get("id")?,
+        trigger: r.try_get("trigger")?,
+        started_at: r.try_get("started_at")?,
+        fingerprint: r.try_get("rules_fingerprint")?,
+    }))
+}
+
+pub async fn sync_health(pool: &PgPool) -> Result<SyncHealthRecord, StoreError> {
+    let Some(r) = sqlx::query(SELECT_SYNC_HEALTH).fetch_optional(pool).await? else {
+        return Ok(SyncHealthRecord::default());
+    };
+    let identity_store = match (
+        r.try_get::<Option<String>, _>("identity_store_id")?,
+        r.try_get::<Option<crate::store::Timestamp>, _>("connected_at")?,
+    ) {
+        (Some(id), Some(connected_at)) => Some(IdentityStoreRef {
+            id,
+            instance_arn: r.try_get("instance_arn")?,
+            region: r.try_get("region")?,
+            connected_at,
+        }),
+        _ => None,
+    };
+    let failure = match (
+        r.try_get::<Option<String>, _>("failure")?,
+        r.try_get::<Option<crate::store::Timestamp>, _>("error_at")?,
+    ) {
+        (Some(kind), Some(at)) => Some(SyncFailure {
+            kind: FailureKind::parse(&kind)?,
+            message: r.try_get::<Option<String>, _>("error")?.unwrap_or_default(),
+            at,
+            run_id: r.try_get("error_run_id")?,
+        }),
+        _ => None,
+    };
+    Ok(SyncHealthRecord { identity_store, failure })
+}
+
+pub async fn set_sync_failure(
+    pool: &PgPool,
+    failure: Option<&SyncFailure>,
+) -> Result<(), StoreError> {
+    sqlx::query(SET_SYNC_FAILURE)
+        .bind(failure.map(|f| f.kind.as_str()))
+        .bind(failure.map(|f| f.message.as_str()))
+        .bind(failure.map(|f| f.at))
+        .bind(failure.and_then(|f| f.run_id))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_identity_store(pool: &PgPool, store: &IdentityStoreRef) -> Result<(), StoreError> {
+    sqlx::query(SET_IDENTITY_STORE)
+        .bind(&store.id)
+        .bind(&store.instance_arn)
+        .bind(&store.region)
+        .bind(store.connected_at)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 pub async fn recent_removals(

@@ -573,6 +573,35 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn sync_running(&self) -> Result<bool, StoreError> {
+        // Text order is time order (see `ts`).
+        let held: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM sync_lease WHERE id = 1 AND expires_at > $1")
+                .bind(ts(&super::now()))
+                .fetch_optional(&self.readers)
+                .await?;
+        Ok(held.is_some())
+    }
+
+    async fn serving_rules(&self) -> Result<Option<super::ServingRules>, StoreError> {
+        super::sqlite_sync::serving_rules(&self.readers).await
+    }
+
+    async fn sync_health(&self) -> Result<super::SyncHealthRecord, StoreError> {
+        super::sqlite_sync::sync_health(&self.readers).await
+    }
+
+    async fn set_sync_failure(
+        &self,
+        failure: Option<&super::SyncFailure>,
+    ) -> Result<(), StoreError> {
+        super::sqlite_sync::set_sync_failure(&self.writer, failure).await
+    }
+
+    async fn set_identity_store(&self, store: &super::IdentityStoreRef) -> Result<(), StoreError> {
+        super::sqlite_sync::set_identity_store(&self.writer, store).await
+    }
+
     async fn snapshot(&self) -> Result<super::Snapshot, StoreError> {
         super::sqlite_sync::snapshot(&self.readers).await
     }
@@ -647,6 +676,50 @@ impl Store for SqliteStore {
 
     async fn remove_assignment(&self, key: &super::AssignmentKey) -> Result<(), StoreError> {
         super::access_sql::sqlite::remove_assignment(&self.writer, key).await
+    }
+
+    async fn sync_pause(&self) -> Result<Option<super::SyncPause>, StoreError> {
+        super::control_sql::sqlite::sync_pause(&self.readers).await
+    }
+
+    async fn pause_sync(&self, pause: &super::SyncPause) -> Result<super::SyncPause, StoreError> {
+        super::control_sql::sqlite::pause_sync(&self.writer, pause).await
+    }
+
+    async fn resume_sync(&self) -> Result<Option<super::SyncPause>, StoreError> {
+        super::control_sql::sqlite::resume_sync(&self.writer).await
+    }
+
+    async fn put_hold(&self, hold: &super::Hold) -> Result<(), StoreError> {
+        super::control_sql::sqlite::put_hold(&self.writer, hold).await
+    }
+
+    async fn get_hold(&self, run_id: Uuid) -> Result<Option<super::Hold>, StoreError> {
+        super::control_sql::sqlite::get_hold(&self.readers, run_id).await
+    }
+
+    async fn open_holds(&self) -> Result<Vec<super::Hold>, StoreError> {
+        super::control_sql::sqlite::open_holds(&self.readers).await
+    }
+
+    async fn approve_hold(
+        &self,
+        run_id: Uuid,
+        by: &str,
+        at: super::Timestamp,
+    ) -> Result<bool, StoreError> {
+        super::control_sql::sqlite::approve_hold(&self.writer, run_id, by, at).await
+    }
+
+    async fn close_hold(
+        &self,
+        run_id: Uuid,
+        from: super::HoldState,
+        to: super::HoldState,
+        by_run: Uuid,
+        at: super::Timestamp,
+    ) -> Result<bool, StoreError> {
+        super::control_sql::sqlite::close_hold(&self.writer, run_id, from, to, by_run, at).await
     }
 
     async fn recent_removals(

@@ -5,8 +5,9 @@ use super::columns::member_type_of;
 use super::sqlite::{get_opt_ts, get_ts, get_uuid, ts};
 use super::sync_sql::*;
 use super::{
-    AuditEntry, AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Ownership, PendingCreate,
-    Removals, RunRecord, Snapshot, SnapshotGroup, SnapshotUser, StoreError, SyncCounts, SyncState,
+    AuditEntry, AuditQuery, AuditRow, AwsMembership, AwsPrincipal, FailureKind, IdentityStoreRef,
+    Ownership, PendingCreate, Removals, RunRecord, ServingRules, Snapshot, SnapshotGroup,
+    SnapshotUser, StoreError, SyncCounts, SyncFailure, SyncHealthRecord, SyncState,
 };
 use scim_schema::schema::ResourceKind;
 use serde_json::Value;
@@ -157,6 +158,7 @@ pub async fn save_run(writer: &SqlitePool, run: &RunRecord) -> Result<(), StoreE
         .bind(run.removals.principals as i64)
         .bind(run.removals.memberships as i64)
         .bind(run.removals.assignments as i64)
+        .bind(&run.rules_fingerprint)
         .execute(writer)
         .await?;
     Ok(())
@@ -188,7 +190,79 @@ fn run_of(r: &SqliteRow) -> Result<RunRecord, StoreError> {
         forced: r.try_get("forced")?,
         removals: removals_of(r)?,
         report: json(r, "report")?,
+        rules_fingerprint: r.try_get("rules_fingerprint")?,
     })
+}
+
+pub async fn serving_rules(readers: &SqlitePool) -> Result<Option<ServingRules>, StoreError> {
+    let Some(r) = sqlx::query(SERVING_RULES).fetch_optional(readers).await? else {
+        return Ok(None);
+    };
+    Ok(Some(ServingRules {
+        run_id: get_uuid(&r, "id")?,
+        trigger: r.try_get("trigger")?,
+        started_at: get_ts(&r, "started_at")?,
+        fingerprint: r.try_get("rules_fingerprint")?,
+    }))
+}
+
+pub async fn sync_health(readers: &SqlitePool) -> Result<SyncHealthRecord, StoreError> {
+    let Some(r) = sqlx::query(SELECT_SYNC_HEALTH).fetch_optional(readers).await? else {
+        return Ok(SyncHealthRecord::default());
+    };
+    let identity_store = match (
+        r.try_get::<Option<String>, _>("identity_store_id")?,
+        get_opt_ts(&r, "connected_at")?,
+    ) {
+        (Some(id), Some(connected_at)) => Some(IdentityStoreRef {
+            id,
+            instance_arn: r.try_get("instance_arn")?,
+            region: r.try_get("region")?,
+            connected_at,
+        }),
+        _ => None,
+    };
+    let failure = match (r.try_get::<Option<String>, _>("failure")?, get_opt_ts(&r, "error_at")?) {
+        (Some(kind), Some(at)) => Some(SyncFailure {
+            kind: FailureKind::parse(&kind)?,
+            message: r.try_get::<Option<String>, _>("error")?.unwrap_or_default(),
+            at,
+            run_id: match r.try_get::<Option<String>, _>("error_run_id")? {
+                Some(_) => Some(get_uuid(&r, "error_run_id")?),
+                None => None,
+            },
+        }),
+        _ => None,
+    };
+    Ok(SyncHealthRecord { identity_store, failure })
+}
+
+pub async fn set_sync_failure(
+    writer: &SqlitePool,
+    failure: Option<&SyncFailure>,
+) -> Result<(), StoreError> {
+    sqlx::query(SET_SYNC_FAILURE)
+        .bind(failure.map(|f| f.kind.as_str()))
+        .bind(failure.map(|f| f.message.as_str()))
+        .bind(failure.map(|f| ts(&f.at)))
+        .bind(failure.and_then(|f| f.run_id).map(|id| id.to_string()))
+        .execute(writer)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_identity_store(
+    writer: &SqlitePool,
+    store: &IdentityStoreRef,
+) -> Result<(), StoreError> {
+    sqlx::query(SET_IDENTITY_STORE)
+        .bind(&store.id)
+        .bind(&store.instance_arn)
+        .bind(&store.region)
+        .bind(ts(&store.connected_at))
+        .execute(writer)
+        .await?;
+    Ok(())
 }
 
 pub async fn recent_removals(

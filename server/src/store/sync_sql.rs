@@ -51,18 +51,30 @@ pub const PUT_MEMBERSHIP: &str = "INSERT INTO aws_memberships (group_id, user_id
 pub const REMOVE_MEMBERSHIP: &str =
     "DELETE FROM aws_memberships WHERE group_id = $1 AND user_id = $2";
 pub const SAVE_RUN: &str = "INSERT INTO sync_runs (id, trigger, dry_run, status, started_at, finished_at, report, journal_head, \
-     forced, deleted_principals, removed_memberships, removed_assignments) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+     forced, deleted_principals, removed_memberships, removed_assignments, rules_fingerprint) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
      ON CONFLICT (id) DO UPDATE SET status = excluded.status, started_at = excluded.started_at, \
      finished_at = excluded.finished_at, report = excluded.report, journal_head = excluded.journal_head, \
      forced = excluded.forced, deleted_principals = excluded.deleted_principals, \
-     removed_memberships = excluded.removed_memberships, removed_assignments = excluded.removed_assignments";
+     removed_memberships = excluded.removed_memberships, removed_assignments = excluded.removed_assignments, \
+     rules_fingerprint = COALESCE(excluded.rules_fingerprint, sync_runs.rules_fingerprint)";
 pub const LIST_RUNS: &str = "SELECT id, trigger, dry_run, status, started_at, finished_at, journal_head, report, \
-     forced, deleted_principals, removed_memberships, removed_assignments \
+     forced, deleted_principals, removed_memberships, removed_assignments, rules_fingerprint \
      FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT $1";
 pub const GET_RUN: &str = "SELECT id, trigger, dry_run, status, started_at, finished_at, journal_head, report, \
-     forced, deleted_principals, removed_memberships, removed_assignments \
+     forced, deleted_principals, removed_memberships, removed_assignments, rules_fingerprint \
      FROM sync_runs WHERE id = $1";
+/// The newest run not started by the CLI that recorded its rules: what the serving replicas run.
+pub const SERVING_RULES: &str = "SELECT id, trigger, started_at, rules_fingerprint FROM sync_runs \
+     WHERE trigger <> 'cli' AND rules_fingerprint IS NOT NULL ORDER BY started_at DESC, id DESC LIMIT 1";
+pub const SELECT_SYNC_HEALTH: &str = "SELECT identity_store_id, instance_arn, region, connected_at, \
+     failure, error, error_at, error_run_id FROM sync_health WHERE id = 1";
+pub const SET_SYNC_FAILURE: &str = "INSERT INTO sync_health (id, failure, error, error_at, error_run_id) \
+     VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET failure = excluded.failure, \
+     error = excluded.error, error_at = excluded.error_at, error_run_id = excluded.error_run_id";
+pub const SET_IDENTITY_STORE: &str = "INSERT INTO sync_health (id, identity_store_id, instance_arn, region, connected_at) \
+     VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET identity_store_id = excluded.identity_store_id, \
+     instance_arn = excluded.instance_arn, region = excluded.region, connected_at = excluded.connected_at";
 /// What the real runs that started at or after `$1` deleted and removed, leaving out a forced
 /// run and every run before it (an admin accepted those deletes).
 pub const RECENT_REMOVALS: &str = "SELECT \

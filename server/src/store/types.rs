@@ -307,6 +307,75 @@ pub struct RunRecord {
     pub forced: bool,
     /// What the run deleted and removed in AWS (the guard's window adds these up).
     pub removals: Removals,
+    /// The fingerprint of the rules the run planned with (`crate::sync::fingerprint`); None
+    /// for a requested run that never ran, and for runs recorded before it was kept.
+    pub rules_fingerprint: Option<String>,
+}
+
+/// The rules of the serving replicas: those of the newest run not started by the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServingRules {
+    pub run_id: uuid::Uuid,
+    pub trigger: String,
+    pub started_at: Timestamp,
+    pub fingerprint: String,
+}
+
+/// Why the serving replicas' sync is not working (`sync_health.failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// No answer from AWS: connection refused, unknown host, timeout, no credentials.
+    Unreachable,
+    /// AWS answered with errors, or a run ended failed, partial or refused.
+    Failing,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Unreachable => "unreachable",
+            FailureKind::Failing => "failing",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<FailureKind, StoreError> {
+        match s {
+            "unreachable" => Ok(FailureKind::Unreachable),
+            "failing" => Ok(FailureKind::Failing),
+            other => Err(StoreError::Corrupt(format!("unknown sync failure {other:?}"))),
+        }
+    }
+}
+
+/// The last failure of the serving replicas' sync, kept until a run succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncFailure {
+    pub kind: FailureKind,
+    pub message: String,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub at: Timestamp,
+    /// The run that failed; None when AWS could not be reached to start one.
+    pub run_id: Option<uuid::Uuid>,
+}
+
+/// The identity store the serving replicas use: configured or discovered when their scheduler
+/// set up its AWS clients (`connected_at`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdentityStoreRef {
+    pub id: String,
+    /// Unknown until configured or discovered (`sso:ListInstances`).
+    pub instance_arn: Option<String>,
+    pub region: Option<String>,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub connected_at: Timestamp,
+}
+
+/// `sync_health`: what every replica and `scimbridge status` read of the serving sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncHealthRecord {
+    pub identity_store: Option<IdentityStoreRef>,
+    pub failure: Option<SyncFailure>,
 }
 
 /// Deletes and removals made in AWS: what the delete guard weighs.
@@ -536,3 +605,56 @@ text_enum!(
     Foreign = "foreign",
     Deleting = "deleting"
 );
+
+// --- sync control: pause and held destructive actions (issue 14) ---------------------------
+
+/// Sync is paused (`sync_pause`): no replica starts a run until it is resumed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncPause {
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub since: Timestamp,
+    pub reason: Option<String>,
+    /// `cli`, or `admin:<token id>`.
+    pub by: String,
+}
+
+/// Where a run's held destructive actions stand (`sync_holds.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldState {
+    /// Waiting for an admin's approval.
+    Pending,
+    /// Approved: the next real run applies those of the actions that are still planned.
+    Approved,
+    /// A run applied the approved actions (those still planned).
+    Applied,
+    /// A later run held a different set; that one is what an admin approves now.
+    Superseded,
+}
+
+text_enum!(
+    HoldState,
+    "hold state",
+    Pending = "pending",
+    Approved = "approved",
+    Applied = "applied",
+    Superseded = "superseded"
+);
+
+/// The destructive actions one run held for approval (`sync_holds`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hold {
+    pub run_id: uuid::Uuid,
+    pub held_at: Timestamp,
+    pub state: HoldState,
+    /// What an approval lets go: each held action's key (`sync::hold::key`).
+    pub action_keys: Vec<String>,
+    /// The held actions as the run report lists them (at most `sync::hold::SHOWN`).
+    pub actions: Vec<Value>,
+    pub approved_at: Option<Timestamp>,
+    /// `cli`, or `admin:<token id>`.
+    pub approved_by: Option<String>,
+    pub closed_at: Option<Timestamp>,
+    /// The run that applied the approved actions, or whose hold superseded this one.
+    pub closed_by_run: Option<uuid::Uuid>,
+}

@@ -24,14 +24,15 @@ pub enum AwsError {
     /// cannot go on, and nothing may be taken for deleted.
     #[error("{operation}: {message}")]
     Configuration { operation: &'static str, message: String },
-    /// Throttling, 5xx, timeouts and connection errors that outlasted the retries.
+    /// Throttling, 5xx and unreadable answers that outlasted the retries: AWS answered.
     #[error("{operation}: still failing after {attempts} attempts: {message}")]
     Unavailable { operation: &'static str, attempts: u32, message: String },
-    /// The endpoint could not be reached (connection refused, unknown host) before any call
-    /// had succeeded: a wrong endpoint or no network, not worth retrying (issue 14). The
-    /// message names the endpoint and the Region.
+    /// No answer at all: connection refused, unknown host, timeouts, no credentials to sign
+    /// with — after the retries, or at once when no call had been answered yet (a wrong
+    /// endpoint or no network is not worth retrying). The message names the endpoint and the
+    /// Region (`/admin/v1/status` tells this `unreachable` from `failing`).
     #[error("{operation}: {message}")]
-    Unreachable { operation: &'static str, message: String },
+    Unreachable { operation: &'static str, attempts: u32, message: String },
 }
 
 impl AwsError {

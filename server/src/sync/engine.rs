@@ -8,6 +8,7 @@ use super::access::rules::{AssignmentSettings, PermissionSetSettings};
 use super::apply::Apply;
 use super::directory::{AwsError, Directory};
 use super::guard;
+use super::hold::{self, Held};
 use super::plan::{self, Action, Plan, Policy, Skipped};
 use crate::config::SyncSettings;
 use crate::mapping::rules::Rules;
@@ -92,12 +93,29 @@ pub struct RunReport {
     pub errors: Vec<Skipped>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<Value>>,
+    /// `[sync] approve_destructive`: the destructive actions the run held for approval (at
+    /// most [`hold::SHOWN`]; `counts` has every `held_…`). A dry run shows what it would hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Value>,
+    /// The approval the held actions wait for: `run_id` (what `sync approve` takes; an earlier
+    /// run's when it held the same actions), `status` (`pending`, …), `held_at`, `held`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Value>,
+    /// Runs whose approved actions this run applied (those still planned).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub applied_approvals: Vec<Uuid>,
+    /// The fingerprint of the rules the run planned with ([`super::fingerprint`]); null for a
+    /// requested run that never ran.
+    pub rules_fingerprint: Option<String>,
     /// The change-journal head the run's last plan covered (a real run that finished).
     #[serde(skip)]
     pub journal_head: Option<i64>,
     /// The run failed because the setup is wrong (access denied, no identity store, KMS).
     #[serde(skip)]
     pub configuration_error: bool,
+    /// The run failed because AWS could not be reached at all (see [`AwsError::Unreachable`]).
+    #[serde(skip)]
+    pub unreachable: bool,
     /// Run with `--force`.
     #[serde(skip)]
     pub forced: bool,
@@ -129,6 +147,8 @@ pub struct SyncConfig {
     pub assignments: std::sync::Arc<AssignmentSettings>,
     /// Sources with `adopt_existing` (see [`Policy::adopt_existing`]).
     pub adopt_existing: HashSet<String>,
+    /// The fingerprint of these rules, recorded with every run.
+    pub rules_fingerprint: String,
 }
 
 impl SyncConfig {
@@ -144,6 +164,7 @@ impl SyncConfig {
                 .filter(|(_, s)| s.adopt_existing)
                 .map(|(name, _)| name.clone())
                 .collect(),
+            rules_fingerprint: super::fingerprint::of(settings),
         })
     }
 }
@@ -168,6 +189,22 @@ pub async fn run_exclusive(
         }
         tracing::info!("another sync run holds the lease; waiting");
         tokio::time::sleep(std::time::Duration::from_secs(1).min(wait)).await;
+    }
+    // Checked under the lease: a pause placed while this run waited for it is obeyed. A dry
+    // run changes nothing, so it runs while paused.
+    if !opts.dry_run
+        && let Some(pause) = match store.sync_pause().await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = store.release_sync_lease(holder).await;
+                return Err(e.into());
+            }
+        }
+    {
+        if let Err(e) = store.release_sync_lease(holder).await {
+            tracing::warn!(error = %e, "could not release the sync lease; it expires by itself");
+        }
+        return Err(super::control::SyncPaused(pause).into());
     }
     // Renewed in the background while the run lasts. Lost (this process stalled past the
     // lease and another run took it), the run stops: two runs at once could fight.
@@ -237,7 +274,7 @@ pub async fn record_abandoned(
 }
 
 impl RunReport {
-    fn new(opts: &RunOptions) -> RunReport {
+    pub(crate) fn new(opts: &RunOptions) -> RunReport {
         RunReport {
             run_id: opts.run_id.unwrap_or_else(Uuid::now_v7),
             status: "running",
@@ -249,8 +286,13 @@ impl RunReport {
             throttles: 0,
             errors: Vec::new(),
             plan: None,
+            held: Vec::new(),
+            approval: None,
+            applied_approvals: Vec::new(),
+            rules_fingerprint: None,
             journal_head: None,
             configuration_error: false,
+            unreachable: false,
             forced: opts.force && !opts.dry_run,
             removals: Removals::default(),
         }
@@ -265,6 +307,7 @@ pub async fn run(
 ) -> anyhow::Result<RunReport> {
     let started_at = crate::store::now();
     let mut report = RunReport::new(opts);
+    report.rules_fingerprint = Some(config.rules_fingerprint.clone());
     save(store, &report, started_at, false).await?;
     // The run's own calls (not, say, the instance discovery before it).
     let (calls_before, throttles_before) = (directory.calls(), directory.throttles());
@@ -286,6 +329,8 @@ pub async fn run(
             e.downcast_ref::<AwsError>(),
             Some(AwsError::AccessDenied { .. } | AwsError::Configuration { .. })
         );
+        report.unreachable =
+            super::health::failure_kind(e) == crate::store::FailureKind::Unreachable;
         report.errors.push(Skipped { principal: "(run)".into(), message: format!("{e:#}") });
     }
     save(store, &report, started_at, true).await?;
@@ -311,7 +356,8 @@ fn record_metrics(report: &RunReport, started_at: crate::store::Timestamp) {
     metrics::gauge!("scimbridge_sync_last_run_timestamp_seconds", "status" => status, "dry_run" => dry_run)
         .set(crate::store::now().timestamp() as f64);
     if !report.dry_run && report.status != "refused" {
-        for (action, n) in &report.counts {
+        // Held actions are not changes (they wait for approval).
+        for (action, n) in report.counts.iter().filter(|(k, _)| !k.starts_with("held_")) {
             metrics::counter!("scimbridge_sync_changes_total", "action" => action.clone())
                 .increment(*n);
         }
@@ -335,6 +381,7 @@ async fn save(
         report: serde_json::to_value(report)?,
         forced: report.forced,
         removals: report.removals,
+        rules_fingerprint: report.rules_fingerprint.clone(),
     };
     store.save_run(&record).await?;
     Ok(())
@@ -386,7 +433,12 @@ async fn execute(
         let names = access_plan::permission_set_names(&config.permission_sets, &config.assignments);
         access.resolve_permission_sets(&names, &config.permission_sets, opts.full).await?;
         let after = principals_after(&run.state, Some(&plan));
-        Some(plan_access(config, &access, &run.snapshot, &after, &sources))
+        let mut access_plan = plan_access(config, &access, &run.snapshot, &after, &sources);
+        if run.holding {
+            run.held_access =
+                hold::split_unassign(&mut access_plan, &run.approved, &deleted(&plan));
+        }
+        Some(access_plan)
     } else {
         None
     };
@@ -420,6 +472,7 @@ async fn execute(
             }
         }
         report.plan = Some(described);
+        run.report_held(report);
         return Ok(());
     }
     // Principals in AWS before this run's creates (a created one has no assignment yet).
@@ -427,14 +480,7 @@ async fn execute(
         run.state.principals.iter().map(|p| p.aws_id.clone()).collect();
     if let Some(access_plan) = &first_access_plan {
         // The assignments of principals this run deletes go before the principals do.
-        let doomed: HashSet<&str> = plan
-            .actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::Delete { aws_id, .. } => Some(aws_id.as_str()),
-                _ => None,
-            })
-            .collect();
+        let doomed = deleted(&plan);
         let first: Vec<_> = access_plan
             .unassign
             .iter()
@@ -504,6 +550,12 @@ async fn execute(
             .collect();
         let mut access_plan =
             plan_access(config, &access, &run.snapshot, &principals_after(&state, None), &sources);
+        if run.holding {
+            // The principals this run deleted are gone from the record: their assignments
+            // went first, and none is left to plan.
+            run.held_access =
+                hold::split_unassign(&mut access_plan, &run.approved, &HashSet::new());
+        }
         if let Some(refusal) = guard::assignments(&access_plan, &run.window, settings, opts.force) {
             // The principal changes since the first check made it so: the deletes wait, and
             // the run says so (partial).
@@ -533,7 +585,20 @@ async fn execute(
     report.errors.extend(failures.iter().cloned());
     report.status = if failures.is_empty() { "succeeded" } else { "partial" };
     report.journal_head = Some(covered);
+    run.report_held(report);
+    run.settle_holds(report).await?;
     Ok(())
+}
+
+/// The AWS ids of the principals `plan` deletes.
+fn deleted(plan: &Plan) -> HashSet<&str> {
+    plan.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Delete { aws_id, .. } => Some(aws_id.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Up to this many creates of a kind, a dry run looks each name up in AWS; beyond, it lists
@@ -810,6 +875,16 @@ struct Run<'a> {
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// What the runs of the guard's window deleted and removed before this one.
     window: Removals,
+    /// `[sync] approve_destructive`: destructive actions wait for an approval.
+    holding: bool,
+    /// The keys of the approved actions (of the holds approved when the run started), and
+    /// those holds' runs.
+    approved: HashSet<String>,
+    approved_runs: Vec<Uuid>,
+    /// What the latest plan held of the principal and membership changes, and of the
+    /// assignment deletes.
+    held: Vec<Held>,
+    held_access: Vec<Held>,
 }
 
 impl<'a> Run<'a> {
@@ -828,6 +903,15 @@ impl<'a> Run<'a> {
             .and_then(|d| crate::store::now().checked_sub_signed(d))
             .unwrap_or(chrono::DateTime::UNIX_EPOCH);
         let window = store.recent_removals(window_start).await?;
+        // Approvals given since the last run: their actions may go (those still planned).
+        let mut approved = HashSet::new();
+        let mut approved_runs = Vec::new();
+        for h in store.open_holds().await? {
+            if h.state == crate::store::HoldState::Approved {
+                approved.extend(h.action_keys);
+                approved_runs.push(h.run_id);
+            }
+        }
         Ok(Run {
             store,
             directory,
@@ -853,7 +937,90 @@ impl<'a> Run<'a> {
             snapshot: Snapshot::default(),
             stop: opts.stop.clone(),
             window,
+            holding: settings.approve_destructive,
+            approved,
+            approved_runs,
+            held: Vec::new(),
+            held_access: Vec::new(),
         })
+    }
+
+    /// The held actions into the report: `held_…` counts and the list (bounded).
+    fn report_held(&self, report: &mut RunReport) {
+        let all: Vec<&Held> = self.held.iter().chain(&self.held_access).collect();
+        for h in &all {
+            *report.counts.entry(format!("held_{}", h.count_key)).or_default() += 1;
+        }
+        report.held = all.iter().take(hold::SHOWN).map(|h| h.described.clone()).collect();
+    }
+
+    /// After a real run that was not refused: the approvals it honoured are applied; a pending
+    /// approval for another set of actions than this run held is superseded; this run's held
+    /// set waits for approval (under an earlier run's id when that run held exactly the same).
+    async fn settle_holds(&self, report: &mut RunReport) -> anyhow::Result<()> {
+        use crate::store::{Hold, HoldState};
+        let now = crate::store::now();
+        // An approved action that failed in AWS is still approved: the next run retries it
+        // (while it is planned), instead of holding it for a second approval.
+        let approved_runs =
+            if report.status == "succeeded" { &self.approved_runs[..] } else { &[] };
+        for run_id in approved_runs {
+            if self
+                .store
+                .close_hold(*run_id, HoldState::Approved, HoldState::Applied, report.run_id, now)
+                .await?
+            {
+                report.applied_approvals.push(*run_id);
+            }
+        }
+        let held: Vec<&Held> = self.held.iter().chain(&self.held_access).collect();
+        let keys: std::collections::BTreeSet<&str> = held.iter().map(|h| h.key.as_str()).collect();
+        let mut waiting = None;
+        for h in self.store.open_holds().await? {
+            if h.state != HoldState::Pending {
+                continue;
+            }
+            let same =
+                h.action_keys.iter().map(String::as_str).collect::<std::collections::BTreeSet<_>>()
+                    == keys;
+            if same && waiting.is_none() && !keys.is_empty() {
+                waiting = Some(h);
+            } else {
+                self.store
+                    .close_hold(
+                        h.run_id,
+                        HoldState::Pending,
+                        HoldState::Superseded,
+                        report.run_id,
+                        now,
+                    )
+                    .await?;
+            }
+        }
+        if waiting.is_none() && !keys.is_empty() {
+            let h = Hold {
+                run_id: report.run_id,
+                held_at: now,
+                state: HoldState::Pending,
+                action_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+                actions: report.held.clone(),
+                approved_at: None,
+                approved_by: None,
+                closed_at: None,
+                closed_by_run: None,
+            };
+            self.store.put_hold(&h).await?;
+            waiting = Some(h);
+        }
+        if let Some(h) = &waiting {
+            tracing::warn!(
+                run_id = %report.run_id, approval = %h.run_id, held = keys.len(),
+                "sync: destructive actions held for approval (scimbridge sync approve {})",
+                h.run_id
+            );
+        }
+        report.approval = waiting.as_ref().map(super::control::hold_json);
+        Ok(())
     }
 
     /// The window's removals and this run's so far: what a re-plan is judged with.
@@ -882,7 +1049,10 @@ impl<'a> Run<'a> {
             self.apply.reset(&self.state);
         }
         let changed = self.lane.take(self.store, head).await?;
-        let plan = plan::plan(&snapshot, &self.state, &self.policy);
+        let mut plan = plan::plan(&snapshot, &self.state, &self.policy);
+        if self.holding {
+            self.held = hold::split(&mut plan, &self.approved);
+        }
         self.snapshot = snapshot;
         Ok((plan, changed))
     }

@@ -7,6 +7,7 @@
 
 use super::aws::AwsDirectory;
 use super::engine::{self, RunOptions, SyncConfig, run_exclusive};
+use super::health;
 use crate::config::Settings;
 use crate::store::Store;
 use chrono::Utc;
@@ -18,13 +19,25 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_millis(500);
 /// The pause after finding another replica's run holding the lease.
 const BUSY_ELSEWHERE: Duration = Duration::from_secs(2);
+/// How often the scheduler looks whether sync was paused or resumed (also looked at, under the
+/// lease, before every run).
+const PAUSE_LOOK: Duration = Duration::from_secs(2);
 /// The pause after a failed run (AWS down, credentials revoked) before the next attempt.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+/// The first and the longest pause between attempts to reach AWS at start-up: short at first,
+/// so a blip (or AWS coming up with the bridge) costs seconds, not a minute.
+const RECONNECT_FIRST: Duration = Duration::from_secs(5);
+const RECONNECT_MAX: Duration = Duration::from_secs(60);
 
 /// Parses `sync.schedule`; a bad expression is a configuration error at start-up.
 pub fn parse_schedule(expr: &str) -> anyhow::Result<cron::Schedule> {
     cron::Schedule::from_str(expr)
         .map_err(|e| anyhow::anyhow!("sync.schedule {expr:?} is not a 6-field cron expression (sec min hour day month weekday, UTC): {e}"))
+}
+
+/// When `schedule` next fires (None: never again, or not a valid schedule).
+pub fn next_full_run(schedule: &str) -> Option<chrono::DateTime<Utc>> {
+    parse_schedule(schedule).ok()?.upcoming(Utc).next()
 }
 
 /// Whether `serve` syncs by itself: only when `[sync] enabled = true` says so, never because
@@ -118,15 +131,24 @@ async fn run_forever(
 ) {
     let Flags { connected, stop } = flags;
     let stopping = || stop.load(std::sync::atomic::Ordering::Acquire);
+    let mut pause = RECONNECT_FIRST;
     let directory = loop {
         match AwsDirectory::connect(&settings.aws).await {
             Ok(d) => break d,
             Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "sync: cannot reach AWS; retrying in 60 s");
-                tokio::time::sleep(Duration::from_secs(60)).await;
+                tracing::error!(error = %format!("{e:#}"), retry_in = ?pause, "sync: cannot reach AWS");
+                // No run is recorded: without this, /admin/v1/status would show nothing wrong.
+                if let Err(e) = health::record_error(&*store, &e).await {
+                    tracing::warn!(error = %e, "sync: cannot record the failure");
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RECONNECT_MAX);
             }
         }
     };
+    record_identity_store(&*store, &directory).await;
+    // With identity_store_id configured, the instance ARN is discovered by the first SSO call.
+    let mut arn_recorded = directory.known_instance_arn().is_some();
     connected.store(true, std::sync::atomic::Ordering::Release);
     tracing::info!(identity_store_id = directory.identity_store_id(), schedule = %settings.sync.schedule,
         debounce_seconds = settings.sync.debounce_seconds, "sync: scheduler started");
@@ -141,6 +163,7 @@ async fn run_forever(
     // After a failed run, changes wait this long before the next attempt (not every tick).
     let mut not_before = Instant::now();
     let started = crate::store::now();
+    let mut pause = PauseWatch::default();
     loop {
         if stopping() {
             tracing::info!("sync: scheduler stopped");
@@ -163,6 +186,10 @@ async fn run_forever(
         if head != seen_head {
             seen_head = head;
             moved_at = Instant::now();
+        }
+        // While paused no run starts; what became due waits, and runs once sync is resumed.
+        if pause.look(&*store).await {
+            continue;
         }
         let due_full = next_full.is_some_and(|t| t <= Utc::now());
         let due_change = head > synced_head && moved_at.elapsed() >= debounce;
@@ -208,7 +235,14 @@ async fn run_forever(
             stop: Some(stop.clone()),
             ..RunOptions::default()
         };
-        match run_exclusive(store.clone(), &directory, &config, &opts, Duration::ZERO).await {
+        let outcome =
+            run_exclusive(store.clone(), &directory, &config, &opts, Duration::ZERO).await;
+        record_health(&*store, &outcome).await;
+        if !arn_recorded && directory.known_instance_arn().is_some() {
+            record_identity_store(&*store, &directory).await;
+            arn_recorded = true;
+        }
+        match outcome {
             // A failed run (AWS unreachable) is tried again after the pause, full if it was.
             Ok(Some(report)) if report.status == "failed" => {
                 not_before = Instant::now() + RETRY_AFTER_FAILURE;
@@ -226,11 +260,77 @@ async fn run_forever(
                 tracing::debug!("sync: another replica is running; will look again");
                 not_before = Instant::now() + BUSY_ELSEWHERE;
             }
+            // Paused since the last look: nothing ran, and nothing failed.
+            Err(e) if e.downcast_ref::<super::control::SyncPaused>().is_some() => {
+                pause.looked_at = None;
+            }
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "sync: run failed");
                 not_before = Instant::now() + RETRY_AFTER_FAILURE;
             }
         }
+    }
+}
+
+/// The pause as this replica last saw it: logged when it changes, and `scimbridge_sync_paused`.
+#[derive(Default)]
+struct PauseWatch {
+    paused: Option<bool>,
+    looked_at: Option<Instant>,
+}
+
+impl PauseWatch {
+    /// Whether sync is paused, read at most every [`PAUSE_LOOK`] (as last seen in between).
+    async fn look(&mut self, store: &dyn Store) -> bool {
+        if self.looked_at.is_some_and(|t| t.elapsed() < PAUSE_LOOK) {
+            return self.paused == Some(true);
+        }
+        self.looked_at = Some(Instant::now());
+        let pause = match store.sync_pause().await {
+            Ok(p) => p,
+            Err(e) => {
+                // Not knowing is not a reason to run: the run's own check under the lease decides.
+                tracing::warn!(error = %e, "sync: cannot read whether sync is paused");
+                return self.paused == Some(true);
+            }
+        };
+        let paused = pause.is_some();
+        if self.paused != Some(paused) {
+            match &pause {
+                Some(p) => tracing::warn!(
+                    since = %crate::store::format_timestamp(&p.since), by = %p.by,
+                    reason = p.reason.as_deref().unwrap_or(""),
+                    "sync: paused; this replica starts no run until `scimbridge sync resume`"
+                ),
+                // The first look at start-up says nothing when sync is not paused.
+                None if self.paused.is_some() => tracing::info!("sync: resumed"),
+                None => {}
+            }
+            metrics::gauge!("scimbridge_sync_paused").set(if paused { 1.0 } else { 0.0 });
+            self.paused = Some(paused);
+        }
+        paused
+    }
+}
+
+async fn record_identity_store(store: &dyn Store, directory: &AwsDirectory) {
+    if let Err(e) = health::record_connected(store, directory).await {
+        tracing::warn!(error = %e, "sync: cannot record the identity store in use");
+    }
+}
+
+/// What a run of the serving sync leaves in `/admin/v1/status` (see [`health::after_run`]);
+/// a run that did not get the lease leaves nothing.
+async fn record_health(store: &dyn Store, outcome: &anyhow::Result<Option<engine::RunReport>>) {
+    let recorded = match outcome {
+        Ok(Some(report)) => health::record_run(store, report).await,
+        Ok(None) => Ok(()),
+        // A pause is the admin's word, not a failure.
+        Err(e) if e.downcast_ref::<super::control::SyncPaused>().is_some() => Ok(()),
+        Err(e) => health::record_error(store, e).await,
+    };
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "sync: cannot record the sync's health");
     }
 }
 
@@ -270,6 +370,7 @@ async fn run_requested(
     opts: &RunOptions,
 ) {
     let outcome = run_exclusive(store.clone(), directory, config, opts, ADMIN_WAIT).await;
+    record_health(&**store, &outcome).await;
     let why = match outcome {
         Ok(Some(_)) => return,
         Ok(None) => format!(

@@ -173,6 +173,11 @@ impl AwsDirectory {
         &self.target.region
     }
 
+    /// The instance ARN, when configured or already discovered.
+    pub fn known_instance_arn(&self) -> Option<&str> {
+        self.instance_arn.get().map(String::as_str)
+    }
+
     async fn discover(&self) -> anyhow::Result<String> {
         let out = self
             .call("ListInstances", || self.sso.list_instances().send())
@@ -234,6 +239,7 @@ impl AwsDirectory {
                 aws_call_metric(operation, "error");
                 return Err(AwsError::Unreachable {
                     operation,
+                    attempts: attempt,
                     message: format!(
                         "{} is not reachable: {cause}",
                         self.target.describe(operation)
@@ -247,10 +253,21 @@ impl AwsDirectory {
                     }
                     if attempt >= MAX_ATTEMPTS {
                         aws_call_metric(operation, "error");
-                        return Err(AwsError::Unavailable {
-                            operation,
-                            attempts: attempt,
-                            message: format!("{message} ({})", self.target.describe(operation)),
+                        let attempts = attempt;
+                        let at = self.target.describe(operation);
+                        // Sent nowhere, or no answer in time: AWS was not reached at all.
+                        let unanswered =
+                            matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_));
+                        return Err(if unanswered {
+                            let message =
+                                format!("{at} not reachable after {attempts} attempts: {message}");
+                            AwsError::Unreachable { operation, attempts, message }
+                        } else {
+                            AwsError::Unavailable {
+                                operation,
+                                attempts,
+                                message: format!("{message} ({at})"),
+                            }
                         });
                     }
                     aws_call_metric(operation, if throttled { "throttled" } else { "retried" });
