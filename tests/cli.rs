@@ -47,8 +47,9 @@ async fn token_commands_and_serve(b: Backend) {
     assert_eq!(bad_mode.status.code(), Some(2));
 
     let list = run(&url, &["token", "list"]);
-    let lines: Vec<String> = stdout(&list).lines().map(str::to_owned).collect();
-    assert_eq!(lines.len(), 2, "one line per token: {lines:?}");
+    let mut lines: Vec<String> = stdout(&list).lines().map(str::to_owned).collect();
+    assert_eq!(lines.remove(0), "ID\tSOURCE\tCREATED\tEXPIRES\tLAST_USED\tSTATE\tCOMPAT");
+    assert_eq!(lines.len(), 2, "one line per token under the header: {lines:?}");
     let okta_line = lines.iter().find(|l| l.contains("\tokta\t")).expect("okta token listed");
     assert!(lines.iter().any(|l| l.contains("\tadmin\t")));
     assert!(okta_line.contains("live") && okta_line.contains("never"), "{okta_line}");

@@ -22,7 +22,8 @@ pub struct GlobalArgs {
     /// TOML config file; any key can also be set as SCIMBRIDGE_<SECTION>__<KEY>
     #[arg(long, global = true, env = "SCIMBRIDGE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// postgres://… or sqlite://… [default: sqlite://scimbridge.db, created if missing]
+    /// postgres://… or sqlite://… [default: sqlite://scimbridge.db in the working directory;
+    /// only serve and migrate create a missing SQLite file]. Every command names it on stderr
     #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Address to listen on [default: 127.0.0.1:8080]
@@ -32,19 +33,28 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server (SCIM, admin API, health, metrics) and, when an AWS Region is configured, the sync
-    /// scheduler (a run at start-up, on sync.schedule, and debounce_seconds after changes)
+    /// Run the HTTP server (SCIM, admin API, health, metrics) and, with [sync] enabled = true,
+    /// the sync scheduler (a run at start-up, on sync.schedule, and debounce_seconds after
+    /// changes). Creates a missing SQLite database.
+    /// Exit codes: 0 stopped by SIGTERM or Ctrl-C, 1 a runtime failure (the database cannot be
+    /// reached, the address is in use), 2 usage or configuration error
     Serve,
-    /// Apply pending database migrations and exit
+    /// Apply pending database migrations and exit; creates a missing SQLite database.
+    /// Exit codes: 0 applied, 1 the database cannot be reached or a migration failed, 2 usage
+    /// or configuration error
     Migrate,
-    /// Create, list and revoke bearer tokens
+    /// Create, list and revoke bearer tokens.
+    /// Exit codes: 0 done, 1 no live token with that id (revoke) or the database cannot be
+    /// reached, 2 usage or configuration error (a reserved or malformed source name, no such
+    /// SQLite database file)
     #[command(subcommand)]
     Token(TokenCommand),
     /// Push users, groups and memberships into the Identity Store, and apply the permission
     /// sets and assignments of the rules, now, to completion.
     /// Exit codes: 0 done (deliberate skips are listed as errors), 1 AWS calls still failing
-    /// (or a principal not created because an unmanaged AWS principal holds its name and its
-    /// source lacks adopt_existing), 2 usage or configuration error (also a rule naming an
+    /// (or the AWS endpoint or the database cannot be reached, or a principal not created
+    /// because an unmanaged AWS principal holds its name and its source lacks adopt_existing),
+    /// 2 usage or configuration error (also no AWS Region or credentials, a rule naming an
     /// unknown permission set, a rule without `source` while several sources exist, an
     /// externalId matching two groups, or a sync.filter failing for a principal, which is left
     /// as it is; also while sync is paused, though a dry run still
@@ -56,17 +66,57 @@ pub enum Command {
     Sync(SyncArgs),
     /// The sync's state (running, idle, paused, failing, unreachable) and health, the last
     /// error and when, the next scheduled full run, the identity store, pending approvals, the
-    /// last run and the sources, read from the database (no server needed). Exit 0
+    /// last run and the sources, read from the database (no server needed).
+    /// Exit codes: 0 shown, 1 the database cannot be reached, 2 usage or configuration error
+    /// (no such SQLite database file)
     Status(StatusArgs),
     /// Preflight: the database, the configuration, AWS credentials, the identity store,
     /// each Identity Store permission the sync needs (probed without changing anything), and,
     /// with assignment rules, that each names one source's principals unambiguously, the SSO
     /// Admin permissions and the permission sets and applications the rules name; with
-    /// sync.filter, that it gives true or false for each stored user and group.
-    /// One line per check ("ok" or "FAIL"); exit 0 when all pass, else 1
+    /// sync.filter, that it gives true or false for each stored user and group. The AWS
+    /// Region and credentials are resolved as `sync` resolves them ([aws] region, then the
+    /// SDK's chain: AWS_REGION, the profile in ~/.aws/config, instance metadata).
+    /// One line per check ("ok" or "FAIL").
+    /// Exit codes: 0 every check passed, 1 a problem found, 2 usage or configuration error
+    /// (the config file does not load, the SQLite database file does not exist)
     Check,
-    /// The audit log: one line per change the bridge made in AWS, with names, oldest first
+    /// The audit log: one line per change the bridge made in AWS, with names, oldest first.
+    /// Exit codes: 0 listed (also when nothing matched), 1 the database cannot be reached,
+    /// 2 usage or configuration error (a bad --since, --action or --run)
     Audit(AuditArgs),
+    /// One user or group as the bridge sees it: the SCIM resource, its source, its AWS id and
+    /// ownership (created by the bridge, or adopted), the last push, its memberships, and the
+    /// failures the recent sync runs recorded for it.
+    /// Exit codes: 0 shown, 1 no such user or group (in --source: a name belongs to one
+    /// source), or the database cannot be reached, 2 usage or configuration error (an unknown
+    /// --source, no such SQLite database file)
+    #[command(subcommand)]
+    Show(ShowCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShowCommand {
+    /// A user, by userName (compared case-insensitively, as the IdPs' filters compare it)
+    User(ShowArgs),
+    /// A group, by displayName (compared case-insensitively)
+    Group(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The userName or displayName
+    pub name: String,
+    /// The source the name must belong to
+    #[arg(long)]
+    pub source: Option<String>,
+    /// How many memberships (a user's groups, a group's members) to list; the total is
+    /// always shown
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+    /// Print one JSON object instead
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +128,16 @@ pub struct AuditArgs {
     /// Print a JSON array instead
     #[arg(long)]
     pub json: bool,
+    /// Only this action
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::sync::audit::ACTIONS))]
+    pub action: Option<String>,
+    /// Only changes to principals of this name (userName, displayName, permission set;
+    /// case-insensitive), also as the user of a membership change
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Only the changes of this sync run (its id, as `sync` prints it)
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Args)]
@@ -162,9 +222,11 @@ pub struct ApproveArgs {
 pub enum TokenCommand {
     /// Create a token; prints it alone on the last line of stdout (it is shown only once)
     Create(TokenCreateArgs),
-    /// One line per token: id, source (or admin), created, expires, last used, state, compat
+    /// One line per token under a header row, tab-separated: id, source (or admin), created,
+    /// expires, last used, state (live, expired, revoked), compat
     List {
-        /// Print a JSON array instead
+        /// Print a JSON array of {id, source, created, expires, last_used, state, compat,
+        /// revoked} instead
         #[arg(long)]
         json: bool,
     },

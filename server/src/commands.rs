@@ -3,11 +3,13 @@
 
 use crate::auth::create_token;
 use crate::cli::{
-    AuditArgs, Command, StatusArgs, SyncArgs, SyncControl, TokenCommand, TokenCreateArgs,
+    AuditArgs, Command, ShowCommand, StatusArgs, SyncArgs, SyncControl, TokenCommand,
+    TokenCreateArgs,
 };
 use crate::config::Settings;
+use crate::exit;
 use crate::startup::Application;
-use crate::store::{self, Store, TokenInfo, format_timestamp};
+use crate::store::{self, IfMissing, Store, TokenInfo, format_timestamp};
 use anyhow::Context;
 use serde_json::Value;
 use std::sync::Arc;
@@ -17,7 +19,8 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
     match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            open_store(&settings).await?;
+            open_store_sized(&settings, settings.database.max_connections, IfMissing::Create)
+                .await?;
             tracing::info!("migrations applied");
             Ok(0)
         }
@@ -29,6 +32,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<i32> {
         Command::Audit(args) => audit(&args, &settings).await,
         Command::Status(args) => status(&args, &settings).await,
         Command::Check => check(&settings).await,
+        Command::Show(cmd) => show(cmd, &settings).await,
     }
 }
 
@@ -88,19 +92,24 @@ async fn check(settings: &Settings) -> anyhow::Result<i32> {
                 }
             }
         }
+        // A missing SQLite file is no problem found but the wrong place asked (exit 2).
+        Err(e) if exit::code(&e) == exit::USAGE => return Err(e),
         Err(e) => report("database", Some(format!("{e:#}")), ""),
     }
-    if !crate::sync::scheduler::region_configured(settings) {
-        report(
-            "aws",
-            Some("no AWS Region configured ([aws] region or AWS_REGION): sync is off".into()),
-            "",
-        );
+    // The Region as `sync` resolves it (the SDK's chain after [aws] region), so that the two
+    // never disagree about it.
+    if crate::sync::aws::resolve_region(&settings.aws).await.is_none() {
+        report("aws", Some(crate::sync::aws::NO_REGION.into()), "");
         return Ok(i32::from(failed));
     }
     match crate::sync::aws::AwsDirectory::connect(&settings.aws).await {
         Ok(directory) => {
-            report("aws", None, &format!("identity store {}", directory.identity_store_id()));
+            let detail = format!(
+                "identity store {} (Region {})",
+                directory.identity_store_id(),
+                directory.region()
+            );
+            report("aws", None, &detail);
             for c in directory.preflight().await {
                 report(&c.name, c.problem, "permitted");
             }
@@ -216,11 +225,18 @@ async fn audit(args: &AuditArgs, settings: &Settings) -> anyhow::Result<i32> {
     };
     let store = open_store(settings).await?;
     let mut query = crate::store::AuditQuery { since, after_seq: 0, limit: 10_000 };
+    let name_key = args.name.as_deref().map(crate::names::fold);
+    let wanted = |e: &crate::store::AuditEntry| {
+        args.action.as_ref().is_none_or(|a| &e.action == a)
+            && args.run.is_none_or(|r| e.run_id == r)
+            && name_key.as_ref().is_none_or(|k| crate::sync::audit::concerns(e, k))
+    };
     let mut all = Vec::new();
     loop {
-        let page = store.list_audit(&query).await?;
+        let mut page = store.list_audit(&query).await?;
         let Some(last) = page.last() else { break };
         query.after_seq = last.seq;
+        page.retain(wanted);
         if args.json {
             all.extend(page);
         } else {
@@ -399,12 +415,20 @@ async fn run_and_report(
     // Said with a dry run's report: how its rules differ from the serving replicas'.
     differ_note: Option<String>,
 ) -> anyhow::Result<i32> {
-    // No Region, no reachable instance, a wrong identity store: the setup, so exit 2.
+    // No Region, no credentials, no instance, a wrong identity store: the setup, so exit 2;
+    // an endpoint that cannot be reached is a failure of AWS or the network (1), as it is in
+    // a run.
     let directory = match crate::sync::aws::AwsDirectory::connect(&settings.aws).await {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e:#}");
-            return Ok(2);
+            let unreachable = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<crate::sync::directory::AwsError>(),
+                    Some(crate::sync::directory::AwsError::Unreachable { .. })
+                )
+            });
+            return Ok(if unreachable { exit::FAILURE } else { exit::USAGE });
         }
     };
     tracing::info!(
@@ -539,19 +563,28 @@ fn plan_table(plan: &[Value]) -> Vec<String> {
 }
 
 /// Connects and applies pending migrations (every command that touches the database does).
+/// A missing SQLite file is not created: only `serve` and `migrate` do that.
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    open_store_sized(settings, settings.database.max_connections).await
+    open_store_sized(settings, settings.database.max_connections, IfMissing::Refuse).await
 }
 
-/// [`open_store`] with a pool of `max_connections`.
+/// [`open_store`] with a pool of `max_connections`. Names the database on stderr first
+/// (redacted; a SQLite file by its absolute path), so that every command says where it is:
+/// as a line of its own, or in `serve`'s start-up log.
 async fn open_store_sized(
     settings: &Settings,
     max_connections: u32,
+    if_missing: IfMissing,
 ) -> anyhow::Result<Arc<dyn Store>> {
-    let url = &settings.database.url;
-    let store = store::connect_configured(&settings.database, max_connections)
-        .await
-        .with_context(|| format!("cannot open the database {}", store::redact_url(url)))?;
+    let database = store::describe_url(&settings.database.url);
+    if settings.log.format == "json" {
+        // A log pipeline reads stderr line by line as JSON: a plain line would break it.
+        tracing::info!(database = %database, "database");
+    } else {
+        eprintln!("database: {database}");
+    }
+    // The store's errors name the database and the cause already; no context repeats them.
+    let store = store::open(&settings.database, max_connections, if_missing).await?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
 }
@@ -586,16 +619,13 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
     }
     // The HTTP workers open pools of their own out of the same budget.
     let budget = settings.database.budget(crate::startup::cpus());
-    let store = open_store_sized(&settings, budget.background).await?;
+    let store = open_store_sized(&settings, budget.background, IfMissing::Create).await?;
     if let Some(dir) = &settings.auth.tokens_dir {
         let added = crate::auth::provision_from_dir(&*store, dir).await?;
         tracing::info!(added, dir = %dir.display(), "tokens from auth.tokens_dir");
     }
     let listen = settings.server.listen.clone();
-    tracing::info!(listen = %listen, database = store.backend(), "scimbridge serving SCIM at /scim/v2");
-    if let Some(metrics) = &settings.server.metrics_listen {
-        tracing::info!(metrics_listen = %metrics, "/metrics, /livez and /readyz on their own address");
-    }
+    let metrics_listen = settings.server.metrics_listen.clone();
     let (scheduler, handle) = if crate::sync::scheduler::enabled(&settings) {
         let (task, handle) =
             crate::sync::scheduler::spawn(store.clone(), Arc::new(settings.clone()))?;
@@ -607,7 +637,12 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
         );
         (None, None)
     };
-    let app = Application::build_with_store(settings, store, handle.clone()).await?;
+    // Bound before "serving" is said: a port in use must not be announced as served.
+    let app = Application::build_with_store(settings, store.clone(), handle.clone()).await?;
+    tracing::info!(listen = %listen, database = store.backend(), "scimbridge serving SCIM at /scim/v2");
+    if let Some(metrics) = &metrics_listen {
+        tracing::info!(metrics_listen = %metrics, "/metrics, /livez and /readyz on their own address");
+    }
     let server = app.handle();
     let mut serving = tokio::spawn(app.run_until_stopped());
     tokio::select! {
@@ -629,6 +664,9 @@ async fn serve(settings: Settings) -> anyhow::Result<i32> {
 }
 
 async fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {
+    if let TokenCommand::Create(TokenCreateArgs { source: Some(name), .. }) = &cmd {
+        validate_source_name(name)?;
+    }
     let store = open_store(settings).await?;
     match cmd {
         TokenCommand::Create(args) => token_create(&*store, &args).await,
@@ -642,8 +680,10 @@ async fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {
                 }
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&tokens)?);
+                let rows: Vec<Value> = tokens.iter().map(token_json).collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
+                println!("{TOKEN_HEADER}");
                 for t in &tokens {
                     println!("{}", token_line(t));
                 }
@@ -664,9 +704,6 @@ async fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {
 
 async fn token_create(store: &dyn Store, args: &TokenCreateArgs) -> anyhow::Result<i32> {
     let source = args.source.as_deref().map(|name| (name, args.compat.as_deref()));
-    if let Some((name, _)) = source {
-        validate_source_name(name)?;
-    }
     let (id, secret, source) = create_token(store, source, args.expires_in).await?;
     let who = match &source {
         Some(s) => format!("source {} (compat {})", s.name, s.compat),
@@ -681,29 +718,42 @@ async fn token_create(store: &dyn Store, args: &TokenCreateArgs) -> anyhow::Resu
 
 fn validate_source_name(name: &str) -> anyhow::Result<()> {
     match crate::auth::source_name_problem(name) {
-        Some(problem) if name == "admin" => anyhow::bail!("--source: {problem} (use --admin)"),
-        Some(problem) => anyhow::bail!("--source: {problem}"),
+        Some(problem) if name == "admin" => {
+            Err(exit::usage(format!("--source: {problem} (use --admin)")))
+        }
+        Some(problem) => Err(exit::usage(format!("--source: {problem}"))),
         None => Ok(()),
     }
 }
 
-/// `id  source  created  expires  last-used  state  compat`, tab-separated; compat is the
-/// source's mode, with what `auto` detected (`auto:entra`), or `-` for an admin token.
-fn token_line(t: &TokenInfo) -> String {
-    let opt = |v: &Option<store::Timestamp>, none: &str| {
-        v.as_ref().map_or(none.to_owned(), format_timestamp)
-    };
-    let state = if t.revoked_at.is_some() {
+/// The header row of `token list` (tab-separated, like the rows, so `cut -f` still works).
+const TOKEN_HEADER: &str = "ID\tSOURCE\tCREATED\tEXPIRES\tLAST_USED\tSTATE\tCOMPAT";
+
+/// `live`, `expired` or `revoked`.
+fn token_state(t: &TokenInfo) -> &'static str {
+    if t.revoked_at.is_some() {
         "revoked"
     } else if t.expires_at.is_some_and(|e| e <= store::now()) {
         "expired"
     } else {
         "live"
-    };
-    let compat = match (t.compat.as_deref(), t.detected_compat.as_deref()) {
-        (None, _) => "-".to_owned(),
-        (Some("auto"), Some(detected)) => format!("auto:{detected}"),
-        (Some(mode), _) => mode.to_owned(),
+    }
+}
+
+/// The source's mode, with what `auto` detected (`auto:entra`); None for an admin token.
+fn token_compat(t: &TokenInfo) -> Option<String> {
+    match (t.compat.as_deref(), t.detected_compat.as_deref()) {
+        (None, _) => None,
+        (Some("auto"), Some(detected)) => Some(format!("auto:{detected}")),
+        (Some(mode), _) => Some(mode.to_owned()),
+    }
+}
+
+/// `id  source  created  expires  last-used  state  compat`, tab-separated; `never` for no
+/// expiry or no use, compat `-` for an admin token.
+fn token_line(t: &TokenInfo) -> String {
+    let opt = |v: &Option<store::Timestamp>, none: &str| {
+        v.as_ref().map_or(none.to_owned(), format_timestamp)
     };
     format!(
         "{}\t{}\t{}\t{}\t{}\t{}\t{}",
@@ -712,9 +762,43 @@ fn token_line(t: &TokenInfo) -> String {
         format_timestamp(&t.created_at),
         opt(&t.expires_at, "never"),
         opt(&t.last_used_at, "never"),
-        state,
-        compat
+        token_state(t),
+        token_compat(t).as_deref().unwrap_or("-")
     )
+}
+
+/// One token of `token list --json`: the columns of the text form, with null for no expiry,
+/// no use, no revocation, and an admin token's compat.
+fn token_json(t: &TokenInfo) -> Value {
+    let opt = |v: &Option<store::Timestamp>| v.as_ref().map(format_timestamp);
+    serde_json::json!({
+        "id": t.id,
+        "source": t.source.as_deref().unwrap_or("admin"),
+        "created": format_timestamp(&t.created_at),
+        "expires": opt(&t.expires_at),
+        "last_used": opt(&t.last_used_at),
+        "state": token_state(t),
+        "compat": token_compat(t),
+        "revoked": opt(&t.revoked_at),
+    })
+}
+
+/// `scimbridge show user|group NAME`.
+async fn show(cmd: ShowCommand, settings: &Settings) -> anyhow::Result<i32> {
+    use scim_schema::schema::ResourceKind;
+    let (kind, args) = match cmd {
+        ShowCommand::User(args) => (ResourceKind::User, args),
+        ShowCommand::Group(args) => (ResourceKind::Group, args),
+    };
+    let store = open_store(settings).await?;
+    let shown =
+        crate::show::find(&*store, kind, &args.name, args.source.as_deref(), args.limit).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&shown.to_json())?);
+    } else {
+        println!("{}", shown.to_text());
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -371,6 +371,15 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if let Some(problem) = crate::store::url_problem(&self.database.url) {
+            anyhow::bail!("config: database.url: {problem}");
+        }
+        if let Some(problem) = listen_problem(&self.server.listen) {
+            anyhow::bail!("config: server.listen (--listen, SCIMBRIDGE_LISTEN): {problem}");
+        }
+        if let Some(problem) = self.server.metrics_listen.as_deref().and_then(listen_problem) {
+            anyhow::bail!("config: server.metrics_listen: {problem}");
+        }
         for (name, s) in &self.sources {
             if s.adopt_from.iter().any(|from| from == name) {
                 anyhow::bail!("config: sources.{name}.adopt_from names the source itself");
@@ -441,6 +450,26 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// Why `addr` is not a `host:port` to listen on, if it is not. Checked at load, so that every
+/// command (not only `serve`, when it binds) refuses it as a configuration error; the host is
+/// not looked up here.
+pub fn listen_problem(addr: &str) -> Option<String> {
+    let example = "such as 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080";
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return Some(format!("{addr:?} is not an address {example} (no port)"));
+    };
+    if port.parse::<u16>().is_err() {
+        return Some(format!("{addr:?}: the port {port:?} is not a number from 0 to 65535"));
+    }
+    if host.is_empty() {
+        return Some(format!("{addr:?} names no host; use an address {example}"));
+    }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Some(format!("{addr:?}: an IPv6 address goes in brackets, as in [::1]:8080"));
+    }
+    None
 }
 
 /// Figment's errors already name the key and the source (file or environment variable).
@@ -539,6 +568,26 @@ mod tests {
             assert_eq!(s.server.listen, "0.0.0.0:1");
             assert_eq!(s.scim.max_results, 70);
             assert_eq!(s.sources["entra"].adopt_from, vec!["okta".to_string()]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_listen_address_without_a_numeric_port_is_named() {
+        for good in ["127.0.0.1:8080", "localhost:0", "0.0.0.0:65535", "[::1]:8080"] {
+            assert_eq!(listen_problem(good), None, "{good}");
+        }
+        for bad in ["localhost:abc", "localhost", ":8080", "::1:8080", "h:70000"] {
+            assert!(listen_problem(bad).is_some(), "{bad}");
+        }
+        Jail::expect_with(|_jail| {
+            let over = Overrides { listen: Some("localhost:abc".into()), ..Default::default() };
+            let err = Settings::load(None, &over).unwrap_err().to_string();
+            assert!(err.contains("--listen") && err.contains("\"abc\""), "{err}");
+            let over =
+                Overrides { database_url: Some("mysql://u:pw@h/db".into()), ..Default::default() };
+            let err = Settings::load(None, &over).unwrap_err().to_string();
+            assert!(err.contains("database.url") && err.contains("mysql") && !err.contains("pw"));
             Ok(())
         });
     }

@@ -70,6 +70,14 @@ impl From<StoreError> for ApiError {
                 None,
                 "the resource changed: If-Match names another version",
             )),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::Unavailable(DATABASE_UNAVAILABLE.into())
+            }
+            StoreError::Database(e) if is_lost(&e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::Unavailable(DATABASE_UNAVAILABLE.into())
+            }
             StoreError::Database(e) if is_busy(&e) => {
                 tracing::warn!(error = %e, "database busy");
                 ApiError::Unavailable("the database is busy; retry shortly".into())
@@ -79,17 +87,32 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Pool exhaustion, lost connections, SQLite's lock timeout, PostgreSQL's deadlock and
-/// serialisation aborts (after the store's retries), and a statement cut off by
+/// The 503 detail while the database cannot be reached (the cause, with its host, goes to
+/// the log only: the client may not even have authenticated yet).
+pub const DATABASE_UNAVAILABLE: &str = "database unavailable; retry shortly";
+
+/// The database went away: a connection lost or reset, the pool closed, the server shutting
+/// down or not accepting connections (57P01-57P03), a connection exception (class 08).
+/// Distinct from busy (issue 14): an outage needs an operator, a busy database only time.
+fn is_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            matches!(c.as_ref(), "57P01" | "57P02" | "57P03") || c.starts_with("08")
+        }),
+        _ => false,
+    }
+}
+
+/// Every connection in use while the database is up (the store tells a pool timeout during
+/// an outage apart as [`StoreError::Unavailable`]), SQLite's lock timeout, PostgreSQL's
+/// deadlock and serialisation aborts (after the store's retries), and a statement cut off by
 /// `database.statement_timeout_seconds` (57014): worth retrying, not a server fault.
 fn is_busy(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::PoolTimedOut => true,
         sqlx::Error::Database(d) => {
-            matches!(
-                d.code().as_deref(),
-                Some("40P01" | "40001" | "5" | "6" | "517" | "57014" | "57P01" | "57P03")
-            )
+            matches!(d.code().as_deref(), Some("40P01" | "40001" | "5" | "6" | "517" | "57014"))
         }
         _ => false,
     }
@@ -128,5 +151,32 @@ impl ResponseError for ApiError {
             resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         resp.body(err.to_json().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(e: StoreError) -> (u16, String) {
+        let err = ApiError::from(e).scim_error();
+        (err.status, err.detail)
+    }
+
+    #[test]
+    fn an_outage_is_told_from_a_busy_database() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for outage in [
+            StoreError::Unavailable("cannot connect to PostgreSQL at db:5432: refused".into()),
+            StoreError::Database(sqlx::Error::Io(refused)),
+            StoreError::Database(sqlx::Error::PoolClosed),
+        ] {
+            assert_eq!(detail(outage), (503, DATABASE_UNAVAILABLE.to_owned()));
+        }
+        // The store turns a pool timeout during an outage into Unavailable; one that reaches
+        // here happened while the database answered.
+        let (status, busy) = detail(StoreError::Database(sqlx::Error::PoolTimedOut));
+        assert_eq!(status, 503);
+        assert!(busy.contains("busy"), "{busy}");
     }
 }

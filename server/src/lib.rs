@@ -1,23 +1,26 @@
 //! scimbridge: a SCIM 2.0 service provider that identity providers push users and groups into,
 //! for provisioning AWS IAM Identity Center.
 //!
-//! - [`config`], [`cli`], [`commands`], [`telemetry`]: start-up
+//! - [`config`], [`cli`], [`commands`], [`exit`], [`telemetry`]: start-up
 //! - [`http`]: the SCIM endpoints and health probes (actix-web)
 //! - [`scim`]: what each SCIM operation does, independent of HTTP
 //! - [`auth`]: bearer tokens
 //! - [`store`]: PostgreSQL and SQLite storage behind one interface
 //! - [`names`]: the one normal form of userNames and displayNames
 //! - [`sync`]: the sync engine into AWS; [`status`]: what `/admin/v1/status` and `scimbridge status` show
+//! - [`show`]: one user or group as `scimbridge show` reports it
 
 pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod exit;
 pub mod http;
 pub mod mapping;
 pub mod names;
 pub mod scim;
+pub mod show;
 pub mod startup;
 pub mod status;
 pub mod store;

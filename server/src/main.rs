@@ -1,9 +1,7 @@
 use clap::Parser;
 use scimbridge::cli::Cli;
 use scimbridge::config::{Overrides, Settings};
-
-/// Exit code for usage and configuration errors (as clap uses for usage errors).
-const EXIT_CONFIG: i32 = 2;
+use scimbridge::exit;
 
 #[tokio::main]
 async fn main() {
@@ -21,7 +19,7 @@ async fn main() {
                 println!("FAIL  config: {}", message.strip_prefix("config: ").unwrap_or(&message));
             }
             eprintln!("error: {e:#}");
-            std::process::exit(EXIT_CONFIG);
+            std::process::exit(exit::USAGE);
         }
     };
     scimbridge::telemetry::init(&settings.log.format, &settings.log.level);
@@ -29,7 +27,7 @@ async fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            1
+            exit::code(&e)
         }
     };
     std::process::exit(code);

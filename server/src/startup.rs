@@ -23,14 +23,10 @@ impl Application {
         store: Arc<dyn Store>,
         sync: Option<crate::sync::scheduler::SyncHandle>,
     ) -> anyhow::Result<Application> {
-        let listener = TcpListener::bind(&settings.server.listen).map_err(|e| {
-            anyhow::anyhow!("server.listen: cannot listen on {}: {e}", settings.server.listen)
-        })?;
+        let listener = bind(&settings.server.listen)?;
         let port = listener.local_addr()?.port();
         let metrics_listener = match &settings.server.metrics_listen {
-            Some(addr) => Some(TcpListener::bind(addr).map_err(|e| {
-                anyhow::anyhow!("server.metrics_listen: cannot listen on {addr}: {e}")
-            })?),
+            Some(addr) => Some(bind(addr).map_err(|e| e.context("server.metrics_listen"))?),
             None => None,
         };
         let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
@@ -49,7 +45,9 @@ impl Application {
         crate::telemetry::prometheus();
         let tls = match (&settings.server.tls_cert_file, &settings.server.tls_key_file) {
             (Some(cert), Some(key)) => {
-                let certificate = http::tls::ReloadingCertificate::load(cert, key)?;
+                // An unreadable or mismatched certificate is the configuration's fault (exit 2).
+                let certificate = http::tls::ReloadingCertificate::load(cert, key)
+                    .map_err(|e| crate::exit::usage(format!("config: {e:#}")))?;
                 certificate.watch();
                 Some(http::tls::server_config(certificate)?)
             }
@@ -113,6 +111,28 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// A listener on `addr`; the error says what is wrong in a few words: `cannot listen on
+/// 127.0.0.1:8080: address already in use`. A host that does not resolve to an address of
+/// this machine is the configuration's fault (exit 2); a port in use or refused is not.
+fn bind(addr: &str) -> anyhow::Result<TcpListener> {
+    use std::io::ErrorKind;
+    TcpListener::bind(addr).map_err(|e| {
+        let cause = match e.kind() {
+            ErrorKind::AddrInUse => "address already in use".to_owned(),
+            ErrorKind::AddrNotAvailable => "no such address on this machine".to_owned(),
+            ErrorKind::PermissionDenied => {
+                "permission denied (ports below 1024 need privileges)".to_owned()
+            }
+            _ => e.to_string(),
+        };
+        let message = format!("cannot listen on {addr}: {cause}");
+        match e.kind() {
+            ErrorKind::AddrNotAvailable | ErrorKind::InvalidInput => crate::exit::usage(message),
+            _ => anyhow::anyhow!(message),
+        }
+    })
 }
 
 /// The CPUs this process may use (respecting cgroup CPU quotas).

@@ -11,6 +11,7 @@ use std::sync::{Arc, Once};
 pub mod binary;
 pub mod fault_proxy;
 pub mod moto;
+pub mod tcp_proxy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

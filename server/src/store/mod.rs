@@ -246,17 +246,69 @@ pub async fn connect_configured(
     database: &crate::config::DatabaseSettings,
     max_connections: u32,
 ) -> anyhow::Result<Arc<dyn Store>> {
+    open(database, max_connections, IfMissing::Create).await
+}
+
+/// What opening a SQLite database does when its file does not exist. Only `serve` and
+/// `migrate` create one (issue 14): any other command run from the wrong directory would
+/// otherwise work on a new, empty database and say nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMissing {
+    Create,
+    /// A usage error ([`crate::exit::Usage`]) naming the path and `--database-url`.
+    Refuse,
+}
+
+/// [`connect_configured`], creating a missing SQLite file only when `if_missing` says so.
+pub async fn open(
+    database: &crate::config::DatabaseSettings,
+    max_connections: u32,
+    if_missing: IfMissing,
+) -> anyhow::Result<Arc<dyn Store>> {
     let url = database.url.as_str();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let timeout = database.statement_timeout_seconds;
         Ok(Arc::new(postgres::PgStore::connect(url, max_connections, timeout).await?))
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url, max_connections).await?))
+        let create = if_missing == IfMissing::Create;
+        if let Some(path) = sqlite::file_path(url)
+            && !create
+            && !path.exists()
+        {
+            return Err(crate::exit::usage(format!(
+                "no database at {}: only `serve` and `migrate` create one. Set --database-url \
+                 (or DATABASE_URL, or [database] url) to the database the server uses, or run \
+                 `scimbridge migrate` to create this one",
+                path.display()
+            )));
+        }
+        Ok(Arc::new(sqlite::SqliteStore::open(url, max_connections, create).await?))
     } else {
-        anyhow::bail!(
-            "database.url: unsupported scheme in {:?}; use postgres://… or sqlite://…",
+        anyhow::bail!("database.url: {}", url_problem(url).unwrap_or_default())
+    }
+}
+
+/// Why `url` names no database this build can open, if it does not (its scheme).
+pub fn url_problem(url: &str) -> Option<String> {
+    let supported = ["postgres://", "postgresql://", "sqlite:"];
+    (!supported.iter().any(|s| url.starts_with(s))).then(|| {
+        format!(
+            "unsupported scheme in {:?}; use postgres://… (or postgresql://…) or sqlite://…",
             redact_url(url)
         )
+    })
+}
+
+/// The database a URL names, as every command shows it on stderr: without secrets
+/// ([`redact_url`]), and a SQLite file by its absolute path (`sqlite:///srv/scimbridge.db`), so
+/// that a command run from another directory says which file it used.
+pub fn describe_url(url: &str) -> String {
+    match sqlite::file_path(url) {
+        Some(path) => {
+            let query = url.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+            redact_url(&format!("sqlite://{}{query}", path.display()))
+        }
+        None => redact_url(url),
     }
 }
 
@@ -334,5 +386,16 @@ mod tests {
         assert_eq!(redact_url("postgres://h/db?password=a@b:c"), "postgres://h/db?password=***");
         assert_eq!(redact_url("postgres://u:@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("not a url password=x"), "not a url password=x");
+    }
+
+    #[test]
+    fn a_database_is_described_by_its_absolute_path_without_secrets() {
+        let cwd = std::env::current_dir().unwrap();
+        let here = cwd.join("scimbridge.db");
+        assert_eq!(describe_url("sqlite://scimbridge.db"), format!("sqlite://{}", here.display()));
+        assert_eq!(describe_url("sqlite:scimbridge.db"), format!("sqlite://{}", here.display()));
+        assert_eq!(describe_url("sqlite:///srv/s.db?mode=rwc"), "sqlite:///srv/s.db?mode=rwc");
+        assert_eq!(describe_url("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(describe_url("postgres://u:pw@db:5432/s"), "postgres://u:***@db:5432/s");
     }
 }

@@ -146,6 +146,19 @@ impl PgStore {
         statement_timeout_seconds: u64,
     ) -> Result<PgStore, StoreError> {
         let options = connect_options(url, statement_timeout_seconds)?;
+        // One connection first, given up after CONNECT_TIMEOUT: the pool would retry a refused
+        // connection until its acquire timeout and then say only "pool timed out".
+        match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::ConnectOptions::connect(&options)).await {
+            Ok(Ok(conn)) => drop(sqlx::Connection::close(conn).await),
+            Ok(Err(e)) => return Err(StoreError::Unavailable(connect_failure(&options, &e))),
+            Err(_) => {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL at {}: no answer within {} s",
+                    address(&options),
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        }
         let pool = pool_options(max_connections).connect_with(options.clone()).await?;
         let http_workers = Mutex::new(Vec::new());
         let family = Arc::new(PoolFamily { options, first: pool.clone(), http_workers });
@@ -153,12 +166,81 @@ impl PgStore {
     }
 
     async fn write(&self) -> Result<Session<Transaction<'static, Postgres>>, StoreError> {
-        Ok(Session(self.pool.begin().await?))
+        match self.pool.begin().await {
+            Ok(tx) => Ok(Session(tx)),
+            Err(e) => Err(self.family.classify(e).await),
+        }
     }
 
     async fn read(&self) -> Result<Session<sqlx::pool::PoolConnection<Postgres>>, StoreError> {
-        Ok(Session(self.pool.acquire().await?))
+        match self.pool.acquire().await {
+            Ok(conn) => Ok(Session(conn)),
+            Err(e) => Err(self.family.classify(e).await),
+        }
     }
+}
+
+/// How long a first connection may take before PostgreSQL counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl PoolFamily {
+    /// A pool that timed out is either busy (every connection in use, the database up) or
+    /// cut off from the database (sqlx retries refused connections until the timeout and then
+    /// says only "pool timed out"): one direct connection attempt tells which, so that an
+    /// outage reads "unavailable", not "busy".
+    async fn classify(&self, e: sqlx::Error) -> StoreError {
+        if !matches!(e, sqlx::Error::PoolTimedOut) {
+            return StoreError::Database(e);
+        }
+        let probe = Duration::from_secs(2);
+        match tokio::time::timeout(probe, sqlx::ConnectOptions::connect(&self.options)).await {
+            Ok(Ok(conn)) => {
+                drop(sqlx::Connection::close(conn).await);
+                StoreError::Database(e)
+            }
+            Ok(Err(cause)) => StoreError::Unavailable(connect_failure(&self.options, &cause)),
+            Err(_) => StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {}: no answer within {} s",
+                address(&self.options),
+                probe.as_secs()
+            )),
+        }
+    }
+}
+
+/// `host:port` (or the socket directory and port) of the server.
+fn address(options: &PgConnectOptions) -> String {
+    format!("{}:{}", options.get_host(), options.get_port())
+}
+
+/// Why connecting failed, once, naming the server: `cannot connect to PostgreSQL at
+/// db:5432: connection refused` (or an unknown host, no such database, authentication
+/// failed) — not sqlx's chain, which repeats itself and carries the server's source position.
+pub fn connect_failure(options: &PgConnectOptions, e: &sqlx::Error) -> String {
+    let user = options.get_username();
+    let database = options.get_database().unwrap_or(user);
+    let cause = match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused".to_owned()
+        }
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            "no answer (timed out)".to_owned()
+        }
+        // tokio's resolver error has no ErrorKind of its own, only this text.
+        sqlx::Error::Io(io) if io.to_string().contains("failed to lookup address") => {
+            format!("unknown host {:?} ({io})", options.get_host())
+        }
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Tls(tls) => format!("TLS: {tls}"),
+        sqlx::Error::Database(d) => match d.code().as_deref() {
+            Some("3D000") => format!("no such database {database:?}"),
+            Some("28P01") => format!("authentication failed for user {user:?} (wrong password?)"),
+            Some("28000") => format!("authentication refused for user {user:?}: {}", d.message()),
+            _ => d.message().to_owned(),
+        },
+        other => other.to_string(),
+    };
+    format!("cannot connect to PostgreSQL at {}: {cause}", address(options))
 }
 
 /// A connection or a transaction, with the primitive steps spelled for PostgreSQL.
@@ -914,7 +996,12 @@ impl Store for PgStore {
         )
         .bind(digest)
         .fetch_optional(&self.pool)
-        .await?;
+        .await;
+        // The first query of every request: an outage shows here first.
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => return Err(self.family.classify(e).await),
+        };
         let Some(row) = row else { return Ok(None) };
         let source = match row.try_get::<Option<i64>, _>("source_id")? {
             Some(id) => Some(Source {

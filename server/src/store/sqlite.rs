@@ -51,15 +51,34 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn connect(url: &str, max_connections: u32) -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+        Self::open(url, max_connections, true).await
+    }
+
+    /// [`SqliteStore::connect`]; `create`: whether a missing file is created.
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        create: bool,
+    ) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?;
+        // sqlx's own message ("unable to open database file") names no file.
+        let cannot_open = |e: sqlx::Error| {
+            StoreError::Unavailable(format!(
+                "cannot open the SQLite database {}: {e}",
+                options.get_filename().display()
+            ))
+        };
+        let options = options
+            .clone()
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             // Other processes (the CLI) may write too.
             .busy_timeout(Duration::from_secs(30));
-        let writer = pool_options(1).connect_with(options.clone()).await?;
-        let readers = pool_options(max_connections).connect_with(options).await?;
+        let writer = pool_options(1).connect_with(options.clone()).await.map_err(cannot_open)?;
+        let readers =
+            pool_options(max_connections).connect_with(options).await.map_err(cannot_open)?;
         Ok(SqliteStore { writer, readers })
     }
 
@@ -70,6 +89,16 @@ impl SqliteStore {
     async fn read(&self) -> Result<Session<sqlx::pool::PoolConnection<Sqlite>>, StoreError> {
         Ok(Session(self.readers.acquire().await?))
     }
+}
+
+/// The file a `sqlite:` URL names, made absolute (sqlx opens it relative to the working
+/// directory); None for another scheme, an in-memory database or a URL sqlx would refuse.
+pub fn file_path(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    std::path::absolute(options.get_filename()).ok()
 }
 
 /// Every connection gets `scim_lower()` (see the `sqlite-fold` crate): filters and sorting fold

@@ -37,6 +37,11 @@ pub enum StoreError {
     PreconditionFailed,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database cannot be reached: what was tried and why it failed, e.g. `cannot connect
+    /// to PostgreSQL at db:5432: connection refused` (told apart from a busy database, whose
+    /// errors stay [`StoreError::Database`]).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]

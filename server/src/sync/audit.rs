@@ -35,6 +35,28 @@ pub fn parse_since(s: &str, now: Timestamp) -> Result<Timestamp, String> {
     Ok(now.checked_sub_signed(age).ok_or_else(bad)?.max(chrono::DateTime::UNIX_EPOCH))
 }
 
+/// Every action the audit log records (`audit --action` takes one of these).
+pub const ACTIONS: [&str; 10] = [
+    "create",
+    "update",
+    "delete",
+    "adopt",
+    "add_member",
+    "remove_member",
+    "assign",
+    "unassign",
+    "found_existing",
+    "provision",
+];
+
+/// Whether the entry is about the principal of this name (folded, see [`crate::names`]): the
+/// entry's own name, or the user of a membership change (`detail.user`).
+pub fn concerns(e: &AuditEntry, name_key: &str) -> bool {
+    let user = e.detail.as_ref().and_then(|d| d.get("user")).and_then(serde_json::Value::as_str);
+    crate::names::fold(&e.name) == name_key
+        || user.is_some_and(|u| crate::names::fold(u) == name_key)
+}
+
 /// `2026-11-23T02:03:04.000Z  create  User  alice@example.com  <aws id>  run <run id>  {detail}`
 pub fn line(e: &AuditEntry) -> String {
     let mut out = format!(

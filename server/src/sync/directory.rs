@@ -27,9 +27,11 @@ pub enum AwsError {
     /// Throttling, 5xx and unreadable answers that outlasted the retries: AWS answered.
     #[error("{operation}: still failing after {attempts} attempts: {message}")]
     Unavailable { operation: &'static str, attempts: u32, message: String },
-    /// No answer at all after the retries: connection refused, unknown host, timeouts, no
-    /// credentials to sign with (`/admin/v1/status` tells this `unreachable` from `failing`).
-    #[error("{operation}: AWS not reachable after {attempts} attempts: {message}")]
+    /// No answer at all: connection refused, unknown host, timeouts, no credentials to sign
+    /// with — after the retries, or at once when no call had been answered yet (a wrong
+    /// endpoint or no network is not worth retrying). The message names the endpoint and the
+    /// Region (`/admin/v1/status` tells this `unreachable` from `failing`).
+    #[error("{operation}: {message}")]
     Unreachable { operation: &'static str, attempts: u32, message: String },
 }
 

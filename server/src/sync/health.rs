@@ -182,7 +182,7 @@ pub async fn record_connected(
     let in_use = IdentityStoreRef {
         id: directory.identity_store_id().to_owned(),
         instance_arn: directory.known_instance_arn().map(str::to_owned),
-        region: directory.region().map(str::to_owned),
+        region: Some(directory.region().to_owned()),
         connected_at: crate::store::now(),
     };
     store.set_identity_store(&in_use).await

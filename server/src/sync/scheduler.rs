@@ -40,14 +40,6 @@ pub fn next_full_run(schedule: &str) -> Option<chrono::DateTime<Utc>> {
     parse_schedule(schedule).ok()?.upcoming(Utc).next()
 }
 
-/// Whether an AWS Region is configured (config or environment): what `check` needs to probe
-/// AWS, and `serve` to sync once `[sync] enabled` allows it.
-pub fn region_configured(settings: &Settings) -> bool {
-    settings.aws.region.is_some()
-        || std::env::var_os("AWS_REGION").is_some()
-        || std::env::var_os("AWS_DEFAULT_REGION").is_some()
-}
-
 /// Whether `serve` syncs by itself: only when `[sync] enabled = true` says so, never because
 /// a Region happens to be in the environment.
 pub fn enabled(settings: &Settings) -> bool {

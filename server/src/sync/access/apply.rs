@@ -1026,8 +1026,9 @@ impl<'a> AccessRun<'a> {
     }
 }
 
-/// AWS refused the request: it did nothing. Other errors (timeouts, 5xx and conflicts that
-/// outlasted the retries) leave it unknown whether an earlier attempt went through.
+/// AWS refused the request, or never got it: it did nothing. Other errors (timeouts, 5xx and
+/// conflicts that outlasted the retries) leave it unknown whether an earlier attempt went
+/// through.
 fn refused(e: &AwsError) -> bool {
     matches!(
         e,
@@ -1035,6 +1036,7 @@ fn refused(e: &AwsError) -> bool {
             | AwsError::NotFound { .. }
             | AwsError::AccessDenied { .. }
             | AwsError::Configuration { .. }
+            | AwsError::Unreachable { .. }
     )
 }
 

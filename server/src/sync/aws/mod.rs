@@ -37,11 +37,14 @@ use std::time::Duration;
 const MAX_ATTEMPTS: u32 = 8;
 
 pub struct AwsDirectory {
+    /// Where the calls go, for the messages that say so.
+    target: Target,
+    /// Set by the first call that got an answer: before it, a connection that cannot be made
+    /// means a wrong endpoint or no network, and fails at once instead of being retried.
+    reached: std::sync::atomic::AtomicBool,
     ids: aws_sdk_identitystore::Client,
     sso: aws_sdk_ssoadmin::Client,
     identity_store_id: String,
-    /// The Region the clients call (configured, or from the SDK's chain).
-    region: Option<String>,
     /// From `[aws] instance_arn`, else discovered when first needed.
     instance_arn: tokio::sync::OnceCell<String>,
     limiter: DefaultDirectRateLimiter,
@@ -49,10 +52,63 @@ pub struct AwsDirectory {
     throttles: AtomicU64,
 }
 
+/// The Region and endpoints the adapter calls.
+struct Target {
+    region: String,
+    /// `[aws] endpoint_url` or `AWS_ENDPOINT_URL`; None: AWS's own endpoints.
+    endpoint: Option<String>,
+}
+
+impl Target {
+    /// The endpoint an operation goes to: the configured one, or the AWS service endpoint
+    /// (SSO Admin for instances, permission sets and assignments; else the Identity Store).
+    fn endpoint(&self, operation: &str) -> String {
+        match &self.endpoint {
+            Some(url) => url.clone(),
+            None if is_sso_admin(operation) => format!("https://sso.{}.amazonaws.com", self.region),
+            None => format!("https://identitystore.{}.amazonaws.com", self.region),
+        }
+    }
+
+    /// `AWS endpoint URL (Region R)`.
+    fn describe(&self, operation: &str) -> String {
+        format!("AWS endpoint {} (Region {})", self.endpoint(operation), self.region)
+    }
+}
+
+/// Whether an operation is SSO Admin's (the rest are the Identity Store's).
+fn is_sso_admin(operation: &str) -> bool {
+    ["Instance", "PermissionSet", "Account", "Application"].iter().any(|w| operation.contains(w))
+}
+
+/// The Region the adapter uses, resolved the same way for `sync`, `serve` and `check`:
+/// `[aws] region`, else the SDK's own chain (`AWS_REGION`, `AWS_DEFAULT_REGION`, the `region`
+/// of the profile in `~/.aws/config` chosen by `AWS_PROFILE`, EC2 instance metadata).
+pub async fn resolve_region(settings: &AwsSettings) -> Option<Region> {
+    if let Some(region) = &settings.region {
+        return Some(Region::new(region.clone()));
+    }
+    use aws_config::meta::region::ProvideRegion;
+    use tracing::instrument::WithSubscriber;
+    // Each provider of the chain that finds nothing logs a WARN with the SDK's error dump;
+    // a missing Region is the caller's one clear error instead.
+    aws_config::default_provider::region::default_provider()
+        .region()
+        .with_subscriber(tracing::subscriber::NoSubscriber::default())
+        .await
+}
+
+/// The error for no Region anywhere the SDK looks.
+pub const NO_REGION: &str = "no AWS Region: set [aws] region (SCIMBRIDGE_AWS__REGION), AWS_REGION, \
+     or region in the AWS_PROFILE's section of ~/.aws/config to the Identity Center instance's Region";
+
 impl AwsDirectory {
     /// Clients for the configured Region and credentials; the identity store id from the
-    /// config, else from sso-admin `ListInstances` (the one instance there must be).
+    /// config, else from sso-admin `ListInstances` (the one instance there must be). The
+    /// Region and the credentials are resolved first, so that a missing one is one clear
+    /// error, before any call is made.
     pub async fn connect(settings: &AwsSettings) -> anyhow::Result<AwsDirectory> {
+        let region = resolve_region(settings).await.ok_or_else(|| anyhow::anyhow!(NO_REGION))?;
         let loader = || {
             let mut loader = aws_config::defaults(BehaviorVersion::latest())
                 .retry_config(RetryConfig::disabled())
@@ -62,9 +118,7 @@ impl AwsDirectory {
                         .operation_attempt_timeout(Duration::from_secs(30))
                         .build(),
                 );
-            if let Some(region) = &settings.region {
-                loader = loader.region(Region::new(region.clone()));
-            }
+            loader = loader.region(region.clone());
             if let Some(url) = &settings.endpoint_url {
                 loader = loader.endpoint_url(url);
             }
@@ -81,11 +135,11 @@ impl AwsDirectory {
             }
             shared = loader().credentials_provider(assume.build().await).load().await;
         }
-        if shared.region().is_none() {
-            anyhow::bail!(
-                "no AWS Region: set [aws] region (or AWS_REGION) to the Identity Center instance's Region"
-            );
-        }
+        let target = Target {
+            region: region.to_string(),
+            endpoint: shared.endpoint_url().map(str::to_owned),
+        };
+        credentials(&shared, &target).await?;
         // No burst, and 2% slack: calls are spaced evenly and a little apart, so no one-second
         // window ever holds more than `rate` calls even when the network delays one and not
         // the next (AWS counts per second, collectively).
@@ -94,10 +148,11 @@ impl AwsDirectory {
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::MIN);
         let mut directory = AwsDirectory {
+            target,
+            reached: std::sync::atomic::AtomicBool::new(false),
             ids: aws_sdk_identitystore::Client::new(&shared),
             sso: aws_sdk_ssoadmin::Client::new(&shared),
             identity_store_id: settings.identity_store_id.clone().unwrap_or_default(),
-            region: shared.region().map(ToString::to_string),
             instance_arn: tokio::sync::OnceCell::new_with(settings.instance_arn.clone()),
             limiter: RateLimiter::direct(quota),
             calls: Mutex::new(BTreeMap::new()),
@@ -113,8 +168,9 @@ impl AwsDirectory {
         &self.identity_store_id
     }
 
-    pub fn region(&self) -> Option<&str> {
-        self.region.as_deref()
+    /// The Region the calls go to.
+    pub fn region(&self) -> &str {
+        &self.target.region
     }
 
     /// The instance ARN, when configured or already discovered.
@@ -167,11 +223,29 @@ impl AwsDirectory {
             self.count(operation);
             let err = match send().await {
                 Ok(out) => {
+                    self.reached.store(true, Ordering::Relaxed);
                     aws_call_metric(operation, "ok");
                     return Ok(out);
                 }
                 Err(err) => err,
             };
+            if !matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
+                // An answer, even an error, proves the endpoint is there.
+                self.reached.store(true, Ordering::Relaxed);
+            }
+            if !self.reached.load(Ordering::Relaxed)
+                && let Some(cause) = connection_failure(&err)
+            {
+                aws_call_metric(operation, "error");
+                return Err(AwsError::Unreachable {
+                    operation,
+                    attempts: attempt,
+                    message: format!(
+                        "{} is not reachable: {cause}",
+                        self.target.describe(operation)
+                    ),
+                });
+            }
             match classify(operation, &err) {
                 Outcome::Retry { message, retry_after, throttled } => {
                     if throttled {
@@ -180,13 +254,20 @@ impl AwsDirectory {
                     if attempt >= MAX_ATTEMPTS {
                         aws_call_metric(operation, "error");
                         let attempts = attempt;
+                        let at = self.target.describe(operation);
                         // Sent nowhere, or no answer in time: AWS was not reached at all.
                         let unanswered =
                             matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_));
                         return Err(if unanswered {
+                            let message =
+                                format!("{at} not reachable after {attempts} attempts: {message}");
                             AwsError::Unreachable { operation, attempts, message }
                         } else {
-                            AwsError::Unavailable { operation, attempts, message }
+                            AwsError::Unavailable {
+                                operation,
+                                attempts,
+                                message: format!("{message} ({at})"),
+                            }
                         });
                     }
                     aws_call_metric(operation, if throttled { "throttled" } else { "retried" });
@@ -241,6 +322,57 @@ impl AwsDirectory {
             *calls.entry(operation.to_owned()).or_default() += 1;
         }
     }
+}
+
+/// Resolves the credentials once through the SDK's chain (or the AssumeRole provider), so
+/// that none found is one clear error at once, not a failure of every call after retries.
+async fn credentials(shared: &aws_config::SdkConfig, target: &Target) -> anyhow::Result<()> {
+    use aws_sdk_identitystore::config::ProvideCredentials;
+    use tracing::instrument::WithSubscriber;
+    let Some(provider) = shared.credentials_provider() else {
+        anyhow::bail!("no AWS credentials provider configured");
+    };
+    // The chain's providers that find nothing log WARNs with SDK dumps; the error says it all.
+    let found = provider
+        .provide_credentials()
+        .with_subscriber(tracing::subscriber::NoSubscriber::default())
+        .await;
+    found.map(drop).map_err(|e| {
+        anyhow::anyhow!(
+            "no AWS credentials found for {} (looked in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
+             the AWS_PROFILE's ~/.aws/credentials and ~/.aws/config, web identity \
+             (AWS_WEB_IDENTITY_TOKEN_FILE), the container endpoint, EC2 instance metadata; \
+             with [aws] role_arn, AssumeRole): {}",
+            target.describe("ListInstances"),
+            error_chain(&e)
+        )
+    })
+}
+
+/// Why a connection could not be made (the request never reached AWS): `connection refused`,
+/// `unknown host …`; None for every other error (an answer, a timeout, a broken response).
+fn connection_failure<E: std::error::Error + 'static>(err: &SdkError<E>) -> Option<String> {
+    let SdkError::DispatchFailure(failure) = err else { return None };
+    if !failure.is_io() {
+        return None;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut deepest = err.to_string();
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return Some("connection refused".to_owned());
+        }
+        let text = e.to_string();
+        // hyper's resolver says "dns error"; getaddrinfo "failed to lookup address".
+        if text.contains("dns error") || text.contains("failed to lookup address") {
+            return Some(format!("unknown host ({text})"));
+        }
+        deepest = text;
+        source = e.source();
+    }
+    Some(deepest)
 }
 
 enum Outcome {
@@ -336,8 +468,7 @@ fn access_denied_hint(operation: &str, reason: Option<&str>, message: &str) -> S
              Center administrators)"
         );
     }
-    let sso = ["Instance", "PermissionSet", "Account", "Application"];
-    let service = if sso.iter().any(|w| operation.contains(w)) { "sso" } else { "identitystore" };
+    let service = if is_sso_admin(operation) { "sso" } else { "identitystore" };
     format!("{message} — the credentials lack the IAM permission {service}:{operation}")
 }
 
