@@ -34,6 +34,10 @@ pub(super) struct Apply<'a> {
     principals: HashMap<(ResourceKind, Uuid), AwsPrincipal>,
     /// Memberships recorded per principal, for deletes.
     memberships: Vec<AwsMembership>,
+    /// Creates a dead run sent whose principal AWS did not have when this run looked: the
+    /// request may still land (a request AWS takes after its sender gave up), so a conflict on
+    /// that name in this run is taken for that create, not for a principal made by hand.
+    unresolved_creates: HashSet<(ResourceKind, Uuid, String)>,
     pub failures: Vec<Skipped>,
 }
 
@@ -54,6 +58,7 @@ impl<'a> Apply<'a> {
             set_aside: HashSet::new(),
             principals: HashMap::new(),
             memberships: Vec::new(),
+            unresolved_creates: HashSet::new(),
             failures: Vec::new(),
         };
         apply.reset(state);
@@ -336,7 +341,9 @@ impl<'a> Apply<'a> {
         for p in self.store.pending_creates().await? {
             if !self.principals.contains_key(&(p.kind, p.resource_id)) {
                 let found = self.find(p.kind, &p.name).await?;
-                if let Some(aws_id) = found
+                if found.is_none() {
+                    self.unresolved_creates.insert((p.kind, p.resource_id, p.name.clone()));
+                } else if let Some(aws_id) = found
                     && !self.is_managed(p.kind, &aws_id)
                 {
                     tracing::warn!(name = %p.name, %aws_id, "recording a create an earlier run did not live to record");
@@ -397,6 +404,26 @@ impl<'a> Apply<'a> {
                         message: "another AWS principal holds a unique value of it (for a user: its email)".into(),
                     }));
                 };
+                if self.unresolved_creates.remove(&(kind, resource_id, name.to_owned()))
+                    && !self.is_managed(kind, &aws_id)
+                {
+                    // The dead run's create landed after all: ours, as created, with every
+                    // attribute of ours (it was sent with an older version).
+                    tracing::warn!(%name, %aws_id, "recording a create an earlier run sent and AWS took late");
+                    let changes = plan::diff(&Value::Object(Default::default()), attrs);
+                    self.update(kind, &aws_id, &changes).await?;
+                    self.record(kind, resource_id, &aws_id, name, attrs, Some(Ownership::Created))
+                        .await?;
+                    self.audit(
+                        "create",
+                        kind,
+                        name,
+                        Some(&aws_id),
+                        Some(json!({"recovered": true})),
+                    )
+                    .await?;
+                    return Ok(Outcome::AsPlanned);
+                }
                 if !adoption.allowed {
                     return Err(Failure::Refused(not_adoptable(
                         kind,
