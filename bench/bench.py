@@ -535,7 +535,9 @@ def measure_server(args, client: Client, data: dict, server_pid: int, meter: Cpu
 
 def run_ours(args, workdir: str, meter: CpuMeter, checkpoint) -> tuple[dict, dict]:
     env = dict(os.environ, DATABASE_URL=args.database_url)
-    log("scimbridge: creating a token")
+    log("scimbridge: creating the database and a token")
+    # Only serve and migrate create a database; token create needs one.
+    subprocess.run([args.bin, "migrate"], env=env, capture_output=True, text=True, check=True)
     out = subprocess.run([args.bin, "token", "create", "--source", "bench"], env=env,
                          capture_output=True, text=True, check=True)
     token = out.stdout.strip().splitlines()[-1].strip()

@@ -112,6 +112,8 @@ BACKEND=${DB%%:*}
 
 # --- token and server ----------------------------------------------------------------------
 COMPAT=${CONFORMANCE_COMPAT:-strict}
+# Only serve and migrate create a database; token create needs one.
+"$BIN" migrate 2>"$WORK/migrate.log" || { cat "$WORK/migrate.log" >&2; echo "conformance: migrate failed" >&2; exit 1; }
 TOKEN=$("$BIN" token create --source conformance --compat "$COMPAT" 2>"$WORK/token.log" | tail -n 1)
 [[ -n "$TOKEN" ]] || { cat "$WORK/token.log" >&2; echo "conformance: no token" >&2; exit 1; }
 
