@@ -32,6 +32,7 @@ on_both_backends!(
     a_run_that_loses_its_lease_stops,
     swapped_names_are_renamed_in_place,
     a_create_the_process_died_in_is_recorded_not_duplicated,
+    a_create_aws_takes_late_is_recorded_not_refused,
     shutdown_stops_a_running_sync_cleanly,
     a_broken_expression_is_a_configuration_error,
     a_filter_of_the_wrong_type_is_caught,
@@ -936,6 +937,42 @@ async fn a_create_the_process_died_in_is_recorded_not_duplicated(b: Backend) {
     assert_eq!(state.principals[0].ownership, scimbridge::store::Ownership::Created);
     assert!(app.store.pending_creates().await.unwrap().is_empty());
     let (_, again) = sync(&app, &moto, "", &[]);
+    assert_eq!(again["counts"], json!({}), "{again}");
+}
+
+/// A dead run's CreateUser that AWS took only after the next run had looked the name up (a
+/// request AWS processes after its sender gave up): the next run's create meets the user. It is
+/// the bridge's own create landing late, so it is recorded as created, not refused as a
+/// hand-made principal (the source may not adopt).
+async fn a_create_aws_takes_late_is_recorded_not_refused(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let id = app.create_user("late@example.com").await;
+    let pending = scimbridge::store::PendingCreate {
+        kind: scim_schema::schema::ResourceKind::User,
+        resource_id: uuid::Uuid::parse_str(&id).unwrap(),
+        name: "late@example.com".into(),
+    };
+    app.store.put_pending_create(&pending).await.unwrap();
+    let aws_id = moto.create_user("late@example.com").await;
+    // The run's first look-up finds nothing (the create had not landed yet); its CreateUser
+    // then meets the user.
+    let not_yet = json!({"__type": "ResourceNotFoundException", "Message": "USER not found",
+                         "ResourceType": "USER"});
+    let proxy = FaultProxy::start(
+        &moto.endpoint,
+        Faults { answer: Some(("GetUserId", not_yet)), answer_times: Some(1), ..Faults::default() },
+    )
+    .await;
+    let config = aws_config_section(&proxy.endpoint, 1000);
+    let (code, report) = sync_with(&app, &config, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(moto.users().await["late@example.com"], aws_id, "the same AWS user");
+    let state = app.store.sync_state().await.unwrap();
+    assert_eq!(state.principals.len(), 1, "{report}");
+    assert_eq!(state.principals[0].aws_id, aws_id);
+    assert_eq!(state.principals[0].ownership, scimbridge::store::Ownership::Created);
+    assert!(app.store.pending_creates().await.unwrap().is_empty());
+    let (_, again) = sync_with(&app, &config, &[]);
     assert_eq!(again["counts"], json!({}), "{again}");
 }
 
