@@ -1,12 +1,47 @@
 //! The command line (see `shared/DESIGN.md`, "CLI"). Logs go to stderr; stdout carries only
 //! each command's documented output.
 
+use crate::config::{Overrides, Settings};
+use crate::exit;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+
+/// The whole program, from the command line to the exit code: the `scimbridge` binary is this
+/// and nothing else, and so is the end-to-end tests' build of it (`tests/bin/`), so that the
+/// tests cannot run a binary older than the code.
+pub async fn main() -> i32 {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        database_url: cli.global.database_url.clone(),
+        listen: cli.global.listen.clone(),
+    };
+    let settings = match Settings::load(cli.global.config.as_deref(), &overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            // `check` reports it as one of its checks too (stdout is its report).
+            if matches!(cli.command, Command::Check) {
+                let message = format!("{e:#}");
+                println!("FAIL  config: {}", message.strip_prefix("config: ").unwrap_or(&message));
+            }
+            eprintln!("error: {e:#}");
+            return exit::USAGE;
+        }
+    };
+    crate::telemetry::init(&settings.log.format, &settings.log.level);
+    match crate::commands::run(cli.command, settings).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::code(&e)
+        }
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
     name = "scimbridge",
+    // Also in usage lines, whatever the file is called (the e2e tests' build has its own name).
+    bin_name = "scimbridge",
     version,
     about = "SCIM 2.0 provisioning bridge into AWS IAM Identity Center"
 )]

@@ -11,13 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-/// target/<profile>/scimbridge, next to this test binary's deps/ directory.
+/// The `scimbridge` program as Cargo built it for this test run, from the code under test.
 pub fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join(format!("scimbridge{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} is missing: run `cargo build` before the tests", bin.display());
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_scimbridge-under-test"))
 }
 
 /// `scimbridge` against this database, with no config file from the environment and quiet logs.
