@@ -400,7 +400,7 @@ fn database_url_secrets_are_redacted() {
 /// Every PostgreSQL connection of the store runs with `database.statement_timeout_seconds`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_statement_timeout() {
-    let (url, _) = fresh_database(Backend::Postgres).await;
+    let (url, _db) = fresh_database(Backend::Postgres).await;
     let options = scimbridge::store::postgres::connect_options(&url, 1).unwrap();
     let pool = sqlx::PgPool::connect_with(options).await.unwrap();
     let shown: String =

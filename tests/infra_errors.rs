@@ -291,7 +291,7 @@ async fn a_port_in_use_is_named_and_never_announced() {
 /// unavailable", not "busy"; and 200 again once it is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_tells_an_outage_from_a_busy_database() {
-    let (url, _) = fresh_database(Backend::Postgres).await;
+    let (url, _db) = fresh_database(Backend::Postgres).await;
     assert!(command(&url).arg("migrate").output().unwrap().status.success());
     let created = command(&url).args(["token", "create", "--source", "okta"]).output().unwrap();
     let token = stdout(&created).lines().last().unwrap().to_owned();

@@ -4,7 +4,7 @@
 
 use crate::support::binary::{Server, command, free_port};
 use crate::support::moto::{AWS_ENV, Moto};
-use crate::support::{Backend, fresh_database, spawn_app};
+use crate::support::{Backend, TestDatabase, fresh_database, spawn_app};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -82,7 +82,7 @@ fn token(url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).lines().last().unwrap().trim().to_owned()
 }
 
-async fn migrated(b: Backend) -> (String, Option<tempfile::TempDir>) {
+async fn migrated(b: Backend) -> (String, TestDatabase) {
     let (url, dir) = fresh_database(b).await;
     let out = command(&url).arg("migrate").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

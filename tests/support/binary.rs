@@ -1,7 +1,7 @@
 //! The real `scimbridge` binary: run its commands, serve on a free port, and talk to it the way
 //! an IdP does (its own User-Agent, Content-Type and query-string flags).
 
-use super::{Backend, Reply, fresh_database, reply};
+use super::{Backend, Reply, TestDatabase, fresh_database, reply};
 use reqwest::Method;
 use scimbridge::store::Store;
 use serde_json::Value;
@@ -59,8 +59,9 @@ pub struct BinaryApp {
     pub url: String,
     config: PathBuf,
     _server: Server,
-    _dir: Option<TempDir>,
     _config_dir: TempDir,
+    /// Last: dropped after the server has stopped. None for a replica (the first app's).
+    _db: Option<TestDatabase>,
 }
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -78,8 +79,8 @@ impl BinaryApp {
         config_toml: &str,
         env: &[(&str, &str)],
     ) -> BinaryApp {
-        let (url, dir) = fresh_database(backend).await;
-        Self::serve(url, dir, config_toml, env).await
+        let (url, db) = fresh_database(backend).await;
+        Self::serve(url, Some(db), config_toml, env).await
     }
 
     /// Another replica: `scimbridge serve` on this app's database (already migrated).
@@ -89,7 +90,7 @@ impl BinaryApp {
 
     async fn serve(
         url: String,
-        dir: Option<TempDir>,
+        db: Option<TestDatabase>,
         config_toml: &str,
         env: &[(&str, &str)],
     ) -> BinaryApp {
@@ -120,7 +121,7 @@ impl BinaryApp {
             url,
             config,
             _server: server,
-            _dir: dir,
+            _db: db,
             _config_dir: config_dir,
         }
     }

@@ -43,7 +43,7 @@ pub struct TestApp {
     pub token: String,
     pub store: Arc<dyn Store>,
     pub client: reqwest::Client,
-    _dir: Option<tempfile::TempDir>,
+    _db: TestDatabase,
 }
 
 /// A response: status, headers and the JSON body (Null when empty).
@@ -96,12 +96,12 @@ fn init_tracing() {
 }
 
 /// A fresh, empty database URL for one test.
-pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+pub async fn fresh_database(backend: Backend) -> (String, TestDatabase) {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}", dir.path().join("scimbridge.db").display());
-            (url, Some(dir))
+            (url, TestDatabase { _dir: Some(dir), postgres: None })
         }
         Backend::Postgres => {
             let admin_url = std::env::var("DATABASE_URL").ok().filter(|u| u.starts_with("postgres")).expect(
@@ -118,7 +118,40 @@ pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempD
             let (prefix, _) = admin_url.rsplit_once('/').expect("DATABASE_URL has a database name");
             let prefix = prefix.to_owned();
             let query = admin_url.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
-            (format!("{prefix}/{name}{query}"), None)
+            let url = format!("{prefix}/{name}{query}");
+            (url, TestDatabase { _dir: None, postgres: Some((admin_url, name)) })
+        }
+    }
+}
+
+/// A test's database, removed when dropped: the SQLite file's temporary directory, or the
+/// PostgreSQL database (a server that runs many test rounds would otherwise fill up with them).
+/// Keep it until the test is done: `let (url, _db) = …`, never `let (url, _) = …`.
+pub struct TestDatabase {
+    _dir: Option<tempfile::TempDir>,
+    /// The server's admin URL and the database's name.
+    postgres: Option<(String, String)>,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else { return };
+        // Drop runs inside the test's runtime, which must not block on itself: a thread with a
+        // runtime of its own does the drop. FORCE ends the connections a server still holds.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let admin = sqlx::PgPool::connect(&admin_url).await?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await?;
+                admin.close().await;
+                Ok::<_, sqlx::Error>(())
+            })?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("note: a test database was not dropped: {e}");
         }
     }
 }
@@ -148,7 +181,7 @@ pub async fn spawn_app_with(
     compat: Option<&str>,
 ) -> TestApp {
     init_tracing();
-    let (url, dir) = fresh_database(backend).await;
+    let (url, db) = fresh_database(backend).await;
     settings.server.listen = "127.0.0.1:0".to_owned();
     settings.database.url = url.clone();
     settings.scim.token_cache_seconds = 0;
@@ -161,7 +194,7 @@ pub async fn spawn_app_with(
         Application::build_with_store(settings, store.clone(), None).await.expect("build app");
     let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp { base, token, url, store, client: reqwest::Client::new(), _dir: dir }
+    TestApp { base, token, url, store, client: reqwest::Client::new(), _db: db }
 }
 
 impl TestApp {
