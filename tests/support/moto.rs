@@ -56,7 +56,18 @@ pub fn aws_config_section(endpoint: &str, max_requests_per_second: u32) -> Strin
 
 impl Moto {
     pub async fn start() -> Moto {
-        let port = free_port();
+        // A free port can be taken by another test's server before the emulator binds it (the
+        // emulator then exits, and that server answers): such a start is retried on another.
+        for _ in 0..5 {
+            if let Some(moto) = Self::start_on(free_port()).await {
+                return moto;
+            }
+        }
+        panic!("moto did not start on any of 5 free ports");
+    }
+
+    /// The emulator on `port`, or None when something else answers there.
+    async fn start_on(port: u16) -> Option<Moto> {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("aws/moto_server.py");
         let child = Command::new(python())
             .arg(&script)
@@ -86,19 +97,25 @@ impl Moto {
             .load()
             .await;
         let sso = aws_sdk_ssoadmin::Client::new(&shared);
-        let instances = sso.list_instances().send().await.expect("ListInstances");
+        let instances = match sso.list_instances().send().await {
+            Ok(instances) => instances,
+            Err(e) => {
+                eprintln!("note: port {port} answered ListInstances with {e:?}; another port");
+                return None;
+            }
+        };
         let identity_store_id =
             instances.instances()[0].identity_store_id().expect("identity store id").to_owned();
         let instance_arn =
             instances.instances()[0].instance_arn().expect("instance ARN").to_owned();
-        Moto {
+        Some(Moto {
             endpoint,
             ids: aws_sdk_identitystore::Client::new(&shared),
             identity_store_id,
             sso,
             instance_arn,
             _server: server,
-        }
+        })
     }
 
     /// The `[aws]` section pointing the bridge at this emulator.
