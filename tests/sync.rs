@@ -6,7 +6,7 @@ use crate::on_both_backends;
 use crate::support::binary::{BinaryApp, IdpClient, command};
 use crate::support::fault_proxy::{FaultProxy, Faults};
 use crate::support::moto::{AWS_ENV, Moto, SYNCING_ENV, aws_config_section, writes};
-use crate::support::{Backend, TestApp, execute_sql, patch_op, spawn_app, user};
+use crate::support::{Backend, TestApp, eventually, execute_sql, patch_op, spawn_app, user};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -382,11 +382,10 @@ async fn a_run_killed_half_way_converges_without_duplicates(b: Backend) {
     let (mut cmd, _dir) = sync_command(&app, &config, &[]);
     let mut child = cmd.stdout(std::process::Stdio::null()).spawn().expect("start sync");
     // Half-way through the creates: kill -9.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while proxy.stats().requests < 25 {
-        assert!(std::time::Instant::now() < deadline, "the run never got going");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    eventually(std::time::Duration::from_secs(60), "the run getting going", || async {
+        proxy.stats().requests >= 25
+    })
+    .await;
     child.kill().expect("kill -9");
     let status = child.wait().expect("wait");
     assert!(!status.success(), "the run was killed, not finished");
@@ -427,13 +426,10 @@ async fn serve_pushes_changes_after_the_debounce(b: Backend) {
     let r = idp.post("/Users", &user("pushed@example.com")).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let created = std::time::Instant::now();
-    while !moto.users().await.contains_key("pushed@example.com") {
-        assert!(
-            created.elapsed() < std::time::Duration::from_secs(20),
-            "the change never reached AWS"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    eventually(std::time::Duration::from_secs(20), "the change reaching AWS", || async {
+        moto.users().await.contains_key("pushed@example.com")
+    })
+    .await;
     // debounce (1 s) + the scheduler's tick and the run itself; the benchmark measures it.
     assert!(created.elapsed() < std::time::Duration::from_secs(10), "{:?}", created.elapsed());
 }
@@ -535,9 +531,10 @@ async fn changes_overtake_a_long_run(b: Backend) {
     let out = dir.path().join("report.json");
     let mut child =
         cmd.stdout(std::fs::File::create(&out).expect("report file")).spawn().expect("start sync");
-    while proxy.stats().requests < 5 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually(std::time::Duration::from_secs(60), "the run getting going", || async {
+        proxy.stats().requests >= 5
+    })
+    .await;
     // The last user (created last in plan order) joins a new group.
     let last = app.create_user("late@example.com").await;
     app.create_group("Urgent", &[&last]).await;
@@ -587,9 +584,10 @@ async fn changes_during_a_full_runs_reads_are_pushed_and_kept(b: Backend) {
     let mut child =
         cmd.stdout(std::fs::File::create(&out).expect("report file")).spawn().expect("start sync");
     // Into the membership listings (after ListUsers and ListGroups).
-    while proxy.stats().requests < before + 5 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually(std::time::Duration::from_secs(60), "the run's listings", || async {
+        proxy.stats().requests >= before + 5
+    })
+    .await;
     // Team 00 was listed already: its listing lacks the newcomer.
     let r = app
         .patch(
@@ -834,9 +832,10 @@ async fn a_run_that_loses_its_lease_stops(b: Backend) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start sync");
-    while proxy.stats().requests < 5 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually(std::time::Duration::from_secs(60), "the run getting going", || async {
+        proxy.stats().requests >= 5
+    })
+    .await;
     // Another replica takes the lease, as it would once this one stalled past its expiry.
     execute_sql(&app.url, format!("UPDATE sync_lease SET holder = '{}'", uuid::Uuid::now_v7()))
         .await;
@@ -994,11 +993,10 @@ async fn shutdown_stops_a_running_sync_cleanly(b: Backend) {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
     // A run is creating users, one every 200 ms.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while moto.users().await.len() < 3 {
-        assert!(std::time::Instant::now() < deadline, "no run started");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    eventually(std::time::Duration::from_secs(30), "a run pushing users", || async {
+        moto.users().await.len() >= 3
+    })
+    .await;
     let status = app.terminate(std::time::Duration::from_secs(20)).expect("exited in time");
     assert!(status.success(), "{status:?}");
     assert!(moto.users().await.len() < 60, "stopped before the end");

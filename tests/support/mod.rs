@@ -156,6 +156,20 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Waits until `done` holds, checking every 50 ms, and fails the test naming `what` when it
+/// has not after `limit`: every poll in the tests has a deadline.
+pub async fn eventually<F, Fut>(limit: std::time::Duration, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Runs one SQL statement on a test database, behind the server's back.
 pub async fn execute_sql(url: &str, sql: String) {
     if url.starts_with("postgres") {
