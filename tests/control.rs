@@ -4,8 +4,8 @@
 //! goes through) until `scimbridge sync approve RUN_ID` lets exactly those go.
 
 use crate::on_both_backends;
-use crate::support::binary::{BinaryApp, IdpClient, command};
-use crate::support::moto::{AWS_ENV, Moto, SYNCING_ENV};
+use crate::support::binary::{BinaryApp, IdpClient, cli_with_config as scimbridge, command};
+use crate::support::moto::{Moto, SYNCING_ENV};
 use crate::support::{Backend, Reply, patch_op, spawn_app, user};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -17,26 +17,6 @@ on_both_backends!(
     approvals_through_the_admin_api,
     assignment_deletes_wait_for_approval,
 );
-
-/// `scimbridge [args]` with this config against the app's database and the emulator's
-/// credentials: (exit code, stdout, stderr).
-fn scimbridge(url: &str, config_toml: &str, args: &[&str]) -> (i32, String, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("scimbridge.toml");
-    std::fs::write(&config, config_toml).expect("config");
-    let out = command(url)
-        .envs(AWS_ENV.iter().copied())
-        .arg("--config")
-        .arg(&config)
-        .args(args)
-        .output()
-        .expect("run scimbridge");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// A JSON report on stdout (`sync --json`, `sync approve --json`).
 fn report(out: &(i32, String, String)) -> Value {

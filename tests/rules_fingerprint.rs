@@ -5,33 +5,13 @@
 
 use crate::admin::{QUIET, root_client, startup_run_done, status};
 use crate::on_both_backends;
-use crate::support::binary::{BinaryApp, IdpClient, command};
-use crate::support::moto::{AWS_ENV, Moto, SYNCING_ENV};
+use crate::support::binary::{BinaryApp, IdpClient, cli_with_config};
+use crate::support::moto::{Moto, SYNCING_ENV};
 use crate::support::{Backend, user};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 on_both_backends!(a_cli_sync_with_other_rules_refuses_unless_told);
-
-/// `scimbridge --config <config_toml> ARGS` against the server's database: exit code, stdout,
-/// stderr.
-fn cli(app: &BinaryApp, config_toml: &str, args: &[&str]) -> (i32, String, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("other.toml");
-    std::fs::write(&config, config_toml).expect("config");
-    let out = command(&app.url)
-        .envs(AWS_ENV.iter().copied())
-        .arg("--config")
-        .arg(&config)
-        .args(args)
-        .output()
-        .expect("run scimbridge");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn json(stdout: &str) -> Value {
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
@@ -63,12 +43,12 @@ async fn a_cli_sync_with_other_rules_refuses_unless_told(b: Backend) {
         "{}{QUIET}[sync.filter]\nusers = 'user.userName.startsWith(\"b\")'\n",
         moto.config()
     );
-    let (code, stdout, _) = cli(&app, &other, &["status", "--json"]);
+    let (code, stdout, _) = cli_with_config(&app.url, &other, &["status", "--json"]);
     assert_eq!(code, 0, "{stdout}");
     let theirs = json(&stdout)["sync"]["rules_fingerprint"].as_str().expect("fp").to_owned();
     assert_ne!(theirs, ours);
 
-    let (code, stdout, stderr) = cli(&app, &other, &["sync", "--json"]);
+    let (code, stdout, stderr) = cli_with_config(&app.url, &other, &["sync", "--json"]);
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(stdout.is_empty(), "no report: {stdout}");
     for expected in [short(&ours), short(&theirs), "POST /admin/v1/sync", "--config-differs-ok"] {
@@ -77,19 +57,21 @@ async fn a_cli_sync_with_other_rules_refuses_unless_told(b: Backend) {
     assert!(moto.users().await.is_empty(), "nothing pushed");
 
     // A dry run changes nothing: it runs, and says the rules differ.
-    let (code, stdout, stderr) = cli(&app, &other, &["sync", "--json", "--dry-run"]);
+    let (code, stdout, stderr) =
+        cli_with_config(&app.url, &other, &["sync", "--json", "--dry-run"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let report = json(&stdout);
     let note = report["rules_differ"].as_str().expect("the dry run says so");
     assert!(note.contains(short(&ours)) && note.contains(short(&theirs)), "{note}");
     assert_eq!(report["rules_fingerprint"], theirs.as_str(), "{report}");
-    let (code, stdout, _) = cli(&app, &other, &["sync", "--dry-run"]);
+    let (code, stdout, _) = cli_with_config(&app.url, &other, &["sync", "--dry-run"]);
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("note: the rules of this config"), "{stdout}");
     assert!(moto.users().await.is_empty(), "a dry run pushes nothing");
 
     // Told so, it runs with its rules.
-    let (code, stdout, stderr) = cli(&app, &other, &["sync", "--json", "--config-differs-ok"]);
+    let (code, stdout, stderr) =
+        cli_with_config(&app.url, &other, &["sync", "--json", "--config-differs-ok"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let report = json(&stdout);
     assert_eq!(report["status"], "succeeded", "{report}");
@@ -100,7 +82,7 @@ async fn a_cli_sync_with_other_rules_refuses_unless_told(b: Backend) {
     // The serving replicas' rules are still those of their last run (a CLI run is not one of
     // theirs): the same rules as the server's run without being told.
     let same = format!("[sync.filter]\nusers = \"user.active\"\n{QUIET}{}", moto.config());
-    let (code, stdout, stderr) = cli(&app, &same, &["sync", "--json"]);
+    let (code, stdout, stderr) = cli_with_config(&app.url, &same, &["sync", "--json"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(json(&stdout)["rules_fingerprint"], ours.as_str(), "{stdout}");
 }

@@ -197,6 +197,26 @@ impl BinaryApp {
     }
 }
 
+/// `scimbridge --config <config_toml> ARGS` against this database with the emulator's
+/// credentials: exit code, stdout, stderr.
+pub fn cli_with_config(url: &str, config_toml: &str, args: &[&str]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("scimbridge.toml");
+    std::fs::write(&config, config_toml).expect("config");
+    let out = command(url)
+        .envs(super::moto::AWS_ENV.iter().copied())
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .output()
+        .expect("run scimbridge");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn run(url: &str, config: &Path, args: &[&str]) -> Output {
     command(url).arg("--config").arg(config).args(args).output().expect("run scimbridge")
 }
