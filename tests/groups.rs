@@ -236,7 +236,7 @@ async fn deleting_a_user_removes_its_memberships(b: Backend) {
     assert_eq!(del.detail, Some(json!({"name": "a@example.com", "member_of": [gid]})));
     let lost = journal.iter().find(|j| j.action == "member_deleted").expect("a row for the group");
     assert_eq!(lost.resource_id, gid);
-    assert_eq!(lost.resource_type, "Group");
+    assert_eq!(lost.resource_type.name(), "Group");
     assert_eq!(lost.detail, Some(json!({"members_removed": [u1]})));
 }
 

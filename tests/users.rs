@@ -36,7 +36,7 @@ async fn create_returns_resource_location_and_never_password(b: Backend) {
     let journal = app.journal().await;
     assert_eq!(journal.len(), 1);
     assert_eq!(journal[0].action, "create");
-    assert_eq!(journal[0].resource_type, "User");
+    assert_eq!(journal[0].resource_type.name(), "User");
     assert_eq!(journal[0].resource_id, id);
     assert!(journal[0].token_id.is_some(), "the journal records the token");
 }
@@ -66,7 +66,8 @@ async fn get_put_delete_lifecycle(b: Backend) {
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     app.get(&path).await.assert_error(404, None);
     app.delete(&path).await.assert_error(404, None);
-    let actions: Vec<String> = app.journal().await.into_iter().map(|j| j.action).collect();
+    let actions: Vec<String> =
+        app.journal().await.into_iter().map(|j| j.action.to_string()).collect();
     assert_eq!(actions, ["create", "replace", "delete"]);
 }
 

@@ -2,7 +2,7 @@
 //! constant time. A verified token is cached briefly so that reads do not cost a database
 //! round trip each; revocation therefore takes effect within `scim.token_cache_seconds`.
 
-use crate::store::{NewToken, Source, Store, StoreError, Timestamp, TokenRecord, now};
+use crate::store::{NewToken, Source, StoreError, Timestamp, TokenRecord, Tokens, now};
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -28,7 +28,7 @@ pub fn digest(token: &str) -> [u8; 32] {
 /// Creates a token for `source` (created if new) or, with None, an admin token. Returns the
 /// token's id and its secret.
 pub async fn create_token(
-    store: &dyn Store,
+    store: &dyn Tokens,
     source: Option<(&str, Option<&str>)>,
     expires_in_days: Option<u32>,
 ) -> Result<(uuid::Uuid, String, Option<Source>), StoreError> {
@@ -111,7 +111,10 @@ pub fn read_tokens_dir(dir: &std::path::Path) -> anyhow::Result<Vec<(String, Str
 /// digest, creating the source if it is new. Idempotent, and safe when replicas start at once.
 /// Removing a file does not revoke its token: `scimbridge token revoke` does. Returns how many
 /// tokens were added.
-pub async fn provision_from_dir(store: &dyn Store, dir: &std::path::Path) -> anyhow::Result<usize> {
+pub async fn provision_from_dir(
+    store: &dyn Tokens,
+    dir: &std::path::Path,
+) -> anyhow::Result<usize> {
     let mut added = 0;
     for (name, secret) in read_tokens_dir(dir)? {
         let source = if name == "admin" { None } else { Some(name.as_str()) };
@@ -181,13 +184,13 @@ struct Cached {
 }
 
 pub struct Authenticator {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Tokens>,
     ttl: Duration,
     cache: Mutex<HashMap<[u8; 32], Cached>>,
 }
 
 impl Authenticator {
-    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn Tokens>, ttl: Duration) -> Self {
         Authenticator { store, ttl, cache: Mutex::new(HashMap::new()) }
     }
 

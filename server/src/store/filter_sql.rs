@@ -18,17 +18,8 @@ pub enum Backend {
     Sqlite,
 }
 
-/// A value bound to a placeholder.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Bind {
-    Text(String),
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Time(Timestamp),
-    /// A resource id: `uuid` on PostgreSQL, text on SQLite.
-    Id(uuid::Uuid),
-}
+/// A value bound to a placeholder (defined with the backends that lower it).
+pub use super::Bind;
 
 /// A WHERE-clause fragment and the values for its placeholders, numbered from `first_param`.
 #[derive(Debug, Clone, PartialEq)]

@@ -374,9 +374,9 @@ async fn save(
 ) -> anyhow::Result<()> {
     let record = RunRecord {
         id: report.run_id,
-        trigger: report.trigger.clone(),
+        trigger: report.trigger.parse()?,
         dry_run: report.dry_run,
-        status: report.status.to_owned(),
+        status: report.status.parse()?,
         started_at,
         finished_at: finished.then(crate::store::now),
         journal_head: report.journal_head.filter(|_| finished),

@@ -1,17 +1,13 @@
-//! The primitive steps each backend implements. The operations themselves (create, replace,
-//! patch, delete, get, list) are written once over these in [`super::flows`], so PostgreSQL and
-//! SQLite behave the same by construction; a backend only says how each step is spelled in its
-//! SQL and its types.
+//! The statements of SCIM resource reads and writes that are more than a line of SQL, and how
+//! an aggregated relation column becomes a resource's `members` or `groups`. Pure functions:
+//! [`super::steps`] runs them.
 
-use super::columns::Indexed;
-use super::filter_sql::Bind;
-use super::{GroupRefOut, Load, MemberOut, StoreError, StoredResource, Timestamp, WriteCtx};
-use async_trait::async_trait;
-use scim_schema::filter::Filter;
-use scim_schema::resource::MemberType;
+use super::super::backend::{Bind, Dialect};
+use crate::store::{
+    GroupRefOut, JournalAction, Load, MemberOut, StoreError, StoredResource, Timestamp, WriteCtx,
+};
 use scim_schema::schema::ResourceKind;
 use serde_json::Value;
-use std::collections::HashMap;
 use uuid::Uuid;
 
 pub fn table(kind: ResourceKind) -> &'static str {
@@ -32,39 +28,6 @@ pub struct Selection<'a> {
     pub limit: i64,
     pub offset: i64,
     pub load: Load,
-}
-
-/// Reads on a connection or inside a transaction.
-#[async_trait]
-pub trait Reader: Send {
-    /// `SELECT COUNT(*) FROM <table> r WHERE <where_sql>`.
-    async fn count(
-        &mut self,
-        kind: ResourceKind,
-        where_sql: &str,
-        binds: Vec<Bind>,
-    ) -> Result<i64, StoreError>;
-
-    async fn select(&mut self, s: Selection<'_>) -> Result<Vec<StoredResource>, StoreError>;
-
-    /// One resource by id with the relations `load` asks for.
-    async fn fetch_one(
-        &mut self,
-        kind: ResourceKind,
-        id: Uuid,
-        load: Load,
-    ) -> Result<StoredResource, StoreError> {
-        let s = Selection {
-            kind,
-            where_sql: "r.id = $1",
-            binds: vec![Bind::Id(id)],
-            order: "r.seq",
-            limit: 1,
-            offset: 0,
-            load,
-        };
-        self.select(s).await?.pop().ok_or(StoreError::NotFound)
-    }
 }
 
 /// The SELECT of a [`Selection`] (the same text on both backends) and its binds; `relation`
@@ -96,7 +59,7 @@ pub fn select_statement(s: Selection<'_>, relation: &str) -> (String, Vec<Bind>)
 }
 
 pub fn count_sql(kind: ResourceKind, where_sql: &str) -> String {
-    format!("SELECT COUNT(*) FROM {} r WHERE {where_sql}", table(kind))
+    format!("SELECT COUNT(*) AS n FROM {} r WHERE {where_sql}", table(kind))
 }
 
 /// The relation column each backend aggregates: a group's members as `[[id, type, display], …]`,
@@ -143,7 +106,8 @@ pub fn attach_relation(res: &mut StoredResource, rel: Option<Value>) -> Result<(
     Ok(())
 }
 
-/// A resource another source may take over (see [`Writer::find_adoptable`]).
+/// A resource another source may take over (see
+/// [`Steps::find_adoptable`](super::steps::Steps::find_adoptable)).
 pub struct Adoptable {
     pub id: Uuid,
     /// The name of the source that owns it now.
@@ -151,8 +115,8 @@ pub struct Adoptable {
     pub doc: Value,
 }
 
-/// The SELECT behind [`Writer::find_adoptable`]: `$1` the source names (spelled by the
-/// backend in `sources_in`), `$2` the lower-cased name, `$3` the externalId. A name match wins
+/// The SELECT behind [`Steps::find_adoptable`](super::steps::Steps::find_adoptable): `$1` the
+/// source names (`sources_in`: the dialect's test of `s.name` against them), `$2` the lower-cased name, `$3` the externalId. A name match wins
 /// over an externalId match; `lock` is appended (PostgreSQL's `FOR UPDATE OF r`).
 pub fn adoptable_sql(kind: ResourceKind, sources_in: &str, lock: &str) -> String {
     let name_lower = match kind {
@@ -161,14 +125,15 @@ pub fn adoptable_sql(kind: ResourceKind, sources_in: &str, lock: &str) -> String
     };
     format!(
         "SELECT r.id, s.name AS source, r.doc FROM {} r JOIN sources s ON s.id = r.source_id \
-         WHERE s.name {sources_in} AND ({name_lower} = $2 OR r.external_id = $3) \
+         WHERE {sources_in} AND ({name_lower} = $2 OR r.external_id = $3) \
          ORDER BY CASE WHEN {name_lower} = $2 THEN 0 ELSE 1 END, r.seq LIMIT 1{lock}",
         table(kind)
     )
 }
 
-/// The DELETE behind [`Writer::delete_members_where`], the same text on both backends: `$1`
-/// the group, `cond` a `members[…]` filter translated over `group_members m`. RETURNING names
+/// The DELETE behind
+/// [`Steps::delete_members_where`](super::steps::Steps::delete_members_where), the same text on
+/// both backends: `$1` the group, `cond` a `members[…]` filter translated over `group_members m`. RETURNING names
 /// the column unqualified: SQLite resolves no table alias there (`m.member_id` failed every
 /// such PATCH on SQLite with a 500).
 pub fn delete_members_where_sql(cond: &str) -> String {
@@ -180,113 +145,32 @@ pub struct JournalRow<'a> {
     pub ctx: &'a WriteCtx,
     pub kind: ResourceKind,
     pub id: Uuid,
-    pub action: &'a str,
+    pub action: JournalAction,
     pub detail: Option<Value>,
     pub at: Timestamp,
 }
 
-/// The steps of a write, inside one transaction.
-#[async_trait]
-pub trait Writer: Reader {
-    /// The document and version of a resource of this source, locked for the rest of the
-    /// transaction (PostgreSQL: `FOR UPDATE`; SQLite: the write lock `BEGIN IMMEDIATE` took).
-    async fn lock_row(
-        &mut self,
-        kind: ResourceKind,
-        source_id: i64,
-        id: Uuid,
-    ) -> Result<Option<(Value, i64)>, StoreError>;
-
-    /// Inserts a new row; a unique violation comes back as the sqlx error.
-    async fn insert_row(
-        &mut self,
-        kind: ResourceKind,
-        id: Uuid,
-        source_id: i64,
-        ix: &Indexed,
-        doc: &Value,
-        now: Timestamp,
-    ) -> Result<(), sqlx::Error>;
-
-    /// Rewrites the document and its indexed columns and bumps the version.
-    async fn update_row(
-        &mut self,
-        kind: ResourceKind,
-        id: Uuid,
-        ix: &Indexed,
-        doc: &Value,
-        now: Timestamp,
-    ) -> Result<(), sqlx::Error>;
-
-    /// The resource of one of the `from` sources that creating `ix` would take over: the one
-    /// holding its name, else one with its externalId; locked like [`Writer::lock_row`].
-    async fn find_adoptable(
-        &mut self,
-        kind: ResourceKind,
-        ix: &Indexed,
-        from: &[String],
-    ) -> Result<Option<Adoptable>, StoreError>;
-
-    /// Hands a resource to another source.
-    async fn set_owner(
-        &mut self,
-        kind: ResourceKind,
-        id: Uuid,
-        source_id: i64,
-    ) -> Result<(), StoreError>;
-
-    /// A new version for a group whose members changed.
-    async fn bump_group_version(&mut self, id: Uuid, now: Timestamp) -> Result<(), StoreError>;
-
-    /// Which of these ids are users or groups of the source.
-    async fn member_kinds(
-        &mut self,
-        source_id: i64,
-        ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, MemberType>, StoreError>;
-
-    /// One of `starts` from which `target` is reachable through nested group memberships.
-    async fn reaches(&mut self, starts: &[Uuid], target: Uuid) -> Result<Option<Uuid>, StoreError>;
-
-    /// Adds memberships (present ones are kept); returns the ids actually added.
-    async fn insert_members(
-        &mut self,
-        group: Uuid,
-        members: &[(Uuid, MemberType)],
-    ) -> Result<Vec<Uuid>, StoreError>;
-
-    /// Removes these members; returns the ids actually removed.
-    async fn delete_members(&mut self, group: Uuid, ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError>;
-
-    /// Removes every member not in `keep`; returns the ids removed.
-    async fn delete_members_except(
-        &mut self,
-        group: Uuid,
-        keep: &[Uuid],
-    ) -> Result<Vec<Uuid>, StoreError>;
-
-    /// Removes the members a `members[…]` filter selects; returns the ids removed.
-    async fn delete_members_where(
-        &mut self,
-        group: Uuid,
-        filter: &Filter,
-    ) -> Result<Vec<Uuid>, StoreError>;
-
-    /// Takes a resource out of every group it belongs to, giving those groups a new version;
-    /// returns them.
-    async fn detach_member(
-        &mut self,
-        member: Uuid,
-        now: Timestamp,
-    ) -> Result<Vec<Uuid>, StoreError>;
-
-    async fn delete_row(&mut self, kind: ResourceKind, id: Uuid) -> Result<(), StoreError>;
-
-    async fn journal(&mut self, row: JournalRow<'_>) -> Result<(), StoreError>;
-
-    async fn commit(self) -> Result<(), StoreError>
-    where
-        Self: Sized;
+/// The relation column of a [`Selection`]: members (with their display names) or groups,
+/// aggregated per row as JSON arrays.
+pub fn relation_sql(dialect: Dialect, kind: ResourceKind) -> String {
+    match kind {
+        ResourceKind::Group => format!(
+            ", (SELECT {} \
+               FROM group_members m \
+               LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id \
+               LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id \
+               WHERE m.group_id = r.id) AS rel",
+            dialect.json_agg_arrays(
+                "m.member_id, m.member_type, COALESCE(u.display_name, u.user_name, g.display_name)",
+                ""
+            )
+        ),
+        ResourceKind::User => format!(
+            ", (SELECT {} \
+               FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.member_id = r.id) AS rel",
+            dialect.json_agg_arrays("g.id, g.display_name", " ORDER BY g.seq")
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -82,7 +82,8 @@ pub fn uniqueness_error(kind: ResourceKind, indexed: &Indexed) -> ScimError {
 }
 
 /// Whether an error is the unique violation of the resource's name.
-pub fn is_name_conflict(e: &sqlx::Error) -> bool {
+pub fn is_name_conflict(e: &crate::store::StoreError) -> bool {
+    let crate::store::StoreError::Database(e) = e else { return false };
     let Some(db) = e.as_database_error() else { return false };
     if !db.is_unique_violation() {
         return false;
@@ -232,6 +233,11 @@ pub fn journal_detail(
         d.insert("members_removed".into(), json!(delta.removed));
     }
     if d.is_empty() { None } else { Some(Value::Object(d)) }
+}
+
+/// Ids as the journal and the API show them.
+pub fn ids(v: Vec<Uuid>) -> Vec<String> {
+    v.iter().map(Uuid::to_string).collect()
 }
 
 #[cfg(test)]

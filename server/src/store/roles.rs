@@ -1,0 +1,251 @@
+//! The store's interface, one trait per role, each with one implementation
+//! ([`super::sql::SqlStore`] over either backend). A consumer takes the role it uses (`auth`
+//! takes [`Tokens`]); [`Store`] is all of them, for the composition root and the consumers
+//! that use many.
+
+use super::{
+    AccessObject, AccessObjectKind, AccessState, AssignmentKey, AssignmentRecord, AuditEntry,
+    AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Hold, HoldState, IdentityStoreRef, IfMatch,
+    JournalEntry, ListPage, ListQuery, Load, NewResource, NewToken, Patcher, PendingCreate,
+    PoolStats, Removals, RunRecord, ServingRules, Snapshot, Source, StoreError, StoredResource,
+    SyncCounts, SyncFailure, SyncHealthRecord, SyncPause, SyncState, Timestamp, TokenInfo,
+    TokenRecord, WriteCtx,
+};
+use async_trait::async_trait;
+use scim_schema::schema::ResourceKind;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Every role: what the composition root builds and hands around as `Arc<dyn Store>`.
+pub trait Store:
+    Admin + Resources + Journal + Tokens + SyncRecord + AccessRecord + RunLog + Lease + Control
+{
+}
+
+impl<T> Store for T where
+    T: Admin + Resources + Journal + Tokens + SyncRecord + AccessRecord + RunLog + Lease + Control
+{
+}
+
+/// The database itself: which one, its pools, its migrations.
+#[async_trait]
+pub trait Admin: Send + Sync + 'static {
+    /// The backend's name, for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+
+    /// Connection pools by name (`postgres`, `postgres_http`; SQLite: `readers`, `writer`),
+    /// for `/metrics`.
+    fn pool_stats(&self) -> Vec<PoolStats>;
+
+    /// The store one HTTP worker thread uses, called on that thread. PostgreSQL: a pool of
+    /// the worker's own, of at most `max_connections`; SQLite, whose connections each run on a
+    /// thread of their own: this same store.
+    fn for_http_worker(self: Arc<Self>, max_connections: u32) -> Arc<dyn Store>;
+
+    /// Applies pending migrations (under a lock on PostgreSQL).
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Database reachable and every known migration applied.
+    async fn ready(&self) -> Result<(), StoreError>;
+}
+
+/// SCIM users and groups. Every write runs in one transaction that also appends its
+/// change-journal row, so a write is acknowledged only once both are durable.
+#[async_trait]
+pub trait Resources: Send + Sync + 'static {
+    async fn create(
+        &self,
+        ctx: &WriteCtx,
+        kind: ResourceKind,
+        new: &NewResource,
+    ) -> Result<StoredResource, StoreError>;
+
+    async fn get(
+        &self,
+        source_id: i64,
+        kind: ResourceKind,
+        id: &str,
+        load: Load,
+    ) -> Result<StoredResource, StoreError>;
+
+    /// PUT: replaces every attribute; never creates.
+    async fn replace(
+        &self,
+        ctx: &WriteCtx,
+        kind: ResourceKind,
+        id: &str,
+        new: &NewResource,
+        cond: &IfMatch,
+        load: Load,
+    ) -> Result<StoredResource, StoreError>;
+
+    async fn patch(
+        &self,
+        ctx: &WriteCtx,
+        kind: ResourceKind,
+        id: &str,
+        cond: &IfMatch,
+        patcher: Patcher<'_>,
+        load: Load,
+    ) -> Result<StoredResource, StoreError>;
+
+    async fn delete(
+        &self,
+        ctx: &WriteCtx,
+        kind: ResourceKind,
+        id: &str,
+        cond: &IfMatch,
+    ) -> Result<(), StoreError>;
+
+    async fn list(
+        &self,
+        source_id: i64,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> Result<ListPage, StoreError>;
+}
+
+/// The change journal, the sync engine's feed of SCIM writes.
+#[async_trait]
+pub trait Journal: Send + Sync + 'static {
+    /// Journal rows after `after_seq`, oldest first. Actions: `create`, `replace`, `patch`,
+    /// `delete`, `adopt`, and `member_deleted` on each group that lost a member because the
+    /// member was deleted.
+    ///
+    /// On PostgreSQL a row's `seq` is taken inside its transaction, so rows can become visible
+    /// out of `seq` order: a reader must not treat "nothing below my cursor" as final. It should
+    /// re-read a window behind its cursor (longer than any write transaction lasts; the work is
+    /// idempotent) — the full reconcile repairs anything older. SQLite has one writer at a time,
+    /// so there rows appear in order.
+    async fn journal_since(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<JournalEntry>, StoreError>;
+
+    /// The newest journal sequence number (0 when empty): a cheap "did anything change?".
+    async fn journal_head(&self) -> Result<i64, StoreError>;
+}
+
+/// Sources and their bearer tokens.
+#[async_trait]
+pub trait Tokens: Send + Sync + 'static {
+    /// Creates the source if new (setting `compat` when given) and returns it.
+    async fn upsert_source(&self, name: &str, compat: Option<&str>) -> Result<Source, StoreError>;
+    async fn list_sources(&self) -> Result<Vec<Source>, StoreError>;
+    async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError>;
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
+    /// Marks the token revoked; false when no live token has that id.
+    async fn revoke_token(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// The live or dead token with this SHA-256 digest, with its source.
+    async fn find_token(&self, digest: &[u8]) -> Result<Option<TokenRecord>, StoreError>;
+    async fn touch_token(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError>;
+    /// Records the client `auto` recognised; the first detection stays.
+    async fn set_detected_compat(&self, source_id: i64, compat: &str) -> Result<(), StoreError>;
+}
+
+/// The sync record: the SCIM side as the engine reads it, and the AWS principals and
+/// memberships the bridge manages.
+#[async_trait]
+pub trait SyncRecord: Send + Sync + 'static {
+    /// Every user, group and direct membership, read in one consistent snapshot.
+    async fn snapshot(&self) -> Result<Snapshot, StoreError>;
+    /// The AWS principals and memberships the bridge manages.
+    async fn sync_state(&self) -> Result<SyncState, StoreError>;
+    /// Records (or updates) a managed principal.
+    async fn put_principal(&self, p: &AwsPrincipal) -> Result<(), StoreError>;
+    async fn remove_principal(
+        &self,
+        kind: ResourceKind,
+        resource_id: Uuid,
+    ) -> Result<(), StoreError>;
+    async fn put_membership(&self, m: &AwsMembership) -> Result<(), StoreError>;
+    async fn remove_membership(&self, group_id: Uuid, user_id: Uuid) -> Result<(), StoreError>;
+    /// Records a create about to be sent (removed once the principal is recorded).
+    async fn put_pending_create(&self, p: &PendingCreate) -> Result<(), StoreError>;
+    async fn remove_pending_create(
+        &self,
+        kind: ResourceKind,
+        resource_id: Uuid,
+    ) -> Result<(), StoreError>;
+    /// Creates a process died in the middle of, oldest first.
+    async fn pending_creates(&self) -> Result<Vec<PendingCreate>, StoreError>;
+}
+
+/// Permission sets, applications and assignments (the access part of the sync record).
+#[async_trait]
+pub trait AccessRecord: Send + Sync + 'static {
+    async fn access_state(&self) -> Result<AccessState, StoreError>;
+    async fn put_access_object(&self, o: &AccessObject) -> Result<(), StoreError>;
+    async fn remove_access_object(
+        &self,
+        kind: AccessObjectKind,
+        name: &str,
+    ) -> Result<(), StoreError>;
+    async fn put_assignment(&self, a: &AssignmentRecord) -> Result<(), StoreError>;
+    async fn remove_assignment(&self, key: &AssignmentKey) -> Result<(), StoreError>;
+}
+
+/// Sync runs and what they leave behind: the audit log, the serving sync's health, counts.
+#[async_trait]
+pub trait RunLog: Send + Sync + 'static {
+    /// Inserts or updates a run.
+    async fn save_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+    async fn append_audit(&self, row: &AuditRow) -> Result<(), StoreError>;
+    /// The newest runs first.
+    async fn list_runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError>;
+    /// What the real runs started since `since` deleted and removed, leaving out the last
+    /// forced run and those before it (the delete guard's window).
+    async fn recent_removals(&self, since: Timestamp) -> Result<Removals, StoreError>;
+    async fn get_run(&self, id: Uuid) -> Result<Option<RunRecord>, StoreError>;
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn sync_counts(&self) -> Result<SyncCounts, StoreError>;
+    /// The rules of the newest run not started by the CLI (what the serving replicas use).
+    async fn serving_rules(&self) -> Result<Option<ServingRules>, StoreError>;
+    /// The serving replicas' identity store and last failure (`sync_health`).
+    async fn sync_health(&self) -> Result<SyncHealthRecord, StoreError>;
+    /// Records the serving sync's failure; None clears it (a run succeeded).
+    async fn set_sync_failure(&self, failure: Option<&SyncFailure>) -> Result<(), StoreError>;
+    /// Records the identity store the serving sync reached.
+    async fn set_identity_store(&self, store: &IdentityStoreRef) -> Result<(), StoreError>;
+}
+
+/// The sync lease: one run at a time across every replica and the CLI.
+#[async_trait]
+pub trait Lease: Send + Sync + 'static {
+    /// Takes or renews the sync lease for `holder` for `seconds`; false when another holder's
+    /// lease has not expired. PostgreSQL reckons with its own clock, so replicas whose clocks
+    /// disagree still agree on when a lease ends.
+    async fn acquire_sync_lease(&self, holder: Uuid, seconds: u32) -> Result<bool, StoreError>;
+    async fn release_sync_lease(&self, holder: Uuid) -> Result<(), StoreError>;
+    /// Whether a run (of any replica or CLI) holds the sync lease now.
+    async fn sync_running(&self) -> Result<bool, StoreError>;
+}
+
+/// Sync control (issue 14): the pause and the destructive actions held for approval.
+#[async_trait]
+pub trait Control: Send + Sync + 'static {
+    /// The pause in force, if sync is paused.
+    async fn sync_pause(&self) -> Result<Option<SyncPause>, StoreError>;
+    /// Pauses sync unless it is paused already; returns the pause in force (the first one).
+    async fn pause_sync(&self, pause: &SyncPause) -> Result<SyncPause, StoreError>;
+    /// Ends the pause; returns the pause that was in force, if any.
+    async fn resume_sync(&self) -> Result<Option<SyncPause>, StoreError>;
+    /// Records the destructive actions a run held (its run must be recorded).
+    async fn put_hold(&self, hold: &Hold) -> Result<(), StoreError>;
+    async fn get_hold(&self, run_id: Uuid) -> Result<Option<Hold>, StoreError>;
+    /// The holds pending or approved (not yet applied), oldest first.
+    async fn open_holds(&self) -> Result<Vec<Hold>, StoreError>;
+    /// Pending → approved; false when the hold is not pending (any more).
+    async fn approve_hold(&self, run_id: Uuid, by: &str, at: Timestamp)
+    -> Result<bool, StoreError>;
+    /// `from` → `to` (applied or superseded) by `by_run`; false when it was not in `from`.
+    async fn close_hold(
+        &self,
+        run_id: Uuid,
+        from: HoldState,
+        to: HoldState,
+        by_run: Uuid,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+}
