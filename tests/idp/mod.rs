@@ -157,7 +157,7 @@ pub fn assert_deactivated_then_reactivated(journal: &[JournalEntry], user: &str)
     let change_to = |active: bool, after: i64| {
         journal.iter().find(|j| {
             j.seq > after
-                && j.resource_type == "User"
+                && j.resource_type.name() == "User"
                 && j.resource_id == user
                 && (j.action == "patch" || j.action == "replace")
                 && j.detail.as_ref().and_then(|d| d.get("active")) == Some(&json!(active))
@@ -169,7 +169,11 @@ pub fn assert_deactivated_then_reactivated(journal: &[JournalEntry], user: &str)
             .map(|j| {
                 format!(
                     "{} {} {} {} {:?}",
-                    j.seq, j.resource_type, j.resource_id, j.action, j.detail
+                    j.seq,
+                    j.resource_type.name(),
+                    j.resource_id,
+                    j.action,
+                    j.detail
                 )
             })
             .collect::<Vec<_>>()

@@ -308,12 +308,8 @@ impl<C: Tx> Steps<C> {
         group: Uuid,
         ids: &[Uuid],
     ) -> Result<Vec<Uuid>, StoreError> {
-        let sql = format!(
-            "DELETE FROM group_members WHERE group_id = $1 AND {} RETURNING member_id",
-            self.dialect.in_array("member_id", 2)
-        );
-        let binds = vec![Bind::Id(group), Bind::Ids(ids.to_vec())];
-        member_ids(self.conn.fetch_all(&sql, binds).await?)
+        let listed = self.dialect.in_array("member_id", 2);
+        self.delete_members_if(group, &listed, ids).await
     }
 
     /// Removes every member not in `keep`; returns the ids removed.
@@ -322,11 +318,20 @@ impl<C: Tx> Steps<C> {
         group: Uuid,
         keep: &[Uuid],
     ) -> Result<Vec<Uuid>, StoreError> {
-        let sql = format!(
-            "DELETE FROM group_members WHERE group_id = $1 AND NOT ({}) RETURNING member_id",
-            self.dialect.in_array("member_id", 2)
-        );
-        let binds = vec![Bind::Id(group), Bind::Ids(keep.to_vec())];
+        let unlisted = format!("NOT ({})", self.dialect.in_array("member_id", 2));
+        self.delete_members_if(group, &unlisted, keep).await
+    }
+
+    /// Removes the members of `group` for which `cond` (over the id array `$2`) holds.
+    async fn delete_members_if(
+        &mut self,
+        group: Uuid,
+        cond: &str,
+        ids: &[Uuid],
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let sql =
+            format!("DELETE FROM group_members WHERE group_id = $1 AND {cond} RETURNING member_id");
+        let binds = vec![Bind::Id(group), Bind::Ids(ids.to_vec())];
         member_ids(self.conn.fetch_all(&sql, binds).await?)
     }
 
