@@ -6,6 +6,7 @@
 //! so adding or removing one member of a huge group touches one row.
 
 mod access_sql;
+pub mod budget;
 mod columns;
 mod control_sql;
 pub mod filter_sql;
