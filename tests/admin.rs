@@ -14,7 +14,7 @@ use crate::support::moto::{Moto, SYNCING_ENV, writes};
 use crate::support::{Backend, Reply, eventually_ok, group, user};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 on_both_backends!(
     admin_sync_runs_and_reports,

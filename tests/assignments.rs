@@ -12,7 +12,7 @@ use crate::support::{Backend, TestApp, eventually, execute_sql, patch_op, spawn_
 use crate::sync::{check_with, count, sync, sync_command, sync_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 on_both_backends!(
     assignments_follow_the_rules,

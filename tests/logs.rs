@@ -8,7 +8,7 @@ use crate::support::{Backend, TestDatabase, eventually, fresh_database, spawn_ap
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `scimbridge serve` with its stderr in a file, on a migrated database.
 struct Logged {

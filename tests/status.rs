@@ -9,7 +9,7 @@ use crate::support::fault_proxy::{FaultProxy, Faults};
 use crate::support::moto::{Moto, SYNCING_ENV, aws_config_section};
 use crate::support::{Backend, eventually_ok};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 on_both_backends!(status_shows_aws_unreachable_failing_and_recovered);
 

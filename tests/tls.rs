@@ -5,7 +5,7 @@ use crate::support::{Backend, eventually, fresh_database};
 use scimbridge::config::Settings;
 use scimbridge::startup::Application;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A self-signed certificate for localhost: (certificate PEM, key PEM, certificate DER).
 fn certificate() -> (String, String, Vec<u8>) {

@@ -6,7 +6,7 @@ use super::binary::{Server, free_port};
 use aws_config::{BehaviorVersion, Region};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Moto {
     pub endpoint: String,
