@@ -11,10 +11,10 @@
 use crate::on_both_backends;
 use crate::support::binary::{BinaryApp, IdpClient, command};
 use crate::support::moto::{Moto, SYNCING_ENV, writes};
-use crate::support::{Backend, Reply, group, user};
+use crate::support::{Backend, Reply, eventually_ok, group, user};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 on_both_backends!(
     admin_sync_runs_and_reports,
@@ -67,20 +67,20 @@ async fn serve_with_sync(b: Backend) -> (Moto, BinaryApp, IdpClient, IdpClient) 
 /// Waits for the full run the server makes at start-up: the last run is there and has ended
 /// (on an empty database, with nothing to do).
 pub(crate) async fn startup_run_done(admin: &IdpClient) {
-    let started = Instant::now();
-    loop {
+    let last = eventually_ok(RUN_TIMEOUT, "the start-up run ending", || async {
         let r = admin.get("/admin/v1/status").await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         let last = &r.body["last_run"];
         if last.is_object() && last["status"] != "running" {
-            assert_eq!(last["trigger"], "startup", "{last}");
-            assert_eq!(last["status"], "succeeded", "{last}");
-            assert_eq!(last["full"], true, "the start-up run re-reads AWS: {last}");
-            return;
+            Ok(last.clone())
+        } else {
+            Err(r.body.to_string())
         }
-        assert!(started.elapsed() < RUN_TIMEOUT, "the start-up run never ended: {}", r.body);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    assert_eq!(last["trigger"], "startup", "{last}");
+    assert_eq!(last["status"], "succeeded", "{last}");
+    assert_eq!(last["full"], true, "the start-up run re-reads AWS: {last}");
 }
 
 /// `POST /admin/v1/sync{query}` with this body → 202: the run id.
@@ -92,16 +92,12 @@ pub(crate) async fn start_run(admin: &IdpClient, query: &str, body: Option<&Valu
 
 /// Polls the run until it is no longer `running`; returns it.
 pub(crate) async fn finished_run(admin: &IdpClient, run_id: &str) -> Value {
-    let started = Instant::now();
-    loop {
+    eventually_ok(RUN_TIMEOUT, &format!("run {run_id} ending"), || async {
         let r = admin.get(&format!("/admin/v1/sync/runs/{run_id}")).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        if r.body["status"] != "running" {
-            return r.body;
-        }
-        assert!(started.elapsed() < RUN_TIMEOUT, "run {run_id} never ended: {}", r.body);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if r.body["status"] != "running" { Ok(r.body) } else { Err(r.body.to_string()) }
+    })
+    .await
 }
 
 /// `GET /admin/v1/status` → 200: the body.

@@ -8,11 +8,11 @@ use crate::on_both_backends;
 use crate::support::binary::{BinaryApp, IdpClient};
 use crate::support::fault_proxy::{FaultProxy, Faults};
 use crate::support::moto::{Moto, SYNCING_ENV, aws_config_section, writes};
-use crate::support::{Backend, TestApp, execute_sql, patch_op, spawn_app};
+use crate::support::{Backend, TestApp, eventually, execute_sql, patch_op, spawn_app};
 use crate::sync::{check_with, count, sync, sync_command, sync_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 on_both_backends!(
     assignments_follow_the_rules,
@@ -518,11 +518,10 @@ async fn serve_applies_rules_to_a_group_pushed_by_the_idp(b: Backend) {
         IdpClient::new(&app.base, app.token("okta", None), None, "application/scim+json", None);
     let r = idp.post("/Groups", &crate::support::group("Pushed", &[])).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let created = Instant::now();
-    while moto.account_assignments(A, &view_only).await.is_empty() {
-        assert!(created.elapsed() < Duration::from_secs(30), "the assignment never reached AWS");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(Duration::from_secs(30), "the assignment reaching AWS", || async {
+        !moto.account_assignments(A, &view_only).await.is_empty()
+    })
+    .await;
     assert_eq!(
         moto.account_assignments(A, &view_only).await,
         [moto.groups().await["Pushed"].clone()]
@@ -621,11 +620,10 @@ async fn an_operation_still_in_progress_when_a_run_died_is_polled_not_resent(b: 
     // The run is killed while AWS still works on its create.
     let (mut cmd, _dir) = sync_command(&app, &config, &[]);
     let mut child = cmd.stdout(std::process::Stdio::null()).spawn().expect("start sync");
-    let started = Instant::now();
-    while proxy.stats().by_operation.get("CreateAccountAssignment").copied().unwrap_or(0) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(20), "the create was never sent");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(20), "the create being sent", || async {
+        proxy.stats().by_operation.get("CreateAccountAssignment").copied().unwrap_or(0) > 0
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     child.kill().expect("kill sync");
     child.wait().expect("reap sync");

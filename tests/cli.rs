@@ -2,7 +2,7 @@
 
 use crate::on_both_backends;
 use crate::support::binary::{Server, binary, command, free_port};
-use crate::support::{Backend, execute_sql, fresh_database};
+use crate::support::{Backend, eventually, execute_sql, fresh_database};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -72,15 +72,10 @@ async fn token_commands_and_serve(b: Backend) {
     let _server = Server(child);
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..100 {
-        if client.get(format!("{base}/livez")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "serve did not come up");
+    eventually(Duration::from_secs(10), "serve coming up", || async {
+        client.get(format!("{base}/livez")).send().await.is_ok()
+    })
+    .await;
     assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
     let r = client.get(format!("{base}/scim/v2/Users")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 200);

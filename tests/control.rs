@@ -6,7 +6,7 @@
 use crate::on_both_backends;
 use crate::support::binary::{BinaryApp, IdpClient, cli_with_config as scimbridge, command};
 use crate::support::moto::{Moto, SYNCING_ENV};
-use crate::support::{Backend, Reply, patch_op, spawn_app, user};
+use crate::support::{Backend, Reply, eventually, patch_op, spawn_app, user};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -350,11 +350,10 @@ async fn stays_out_of_aws(moto: &Moto, name: &str, for_at_least: Duration) {
 }
 
 async fn reaches_aws(moto: &Moto, name: &str) {
-    let started = Instant::now();
-    while !moto.users().await.contains_key(name) {
-        assert!(started.elapsed() < Duration::from_secs(30), "{name} never reached AWS");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(Duration::from_secs(30), &format!("{name} reaching AWS"), || async {
+        moto.users().await.contains_key(name)
+    })
+    .await;
 }
 
 /// Two replicas on one PostgreSQL database: a pause through one holds the other's scheduler,

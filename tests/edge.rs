@@ -5,7 +5,7 @@
 
 use crate::on_both_backends;
 use crate::support::binary::{command, free_port};
-use crate::support::{Backend, fresh_database, group, spawn_app_with, user};
+use crate::support::{Backend, eventually_ok, fresh_database, group, spawn_app_with, user};
 use reqwest::{Method, StatusCode};
 use scimbridge::config::Settings;
 use scimbridge::startup::Application;
@@ -176,20 +176,12 @@ async fn large_bulk_bodies_in_flight_are_bounded() {
     let r = app.post("/Bulk", &bulk("small@example.com")).await;
     assert_eq!(r.status, StatusCode::OK, "a small /Bulk still passes: {}", r.body);
     drop(holder);
-    let started = Instant::now();
-    loop {
+    eventually_ok(Duration::from_secs(5), "the permit coming back", || async {
         let r =
             app.raw(Method::POST, "/Bulk", ct, padded(&bulk("third@example.com"), 2 * MIB)).await;
-        if r.status == StatusCode::OK {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the permit never came back: {}",
-            r.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if r.status == StatusCode::OK { Ok(()) } else { Err(r.body.to_string()) }
+    })
+    .await;
 }
 
 /// `meta.location` and `Location` of a created user, sent with these extra headers.
@@ -252,11 +244,11 @@ async fn metrics_on_their_own_address() {
     store.migrate().await.unwrap();
     let (_, token, _) =
         scimbridge::auth::create_token(&*store, Some(("okta", None)), None).await.unwrap();
-    let app = Application::build_with_store(settings, store, None).await.unwrap();
+    let app = Application::build_with(settings, store).await.unwrap();
     let main = format!("http://127.0.0.1:{}", app.port());
     let metrics = format!("http://127.0.0.1:{}", app.metrics_port().expect("a metrics port"));
     assert_ne!(main, metrics);
-    tokio::spawn(app.run_until_stopped());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
     let client = reqwest::Client::new();
     let get = |url: String| {
         let req = client.get(url).bearer_auth(&token);

@@ -5,10 +5,11 @@
 use crate::support::Backend;
 use crate::support::binary::{BinaryApp, IdpClient};
 use crate::support::moto::{Moto, SYNCING_ENV};
-use crate::support::{group, patch_op, user};
+use crate::support::{eventually_ok, group, patch_op, user};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 /// No scheduled run during the test; changes are pushed a second after the IdP pauses.
 const CONFIG: &str = "[sync]\nschedule = \"0 0 0 1 1 *\"\ndebounce_seconds = 1\n";
@@ -67,17 +68,16 @@ async fn two_replicas_serve_concurrently_and_sync_one_run_at_a_time() {
         r.body["run_id"].as_str().unwrap().to_owned()
     }))
     .await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    // One deadline for both runs.
+    let deadline = Instant::now() + Duration::from_secs(120);
     for (c, id) in admins.iter().zip(&requested) {
-        loop {
+        let limit = deadline.saturating_duration_since(Instant::now());
+        let run = eventually_ok(limit, &format!("run {id} ending"), || async {
             let run = c.get(&format!("/admin/v1/sync/runs/{id}")).await.body;
-            if run["status"] != "running" {
-                assert_eq!(run["status"], "succeeded", "{run}");
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "run {id} never ended");
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
+            if run["status"] != "running" { Ok(run) } else { Err(run.to_string()) }
+        })
+        .await;
+        assert_eq!(run["status"], "succeeded", "{run}");
     }
 
     // A single run at a time: no two recorded runs overlap.

@@ -7,7 +7,7 @@
 use crate::support::binary::{Server, binary, command, free_port};
 use crate::support::moto::{AWS_ENV, Moto};
 use crate::support::tcp_proxy::TcpProxy;
-use crate::support::{Backend, fresh_database};
+use crate::support::{Backend, eventually, eventually_ok, fresh_database};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -315,11 +315,10 @@ async fn serve_tells_an_outage_from_a_busy_database() {
     let client = reqwest::Client::new();
     let users = format!("http://127.0.0.1:{port}/scim/v2/Users");
     let get = || client.get(&users).bearer_auth(&token).send();
-    let started = Instant::now();
-    while get().await.map(|r| r.status().as_u16()).ok() != Some(200) {
-        assert!(started.elapsed() < Duration::from_secs(30), "serve did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(30), "serve coming up", || async {
+        get().await.map(|r| r.status().as_u16()).ok() == Some(200)
+    })
+    .await;
 
     proxy.cut();
     // A connection lost mid-use, then new ones refused (after the pool's wait).
@@ -332,13 +331,9 @@ async fn serve_tells_an_outage_from_a_busy_database() {
     }
 
     proxy.restore().await;
-    let started = Instant::now();
-    loop {
+    eventually_ok(Duration::from_secs(30), "200 after the outage", || async {
         let status = get().await.unwrap().status();
-        if status == 200 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "still {status} after the outage");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        if status == 200 { Ok(()) } else { Err(format!("still {status}")) }
+    })
+    .await;
 }

@@ -4,11 +4,11 @@
 
 use crate::support::binary::{Server, command, free_port};
 use crate::support::moto::{AWS_ENV, Moto};
-use crate::support::{Backend, TestDatabase, fresh_database, spawn_app};
+use crate::support::{Backend, TestDatabase, eventually, fresh_database, spawn_app};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `scimbridge serve` with its stderr in a file, on a migrated database.
 struct Logged {
@@ -37,16 +37,12 @@ impl Logged {
             .expect("spawn serve");
         let mut server = Server(child);
         let root = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        loop {
+        eventually(Duration::from_secs(30), "serve coming up", || {
             assert!(server.0.try_wait().expect("wait").is_none(), "serve exited");
-            let ready = reqwest::get(format!("{root}/readyz")).await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "serve did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            let ready = reqwest::get(format!("{root}/readyz"));
+            async { ready.await.is_ok_and(|r| r.status() == 200) }
+        })
+        .await;
         Logged { root, log, _server: server, _dir: dir }
     }
 

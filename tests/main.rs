@@ -35,3 +35,4 @@ mod tls;
 mod tolerances;
 mod users;
 mod versioning;
+mod wiring;

@@ -1,7 +1,7 @@
 //! Several identity sources side by side: isolation, token lifecycle, journal attribution.
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, spawn_app, spawn_app_with, user};
+use crate::support::{Backend, TestApp, eventually, spawn_app, spawn_app_with, user};
 use reqwest::{Method, StatusCode};
 use scimbridge::config::{Settings, SourceSettings};
 use serde_json::{Value, json};
@@ -59,16 +59,11 @@ async fn token_lifecycle(b: Backend) {
     let r = app.request_as(&second, Method::GET, "/Users", None, &[]).await;
     assert_eq!(r.status, StatusCode::OK);
     // The last use is written in the background, after the reply.
-    let mut recorded = false;
-    for _ in 0..50 {
+    eventually(std::time::Duration::from_secs(5), "last use recorded", || async {
         let used = app.store.list_tokens().await.unwrap();
-        if used.iter().all(|t| t.last_used_at.is_some()) {
-            recorded = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(recorded, "last use is recorded");
+        used.iter().all(|t| t.last_used_at.is_some())
+    })
+    .await;
     // An expired token is refused.
     let source = app.store.upsert_source("test", None).await.unwrap();
     let secret = scimbridge::auth::generate_token();

@@ -4,12 +4,12 @@
 
 use crate::admin::{QUIET, finished_run, root, root_client, sample, start_run, status};
 use crate::on_both_backends;
-use crate::support::Backend;
 use crate::support::binary::{BinaryApp, IdpClient, free_port};
 use crate::support::fault_proxy::{FaultProxy, Faults};
 use crate::support::moto::{Moto, SYNCING_ENV, aws_config_section};
+use crate::support::{Backend, eventually_ok};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 on_both_backends!(status_shows_aws_unreachable_failing_and_recovered);
 
@@ -19,15 +19,11 @@ const SETTLE: Duration = Duration::from_secs(120);
 
 /// Polls `/admin/v1/status` until `done` holds; the status then.
 async fn status_when(admin: &IdpClient, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
+    eventually_ok(SETTLE, what, || async {
         let s = status(admin).await;
-        if done(&s) {
-            return s;
-        }
-        assert!(started.elapsed() < SETTLE, "never {what}: {s}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        if done(&s) { Ok(s) } else { Err(s.to_string()) }
+    })
+    .await
 }
 
 /// `/metrics`, and the `scimbridge_sync_healthy` series in it.

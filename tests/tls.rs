@@ -1,11 +1,11 @@
 //! Direct HTTPS (`[server] tls_cert_file` / `tls_key_file`): the server answers over TLS with
 //! the configured certificate, and serves a renewed one once its files change — no restart.
 
-use crate::support::{Backend, fresh_database};
+use crate::support::{Backend, eventually, fresh_database};
 use scimbridge::config::Settings;
 use scimbridge::startup::Application;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A self-signed certificate for localhost: (certificate PEM, key PEM, certificate DER).
 fn certificate() -> (String, String, Vec<u8>) {
@@ -55,9 +55,9 @@ async fn serves_https_and_picks_up_a_renewed_certificate() {
     settings.server.tls_key_file = Some(dir.path().join("tls.key"));
     let store = scimbridge::store::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
-    let app = Application::build_with_store(settings.clone(), store.clone(), None).await.unwrap();
+    let app = Application::build_with(settings.clone(), store.clone()).await.unwrap();
     let port = app.port();
-    tokio::spawn(app.run_until_stopped());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
 
     let trusted = [first.0.clone(), renewed.0.clone()];
     assert_eq!(served(&trusted, port).await, first.2);
@@ -65,19 +65,15 @@ async fn serves_https_and_picks_up_a_renewed_certificate() {
     assert!(plain.is_err() || !plain.unwrap().status().is_success(), "no plain HTTP");
 
     install(dir.path(), &renewed);
-    let started = Instant::now();
-    while served(&trusted, port).await != renewed.2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the renewed certificate was not picked up"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(Duration::from_secs(15), "the renewed certificate picked up", || async {
+        served(&trusted, port).await == renewed.2
+    })
+    .await;
 
     // A key that does not belong to the certificate is refused at start-up, naming the keys.
     std::fs::write(dir.path().join("tls.key"), certificate().1).unwrap();
     settings.server.listen = "127.0.0.1:0".into();
-    let refused = Application::build_with_store(settings, store, None).await;
+    let refused = Application::build_with(settings, store).await;
     let message = format!("{:#}", refused.err().expect("refused"));
     assert!(message.contains("tls_key_file"), "{message}");
 }

@@ -1,41 +1,9 @@
-//! The command line (see `shared/DESIGN.md`, "CLI"). Logs go to stderr; stdout carries only
-//! each command's documented output.
+//! The command line (see `shared/DESIGN.md`, "CLI"), as clap parses it; what each command
+//! does is [`crate::commands`]. Logs go to stderr; stdout carries only each command's
+//! documented output.
 
-use crate::config::{Overrides, Settings};
-use crate::exit;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
-
-/// The whole program, from the command line to the exit code: the `scimbridge` binary is this
-/// and nothing else, and so is the end-to-end tests' build of it (`tests/bin/`), so that the
-/// tests cannot run a binary older than the code.
-pub async fn main() -> i32 {
-    let cli = Cli::parse();
-    let overrides = Overrides {
-        database_url: cli.global.database_url.clone(),
-        listen: cli.global.listen.clone(),
-    };
-    let settings = match Settings::load(cli.global.config.as_deref(), &overrides) {
-        Ok(s) => s,
-        Err(e) => {
-            // `check` reports it as one of its checks too (stdout is its report).
-            if matches!(cli.command, Command::Check) {
-                let message = format!("{e:#}");
-                println!("FAIL  config: {}", message.strip_prefix("config: ").unwrap_or(&message));
-            }
-            eprintln!("error: {e:#}");
-            return exit::USAGE;
-        }
-    };
-    crate::telemetry::init(&settings.log.format, &settings.log.level);
-    match crate::commands::run(cli.command, settings).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            exit::code(&e)
-        }
-    }
-}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -281,7 +249,7 @@ pub struct TokenCreateArgs {
     #[arg(long)]
     pub admin: bool,
     /// The source's compatibility mode
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::config::COMPAT_MODES), conflicts_with = "admin")]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::scim::compat::COMPAT_MODES), conflicts_with = "admin")]
     pub compat: Option<String>,
     /// Days until the token expires [default: never]
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]

@@ -1,7 +1,11 @@
 //! scimbridge: a SCIM 2.0 service provider that identity providers push users and groups into,
 //! for provisioning AWS IAM Identity Center.
 //!
-//! - [`config`], [`cli`], [`commands`], [`exit`], [`telemetry`]: start-up
+//! - [`config`]: the settings as plain data, layered from file, environment and flags
+//! - [`startup`]: the composition root (what `serve` runs, and the in-process test app) and
+//!   the checked settings every command starts from
+//! - [`cli`], [`commands`], [`exit`], [`telemetry`]: the command line, one module per command,
+//!   exit codes, logs
 //! - [`http`]: the SCIM endpoints and health probes (actix-web)
 //! - [`scim`]: what each SCIM operation does, independent of HTTP
 //! - [`auth`]: bearer tokens

@@ -1,6 +1,6 @@
-//! The `scimbridge` binary: everything is in the library ([`scimbridge::cli::main`]).
+//! The `scimbridge` binary: everything is in the library ([`scimbridge::commands::main`]).
 
 #[tokio::main]
 async fn main() {
-    std::process::exit(scimbridge::cli::main().await);
+    std::process::exit(scimbridge::commands::main().await.into());
 }

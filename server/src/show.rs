@@ -29,7 +29,7 @@ pub struct Shown {
 
 struct Aws {
     id: String,
-    ownership: &'static str,
+    ownership: crate::store::Ownership,
 }
 
 struct Membership {
@@ -117,7 +117,7 @@ pub async fn find(
         .principals
         .iter()
         .find(|p| p.kind == kind && p.resource_id == resource_id)
-        .map(|p| Aws { id: p.aws_id.clone(), ownership: p.ownership.as_str() });
+        .map(|p| Aws { id: p.aws_id.clone(), ownership: p.ownership });
     let in_aws = |other: &str| {
         let Ok(other) = other.parse::<uuid::Uuid>() else { return false };
         let (group, user) = match kind {
@@ -227,7 +227,7 @@ impl Shown {
             "kind": self.kind.name(),
             "source": self.source,
             "resource": self.resource,
-            "aws": self.aws.as_ref().map(|a| json!({"id": a.id, "ownership": a.ownership})),
+            "aws": self.aws.as_ref().map(|a| json!({"id": a.id, "ownership": a.ownership.as_str()})),
             "last_push": self.last_push.as_ref().map(|p| json!({"at": p.at, "action": p.action, "run_id": p.run_id})),
             memberships_key: {
                 "total": self.membership_total,
@@ -257,8 +257,10 @@ impl Shown {
         match &self.aws {
             Some(a) => {
                 let owner = match a.ownership {
-                    "adopted" => "adopted (it existed in AWS; the bridge took it over)",
-                    _ => "created by the bridge",
+                    crate::store::Ownership::Adopted => {
+                        "adopted (it existed in AWS; the bridge took it over)"
+                    }
+                    crate::store::Ownership::Created => "created by the bridge",
                 };
                 out.push(format!("  aws id:     {}", a.id));
                 out.push(format!("  ownership:  {owner}"));

@@ -1,5 +1,6 @@
 //! Structured logs on stderr (text or JSON), filtered by `RUST_LOG` or `[log] level`.
 
+use crate::config::LogFormat;
 use serde::Serialize;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -9,18 +10,19 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, fmt};
 
-pub fn init(format: &str, level: &str) {
+pub fn init(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     // try_init: tests and embedders may have installed a subscriber already.
-    let _ = if format == "json" {
-        registry.with(json_layer(std::io::stderr)).try_init()
-    } else {
-        // Colour only on a terminal: `kubectl logs` and log shippers get plain text.
-        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        registry.with(fmt::layer().with_ansi(ansi).with_writer(std::io::stderr)).try_init()
+    let _ = match format {
+        LogFormat::Json => registry.with(json_layer(std::io::stderr)).try_init(),
+        LogFormat::Text => {
+            // Colour only on a terminal: `kubectl logs` and log shippers get plain text.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            registry.with(fmt::layer().with_ansi(ansi).with_writer(std::io::stderr)).try_init()
+        }
     };
 }
 
@@ -173,5 +175,15 @@ mod tests {
         assert_eq!(fields["message"], "sync run finished");
         assert_eq!(lines[0]["level"], "INFO");
         assert_eq!(lines[1]["fields"]["detail"], r#"{"not": "parsed"}"#);
+    }
+
+    #[test]
+    fn a_log_level_that_would_silence_the_logs_is_named() {
+        for good in ["info", "WARN", "scimbridge=debug,info", "off"] {
+            assert!(level_problem(good).is_none(), "{good}");
+        }
+        for bad in ["verbose", "info,chatty", "scimbridge=loud"] {
+            assert!(level_problem(bad).is_some(), "{bad}");
+        }
     }
 }

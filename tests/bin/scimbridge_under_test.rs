@@ -4,5 +4,5 @@
 
 #[tokio::main]
 async fn main() {
-    std::process::exit(scimbridge::cli::main().await);
+    std::process::exit(scimbridge::commands::main().await.into());
 }

@@ -224,24 +224,17 @@ fn run(url: &str, config: &Path, args: &[&str]) -> Output {
 async fn wait_until_ready(server: &mut Server, port: u16) {
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/readyz");
-    let started = Instant::now();
-    loop {
+    let what = format!("scimbridge serve: {url} answering 200");
+    super::eventually(STARTUP_TIMEOUT, &what, || {
         if let Ok(Some(status)) = server.0.try_wait() {
             panic!(
                 "scimbridge serve exited with {status} before it was ready (TEST_LOG=1 shows why)"
             );
         }
-        if let Ok(r) = client.get(&url).send().await
-            && r.status() == reqwest::StatusCode::OK
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < STARTUP_TIMEOUT,
-            "scimbridge serve: {url} did not answer 200 within {STARTUP_TIMEOUT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let ready = client.get(&url).send();
+        async { ready.await.is_ok_and(|r| r.status() == reqwest::StatusCode::OK) }
+    })
+    .await;
 }
 
 /// An HTTP client that sends what one IdP sends: its bearer token, its User-Agent (or none),

@@ -90,7 +90,7 @@ static TRACING: Once = Once::new();
 fn init_tracing() {
     TRACING.call_once(|| {
         if std::env::var("TEST_LOG").is_ok() {
-            scimbridge::telemetry::init("text", "info");
+            scimbridge::telemetry::init(scimbridge::config::LogFormat::Text, "info");
         }
     });
 }
@@ -170,6 +170,26 @@ where
     }
 }
 
+/// [`eventually`] for a poll that gives a value: waits until `poll` answers `Ok(value)` and
+/// returns it; a poll that asserts fails the test at once. When it has not after `limit`, the
+/// test fails naming `what` and what the last poll saw (its `Err`).
+pub async fn eventually_ok<T, F, Fut>(limit: std::time::Duration, what: &str, mut poll: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        match poll().await {
+            Ok(value) => return value,
+            Err(seen) => {
+                assert!(start.elapsed() < limit, "{what}: not within {limit:?}; last: {seen}")
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Runs one SQL statement on a test database, behind the server's back.
 pub async fn execute_sql(url: &str, sql: String) {
     if url.starts_with("postgres") {
@@ -204,10 +224,9 @@ pub async fn spawn_app_with(
     store.migrate().await.expect("migrate");
     let (_, token, _) =
         scimbridge::auth::create_token(&*store, Some(("test", compat)), None).await.expect("token");
-    let app =
-        Application::build_with_store(settings, store.clone(), None).await.expect("build app");
+    let app = Application::build_with(settings, store.clone()).await.expect("build app");
     let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
-    tokio::spawn(app.run_until_stopped());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp { base, token, url, store, client: reqwest::Client::new(), _db: db }
 }
 

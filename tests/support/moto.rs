@@ -6,7 +6,7 @@ use super::binary::{Server, free_port};
 use aws_config::{BehaviorVersion, Region};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Moto {
     pub endpoint: String,
@@ -82,11 +82,11 @@ impl Moto {
             .expect("start moto");
         let server = Server(child);
         let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(Instant::now() < deadline, "moto did not start on port {port}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = format!("moto starting on port {port}");
+        super::eventually(Duration::from_secs(60), &what, || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+        })
+        .await;
         let creds = aws_sdk_identitystore::config::Credentials::new(
             "testing", "testing", None, None, "static",
         );

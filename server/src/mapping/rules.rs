@@ -14,21 +14,11 @@ use super::aws_profile::{
     AwsAttributes, ENTERPRISE_EXTENSION, ENTERPRISE_TEXT, NAME_PARTS, ShapeError, USER_TEXT,
     check_user_name,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// `[mapping]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MappingSettings {
-    /// Attributes of the AWS user to leave out (`title`, `name.middleName`,
-    /// `enterprise.costCenter`, `emails`, …).
-    pub drop_user_attributes: Vec<String>,
-    /// Attribute → CEL expression over `user` (the SCIM user).
-    pub user_set: BTreeMap<String, String>,
-}
+pub use crate::config::MappingSettings;
 
 /// Expressions longer than this are refused (they are config, not programs).
 const MAX_EXPRESSION: usize = 4096;

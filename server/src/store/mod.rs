@@ -8,6 +8,7 @@
 //! so adding or removing one member of a huge group touches one row.
 
 mod backend;
+pub mod budget;
 pub mod filter_sql;
 mod model;
 mod roles;

@@ -1,0 +1,81 @@
+//! `[[permission_sets]]`, `[[assignments.account]]` and `[[assignments.application]]` as
+//! declared (checked by `sync::access::rules`, which reads the inline policy files).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// One managed permission set: created (or adopted by name) and kept as declared, updated in
+/// place — never deleted and re-created, which would change its IAM role names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PermissionSetSettings {
+    pub name: String,
+    pub description: Option<String>,
+    /// ISO-8601 duration, 1 to 12 hours (`PT8H`); unset: AWS's default (1 hour).
+    pub session_duration: Option<String>,
+    pub relay_state: Option<String>,
+    /// AWS-managed policy ARNs.
+    pub managed_policies: Vec<String>,
+    pub customer_managed_policies: Vec<CustomerManagedPolicy>,
+    /// A JSON policy document, relative to the config file.
+    pub inline_policy_file: Option<PathBuf>,
+    /// The document read from `inline_policy_file` at load.
+    #[serde(skip)]
+    pub inline_policy: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerManagedPolicy {
+    pub name: String,
+    #[serde(default = "root_path")]
+    pub path: String,
+}
+
+fn root_path() -> String {
+    "/".to_owned()
+}
+
+/// `[assignments]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AssignmentSettings {
+    pub account: Vec<AccountRule>,
+    pub application: Vec<ApplicationRule>,
+}
+
+impl AssignmentSettings {
+    pub fn is_empty(&self) -> bool {
+        self.account.is_empty() && self.application.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountRule {
+    /// The source whose principals the rule assigns. Required once the database holds more
+    /// than one source: a rule must never match what another IdP pushed.
+    pub source: Option<String>,
+    pub group: Option<String>,
+    pub group_external_id: Option<String>,
+    pub user: Option<String>,
+    /// The permission set's name (declared in `[[permission_sets]]` or existing in AWS).
+    pub permission_set: String,
+    /// 12-digit AWS account ids.
+    pub accounts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApplicationRule {
+    /// As [`AccountRule::source`].
+    pub source: Option<String>,
+    pub group: Option<String>,
+    pub group_external_id: Option<String>,
+    pub user: Option<String>,
+    pub application_arn: String,
+    /// Sets the application's assignment configuration: true, only assigned principals may use
+    /// it; false, everyone may. Unset: left as it is.
+    pub assignment_required: Option<bool>,
+}

@@ -1,0 +1,201 @@
+//! The settings a command runs with: the layered config file and environment
+//! ([`Settings::load`]), the inline policy files it names, and what each feature checks of its
+//! section (the database URL, compat modes, the log level, the schedule, the CEL filters and
+//! mappings, the assignment rules, trusted proxies) next to the limits' own checks. A broken
+//! setting stops every command at start, as a configuration error (exit 2).
+
+use crate::config::{Overrides, Settings, listen_problem};
+use std::path::Path;
+
+/// The settings of `config_file` and the environment under `overrides`, checked.
+pub fn load_settings(
+    config_file: Option<&Path>,
+    overrides: &Overrides,
+) -> anyhow::Result<Settings> {
+    let mut settings = Settings::load(config_file, overrides)?;
+    // Policy files are named relative to the config file.
+    let config_dir = config_file.and_then(Path::parent).unwrap_or(Path::new("."));
+    crate::sync::access::rules::load_inline_policies(&mut settings.permission_sets, config_dir)?;
+    validate(&settings)?;
+    Ok(settings)
+}
+
+/// Every check, in a fixed order (the first problem is the one reported).
+fn validate(settings: &Settings) -> anyhow::Result<()> {
+    if let Some(problem) = crate::store::url_problem(&settings.database.url) {
+        anyhow::bail!("config: database.url: {problem}");
+    }
+    if let Some(problem) = listen_problem(&settings.server.listen) {
+        anyhow::bail!("config: server.listen (--listen, SCIMBRIDGE_LISTEN): {problem}");
+    }
+    if let Some(problem) = settings.server.metrics_listen.as_deref().and_then(listen_problem) {
+        anyhow::bail!("config: server.metrics_listen: {problem}");
+    }
+    for (name, s) in &settings.sources {
+        if s.adopt_from.iter().any(|from| from == name) {
+            anyhow::bail!("config: sources.{name}.adopt_from names the source itself");
+        }
+        if let Some(c) = &s.compat
+            && !crate::scim::compat::COMPAT_MODES.contains(&c.as_str())
+        {
+            anyhow::bail!(
+                "config: sources.{name}.compat: unknown mode `{c}` (one of {})",
+                crate::scim::compat::COMPAT_MODES.join(", ")
+            );
+        }
+    }
+    if let Some(problem) = crate::telemetry::level_problem(&settings.log.level) {
+        anyhow::bail!("config: log.level: {problem}");
+    }
+    // `log.format` is a [`crate::config::LogFormat`]: a bad one does not deserialize.
+    crate::sync::scheduler::parse_schedule(&settings.sync.schedule)
+        .map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    if settings.aws.max_requests_per_second == 0 {
+        anyhow::bail!("config: aws.max_requests_per_second must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&settings.sync.max_delete_fraction) {
+        anyhow::bail!("config: sync.max_delete_fraction must be between 0 and 1");
+    }
+    humantime::parse_duration(&settings.sync.guard_window).map_err(|e| {
+        anyhow::anyhow!(
+            "config: sync.guard_window: {:?} is not a duration such as \"24h\" or \"90m\" ({e})",
+            settings.sync.guard_window
+        )
+    })?;
+    // Compiled here so that a broken expression stops start-up, not a run.
+    crate::mapping::rules::Rules::compile(&settings.sync.filter, &settings.mapping)?;
+    crate::sync::access::rules::validate(&settings.permission_sets, &settings.assignments)?;
+    if settings.database.max_connections == 0 {
+        anyhow::bail!("config: database.max_connections must be at least 1");
+    }
+    if settings.scim.max_results == 0 {
+        anyhow::bail!("config: scim.max_results must be at least 1");
+    }
+    if settings.scim.max_patch_operations == 0 {
+        anyhow::bail!("config: scim.max_patch_operations must be at least 1");
+    }
+    if settings.scim.max_request_bytes == 0 || settings.scim.max_payload_bytes == 0 {
+        anyhow::bail!(
+            "config: scim.max_request_bytes and scim.max_payload_bytes must be at least 1"
+        );
+    }
+    if settings.scim.max_concurrent_large_requests == Some(0) {
+        anyhow::bail!("config: scim.max_concurrent_large_requests must be at least 1");
+    }
+    if settings.server.request_body_timeout_seconds == 0 {
+        anyhow::bail!("config: server.request_body_timeout_seconds must be at least 1");
+    }
+    crate::http::forwarded::TrustedProxies::parse(&settings.server.trusted_proxies)
+        .map_err(|e| anyhow::anyhow!("config: server.trusted_proxies: {e}"))?;
+    if let Some(addr) = &settings.server.metrics_listen
+        && addr.trim() == settings.server.listen.trim()
+    {
+        anyhow::bail!("config: server.metrics_listen must differ from server.listen ({addr})");
+    }
+    if settings.server.tls_cert_file.is_some() != settings.server.tls_key_file.is_some() {
+        anyhow::bail!(
+            "config: server.tls_cert_file and server.tls_key_file go together: set both (HTTPS) or neither"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load(path: &str) -> anyhow::Result<Settings> {
+        load_settings(Some(Path::new(path)), &Overrides::default())
+    }
+
+    #[test]
+    fn a_bad_listen_address_or_database_url_is_named() {
+        Jail::expect_with(|_jail| {
+            let over = Overrides { listen: Some("localhost:abc".into()), ..Default::default() };
+            let err = load_settings(None, &over).unwrap_err().to_string();
+            assert!(err.contains("--listen") && err.contains("\"abc\""), "{err}");
+            let over =
+                Overrides { database_url: Some("mysql://u:pw@h/db".into()), ..Default::default() };
+            let err = load_settings(None, &over).unwrap_err().to_string();
+            assert!(err.contains("database.url") && err.contains("mysql") && !err.contains("pw"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn assignment_rules_and_inline_policy_relative_to_the_config_file() {
+        Jail::expect_with(|jail| {
+            jail.create_dir("conf/policies")?;
+            jail.create_file(
+                "conf/policies/ec2.json",
+                r#"{"Version": "2012-10-17", "Statement": []}"#,
+            )?;
+            jail.create_file(
+                "conf/c.toml",
+                r#"
+[[permission_sets]]
+name = "EC2AdminAccess"
+session_duration = "PT8H"
+managed_policies = ["arn:aws:iam::aws:policy/AmazonEC2FullAccess"]
+customer_managed_policies = [{ name = "ec2-extra" }]
+inline_policy_file = "policies/ec2.json"
+
+[[assignments.account]]
+group_external_id = "00aa"
+permission_set = "EC2AdminAccess"
+accounts = ["111111111111"]
+
+[[assignments.application]]
+user = "ana@example.com"
+application_arn = "arn:aws:sso::123456789012:application/ssoins-1111111111111111/apl-1111111111111111"
+"#,
+            )?;
+            let s = load("conf/c.toml").unwrap();
+            let set = &s.permission_sets[0];
+            assert_eq!(set.inline_policy.as_ref().unwrap()["Version"], "2012-10-17");
+            assert_eq!(set.customer_managed_policies[0].path, "/");
+            assert_eq!(
+                s.assignments.account[0].subject(),
+                crate::sync::access::rules::Subject::GroupExternalId("00aa".into())
+            );
+            assert_eq!(s.assignments.application.len(), 1);
+
+            jail.create_file("conf/policies/ec2.json", "{not json")?;
+            let err = load("conf/c.toml").unwrap_err();
+            assert!(err.to_string().contains("permission_sets[0].inline_policy_file"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_compat_mode_is_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[sources.x]\ncompat = \"nope\"\n")?;
+            let err = load("c.toml").unwrap_err();
+            assert!(err.to_string().contains("sources.x.compat"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_guard_window_or_rule_source_is_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[sync]\nguard_window = \"a day\"\n")?;
+            let err = load("c.toml").unwrap_err();
+            assert!(err.to_string().contains("sync.guard_window"), "{err}");
+            jail.create_file("c.toml", "[sync]\nguard_window = \"90m\"\n")?;
+            let s = load("c.toml").unwrap();
+            assert_eq!(s.sync.guard_window(), std::time::Duration::from_secs(5400));
+            jail.create_file(
+                "c.toml",
+                "[[assignments.account]]\nsource = \"okta tenant\"\ngroup = \"G\"\n\
+                 permission_set = \"P\"\naccounts = [\"111111111111\"]\n",
+            )?;
+            let err = load("c.toml").unwrap_err();
+            assert!(err.to_string().contains("assignments.account[0].source"), "{err}");
+            Ok(())
+        });
+    }
+}
