@@ -7,6 +7,9 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
+/// Declared here, and read from AWS by the adapter: a type of the target port.
+pub use crate::sync::target::CustomerManagedPolicy;
+
 /// One managed permission set: created (or adopted by name) and kept as declared, updated in
 /// place — never deleted and re-created, which would change its IAM role names.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -25,18 +28,6 @@ pub struct PermissionSetSettings {
     /// The document read from `inline_policy_file` at load.
     #[serde(skip)]
     pub inline_policy: Option<Value>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerManagedPolicy {
-    pub name: String,
-    #[serde(default = "root_path")]
-    pub path: String,
-}
-
-fn root_path() -> String {
-    "/".to_owned()
 }
 
 /// `[assignments]`.
