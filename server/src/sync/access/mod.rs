@@ -22,3 +22,6 @@ pub mod rules;
 mod run;
 
 pub use run::AccessRun;
+
+#[cfg(test)]
+mod tests;

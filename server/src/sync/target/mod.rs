@@ -8,6 +8,9 @@
 //! This module depends on nothing else of the sync engine, so that the engine, the access
 //! applier and the adapter all depend on it and never on each other.
 
+#[cfg(test)]
+pub mod fake;
+
 use crate::mapping::aws_profile::AwsAttributes;
 use crate::store::PrincipalType;
 use async_trait::async_trait;
