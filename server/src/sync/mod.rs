@@ -1,5 +1,5 @@
 //! The sync engine: desired state (store + mappings) → plan → AWS, with its state in the
-//! database. [`directory`] is what it needs of the Identity Store; [`aws`] provides it.
+//! database. [`target`] is what it needs of IAM Identity Center; [`aws`] provides it.
 
 pub mod access;
 mod apply;
@@ -14,3 +14,4 @@ pub mod health;
 pub mod hold;
 pub mod plan;
 pub mod scheduler;
+pub mod target;

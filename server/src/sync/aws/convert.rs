@@ -1,7 +1,7 @@
 //! The AWS profile's JSON shape ([`AwsAttributes`]) into SDK requests.
 
 use crate::mapping::aws_profile::AwsAttributes;
-use crate::sync::directory::{AttributeChange, AwsError};
+use crate::sync::target::{AttributeChange, AwsError};
 use aws_sdk_identitystore::operation::create_user::builders::CreateUserFluentBuilder;
 use aws_sdk_identitystore::types::{Address, AttributeOperation, Email, Name, PhoneNumber, Role};
 use aws_smithy_types::{Document, Number};

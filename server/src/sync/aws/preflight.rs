@@ -11,8 +11,7 @@
 use super::AwsDirectory;
 use crate::store::PrincipalType;
 use crate::sync::access::rules::{AssignmentSettings, PermissionSetSettings, referenced_only};
-use crate::sync::access::{AccountAssignment, SsoAdmin};
-use crate::sync::directory::{AwsError, Directory};
+use crate::sync::target::{AccountAssignment, AwsError, Directory, SsoAdmin};
 use serde_json::json;
 use std::collections::BTreeSet;
 

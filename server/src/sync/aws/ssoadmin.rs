@@ -1,24 +1,23 @@
-//! SSO Admin over aws-sdk-ssoadmin: permission sets, account and application assignments —
-//! through the same limiter and retries as the Identity Store ([`AwsDirectory::call`]).
-//! ConflictException ("a conflict with a previous successful write", typically an operation
-//! still running on the same permission set or account) is retried here with backoff.
+//! The SSO Admin side of the adapter: [`SsoAdmin`] over aws-sdk-ssoadmin (permission sets,
+//! account and application assignments) and the instance ARN they name — through the same
+//! limiter and retries as the Identity Store ([`super::retry`]). Writes go through
+//! `call_settling`, which also retries ConflictException ("a conflict with a previous
+//! successful write", typically an operation still running on the same permission set or
+//! account).
 
 use super::AwsDirectory;
+use super::retry::gone;
 use crate::store::PrincipalType;
-use crate::sync::access::rules::CustomerManagedPolicy;
-use crate::sync::access::{AccountAssignment, OpState, OpStatus, PermissionSetShape, SsoAdmin};
-use crate::sync::directory::{AwsError, backoff};
+use crate::sync::target::{
+    AccountAssignment, AwsError, CustomerManagedPolicy, OpState, OpStatus, PermissionSetShape,
+    SsoAdmin,
+};
 use async_trait::async_trait;
-use aws_sdk_ssoadmin::error::{ProvideErrorMetadata, SdkError};
+
 use aws_sdk_ssoadmin::types::{
     self as sso, CustomerManagedPolicyReference, ProvisionTargetType, StatusValues, TargetType,
 };
 use serde_json::Value;
-use std::future::Future;
-
-/// Attempts of an operation AWS answers with ConflictException (waits from 0.4 s doubling to
-/// 20 s: about a minute in all, as long as a provisioning of the same permission set may run).
-const CONFLICT_ATTEMPTS: u32 = 8;
 
 impl AwsDirectory {
     /// The Identity Center instance: from the config, else discovered (ListInstances).
@@ -46,31 +45,6 @@ impl AwsDirectory {
             })
             .await
             .map(String::as_str)
-    }
-
-    /// [`AwsDirectory::call`], with ConflictException retried after a backoff.
-    async fn call_settling<T, E, F, Fut>(
-        &self,
-        operation: &'static str,
-        mut send: F,
-    ) -> Result<T, AwsError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, SdkError<E>>>,
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.call(operation, &mut send).await {
-                Err(AwsError::Conflict { message, .. }) if attempt < CONFLICT_ATTEMPTS => {
-                    let wait = backoff(attempt + 1, None, 0.5 + rand::random::<f64>() / 2.0);
-                    tracing::debug!(operation, attempt, ?wait, %message, "conflict; retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                other => return other,
-            }
-        }
     }
 }
 
@@ -138,6 +112,7 @@ fn reference(
 
 #[async_trait]
 impl SsoAdmin for AwsDirectory {
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "ListPermissionSets"))]
     async fn list_permission_sets(&self) -> Result<Vec<String>, AwsError> {
         let list = self
             .sso
@@ -157,6 +132,7 @@ impl SsoAdmin for AwsDirectory {
         .await
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "DescribePermissionSet", permission_set = arn))]
     async fn permission_set_name(&self, arn: &str) -> Result<String, AwsError> {
         let req = self
             .sso
@@ -167,6 +143,7 @@ impl SsoAdmin for AwsDirectory {
         Ok(out.permission_set().and_then(|p| p.name()).unwrap_or_default().to_owned())
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "DescribePermissionSet", permission_set = arn))]
     async fn read_permission_set(&self, arn: &str) -> Result<PermissionSetShape, AwsError> {
         let instance = self.instance_arn().await?;
         let req = self.sso.describe_permission_set().instance_arn(instance).permission_set_arn(arn);
@@ -225,6 +202,7 @@ impl SsoAdmin for AwsDirectory {
         Ok(shape)
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "CreatePermissionSet", permission_set = name))]
     async fn create_permission_set(
         &self,
         name: &str,
@@ -247,6 +225,7 @@ impl SsoAdmin for AwsDirectory {
         )
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "UpdatePermissionSet", permission_set = arn))]
     async fn update_permission_set(
         &self,
         arn: &str,
@@ -263,6 +242,7 @@ impl SsoAdmin for AwsDirectory {
         self.call_settling("UpdatePermissionSet", || req.clone().send()).await.map(|_| ())
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "AttachManagedPolicyToPermissionSet", permission_set = arn, policy = policy_arn))]
     async fn attach_managed_policy(&self, arn: &str, policy_arn: &str) -> Result<(), AwsError> {
         let req = self
             .sso
@@ -275,6 +255,7 @@ impl SsoAdmin for AwsDirectory {
             .map(|_| ())
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "DetachManagedPolicyFromPermissionSet", permission_set = arn, policy = policy_arn))]
     async fn detach_managed_policy(&self, arn: &str, policy_arn: &str) -> Result<(), AwsError> {
         let req = self
             .sso
@@ -287,6 +268,7 @@ impl SsoAdmin for AwsDirectory {
             .map(|_| ())
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "AttachCustomerManagedPolicyReferenceToPermissionSet", permission_set = arn, policy = %policy.name))]
     async fn attach_customer_managed_policy(
         &self,
         arn: &str,
@@ -302,6 +284,7 @@ impl SsoAdmin for AwsDirectory {
         self.call_settling(OP, || req.clone().send()).await.map(|_| ())
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "DetachCustomerManagedPolicyReferenceFromPermissionSet", permission_set = arn, policy = %policy.name))]
     async fn detach_customer_managed_policy(
         &self,
         arn: &str,
@@ -317,6 +300,7 @@ impl SsoAdmin for AwsDirectory {
         self.call_settling(OP, || req.clone().send()).await.map(|_| ())
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "PutInlinePolicyToPermissionSet", permission_set = arn))]
     async fn put_inline_policy(&self, arn: &str, document: &Value) -> Result<(), AwsError> {
         let req = self
             .sso
@@ -329,6 +313,7 @@ impl SsoAdmin for AwsDirectory {
             .map(|_| ())
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "DeleteInlinePolicyFromPermissionSet", permission_set = arn))]
     async fn delete_inline_policy(&self, arn: &str) -> Result<(), AwsError> {
         let req = self
             .sso
@@ -340,6 +325,7 @@ impl SsoAdmin for AwsDirectory {
             .map(|_| ())
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "ProvisionPermissionSet", permission_set = arn))]
     async fn provision_permission_set(&self, arn: &str) -> Result<OpStatus, AwsError> {
         const OP: &str = "ProvisionPermissionSet";
         let req = self
@@ -352,6 +338,11 @@ impl SsoAdmin for AwsDirectory {
         provisioning_status(OP, out.permission_set_provisioning_status())
     }
 
+    #[tracing::instrument(
+        skip_all,
+        level = "debug",
+        fields(operation = "DescribePermissionSetProvisioningStatus", request_id = request_id)
+    )]
     async fn provisioning_status(&self, request_id: &str) -> Result<OpStatus, AwsError> {
         const OP: &str = "DescribePermissionSetProvisioningStatus";
         let req = self
@@ -363,6 +354,7 @@ impl SsoAdmin for AwsDirectory {
         provisioning_status(OP, out.permission_set_provisioning_status())
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "ListAccountsForProvisionedPermissionSet", permission_set = arn))]
     async fn provisioned_accounts(&self, arn: &str) -> Result<Vec<String>, AwsError> {
         let list = self
             .sso
@@ -378,6 +370,7 @@ impl SsoAdmin for AwsDirectory {
         .await
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "ListAccountAssignments", account = account, permission_set = permission_set_arn))]
     async fn list_account_assignments(
         &self,
         account: &str,
@@ -400,6 +393,7 @@ impl SsoAdmin for AwsDirectory {
         .await
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "CreateAccountAssignment", account = %a.account, permission_set = %a.permission_set_arn, principal_type = ?a.principal_type, principal_id = %a.principal_id))]
     async fn create_account_assignment(&self, a: &AccountAssignment) -> Result<OpStatus, AwsError> {
         const OP: &str = "CreateAccountAssignment";
         let req = self
@@ -415,6 +409,7 @@ impl SsoAdmin for AwsDirectory {
         assignment_status(OP, out.account_assignment_creation_status())
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "DeleteAccountAssignment", account = %a.account, permission_set = %a.permission_set_arn, principal_type = ?a.principal_type, principal_id = %a.principal_id))]
     async fn delete_account_assignment(&self, a: &AccountAssignment) -> Result<OpStatus, AwsError> {
         const OP: &str = "DeleteAccountAssignment";
         let req = self
@@ -430,6 +425,7 @@ impl SsoAdmin for AwsDirectory {
         assignment_status(OP, out.account_assignment_deletion_status())
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = if deletion { "DescribeAccountAssignmentDeletionStatus" } else { "DescribeAccountAssignmentCreationStatus" }, request_id = request_id))]
     async fn account_assignment_status(
         &self,
         request_id: &str,
@@ -457,6 +453,7 @@ impl SsoAdmin for AwsDirectory {
         }
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "ListApplicationAssignments", application = application_arn))]
     async fn list_application_assignments(
         &self,
         application_arn: &str,
@@ -476,6 +473,7 @@ impl SsoAdmin for AwsDirectory {
         .await
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "CreateApplicationAssignment", application = application_arn, principal_type = ?principal_type, principal_id = principal_id))]
     async fn create_application_assignment(
         &self,
         application_arn: &str,
@@ -491,6 +489,7 @@ impl SsoAdmin for AwsDirectory {
         self.call_settling("CreateApplicationAssignment", || req.clone().send()).await.map(|_| ())
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "DeleteApplicationAssignment", application = application_arn, principal_type = ?principal_type, principal_id = principal_id))]
     async fn delete_application_assignment(
         &self,
         application_arn: &str,
@@ -503,13 +502,14 @@ impl SsoAdmin for AwsDirectory {
             .application_arn(application_arn)
             .principal_type(sdk_principal(principal_type))
             .principal_id(principal_id);
-        super::gone(
+        gone(
             self.call_settling("DeleteApplicationAssignment", || req.clone().send())
                 .await
                 .map(|_| ()),
         )
     }
 
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = "PutApplicationAssignmentConfiguration", application = application_arn, required = required))]
     async fn set_assignment_required(
         &self,
         application_arn: &str,

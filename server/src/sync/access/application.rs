@@ -1,0 +1,64 @@
+//! Application assignments (synchronous in AWS) and applications' assignment configuration.
+
+use super::record::Op;
+use super::run::AccessRun;
+use crate::store::{AccessObject, AccessObjectKind};
+use serde_json::json;
+
+impl AccessRun<'_> {
+    /// An application assignment: synchronous in AWS.
+    pub(super) async fn application(&mut self, op: Op) -> anyhow::Result<()> {
+        if self.stopped() {
+            anyhow::bail!(crate::sync::engine::STOPPED);
+        }
+        let key = op.key().clone();
+        self.record_sending(&op).await?;
+        let result = if op.is_delete() {
+            self.sso
+                .delete_application_assignment(&key.target, key.principal_type, &key.principal_id)
+                .await
+        } else {
+            self.sso
+                .create_application_assignment(&key.target, key.principal_type, &key.principal_id)
+                .await
+        };
+        match result {
+            Ok(()) => self.done_op(&op).await,
+            Err(e) => self.not_done(&op, e).await,
+        }
+    }
+
+    /// Sets each application's assignment configuration: (ARN, whether only assigned
+    /// principals may use it).
+    pub(super) async fn configure_applications(
+        &mut self,
+        required: &[(String, bool)],
+    ) -> anyhow::Result<()> {
+        for (arn, required) in required {
+            match self.sso.set_assignment_required(arn, *required).await {
+                Ok(()) => {
+                    let object = AccessObject {
+                        kind: AccessObjectKind::Application,
+                        name: arn.clone(),
+                        arn: arn.clone(),
+                        managed: true,
+                        pushed: json!({"assignment_required": required}),
+                        needs_provision: false,
+                    };
+                    self.put_object(object).await?;
+                    self.count("set_assignment_required");
+                    self.audit(
+                        "update",
+                        "Application",
+                        arn,
+                        Some(arn),
+                        json!({"assignment_required": required}),
+                    )
+                    .await?;
+                }
+                Err(e) => self.absorb_item(format!("application {arn}"), e)?,
+            }
+        }
+        Ok(())
+    }
+}
