@@ -10,6 +10,12 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, fmt};
 
+/// The target of the lines `serve` and the other commands log themselves (start-up,
+/// shutdown, the database, a run started by hand): `scimbridge::commands`, where they were
+/// logged before start-up and the commands had modules of their own, so that log filters and
+/// pipelines that select by it keep working.
+pub const COMMANDS_TARGET: &str = "scimbridge::commands";
+
 pub fn init(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))

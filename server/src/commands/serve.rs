@@ -14,6 +14,6 @@ pub(super) async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 
 pub(super) async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
     open_store_sized(settings, settings.database.max_connections, IfMissing::Create).await?;
-    tracing::info!("migrations applied");
+    tracing::info!(target: crate::telemetry::COMMANDS_TARGET, "migrations applied");
     Ok(ExitCode::Ok)
 }

@@ -52,7 +52,7 @@ pub(super) async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result
         return Ok(ExitCode::Usage);
     }
     if let Some(message) = differ.as_ref().filter(|_| !args.dry_run) {
-        tracing::warn!("--config-differs-ok: running although {message}");
+        tracing::warn!(target: crate::telemetry::COMMANDS_TARGET, "--config-differs-ok: running although {message}");
     }
     let opts = crate::sync::engine::RunOptions {
         dry_run: args.dry_run,
@@ -177,6 +177,7 @@ async fn run_and_report(
         }
     };
     tracing::info!(
+        target: crate::telemetry::COMMANDS_TARGET,
         identity_store_id = directory.identity_store_id(),
         "syncing into the Identity Store"
     );

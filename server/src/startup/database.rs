@@ -23,7 +23,9 @@ pub async fn open_store_sized(
     let database = store::describe_url(&settings.database.url);
     match settings.log.format {
         // A log pipeline reads stderr line by line as JSON: a plain line would break it.
-        LogFormat::Json => tracing::info!(database = %database, "database"),
+        LogFormat::Json => {
+            tracing::info!(target: crate::telemetry::COMMANDS_TARGET, database = %database, "database")
+        }
         LogFormat::Text => eprintln!("database: {database}"),
     }
     // The store's errors name the database and the cause already; no context repeats them.

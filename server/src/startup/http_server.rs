@@ -41,7 +41,7 @@ pub(super) fn start(
         &settings.scim,
         super::resources::available_memory_bytes(),
     );
-    tracing::debug!(large_bodies, "large /Bulk bodies at once");
+    tracing::debug!(target: "scimbridge::startup", large_bodies, "large /Bulk bodies at once");
     let edge = Arc::new(http::Edge {
         trusted_proxies,
         large_bodies: Arc::new(tokio::sync::Semaphore::new(large_bodies as usize)),

@@ -69,7 +69,7 @@ impl Application {
     ) -> anyhow::Result<Application> {
         if let Some(dir) = &settings.auth.tokens_dir {
             let added = crate::auth::provision_from_dir(&*store, dir).await?;
-            tracing::info!(added, dir = %dir.display(), "tokens from auth.tokens_dir");
+            tracing::info!(target: crate::telemetry::COMMANDS_TARGET, added, dir = %dir.display(), "tokens from auth.tokens_dir");
         }
         let scheduler = if crate::sync::scheduler::enabled(&settings) {
             let (task, handle) =
@@ -77,6 +77,7 @@ impl Application {
             Some(Scheduler { task, handle })
         } else {
             tracing::warn!(
+                target: crate::telemetry::COMMANDS_TARGET,
                 "sync is off: serve pushes into AWS only with [sync] enabled = true \
                  (SCIMBRIDGE_SYNC__ENABLED=true); `scimbridge sync` still runs by hand"
             );
@@ -88,9 +89,9 @@ impl Application {
         // Bound before "serving" is said: a port in use must not be announced as served.
         let sync = scheduler.as_ref().map(|s| s.handle.clone());
         let listening = http_server::start(settings, store, sync)?;
-        tracing::info!(listen = %listen, database = backend, "scimbridge serving SCIM at /scim/v2");
+        tracing::info!(target: crate::telemetry::COMMANDS_TARGET, listen = %listen, database = backend, "scimbridge serving SCIM at /scim/v2");
         if let Some(metrics) = &metrics_listen {
-            tracing::info!(metrics_listen = %metrics, "/metrics, /livez and /readyz on their own address");
+            tracing::info!(target: crate::telemetry::COMMANDS_TARGET, metrics_listen = %metrics, "/metrics, /livez and /readyz on their own address");
         }
         Ok(Application {
             port: listening.port,
@@ -117,7 +118,7 @@ impl Application {
         let mut serving = tokio::spawn(self.server);
         tokio::select! {
             served = &mut serving => return Ok(served??),
-            () = shutdown => tracing::info!("shutting down"),
+            () = shutdown => tracing::info!(target: crate::telemetry::COMMANDS_TARGET, "shutting down"),
         }
         if let Some(scheduler) = self.scheduler {
             scheduler.stop().await;
@@ -134,7 +135,10 @@ impl Scheduler {
         self.handle.shut_down();
         let abort = self.task.abort_handle();
         if tokio::time::timeout(SYNC_STOP_TIMEOUT, self.task).await.is_err() {
-            tracing::warn!("sync: the running run did not stop in time; abandoning it");
+            tracing::warn!(
+                target: crate::telemetry::COMMANDS_TARGET,
+                "sync: the running run did not stop in time; abandoning it"
+            );
             abort.abort();
         }
     }
