@@ -20,9 +20,6 @@ pub use model::*;
 pub use roles::*;
 pub use url::{describe_url, redact_url, url_problem};
 
-/// The filter translator reads the model by its former name.
-use model as types;
-
 use backend::postgres::PgBackend;
 use backend::sqlite::{self, SqliteBackend};
 use sql::SqlStore;
