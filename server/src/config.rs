@@ -245,6 +245,12 @@ pub struct SyncSettings {
     pub protected_groups: Vec<String>,
     /// CEL predicates choosing what is synced (`users`, `groups`).
     pub filter: BTreeMap<String, String>,
+    /// Advanced: how long a run's sync lease lasts without renewal (5 to 3600).
+    pub lease_seconds: u64,
+    /// Advanced: how often a running run looks at the change journal (50 to 60000).
+    pub journal_poll_milliseconds: u64,
+    /// Advanced: how often `serve`'s scheduler looks at the change journal (50 to 60000).
+    pub scheduler_tick_milliseconds: u64,
 }
 
 impl Default for SyncSettings {
@@ -261,6 +267,10 @@ impl Default for SyncSettings {
             protected_users: Vec::new(),
             protected_groups: Vec::new(),
             filter: BTreeMap::new(),
+            lease_seconds: crate::sync::run::config::DEFAULT_LEASE_SECONDS,
+            journal_poll_milliseconds: crate::sync::run::config::DEFAULT_JOURNAL_POLL_MILLISECONDS,
+            scheduler_tick_milliseconds:
+                crate::sync::run::config::DEFAULT_SCHEDULER_TICK_MILLISECONDS,
         }
     }
 }
@@ -407,6 +417,7 @@ impl Settings {
         if !(0.0..=1.0).contains(&self.sync.max_delete_fraction) {
             anyhow::bail!("config: sync.max_delete_fraction must be between 0 and 1");
         }
+        crate::sync::run::SyncTimings::from_settings(&self.sync)?;
         humantime::parse_duration(&self.sync.guard_window).map_err(|e| {
             anyhow::anyhow!(
                 "config: sync.guard_window: {:?} is not a duration such as \"24h\" or \"90m\" ({e})",

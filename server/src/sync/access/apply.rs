@@ -422,7 +422,7 @@ impl<'a> AccessRun<'a> {
     ) -> anyhow::Result<()> {
         for set in declared {
             if self.stopped() {
-                anyhow::bail!(crate::sync::engine::STOPPED);
+                return Err(crate::sync::error::SyncError::Stopped.into());
             }
             let what = format!("permission set {}", set.name);
             if let Err(e) = self.sync_permission_set(set, full).await {
@@ -800,7 +800,7 @@ impl<'a> AccessRun<'a> {
             .collect();
         while !queue.is_empty() || !flight.is_empty() {
             if self.stopped() {
-                anyhow::bail!(crate::sync::engine::STOPPED);
+                return Err(crate::sync::error::SyncError::Stopped.into());
             }
             if flight.is_empty() && self.stuck >= MAX_IN_FLIGHT {
                 // AWS still works on a full window of operations given up on: the rest waits.
@@ -1006,7 +1006,7 @@ impl<'a> AccessRun<'a> {
     /// An application assignment: synchronous in AWS.
     async fn application(&mut self, op: Op) -> anyhow::Result<()> {
         if self.stopped() {
-            anyhow::bail!(crate::sync::engine::STOPPED);
+            return Err(crate::sync::error::SyncError::Stopped.into());
         }
         let key = op.key().clone();
         self.record_sending(&op).await?;
