@@ -8,8 +8,8 @@
 //! that was not approved.
 
 use super::access::plan::{AccessPlan, Unassign};
+use super::counts::{self, ActionKind, Counts};
 use super::plan::{Action, Plan};
-use super::run::counts::{self, ActionKind, Counts};
 use crate::store::AssignmentKey;
 use serde_json::{Value, json};
 use std::collections::HashSet;

@@ -8,6 +8,7 @@ pub mod access;
 pub mod audit;
 pub mod aws;
 pub mod control;
+pub mod counts;
 pub mod directory;
 pub mod engine;
 pub mod error;

@@ -17,8 +17,8 @@ use crate::mapping::aws_profile::{AwsAttributes, ENTERPRISE_EXTENSION, shape_gro
 use crate::mapping::rules::{Rules, Selection};
 use crate::names::fold;
 use crate::store::{AwsPrincipal, Snapshot, SyncState};
+use crate::sync::counts::ActionKind;
 use crate::sync::directory::AttributeChange;
-use crate::sync::run::counts::ActionKind;
 use scim_schema::resource::MemberType;
 use scim_schema::schema::ResourceKind;
 use serde::Serialize;

@@ -1,10 +1,10 @@
 //! `[sync] approve_destructive` at the end of a run: what it held goes into its report, and the
 //! holds in the store are settled (approvals honoured, superseded, or a new one pending).
 
-use super::counts;
 use super::report::RunReport;
 use super::state::Run;
 use crate::store::{Hold, HoldState};
+use crate::sync::counts;
 use crate::sync::error::SyncError;
 use crate::sync::hold::{self, Held};
 use std::collections::BTreeSet;

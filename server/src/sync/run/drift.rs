@@ -2,10 +2,10 @@
 //! between, since reading a large one takes minutes) and the record is brought to what AWS
 //! has, so that the plan that follows repairs what was changed outside the bridge.
 
-use super::counts::{self, ActionKind, Counts};
 use super::options::Progress;
 use super::state::Run;
 use crate::store::{AwsMembership, SyncState};
+use crate::sync::counts::{self, ActionKind, Counts};
 use crate::sync::directory::AwsError;
 use crate::sync::error::SyncError;
 use scim_schema::schema::ResourceKind;

@@ -8,7 +8,6 @@
 mod approvals;
 mod assignments;
 pub mod config;
-pub mod counts;
 mod drift;
 mod lane;
 pub mod lease;
@@ -19,8 +18,8 @@ pub mod record;
 pub mod report;
 mod state;
 
+pub use super::counts::{ActionKind, Counts};
 pub use config::{SyncConfig, SyncTimings};
-pub use counts::{ActionKind, Counts};
 pub use lease::run_exclusive;
 pub use options::{Progress, RunOptions};
 pub use record::{record_abandoned, record_requested};

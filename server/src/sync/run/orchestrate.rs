@@ -4,7 +4,6 @@
 
 use super::assignments::{deleted, plan_access, principals_after};
 use super::config::SyncConfig;
-use super::counts;
 use super::lane::prioritise;
 use super::options::RunOptions;
 use super::preview;
@@ -13,6 +12,7 @@ use super::state::Run;
 use crate::store::{Ownership, Store};
 use crate::sync::access::apply::{self as access_apply, AccessRun};
 use crate::sync::access::plan::{self as access_plan, AccessPlan};
+use crate::sync::counts;
 use crate::sync::directory::Directory;
 use crate::sync::error::SyncError;
 use crate::sync::guard;

@@ -1,13 +1,13 @@
 //! A dry run's own steps: its creates are looked up in AWS, so that it shows what the real run
 //! would meet (adoptions, refusals to adopt), and its report shows the plan instead of changes.
 
-use super::counts;
 use super::report::{RunReport, planned_counts};
 use crate::names::fold;
 use crate::store::SyncState;
 use crate::sync::access::apply::{self as access_apply, AccessRun};
 use crate::sync::access::plan::AccessPlan;
 use crate::sync::access::rules::PermissionSetSettings;
+use crate::sync::counts;
 use crate::sync::directory::Directory;
 use crate::sync::error::SyncError;
 use crate::sync::plan::{self, Action, Plan, Skipped};

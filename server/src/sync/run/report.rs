@@ -1,9 +1,9 @@
 //! What a run reports: [`RunReport`] (what `scimbridge sync --json` prints and
 //! `GET /admin/v1/sync/runs/{id}` returns) and the CLI's exit code for it.
 
-use super::counts::Counts;
 use super::options::RunOptions;
 use crate::store::Removals;
+use crate::sync::counts::Counts;
 use crate::sync::plan::{self, Plan, Skipped};
 use serde::Serialize;
 use serde_json::Value;
@@ -96,7 +96,7 @@ impl RunReport {
     /// Adds `counts` to the report's.
     pub(super) fn add_counts(&mut self, counts: &Counts) {
         for (kind, n) in counts {
-            super::counts::add(&mut self.counts, *kind, *n);
+            crate::sync::counts::add(&mut self.counts, *kind, *n);
         }
     }
 
@@ -115,7 +115,7 @@ impl RunReport {
 pub(super) fn planned_counts(plan: &Plan) -> Counts {
     let mut counts = Counts::new();
     for a in &plan.actions {
-        super::counts::add(&mut counts, a.count_key(), 1);
+        crate::sync::counts::add(&mut counts, a.count_key(), 1);
     }
     counts
 }
@@ -133,8 +133,8 @@ pub(super) fn unreachable(e: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::counts::ActionKind;
     use crate::sync::plan::Action;
-    use crate::sync::run::counts::ActionKind;
 
     #[test]
     fn exit_codes_follow_the_status() {

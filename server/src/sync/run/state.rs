@@ -106,7 +106,7 @@ impl<'a> Run<'a> {
 
     /// The window's removals and this run's so far: what a re-plan is judged with.
     pub fn window_now(&self) -> Removals {
-        self.window + super::counts::removals_of(&self.apply.done)
+        self.window + crate::sync::counts::removals_of(&self.apply.done)
     }
 
     /// Err once the server is shutting down (between AWS calls: what is done is recorded).

@@ -1,6 +1,7 @@
 //! The keys of a run report's `counts`: every kind of change a run makes (or would make, or
 //! holds), as a type. They serialise to the text keys reports have always had (`create_user`,
-//! `held_remove_membership`, …) and sort as that text does, so the JSON is unchanged.
+//! `held_remove_membership`, …) and sort as that text does, so the JSON is unchanged. A leaf
+//! module: the planners, the holds and the run all count with it.
 
 use crate::store::{AssignmentKind, Removals};
 use scim_schema::schema::ResourceKind;
