@@ -186,3 +186,31 @@ async fn starts_on_a_database_a_newer_release_migrated(b: Backend) {
     let out = command(&url).args(["token", "create", "--source", "okta"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The engine's clocks (`[sync]`'s advanced keys) are settings tests shorten; a careless value
+/// is a configuration error naming the key and its range (exit 2), before anything starts.
+#[test]
+fn a_careless_sync_timing_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("never-opened.db").display());
+    for (setting, named) in [
+        ("lease_seconds = 1", "sync.lease_seconds = 1 is out of range: it must be from 5 to 3600"),
+        ("journal_poll_milliseconds = 0", "sync.journal_poll_milliseconds = 0 is out of range"),
+        ("scheduler_tick_milliseconds = 10", "from 50 to 60000 milliseconds"),
+    ] {
+        let (code, _, stderr) = crate::support::binary::cli_with_config(
+            &url,
+            &format!("[sync]\n{setting}\n"),
+            &["migrate"],
+        );
+        assert_eq!(code, 2, "{setting}: {stderr}");
+        assert!(stderr.contains(named), "{setting}: {stderr}");
+    }
+    // In range, it is taken.
+    let (code, _, stderr) = crate::support::binary::cli_with_config(
+        &url,
+        "[sync]\nlease_seconds = 5\njournal_poll_milliseconds = 50\nscheduler_tick_milliseconds = 50\n",
+        &["migrate"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+}

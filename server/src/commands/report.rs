@@ -73,7 +73,7 @@ pub(super) fn print(
         }
         if !report.held.is_empty() {
             let total: u64 =
-                report.counts.iter().filter(|(k, _)| k.starts_with("held_")).map(|(_, n)| n).sum();
+                report.counts.iter().filter(|(k, _)| k.is_held()).map(|(_, n)| n).sum();
             let approve = report
                 .approval
                 .as_ref()

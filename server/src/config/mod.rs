@@ -28,7 +28,10 @@ pub use mapping::MappingSettings;
 pub use scim::ScimSettings;
 pub use server::{DEFAULT_LISTEN, ServerSettings, listen_problem};
 pub use sources::SourceSettings;
-pub use sync::{OnDeactivate, SyncSettings};
+pub use sync::{
+    DEFAULT_JOURNAL_POLL_MILLISECONDS, DEFAULT_LEASE_SECONDS, DEFAULT_SCHEDULER_TICK_MILLISECONDS,
+    OnDeactivate, SyncSettings,
+};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};

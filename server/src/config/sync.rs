@@ -43,7 +43,18 @@ pub struct SyncSettings {
     pub protected_groups: Vec<String>,
     /// CEL predicates choosing what is synced (`users`, `groups`).
     pub filter: BTreeMap<String, String>,
+    /// Advanced: how long a run's sync lease lasts without renewal (5 to 3600).
+    pub lease_seconds: u64,
+    /// Advanced: how often a running run looks at the change journal (50 to 60000).
+    pub journal_poll_milliseconds: u64,
+    /// Advanced: how often `serve`'s scheduler looks at the change journal (50 to 60000).
+    pub scheduler_tick_milliseconds: u64,
 }
+
+/// The defaults of the advanced timings (`crate::sync::run::SyncTimings` checks their ranges).
+pub const DEFAULT_LEASE_SECONDS: u64 = 60;
+pub const DEFAULT_JOURNAL_POLL_MILLISECONDS: u64 = 500;
+pub const DEFAULT_SCHEDULER_TICK_MILLISECONDS: u64 = 500;
 
 impl Default for SyncSettings {
     fn default() -> Self {
@@ -59,6 +70,9 @@ impl Default for SyncSettings {
             protected_users: Vec::new(),
             protected_groups: Vec::new(),
             filter: BTreeMap::new(),
+            lease_seconds: DEFAULT_LEASE_SECONDS,
+            journal_poll_milliseconds: DEFAULT_JOURNAL_POLL_MILLISECONDS,
+            scheduler_tick_milliseconds: DEFAULT_SCHEDULER_TICK_MILLISECONDS,
         }
     }
 }

@@ -56,6 +56,7 @@ fn validate(settings: &Settings) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&settings.sync.max_delete_fraction) {
         anyhow::bail!("config: sync.max_delete_fraction must be between 0 and 1");
     }
+    crate::sync::run::SyncTimings::from_settings(&settings.sync)?;
     humantime::parse_duration(&settings.sync.guard_window).map_err(|e| {
         anyhow::anyhow!(
             "config: sync.guard_window: {:?} is not a duration such as \"24h\" or \"90m\" ({e})",

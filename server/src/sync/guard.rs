@@ -15,7 +15,7 @@ use super::access::plan::AccessPlan;
 use super::plan::{Action, Plan};
 use crate::config::SyncSettings;
 use crate::store::Removals;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// At most this many names are listed in a refusal.
@@ -120,16 +120,6 @@ pub fn assignments(
         before: plan.managed as u64,
     }
     .refusal(settings)
-}
-
-/// What a run's `counts` say it deleted and removed.
-pub fn removals_of(counts: &BTreeMap<String, u64>) -> Removals {
-    let n = |key: &str| counts.get(key).copied().unwrap_or(0);
-    Removals {
-        principals: n("delete_user") + n("delete_group"),
-        memberships: n("remove_membership"),
-        assignments: n("delete_account_assignment") + n("delete_application_assignment"),
-    }
 }
 
 /// A share of something the bridge manages that a run would take away.
@@ -246,20 +236,5 @@ mod tests {
         let window = Removals { memberships: 12, ..Removals::default() };
         let refusal = principals(&p, &window, &settings, false).expect("refused");
         assert!(refusal.contains("counted with the 12 that runs of the last 24h"), "{refusal}");
-    }
-
-    #[test]
-    fn removals_are_read_from_counts() {
-        let counts = BTreeMap::from([
-            ("delete_user".to_owned(), 2),
-            ("delete_group".to_owned(), 1),
-            ("remove_membership".to_owned(), 4),
-            ("delete_account_assignment".to_owned(), 5),
-            ("create_user".to_owned(), 9),
-        ]);
-        assert_eq!(
-            removals_of(&counts),
-            Removals { principals: 3, memberships: 4, assignments: 5 }
-        );
     }
 }

@@ -8,10 +8,11 @@
 //! that was not approved.
 
 use super::access::plan::{AccessPlan, Unassign};
+use super::counts::{self, ActionKind, Counts};
 use super::plan::{Action, Plan};
 use crate::store::AssignmentKey;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 /// At most this many held actions are listed in a run report and stored with a hold; the
 /// counts (`held_…`) and the keys an approval lets go are always complete.
@@ -23,7 +24,7 @@ pub struct Held {
     /// What an approval names: the action and exactly what it acts on (see [`key`]).
     pub key: String,
     /// The run report's count key of the action (`delete_user`, `remove_membership`, …).
-    pub count_key: String,
+    pub count_key: ActionKind,
     /// The action as the run report's plan lists it, with its `key`.
     pub described: Value,
 }
@@ -58,7 +59,7 @@ pub fn unassign_key(key: &AssignmentKey) -> String {
     )
 }
 
-fn held(key: String, count_key: String, mut described: Value) -> Held {
+fn held(key: String, count_key: ActionKind, mut described: Value) -> Held {
     if let Some(o) = described.as_object_mut() {
         o.insert("key".into(), json!(key));
     }
@@ -94,9 +95,9 @@ pub fn split_unassign(
         if approved.contains(&k) || deleted.contains(u.key.principal_id.as_str()) {
             return true;
         }
-        let action = format!("delete_{}_assignment", u.key.kind.as_str());
+        let action = ActionKind::delete_assignment(u.key.kind);
         let mut described = serde_json::to_value(u).unwrap_or_else(|_| json!({}));
-        described["action"] = json!(action);
+        described["action"] = json!(action.as_str());
         out.push(held(k, action, described));
         false
     });
@@ -104,12 +105,12 @@ pub fn split_unassign(
 }
 
 /// `held_<action>` counts for the run report.
-pub fn counts(held: &[Held]) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
-    for h in held {
-        *counts.entry(format!("held_{}", h.count_key)).or_default() += 1;
+pub fn counts(held: &[Held]) -> Counts {
+    let mut out = Counts::new();
+    for kind in held.iter().filter_map(|h| h.count_key.held()) {
+        counts::add(&mut out, kind, 1);
     }
-    counts
+    out
 }
 
 #[cfg(test)]
@@ -117,6 +118,7 @@ mod tests {
     use super::*;
     use crate::store::{AssignmentKind, PrincipalType};
     use scim_schema::schema::ResourceKind;
+    use std::collections::BTreeMap;
     use uuid::Uuid;
 
     fn id(n: u128) -> Uuid {
@@ -162,7 +164,7 @@ mod tests {
         let mut p = plan();
         let held = split(&mut p, &HashSet::new());
         assert_eq!(
-            p.actions.iter().map(Action::count_key).collect::<Vec<_>>(),
+            p.actions.iter().map(|a| a.count_key().as_str()).collect::<Vec<_>>(),
             ["create_user", "add_membership"]
         );
         assert_eq!(
@@ -173,7 +175,7 @@ mod tests {
         assert_eq!(held[0].described["name"], "gone@x");
         assert_eq!(held[0].described["key"], json!(held[0].key));
         assert_eq!(
-            counts(&held),
+            counts(&held).iter().map(|(k, n)| (k.to_string(), *n)).collect::<BTreeMap<_, _>>(),
             BTreeMap::from([("held_delete_user".into(), 1), ("held_remove_membership".into(), 1)])
         );
     }
@@ -186,11 +188,11 @@ mod tests {
         let approved = HashSet::from([all[0].key.clone()]);
         let held = split(&mut p, &approved);
         assert_eq!(
-            p.actions.iter().map(Action::count_key).collect::<Vec<_>>(),
+            p.actions.iter().map(|a| a.count_key().as_str()).collect::<Vec<_>>(),
             ["delete_user", "create_user", "add_membership"]
         );
         assert_eq!(held.len(), 1);
-        assert_eq!(held[0].count_key, "remove_membership");
+        assert_eq!(held[0].count_key.as_str(), "remove_membership");
     }
 
     #[test]
@@ -204,7 +206,7 @@ mod tests {
         }
         let held = split(&mut p, &approved);
         assert_eq!(held.len(), 1);
-        assert_eq!(held[0].count_key, "delete_user");
+        assert_eq!(held[0].count_key.as_str(), "delete_user");
     }
 
     fn unassign(principal_id: &str) -> Unassign {
@@ -234,7 +236,7 @@ mod tests {
             ["g-2", "g-3"]
         );
         assert_eq!(held.len(), 1);
-        assert_eq!(held[0].count_key, "delete_account_assignment");
+        assert_eq!(held[0].count_key.as_str(), "delete_account_assignment");
         assert_eq!(held[0].described["action"], "delete_account_assignment");
         assert_eq!(held[0].described["principal_id"], "g-1");
     }

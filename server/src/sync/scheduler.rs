@@ -15,8 +15,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often the journal head is looked at.
-const TICK: Duration = Duration::from_millis(500);
 /// The pause after finding another replica's run holding the lease.
 const BUSY_ELSEWHERE: Duration = Duration::from_secs(2);
 /// How often the scheduler looks whether sync was paused or resumed (also looked at, under the
@@ -170,7 +168,7 @@ async fn run_forever(
             return;
         }
         tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
+            _ = tokio::time::sleep(config.timings.tick) => {}
             Some(opts) = requests.recv() => {
                 run_requested(&store, &directory, &config, &opts).await;
                 continue;

@@ -1,8 +1,8 @@
 //! The SQL that differs between PostgreSQL and SQLite: reading the JSON document, folding case,
 //! and time arithmetic. Everything else in the translator is written once.
 
-use crate::store::Timestamp;
 use super::{Backend, Translator};
+use crate::store::Timestamp;
 use std::fmt::Write as _;
 
 /// The resource document column.

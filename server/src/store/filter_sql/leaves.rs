@@ -1,9 +1,9 @@
 //! One comparison (`lhs op value`), rendered by the type of what is compared: names stored
 //! folded, text folded in SQL, booleans, numbers, timestamps, resource ids and versions.
 
-use crate::store::{format_timestamp, parse_timestamp};
 use super::dialect::{fold_sql, julian_day};
 use super::{Backend, Bind, Translator, value_as_text};
+use crate::store::{format_timestamp, parse_timestamp};
 use scim_schema::ScimError;
 use scim_schema::filter::{CompValue, CompareOp};
 use scim_schema::schema::AttrType;

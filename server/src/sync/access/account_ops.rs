@@ -68,7 +68,7 @@ impl AccessRun<'_> {
             .collect();
         while !queue.is_empty() || !flight.is_empty() {
             if self.stopped() {
-                anyhow::bail!(crate::sync::engine::STOPPED);
+                return Err(crate::sync::error::SyncError::Stopped.into());
             }
             if flight.is_empty() && self.stuck >= MAX_IN_FLIGHT {
                 // AWS still works on a full window of operations given up on: the rest waits.

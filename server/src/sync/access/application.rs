@@ -9,7 +9,7 @@ impl AccessRun<'_> {
     /// An application assignment: synchronous in AWS.
     pub(super) async fn application(&mut self, op: Op) -> anyhow::Result<()> {
         if self.stopped() {
-            anyhow::bail!(crate::sync::engine::STOPPED);
+            return Err(crate::sync::error::SyncError::Stopped.into());
         }
         let key = op.key().clone();
         self.record_sending(&op).await?;

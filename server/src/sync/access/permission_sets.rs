@@ -127,7 +127,7 @@ impl AccessRun<'_> {
     ) -> anyhow::Result<()> {
         for set in declared {
             if self.stopped() {
-                anyhow::bail!(crate::sync::engine::STOPPED);
+                return Err(crate::sync::error::SyncError::Stopped.into());
             }
             let what = format!("permission set {}", set.name);
             if let Err(e) = self.sync_permission_set(set, full).await {

@@ -11,11 +11,13 @@
 //!   whether the IdP's name or the name recorded in AWS is the protected one;
 //! - nested SCIM groups are flattened: an AWS group gets every user reachable through it.
 
+pub use super::diff::diff;
 use crate::config::OnDeactivate;
 use crate::mapping::aws_profile::{AwsAttributes, ENTERPRISE_EXTENSION, shape_group, shape_user};
 use crate::mapping::rules::{Rules, Selection};
 use crate::names::fold;
 use crate::store::{AwsPrincipal, Snapshot, SyncState};
+use crate::sync::counts::ActionKind;
 use crate::sync::directory::AttributeChange;
 use scim_schema::resource::MemberType;
 use scim_schema::schema::ResourceKind;
@@ -125,25 +127,20 @@ fn kind_name<S: serde::Serializer>(kind: &ResourceKind, s: S) -> Result<S::Ok, S
 
 impl Action {
     /// The key of `counts` in a run report.
-    pub fn count_key(&self) -> String {
+    pub fn count_key(&self) -> ActionKind {
         match self {
-            Action::Create { kind, .. } => format!("create_{}", kind.name().to_lowercase()),
-            Action::Adopt { kind, .. } => adopt_key(*kind),
-            Action::Update { kind, .. } => format!("update_{}", kind.name().to_lowercase()),
-            Action::Delete { kind, .. } => format!("delete_{}", kind.name().to_lowercase()),
-            Action::AddMember { .. } => "add_membership".into(),
-            Action::RemoveMember { .. } => "remove_membership".into(),
+            Action::Create { kind, .. } => ActionKind::create(*kind),
+            Action::Adopt { kind, .. } => ActionKind::adopt(*kind),
+            Action::Update { kind, .. } => ActionKind::update(*kind),
+            Action::Delete { kind, .. } => ActionKind::delete(*kind),
+            Action::AddMember { .. } => ActionKind::AddMembership,
+            Action::RemoveMember { .. } => ActionKind::RemoveMembership,
         }
     }
 
     pub fn is_delete(&self) -> bool {
         matches!(self, Action::Delete { .. })
     }
-}
-
-/// The `counts` key of an adoption (`adopt_user`, `adopt_group`).
-pub fn adopt_key(kind: ResourceKind) -> String {
-    format!("adopt_{}", kind.name().to_lowercase())
 }
 
 /// A principal that is not synced as it is, and why.
@@ -183,39 +180,89 @@ struct Desired {
     source: String,
 }
 
+/// What must change in AWS so that it matches `snapshot`, given the record `state`: the users
+/// and groups as they are to be, then deletes, updates and creates, then memberships.
 pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
-    let mut members_per_group: HashMap<Uuid, usize> = HashMap::new();
-    for m in &state.memberships {
-        *members_per_group.entry(m.group_id).or_default() += 1;
-    }
-    let mut out = Plan {
-        managed: state.principals.len(),
-        memberships: state.memberships.len(),
-        members_per_group,
-        ..Plan::default()
-    };
-    let recorded: HashMap<(ResourceKind, Uuid), &AwsPrincipal> =
+    let mut out = Plan::before(state);
+    let recorded: Recorded =
         state.principals.iter().map(|p| ((p.kind, p.resource_id), p)).collect();
+    let mut scope = Scope::default();
+    let users = desired_users(snapshot, &recorded, policy, &mut scope, &mut out);
+    let groups = desired_groups(snapshot, &recorded, policy, &mut scope, &mut out);
+    let wanted = Wanted { users, groups, inactive: std::mem::take(&mut scope.inactive) };
+    let deleting: HashSet<(ResourceKind, Uuid)> = state
+        .principals
+        .iter()
+        .map(|p| (p.kind, p.resource_id))
+        .filter(|k| !scope.keep.contains(k))
+        .collect();
+    plan_deletes(snapshot, state, policy, &deleting, &scope.unselected, &mut out);
+    plan_upserts(&recorded, policy, &wanted, &mut out);
+    plan_memberships(snapshot, state, &recorded, &wanted, &deleting, &mut out);
+    out
+}
 
-    // Users: shaped, unless protected or unshapeable (both skipped, never deleted).
-    let mut users: BTreeMap<Uuid, Desired> = BTreeMap::new();
-    let mut inactive: HashSet<Uuid> = HashSet::new();
-    let mut keep: HashSet<(ResourceKind, Uuid)> = HashSet::new();
-    // Resources `[sync.filter]` does not select: not synced, and deleted if they were.
-    let mut unselected: HashSet<Uuid> = HashSet::new();
+/// The record of every managed principal, by kind and SCIM resource.
+type Recorded<'a> = HashMap<(ResourceKind, Uuid), &'a AwsPrincipal>;
+
+/// What the SCIM side says of the recorded principals while the desired ones are worked out.
+#[derive(Default)]
+struct Scope {
+    /// Principals that stay (the others recorded are deleted).
+    keep: HashSet<(ResourceKind, Uuid)>,
+    /// Resources `[sync.filter]` does not select: not synced, and deleted if they were.
+    unselected: HashSet<Uuid>,
+    /// Deactivated users under `on_deactivate = "remove_memberships"`: in no group.
+    inactive: HashSet<Uuid>,
+}
+
+/// The synced users and groups, by SCIM resource.
+struct Wanted {
+    users: BTreeMap<Uuid, Desired>,
+    groups: BTreeMap<Uuid, Desired>,
+    inactive: HashSet<Uuid>,
+}
+
+impl Plan {
+    /// An empty plan with what the delete guard weighs it against: the record before the run.
+    fn before(state: &SyncState) -> Plan {
+        let mut members_per_group: HashMap<Uuid, usize> = HashMap::new();
+        for m in &state.memberships {
+            *members_per_group.entry(m.group_id).or_default() += 1;
+        }
+        Plan {
+            managed: state.principals.len(),
+            memberships: state.memberships.len(),
+            members_per_group,
+            ..Plan::default()
+        }
+    }
+}
+
+const PROTECTED: &str = "protected: never adopted, changed or deleted";
+
+/// Users: shaped, unless protected or unshapeable (both skipped, never deleted).
+fn desired_users(
+    snapshot: &Snapshot,
+    recorded: &Recorded,
+    policy: &Policy,
+    scope: &mut Scope,
+    out: &mut Plan,
+) -> BTreeMap<Uuid, Desired> {
+    let mut users = BTreeMap::new();
     for u in &snapshot.users {
         let label = u.doc.get("userName").and_then(Value::as_str).unwrap_or("?").to_owned();
-        keep.insert((ResourceKind::User, u.id));
+        scope.keep.insert((ResourceKind::User, u.id));
         let recorded_name = recorded.get(&(ResourceKind::User, u.id)).map(|p| p.name.as_str());
         if policy.is_protected(ResourceKind::User, &label, recorded_name) {
-            out.skipped.push(skipped(&label, "protected: never adopted, changed or deleted"));
+            out.skipped.push(skipped(&label, PROTECTED));
             continue;
         }
         match policy.rules.select_user(&u.doc) {
             Selection::Selected => {}
             Selection::NotSelected => {
-                keep.remove(&(ResourceKind::User, u.id));
-                unselected.insert(u.id);
+                scope.keep.remove(&(ResourceKind::User, u.id));
+                scope.unselected.insert(u.id);
                 continue;
             }
             // Neither synced nor deleted: an expression error must never remove anyone.
@@ -227,11 +274,11 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
         if !u.active {
             match policy.on_deactivate {
                 OnDeactivate::Delete => {
-                    keep.remove(&(ResourceKind::User, u.id));
+                    scope.keep.remove(&(ResourceKind::User, u.id));
                     continue;
                 }
                 OnDeactivate::RemoveMemberships => {
-                    inactive.insert(u.id);
+                    scope.inactive.insert(u.id);
                 }
                 OnDeactivate::Ignore => {}
             }
@@ -239,7 +286,7 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
         let mapped = shape_user(&u.doc).and_then(|shaped| {
             let mut attrs = shaped.attributes;
             if let Some(manager) = shaped.manager_scim_id.as_deref() {
-                set_manager(&mut attrs, manager, &recorded);
+                set_manager(&mut attrs, manager, recorded);
             }
             policy.rules.map_user(&u.doc, &mut attrs).map(|()| attrs)
         });
@@ -249,8 +296,7 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
                 let name =
                     attrs.get("userName").and_then(Value::as_str).map_or(label, str::to_owned);
                 if policy.is_protected(ResourceKind::User, &name, None) {
-                    out.skipped
-                        .push(skipped(&name, "protected: never adopted, changed or deleted"));
+                    out.skipped.push(skipped(&name, PROTECTED));
                     continue;
                 }
                 users.insert(u.id, Desired { name, attrs, source: u.source.clone() });
@@ -258,20 +304,31 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
             Err(e) => out.skipped.push(skipped(&label, &e.0)),
         }
     }
-    let mut groups: BTreeMap<Uuid, Desired> = BTreeMap::new();
+    users
+}
+
+/// Groups: shaped, unless protected or unshapeable (both skipped, never deleted).
+fn desired_groups(
+    snapshot: &Snapshot,
+    recorded: &Recorded,
+    policy: &Policy,
+    scope: &mut Scope,
+    out: &mut Plan,
+) -> BTreeMap<Uuid, Desired> {
+    let mut groups = BTreeMap::new();
     for g in &snapshot.groups {
         let label = g.doc.get("displayName").and_then(Value::as_str).unwrap_or("?").to_owned();
-        keep.insert((ResourceKind::Group, g.id));
+        scope.keep.insert((ResourceKind::Group, g.id));
         let recorded_name = recorded.get(&(ResourceKind::Group, g.id)).map(|p| p.name.as_str());
         if policy.is_protected(ResourceKind::Group, &label, recorded_name) {
-            out.skipped.push(skipped(&label, "protected: never adopted, changed or deleted"));
+            out.skipped.push(skipped(&label, PROTECTED));
             continue;
         }
         match policy.rules.select_group(&g.doc) {
             Selection::Selected => {}
             Selection::NotSelected => {
-                keep.remove(&(ResourceKind::Group, g.id));
-                unselected.insert(g.id);
+                scope.keep.remove(&(ResourceKind::Group, g.id));
+                scope.unselected.insert(g.id);
                 continue;
             }
             Selection::Failed(e) => {
@@ -286,16 +343,20 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
             Err(e) => out.skipped.push(skipped(&label, &e.0)),
         }
     }
+    groups
+}
 
-    let deleting: HashSet<(ResourceKind, Uuid)> = state
-        .principals
-        .iter()
-        .map(|p| (p.kind, p.resource_id))
-        .filter(|k| !keep.contains(k))
-        .collect();
-    // Deletes first (groups, then users), so that a name the IdP freed — a user deleted and
-    // provisioned again — is free when the create comes. Deleting a principal removes its
-    // memberships in AWS.
+/// Deletes first (groups, then users), so that a name the IdP freed — a user deleted and
+/// provisioned again — is free when the create comes. Deleting a principal removes its
+/// memberships in AWS.
+fn plan_deletes(
+    snapshot: &Snapshot,
+    state: &SyncState,
+    policy: &Policy,
+    deleting: &HashSet<(ResourceKind, Uuid)>,
+    unselected: &HashSet<Uuid>,
+    out: &mut Plan,
+) {
     for kind in [ResourceKind::Group, ResourceKind::User] {
         for p in state.principals.iter().filter(|p| p.kind == kind) {
             if deleting.contains(&(kind, p.resource_id))
@@ -318,10 +379,15 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
             }
         }
     }
-    // Updates before creates, so that a name one principal gives up is free for the next;
-    // users first (memberships need both ends).
+}
+
+/// Updates before creates, so that a name one principal gives up is free for the next; users
+/// first (memberships need both ends).
+fn plan_upserts(recorded: &Recorded, policy: &Policy, wanted: &Wanted, out: &mut Plan) {
     let mut creates = Vec::new();
-    for (kind, desired) in [(ResourceKind::User, &users), (ResourceKind::Group, &groups)] {
+    for (kind, desired) in
+        [(ResourceKind::User, &wanted.users), (ResourceKind::Group, &wanted.groups)]
+    {
         for (id, d) in desired {
             match recorded.get(&(kind, *id)) {
                 None => creates.push(Action::Create {
@@ -350,16 +416,27 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
         }
     }
     out.actions.extend(creates);
+}
 
-    // Memberships: every synced, active user reachable from a synced group.
-    let want = desired_memberships(snapshot, &users, &groups, &inactive);
+/// Memberships: every synced, active user reachable from a synced group is added; a recorded
+/// one no longer wanted is removed, unless an end is deleted (that removes it) or not synced
+/// (a membership of a protected or unshapeable principal stays as it is).
+fn plan_memberships(
+    snapshot: &Snapshot,
+    state: &SyncState,
+    recorded: &Recorded,
+    wanted: &Wanted,
+    deleting: &HashSet<(ResourceKind, Uuid)>,
+    out: &mut Plan,
+) {
+    let want = desired_memberships(snapshot, &wanted.users, &wanted.groups, &wanted.inactive);
     let have: BTreeMap<(Uuid, Uuid), &str> = state
         .memberships
         .iter()
         .map(|m| ((m.group_id, m.user_id), m.membership_id.as_str()))
         .collect();
     let name_of = |kind: ResourceKind, id: &Uuid| -> String {
-        let desired = if kind == ResourceKind::User { &users } else { &groups };
+        let desired = if kind == ResourceKind::User { &wanted.users } else { &wanted.groups };
         desired
             .get(id)
             .map(|d| d.name.clone())
@@ -379,8 +456,7 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
     for ((g, u), membership_id) in &have {
         let ends_deleted = deleting.contains(&(ResourceKind::Group, *g))
             || deleting.contains(&(ResourceKind::User, *u));
-        // A membership of a protected or unshapeable principal stays as it is.
-        let ends_synced = groups.contains_key(g) && users.contains_key(u);
+        let ends_synced = wanted.groups.contains_key(g) && wanted.users.contains_key(u);
         if !want.contains(&(*g, *u)) && !ends_deleted && ends_synced {
             out.actions.push(Action::RemoveMember {
                 group: name_of(ResourceKind::Group, g),
@@ -391,8 +467,6 @@ pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
             });
         }
     }
-
-    out
 }
 
 fn skipped(principal: &str, message: &str) -> Skipped {
@@ -402,11 +476,7 @@ fn skipped(principal: &str, message: &str) -> Skipped {
 /// The enterprise `manager` as the Identity Store knows it: the AWS id of the manager's user.
 /// A manager not (yet) in AWS is left out; the run's closing pass or the next run adds it once
 /// the manager is created.
-fn set_manager(
-    attrs: &mut AwsAttributes,
-    manager_scim_id: &str,
-    recorded: &HashMap<(ResourceKind, Uuid), &AwsPrincipal>,
-) {
+fn set_manager(attrs: &mut AwsAttributes, manager_scim_id: &str, recorded: &Recorded) {
     let Ok(id) = Uuid::parse_str(manager_scim_id) else { return };
     let Some(manager) = recorded.get(&(ResourceKind::User, id)) else { return };
     let extensions = attrs.entry("extensions").or_insert_with(|| json!({}));
@@ -461,50 +531,6 @@ fn desired_memberships(
     out
 }
 
-/// The top-level attributes that differ: a new value, or None where one is to be removed.
-/// Extensions (`aws:identitystore:enterprise`) change key by key, under the paths UpdateUser
-/// takes (`aws:identitystore:enterprise.department`).
-pub fn diff(pushed: &Value, desired: &AwsAttributes) -> Vec<AttributeChange> {
-    let empty = serde_json::Map::new();
-    let before = pushed.as_object().unwrap_or(&empty);
-    let mut changes = Vec::new();
-    for key in union(before, desired) {
-        let (old, new) = (before.get(key), desired.get(key));
-        if old == new {
-            continue;
-        }
-        if key == "extensions" {
-            let (old, new) = (old.and_then(Value::as_object), new.and_then(Value::as_object));
-            let (old, new) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
-            for ext in union(old, new) {
-                let (o, n) = (
-                    old.get(ext).and_then(Value::as_object),
-                    new.get(ext).and_then(Value::as_object),
-                );
-                let (o, n) = (o.unwrap_or(&empty), n.unwrap_or(&empty));
-                for k in union(o, n) {
-                    if o.get(k) != n.get(k) {
-                        changes.push((format!("{ext}.{k}"), n.get(k).cloned()));
-                    }
-                }
-            }
-        } else {
-            changes.push((key.clone(), new.cloned()));
-        }
-    }
-    changes
-}
-
-/// The keys of both objects: `b`'s in order, then those only `a` has.
-fn union<'a>(
-    a: &'a serde_json::Map<String, Value>,
-    b: &'a serde_json::Map<String, Value>,
-) -> Vec<&'a String> {
-    let mut keys: Vec<&String> = b.keys().collect();
-    keys.extend(a.keys().filter(|k| !b.contains_key(*k)));
-    keys
-}
-
 /// The plan as the run report lists it.
 pub fn describe(actions: &[Action]) -> Vec<Value> {
     actions.iter().map(|a| serde_json::to_value(a).unwrap_or_else(|_| json!({}))).collect()
@@ -554,7 +580,7 @@ mod tests {
     }
 
     fn kinds(p: &Plan) -> Vec<String> {
-        p.actions.iter().map(Action::count_key).collect()
+        p.actions.iter().map(|a| a.count_key().to_string()).collect()
     }
 
     #[test]
@@ -796,5 +822,96 @@ mod tests {
         assert!(!plan.actions.iter().any(Action::is_delete), "{:?}", plan.actions);
         assert!(plan.filter_failures.iter().any(|s| s.principal == "Renamed"));
         assert!(plan.skipped.is_empty(), "{:?}", plan.skipped);
+    }
+
+    #[test]
+    fn groups_are_kept_skipped_or_wanted_on_their_own() {
+        let snapshot = Snapshot {
+            groups: vec![group(10, "G"), group(11, "Admins"), group(12, "  ")],
+            ..Snapshot::default()
+        };
+        let mut pol = policy();
+        pol.protected_groups = HashSet::from([fold("admins")]);
+        let (mut scope, mut out) = (Scope::default(), Plan::default());
+        let groups = desired_groups(&snapshot, &HashMap::new(), &pol, &mut scope, &mut out);
+        // G is wanted; Admins is protected and the blank name unshapeable: both skipped, and
+        // all three are kept (never deleted for it).
+        assert_eq!(groups.keys().copied().collect::<Vec<_>>(), [id(10)]);
+        assert_eq!(out.skipped.len(), 2, "{:?}", out.skipped);
+        assert_eq!(out.skipped[0].message, PROTECTED);
+        assert_eq!(scope.keep.len(), 3);
+        assert!(scope.unselected.is_empty() && scope.inactive.is_empty());
+    }
+
+    #[test]
+    fn a_delete_says_why() {
+        let state = SyncState {
+            principals: vec![
+                recorded(ResourceKind::User, 1, "gone@x", json!({})),
+                recorded(ResourceKind::User, 2, "unselected@x", json!({})),
+                recorded(ResourceKind::User, 3, "off@x", json!({})),
+                recorded(ResourceKind::Group, 10, "G", json!({})),
+            ],
+            memberships: vec![],
+        };
+        let snapshot = Snapshot {
+            users: vec![user(2, "unselected@x", true), user(3, "off@x", false)],
+            ..Snapshot::default()
+        };
+        let deleting: HashSet<(ResourceKind, Uuid)> = state
+            .principals
+            .iter()
+            .filter(|p| p.resource_id != id(10))
+            .map(|p| (p.kind, p.resource_id))
+            .collect();
+        let mut out = Plan::default();
+        let unselected = HashSet::from([id(2)]);
+        plan_deletes(&snapshot, &state, &policy(), &deleting, &unselected, &mut out);
+        let reasons: Vec<(&str, &str)> = out
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Delete { name, reason, .. } => Some((name.as_str(), *reason)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("gone@x", "deleted at the IdP"),
+                ("unselected@x", "no longer selected by sync.filter"),
+                ("off@x", "deactivated (on_deactivate = delete)"),
+            ]
+        );
+    }
+
+    #[test]
+    fn memberships_of_unsynced_or_deleted_ends_are_not_removed() {
+        let desired = |name: &str| Desired {
+            name: name.into(),
+            attrs: AwsAttributes::new(),
+            source: "okta".into(),
+        };
+        // Synced: group 10, users 1 and 2. User 3 is protected (not wanted), user 4 deleted.
+        let wanted = Wanted {
+            users: BTreeMap::from([(id(1), desired("a@x")), (id(2), desired("b@x"))]),
+            groups: BTreeMap::from([(id(10), desired("G"))]),
+            inactive: HashSet::new(),
+        };
+        let snapshot =
+            Snapshot { members: vec![(id(10), id(1), MemberType::User)], ..Snapshot::default() };
+        let member = |u: u128| AwsMembership {
+            group_id: id(10),
+            user_id: id(u),
+            membership_id: format!("m-{u}"),
+        };
+        let state =
+            SyncState { principals: vec![], memberships: vec![member(2), member(3), member(4)] };
+        let deleting = HashSet::from([(ResourceKind::User, id(4))]);
+        let mut out = Plan::default();
+        plan_memberships(&snapshot, &state, &HashMap::new(), &wanted, &deleting, &mut out);
+        // a is added; b, no longer a member, is removed; the protected and the deleted stay.
+        assert_eq!(kinds(&out), ["add_membership", "remove_membership"]);
+        assert!(matches!(&out.actions[1], Action::RemoveMember { user, .. } if user == "b@x"));
     }
 }

@@ -3,24 +3,29 @@
 //! log as soon as AWS has it, so a run killed half-way leaves a record the next run continues
 //! from.
 
-use super::directory::{AttributeChange, AwsError, Directory};
+use super::outcome::{
+    Adoption, Failure, Outcome, name_attribute, not_adoptable, principal_of, renames,
+};
 use super::plan::{self, Action, Skipped};
 use crate::mapping::aws_profile::AwsAttributes;
 use crate::store::{
     AuditRow, AwsMembership, AwsPrincipal, Ownership, PendingCreate, Store, SyncState,
 };
+use crate::sync::counts::{self, ActionKind, Counts};
+use crate::sync::directory::{AttributeChange, AwsError, Directory};
+use crate::sync::error::SyncError;
 use scim_schema::schema::ResourceKind;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// Applies actions one by one, recording each AWS change in the store and the audit log.
-pub(super) struct Apply<'a> {
+pub(crate) struct Apply<'a> {
     store: &'a dyn Store,
     directory: &'a dyn Directory,
     run_id: Uuid,
     /// Actions done, by `Action::count_key` (the run report's `counts`).
-    pub done: BTreeMap<String, u64>,
+    pub done: Counts,
     /// Memberships added or removed by this run (a full run's drift repair leaves them be: its
     /// listing of AWS may predate them).
     pub touched_memberships: HashSet<(Uuid, Uuid)>,
@@ -52,7 +57,7 @@ impl<'a> Apply<'a> {
             store,
             directory,
             run_id,
-            done: BTreeMap::new(),
+            done: Counts::new(),
             touched_memberships: HashSet::new(),
             deferred: Vec::new(),
             set_aside: HashSet::new(),
@@ -134,7 +139,7 @@ impl<'a> Apply<'a> {
 
     /// Tries the renames put off by [`Self::rename_temporarily`] again; one whose name is still
     /// taken goes back to the name it had, never staying under the temporary one.
-    pub async fn retry_deferred(&mut self) -> anyhow::Result<()> {
+    pub async fn retry_deferred(&mut self) -> Result<(), SyncError> {
         for (action, old_name) in std::mem::take(&mut self.deferred) {
             self.one(&action).await?;
             let principal = principal_of(&action);
@@ -145,7 +150,7 @@ impl<'a> Apply<'a> {
             match self.rename(*kind, *resource_id, aws_id, &old_name).await {
                 // AWS refused the old name too: the failure above stands.
                 Err(Failure::Aws(_)) => continue,
-                Err(other) => return Err(other.into_anyhow()),
+                Err(other) => return Err(other.into_sync_error()),
                 Ok(()) => {}
             }
             self.audit(
@@ -156,24 +161,24 @@ impl<'a> Apply<'a> {
                 Some(json!({"restored_name": true})),
             )
             .await
-            .map_err(Failure::into_anyhow)?;
+            .map_err(Failure::into_sync_error)?;
         }
         Ok(())
     }
 
     /// Per-principal AWS errors are recorded and the run goes on; access and availability
     /// errors end it (the next call would fail the same way).
-    pub async fn one(&mut self, action: &Action) -> anyhow::Result<()> {
+    pub async fn one(&mut self, action: &Action) -> Result<(), SyncError> {
         match self.act(action).await {
             Ok(outcome) => {
                 // Tried again after a re-plan and done: no longer a failure of this run.
                 let principal = principal_of(action);
                 self.failures.retain(|f| f.principal != principal);
                 let key = match (outcome, action) {
-                    (Outcome::Adopted, Action::Create { kind, .. }) => plan::adopt_key(*kind),
+                    (Outcome::Adopted, Action::Create { kind, .. }) => ActionKind::adopt(*kind),
                     _ => action.count_key(),
                 };
-                *self.done.entry(key).or_default() += 1;
+                counts::add(&mut self.done, key, 1);
                 if let Action::AddMember { group_id, user_id, .. }
                 | Action::RemoveMember { group_id, user_id, .. } = action
                 {
@@ -337,7 +342,7 @@ impl<'a> Apply<'a> {
     /// Principals whose create a dead process left unrecorded: found in AWS by the name they
     /// were sent with and recorded as created (with only their name as pushed, so the next
     /// plan brings every other attribute up to date), or forgotten when AWS never made them.
-    pub async fn resolve_pending(&mut self) -> anyhow::Result<()> {
+    pub async fn resolve_pending(&mut self) -> Result<(), SyncError> {
         for p in self.store.pending_creates().await? {
             if !self.principals.contains_key(&(p.kind, p.resource_id)) {
                 let found = self.find(p.kind, &p.name).await?;
@@ -358,7 +363,7 @@ impl<'a> Apply<'a> {
                         Some(Ownership::Created),
                     )
                     .await
-                    .map_err(Failure::into_anyhow)?;
+                    .map_err(Failure::into_sync_error)?;
                     self.audit(
                         "create",
                         p.kind,
@@ -367,7 +372,7 @@ impl<'a> Apply<'a> {
                         Some(json!({"recovered": true})),
                     )
                     .await
-                    .map_err(Failure::into_anyhow)?;
+                    .map_err(Failure::into_sync_error)?;
                 }
             }
             self.store.remove_pending_create(p.kind, p.resource_id).await?;
@@ -503,7 +508,7 @@ impl<'a> Apply<'a> {
             name: name.to_owned(),
             pushed: Value::Object(attrs.clone()),
         };
-        self.store.put_principal(&principal).await.map_err(anyhow::Error::from)?;
+        self.store.put_principal(&principal).await?;
         self.principals.insert((kind, resource_id), principal);
         Ok(())
     }
@@ -525,99 +530,7 @@ impl<'a> Apply<'a> {
             aws_id: aws_id.map(str::to_owned),
             detail,
         };
-        self.store.append_audit(&row).await.map_err(anyhow::Error::from)?;
+        self.store.append_audit(&row).await?;
         Ok(())
     }
-}
-
-enum Failure {
-    Aws(AwsError),
-    /// Not attempted, for a reason the admin must act on (an unmanaged AWS principal the
-    /// source may not take over): a per-principal error.
-    Refused(String),
-    /// A membership whose group or user is not in AWS (its create failed and was reported).
-    EndMissing,
-    /// Put off to the end of the run (see `Apply::deferred`).
-    Deferred,
-    Other(anyhow::Error),
-}
-
-impl Failure {
-    fn into_anyhow(self) -> anyhow::Error {
-        match self {
-            Failure::Aws(e) => e.into(),
-            Failure::Refused(m) => anyhow::anyhow!(m),
-            Failure::EndMissing => anyhow::anyhow!("a membership end is missing"),
-            Failure::Deferred => anyhow::anyhow!("deferred"),
-            Failure::Other(e) => e,
-        }
-    }
-}
-
-impl From<AwsError> for Failure {
-    fn from(e: AwsError) -> Self {
-        Failure::Aws(e)
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Other(e)
-    }
-}
-
-impl From<crate::store::StoreError> for Failure {
-    fn from(e: crate::store::StoreError) -> Self {
-        Failure::Other(e.into())
-    }
-}
-
-/// What an action came to, where it can differ from the plan.
-enum Outcome {
-    AsPlanned,
-    /// A create found an unmanaged principal of the name and took it over.
-    Adopted,
-}
-
-/// Whether a create may take over an unmanaged AWS principal holding its name.
-struct Adoption<'a> {
-    source: &'a str,
-    allowed: bool,
-}
-
-/// Why a create does not take over the unmanaged AWS principal holding its name.
-pub(super) fn not_adoptable(kind: ResourceKind, name: &str, aws_id: &str, source: &str) -> String {
-    let (what, attribute) = match kind {
-        ResourceKind::User => ("user", "userName"),
-        ResourceKind::Group => ("group", "displayName"),
-    };
-    format!(
-        "not created: an AWS {what} with {attribute} {name:?} already exists (id {aws_id}) and \
-         the bridge does not manage it; it was left as it is. To let source {source:?} take it \
-         over, set [sources.{source}] adopt_existing = true; otherwise rename one of them"
-    )
-}
-
-fn principal_of(action: &Action) -> String {
-    match action {
-        Action::Create { name, .. }
-        | Action::Adopt { name, .. }
-        | Action::Update { name, .. }
-        | Action::Delete { name, .. } => name.clone(),
-        Action::AddMember { group, user, .. } | Action::RemoveMember { group, user, .. } => {
-            format!("{group} / {user}")
-        }
-    }
-}
-
-/// The attribute that names a principal in AWS (unique per kind).
-fn name_attribute(kind: ResourceKind) -> &'static str {
-    match kind {
-        ResourceKind::User => "userName",
-        ResourceKind::Group => "displayName",
-    }
-}
-
-fn renames(kind: ResourceKind, changes: &[AttributeChange]) -> bool {
-    changes.iter().any(|(k, _)| k == name_attribute(kind))
 }

@@ -1,0 +1,76 @@
+//! One sync run: read the SCIM side and the bridge's record, (on a full run) re-read AWS to
+//! repair drift, plan, check the delete guard, apply — recording every AWS change as it
+//! happens, so a run killed half-way leaves a record the next run continues from — and report.
+//!
+//! [`run`] records the run around [`orchestrate`], which runs its phases; [`lease`] runs it
+//! under the sync lease; [`lane`] follows the change journal while it lasts.
+
+mod approvals;
+mod assignments;
+pub mod config;
+mod drift;
+mod lane;
+pub mod lease;
+pub mod options;
+mod orchestrate;
+mod preview;
+pub mod record;
+pub mod report;
+mod state;
+
+pub use super::counts::{ActionKind, Counts};
+pub use config::{SyncConfig, SyncTimings};
+pub use lease::run_exclusive;
+pub use options::{Progress, RunOptions};
+pub use record::{record_abandoned, record_requested};
+pub use report::RunReport;
+
+use crate::store::Store;
+use crate::sync::directory::Directory;
+use crate::sync::error::SyncError;
+use crate::sync::plan::Skipped;
+
+/// Runs once (not under the lease: see [`run_exclusive`]) and records the run as it starts and
+/// as it ends. A failed run is a report with status `failed`; Err only when the record cannot
+/// be written.
+pub async fn run(
+    store: &dyn Store,
+    directory: &dyn Directory,
+    config: &SyncConfig,
+    opts: &RunOptions,
+) -> Result<RunReport, SyncError> {
+    let started_at = crate::store::now();
+    let mut report = RunReport::new(opts);
+    report.rules_fingerprint = Some(config.rules_fingerprint.clone());
+    record::save(store, &report, started_at, false).await?;
+    // The run's own calls (not, say, the instance discovery before it).
+    let (calls_before, throttles_before) = (directory.calls(), directory.throttles());
+    let outcome = orchestrate::execute(store, directory, config, opts, &mut report).await;
+    opts.progress().finish();
+    report.aws_calls = directory
+        .calls()
+        .into_iter()
+        .map(|(op, n)| {
+            let before = calls_before.get(&op).copied().unwrap_or(0);
+            (op, n - before)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    report.throttles = directory.throttles() - throttles_before;
+    if let Err(e) = outcome {
+        report.status = "failed";
+        report.configuration_error = e.is_configuration();
+        let e = e.into_anyhow();
+        report.unreachable = report::unreachable(&e);
+        report.errors.push(Skipped { principal: "(run)".into(), message: format!("{e:#}") });
+    }
+    record::save(store, &report, started_at, true).await?;
+    record::record_metrics(&report, started_at);
+    tracing::info!(
+        run_id = %report.run_id, status = report.status,
+        counts = %crate::telemetry::AsJson(&report.counts),
+        aws_calls = %crate::telemetry::AsJson(&report.aws_calls), errors = report.errors.len(),
+        dry_run = report.dry_run, "sync run finished"
+    );
+    Ok(report)
+}

@@ -1,0 +1,146 @@
+//! A dry run's own steps: its creates are looked up in AWS, so that it shows what the real run
+//! would meet (adoptions, refusals to adopt), and its report shows the plan instead of changes.
+
+use super::report::{RunReport, planned_counts};
+use crate::names::fold;
+use crate::store::SyncState;
+use crate::sync::access::apply::{self as access_apply, AccessRun};
+use crate::sync::access::plan::AccessPlan;
+use crate::sync::access::rules::PermissionSetSettings;
+use crate::sync::counts;
+use crate::sync::directory::Directory;
+use crate::sync::error::SyncError;
+use crate::sync::plan::{self, Action, Plan, Skipped};
+use scim_schema::schema::ResourceKind;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Up to this many creates of a kind, a dry run looks each name up in AWS; beyond, it lists
+/// the kind once (a page holds 100).
+const LOOKUPS_BEFORE_LISTING: usize = 200;
+
+/// Turns a dry run's creates into what the real run would meet: a name held in AWS by a
+/// principal the bridge does not manage becomes an `adopt` (the source has `adopt_existing`)
+/// or an error, with the memberships it would have had (the principal is left as it is).
+pub(super) async fn resolve_adoptions(
+    directory: &dyn Directory,
+    plan: &mut Plan,
+    state: &SyncState,
+) -> Result<(), SyncError> {
+    let managed: HashSet<(ResourceKind, &str)> =
+        state.principals.iter().map(|p| (p.kind, p.aws_id.as_str())).collect();
+    let held = names_held(directory, plan).await?;
+    let mut refused: HashSet<Uuid> = HashSet::new();
+    let mut actions = Vec::with_capacity(plan.actions.len());
+    for action in std::mem::take(&mut plan.actions) {
+        let Action::Create { kind, name, resource_id, source, may_adopt, attrs } = action else {
+            actions.push(action);
+            continue;
+        };
+        // A holder the bridge manages for another resource is not adoptable: the create goes
+        // ahead and the run reports that conflict.
+        let unmanaged = held
+            .get(&(kind, fold(&name)))
+            .filter(|aws_id| !managed.contains(&(kind, aws_id.as_str())));
+        match unmanaged {
+            None => {
+                actions.push(Action::Create { kind, name, resource_id, source, may_adopt, attrs })
+            }
+            Some(aws_id) if may_adopt => actions.push(Action::Adopt {
+                kind,
+                name,
+                resource_id,
+                source,
+                aws_id: aws_id.clone(),
+                attrs,
+            }),
+            Some(aws_id) => {
+                refused.insert(resource_id);
+                let message = crate::sync::principals::not_adoptable(kind, &name, aws_id, &source);
+                plan.skipped.push(Skipped { principal: name, message });
+            }
+        }
+    }
+    actions.retain(|a| match a {
+        Action::AddMember { group_id, user_id, .. } => {
+            !refused.contains(group_id) && !refused.contains(user_id)
+        }
+        _ => true,
+    });
+    plan.actions = actions;
+    Ok(())
+}
+
+/// The AWS ids holding the names of the plan's creates, by kind and folded name: looked up one
+/// by one, or listed when there are many.
+async fn names_held(
+    directory: &dyn Directory,
+    plan: &Plan,
+) -> Result<HashMap<(ResourceKind, String), String>, SyncError> {
+    let mut held: HashMap<(ResourceKind, String), String> = HashMap::new();
+    for kind in [ResourceKind::User, ResourceKind::Group] {
+        let names: Vec<&str> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Create { kind: k, name, .. } if *k == kind => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        if names.len() > LOOKUPS_BEFORE_LISTING {
+            let listed = match kind {
+                ResourceKind::User => directory.list_users().await?,
+                ResourceKind::Group => directory.list_groups().await?,
+            };
+            held.extend(listed.into_iter().map(|l| ((kind, fold(&l.name)), l.id)));
+        } else {
+            for name in names {
+                let found = match kind {
+                    ResourceKind::User => directory.find_user(name).await?,
+                    ResourceKind::Group => directory.find_group(name).await?,
+                };
+                if let Some(id) = found {
+                    held.insert((kind, fold(name)), id);
+                }
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// A dry run's report: what the plan would do (and the drift check found), its skips, and the
+/// status the real run would have.
+pub(super) fn report(
+    report: &mut RunReport,
+    plan: &Plan,
+    access: &AccessRun,
+    access_plan: Option<&AccessPlan>,
+    declared: &[PermissionSetSettings],
+) {
+    report.counts.extend(planned_counts(plan));
+    report.errors.extend(plan.skipped.iter().cloned());
+    report.errors.extend(plan.filter_failures.iter().cloned());
+    let mut described = plan::describe(&plan.actions);
+    report.status = "succeeded";
+    if !plan.filter_failures.is_empty() {
+        // What the real run would say: the filter is wrong for these principals (exit 2).
+        report.status = "partial";
+        report.configuration_error = true;
+    }
+    if let Some(access_plan) = access_plan {
+        let sets = access.planned_permission_sets(declared);
+        // What the drift check found, and what the plan would do.
+        let planned = access_apply::planned_counts(access_plan, &sets);
+        counts::add_keyed(&mut report.counts, &access.done);
+        counts::add_keyed(&mut report.counts, &planned);
+        described.extend(sets);
+        described.extend(access_apply::describe(access_plan));
+        report.errors.extend(access_plan.skipped.iter().cloned());
+        if !access_plan.deletes_allowed {
+            // A rule names a permission set AWS does not have: the real run would exit 2.
+            report.status = "partial";
+            report.configuration_error = true;
+        }
+    }
+    report.plan = Some(described);
+}

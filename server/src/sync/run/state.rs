@@ -1,0 +1,161 @@
+//! One run's working state ([`Run`]): the record it applies against, the SCIM side its plan
+//! saw, the change lane, the guard's window and the approvals it may honour; and the steps
+//! every phase shares: re-planning, pushing what changed meanwhile, stopping on shutdown.
+
+use super::config::SyncConfig;
+use super::lane::{ChangeLane, prioritise};
+use super::options::RunOptions;
+use crate::config::SyncSettings;
+use crate::names::fold;
+use crate::store::{Removals, Snapshot, Store, SyncState};
+use crate::sync::directory::Directory;
+use crate::sync::error::SyncError;
+use crate::sync::guard;
+use crate::sync::hold::{self, Held};
+use crate::sync::plan::{self, Plan, Policy};
+use crate::sync::principals::apply::Apply;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// One run's working state: the record it applies against and the change lane.
+pub(super) struct Run<'a> {
+    pub store: &'a dyn Store,
+    pub directory: &'a dyn Directory,
+    pub settings: &'a SyncSettings,
+    pub dry_run: bool,
+    pub policy: Policy,
+    pub lane: ChangeLane,
+    pub apply: Apply<'a>,
+    /// The record as the current plan saw it.
+    pub state: SyncState,
+    /// The SCIM side as the current plan saw it.
+    pub snapshot: Snapshot,
+    pub stop: Option<Arc<AtomicBool>>,
+    /// What the runs of the guard's window deleted and removed before this one.
+    pub window: Removals,
+    /// `[sync] approve_destructive`: destructive actions wait for an approval.
+    pub holding: bool,
+    /// The keys of the approved actions (of the holds approved when the run started), and
+    /// those holds' runs.
+    pub approved: HashSet<String>,
+    pub approved_runs: Vec<Uuid>,
+    /// What the latest plan held of the principal and membership changes, and of the
+    /// assignment deletes.
+    pub held: Vec<Held>,
+    pub held_access: Vec<Held>,
+}
+
+impl<'a> Run<'a> {
+    pub async fn start(
+        store: &'a dyn Store,
+        directory: &'a dyn Directory,
+        config: &'a SyncConfig,
+        opts: &RunOptions,
+        run_id: Uuid,
+    ) -> Result<Run<'a>, SyncError> {
+        let settings = &config.sync;
+        let head = store.journal_head().await?;
+        let state = store.sync_state().await?;
+        let window_start = chrono::Duration::from_std(settings.guard_window())
+            .ok()
+            .and_then(|d| crate::store::now().checked_sub_signed(d))
+            .unwrap_or(chrono::DateTime::UNIX_EPOCH);
+        let window = store.recent_removals(window_start).await?;
+        // Approvals given since the last run: their actions may go (those still planned).
+        let mut approved = HashSet::new();
+        let mut approved_runs = Vec::new();
+        for h in store.open_holds().await? {
+            if h.state == crate::store::HoldState::Approved {
+                approved.extend(h.action_keys);
+                approved_runs.push(h.run_id);
+            }
+        }
+        Ok(Run {
+            store,
+            directory,
+            settings,
+            dry_run: opts.dry_run,
+            policy: Policy {
+                on_deactivate: settings.on_deactivate,
+                protected_users: settings.protected_users.iter().map(|u| fold(u)).collect(),
+                protected_groups: settings.protected_groups.iter().map(|g| fold(g)).collect(),
+                rules: config.rules.clone(),
+                adopt_existing: config.adopt_existing.clone(),
+            },
+            lane: ChangeLane::new(
+                !opts.dry_run,
+                Duration::from_secs(settings.debounce_seconds),
+                config.timings.look_every,
+                head,
+            ),
+            apply: Apply::new(store, directory, run_id, &state),
+            state,
+            snapshot: Snapshot::default(),
+            stop: opts.stop.clone(),
+            window,
+            holding: settings.approve_destructive,
+            approved,
+            approved_runs,
+            held: Vec::new(),
+            held_access: Vec::new(),
+        })
+    }
+
+    /// The window's removals and this run's so far: what a re-plan is judged with.
+    pub fn window_now(&self) -> Removals {
+        self.window + crate::sync::counts::removals_of(&self.apply.done)
+    }
+
+    /// Err once the server is shutting down (between AWS calls: what is done is recorded).
+    pub fn check_stop(&self) -> Result<(), SyncError> {
+        match &self.stop {
+            Some(stop) if stop.load(std::sync::atomic::Ordering::Acquire) => {
+                Err(SyncError::Stopped)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A plan from the SCIM side and the record as they are now, and the SCIM resources changed
+    /// since the previous plan. A dry run keeps its in-memory record (its drift repair is not
+    /// written).
+    pub async fn replan(&mut self) -> Result<(Plan, HashSet<Uuid>), SyncError> {
+        let head = self.store.journal_head().await?;
+        let snapshot = self.store.snapshot().await?;
+        if !self.dry_run {
+            self.state = self.store.sync_state().await?;
+            self.apply.reset(&self.state);
+        }
+        let changed = self.lane.take(self.store, head).await?;
+        let mut plan = plan::plan(&snapshot, &self.state, &self.policy);
+        if self.holding {
+            self.held = hold::split(&mut plan, &self.approved);
+        }
+        self.snapshot = snapshot;
+        Ok((plan, changed))
+    }
+
+    /// Pushes the changes made since the last plan, and only those (the read phase of a full
+    /// run). A plan the delete guard would refuse is left to the run's own plan to refuse.
+    pub async fn push_changes(&mut self) -> Result<(), SyncError> {
+        let (plan, changed) = self.replan().await?;
+        if changed.is_empty()
+            || guard::principals(&plan, &self.window_now(), self.settings, false).is_some()
+        {
+            return Ok(());
+        }
+        let (urgent, _rest) = prioritise(plan.actions, &changed);
+        tracing::info!(
+            actions = urgent.len(),
+            "sync: pushing changes made during the full run's reads"
+        );
+        for action in &urgent {
+            self.check_stop()?;
+            self.apply.one(action).await?;
+        }
+        Ok(())
+    }
+}
