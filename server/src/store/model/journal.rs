@@ -49,19 +49,6 @@ text_enum!(
     Adopt = "adopt"
 );
 
-/// Compares with the stored text, so `entry.action == "create"` reads as before.
-impl PartialEq<&str> for JournalAction {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl PartialEq<str> for JournalAction {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
 /// The `resource_type` column (`ResourceKind::name`) back into a kind.
 pub fn kind_of(s: &str) -> Result<ResourceKind, super::StoreError> {
     match s {

@@ -27,6 +27,13 @@ macro_rules! text_enum {
             }
         }
 
+        /// Compares with the stored text, so `value == "text"` reads as it did with strings.
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
         impl std::str::FromStr for $ty {
             type Err = $crate::store::StoreError;
 
