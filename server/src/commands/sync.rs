@@ -5,7 +5,7 @@ use crate::cli::{SyncArgs, SyncControl};
 use crate::config::Settings;
 use crate::exit::ExitCode;
 use crate::startup::open_store;
-use crate::store::{Store, format_timestamp};
+use crate::store::{Store, Trigger, format_timestamp};
 use std::sync::Arc;
 
 /// How these rules differ from the serving replicas' (None: the same, or no serving run yet).
@@ -58,7 +58,7 @@ pub(super) async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result
         dry_run: args.dry_run,
         full: args.full,
         force: args.force,
-        trigger: "cli".to_owned(),
+        trigger: Trigger::Cli,
         progress: super::report::progress_bar(),
         ..Default::default()
     };
@@ -140,7 +140,7 @@ pub(super) async fn sync_control(
             }
             let opts = crate::sync::engine::RunOptions {
                 force: args.force,
-                trigger: "approval".to_owned(),
+                trigger: Trigger::Approval,
                 progress: super::report::progress_bar(),
                 ..Default::default()
             };
@@ -169,8 +169,8 @@ async fn run_and_report(
             eprintln!("error: {e:#}");
             let unreachable = e.chain().any(|c| {
                 matches!(
-                    c.downcast_ref::<crate::sync::directory::AwsError>(),
-                    Some(crate::sync::directory::AwsError::Unreachable { .. })
+                    c.downcast_ref::<crate::sync::target::AwsError>(),
+                    Some(crate::sync::target::AwsError::Unreachable { .. })
                 )
             });
             return Ok(if unreachable { ExitCode::Failure } else { ExitCode::Usage });

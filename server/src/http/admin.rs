@@ -6,7 +6,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::status::run_json;
-use crate::store::AuditQuery;
+use crate::store::{AuditQuery, Trigger};
 use crate::sync::control;
 use crate::sync::engine::RunOptions;
 use actix_web::body::{EitherBody, MessageBody};
@@ -131,7 +131,7 @@ async fn start_sync(
         dry_run,
         full: query.full || body.full,
         force: query.force || body.force,
-        trigger: "admin".into(),
+        trigger: Trigger::Admin,
         ..RunOptions::default()
     };
     let run_id = sync.request(opts).await.map_err(|e| ApiError::Unavailable(format!("{e:#}")))?;
@@ -220,7 +220,7 @@ async fn approve_run(
         ));
     };
     let opts =
-        RunOptions { force: body.force, trigger: "approval".into(), ..RunOptions::default() };
+        RunOptions { force: body.force, trigger: Trigger::Approval, ..RunOptions::default() };
     match sync.request(opts).await {
         Ok(new_run) => {
             let mut v = approved;

@@ -1,7 +1,7 @@
 //! How a sync run fails, as a type: callers match on why a run ended instead of comparing its
 //! text. The texts are the ones runs have always recorded in their reports.
 
-use super::directory::AwsError;
+use super::target::AwsError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]

@@ -6,10 +6,10 @@
 //! the last failure — AWS not reached at all (`unreachable`), or AWS answering with errors and
 //! runs ending failed, partial or refused (`failing`) — until a real run succeeds.
 
-use super::directory::AwsError;
 use super::engine::RunReport;
+use super::target::AwsError;
 use crate::store::{
-    FailureKind, Hold, HoldState, IdentityStoreRef, Store, StoreError, SyncFailure,
+    FailureKind, Hold, HoldState, IdentityStoreRef, RunStatus, Store, StoreError, SyncFailure,
     SyncHealthRecord, SyncPause, Timestamp,
 };
 use serde::Serialize;
@@ -139,7 +139,7 @@ pub fn after_run(previous: Option<&SyncFailure>, report: &RunReport, at: Timesta
     }
     let last = report.errors.last();
     let message = match (report.status, last) {
-        ("partial", Some(e)) => format!(
+        (RunStatus::Partial, Some(e)) => format!(
             "run {} ended partial ({} errors); the last: {}: {}",
             report.run_id,
             report.errors.len(),
@@ -318,9 +318,9 @@ mod tests {
     }
 
     fn report(status: &'static str) -> RunReport {
-        let opts = RunOptions { trigger: "schedule".into(), ..RunOptions::default() };
+        let opts = RunOptions { trigger: crate::store::Trigger::Schedule, ..RunOptions::default() };
         let mut r = RunReport::new(&opts);
-        r.status = status;
+        r.status = status.parse().expect("a run status");
         r
     }
 

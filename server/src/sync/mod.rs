@@ -9,7 +9,6 @@ pub mod audit;
 pub mod aws;
 pub mod control;
 pub mod counts;
-pub mod directory;
 pub mod engine;
 pub mod error;
 pub mod fingerprint;

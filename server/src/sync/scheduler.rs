@@ -9,7 +9,7 @@ use super::aws::AwsDirectory;
 use super::engine::{self, RunOptions, SyncConfig, run_exclusive};
 use super::health;
 use crate::config::Settings;
-use crate::store::Store;
+use crate::store::{Store, Trigger};
 use chrono::Utc;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -221,18 +221,13 @@ async fn run_forever(
             Err(e) => tracing::warn!(error = %e, "sync: cannot read the recorded runs"),
         }
         let trigger = if due_full {
-            "schedule"
+            Trigger::Schedule
         } else if pending_startup {
-            "startup"
+            Trigger::Startup
         } else {
-            "change"
+            Trigger::Change
         };
-        let opts = RunOptions {
-            full,
-            trigger: trigger.into(),
-            stop: Some(stop.clone()),
-            ..RunOptions::default()
-        };
+        let opts = RunOptions { full, trigger, stop: Some(stop.clone()), ..RunOptions::default() };
         let outcome =
             run_exclusive(store.clone(), &directory, &config, &opts, Duration::ZERO).await;
         record_health(&*store, &outcome).await;

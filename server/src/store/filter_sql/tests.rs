@@ -398,6 +398,7 @@ async fn every_translated_filter_runs_on_sqlite() {
                 Bind::Float(v) => q.bind(v),
                 Bind::Time(t) => q.bind(crate::store::format_timestamp(&t)),
                 Bind::Id(id) => q.bind(id.to_string()),
+                other => panic!("{filter}: the translator bound {other:?}"),
             };
         }
         let count = q.fetch_one(&pool).await.unwrap_or_else(|e| panic!("{filter}: {query}: {e}"));

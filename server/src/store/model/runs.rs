@@ -49,11 +49,12 @@ text_enum!(
     Refused = "refused"
 );
 
-/// What started a run (`sync_runs.trigger`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// What started a run (`sync_runs.trigger`). The default is the command line's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// `scimbridge sync`.
+    #[default]
     Cli,
     /// The scheduler's full run.
     Schedule,

@@ -12,8 +12,8 @@ use crate::store::{
     AuditRow, AwsMembership, AwsPrincipal, Ownership, PendingCreate, Store, SyncState,
 };
 use crate::sync::counts::{self, ActionKind, Counts};
-use crate::sync::directory::{AttributeChange, AwsError, Directory};
 use crate::sync::error::SyncError;
+use crate::sync::target::{AttributeChange, AwsError, Directory};
 use scim_schema::schema::ResourceKind;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};

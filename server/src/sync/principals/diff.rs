@@ -2,7 +2,7 @@
 //! attribute changes an UpdateUser / UpdateGroup sends.
 
 use crate::mapping::aws_profile::AwsAttributes;
-use crate::sync::directory::AttributeChange;
+use crate::sync::target::AttributeChange;
 use serde_json::Value;
 
 /// The top-level attributes that differ: a new value, or None where one is to be removed.

@@ -2,8 +2,8 @@
 //! a run reports and goes on from, and the errors that end it.
 
 use super::plan::Action;
-use crate::sync::directory::{AttributeChange, AwsError};
 use crate::sync::error::SyncError;
+use crate::sync::target::{AttributeChange, AwsError};
 use scim_schema::schema::ResourceKind;
 
 pub(super) enum Failure {

@@ -18,7 +18,7 @@ use crate::mapping::rules::{Rules, Selection};
 use crate::names::fold;
 use crate::store::{AwsPrincipal, Snapshot, SyncState};
 use crate::sync::counts::ActionKind;
-use crate::sync::directory::AttributeChange;
+use crate::sync::target::AttributeChange;
 use scim_schema::resource::MemberType;
 use scim_schema::schema::ResourceKind;
 use serde::Serialize;

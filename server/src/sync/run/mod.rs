@@ -25,10 +25,10 @@ pub use options::{Progress, RunOptions};
 pub use record::{record_abandoned, record_requested};
 pub use report::RunReport;
 
-use crate::store::Store;
-use crate::sync::directory::Directory;
+use crate::store::{RunStatus, Store};
 use crate::sync::error::SyncError;
 use crate::sync::plan::Skipped;
+use crate::sync::target::Directory;
 
 /// Runs once (not under the lease: see [`run_exclusive`]) and records the run as it starts and
 /// as it ends. A failed run is a report with status `failed`; Err only when the record cannot
@@ -58,7 +58,7 @@ pub async fn run(
         .collect();
     report.throttles = directory.throttles() - throttles_before;
     if let Err(e) = outcome {
-        report.status = "failed";
+        report.status = RunStatus::Failed;
         report.configuration_error = e.is_configuration();
         let e = e.into_anyhow();
         report.unreachable = report::unreachable(&e);
@@ -67,7 +67,7 @@ pub async fn run(
     record::save(store, &report, started_at, true).await?;
     record::record_metrics(&report, started_at);
     tracing::info!(
-        run_id = %report.run_id, status = report.status,
+        run_id = %report.run_id, status = report.status.as_str(),
         counts = %crate::telemetry::AsJson(&report.counts),
         aws_calls = %crate::telemetry::AsJson(&report.aws_calls), errors = report.errors.len(),
         dry_run = report.dry_run, "sync run finished"

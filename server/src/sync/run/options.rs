@@ -1,6 +1,7 @@
 //! How a run is asked for: [`RunOptions`] (dry run, full, forced, who asked, how to stop it)
 //! and where it reports its progress ([`Progress`]).
 
+use crate::store::Trigger;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use uuid::Uuid;
@@ -25,8 +26,8 @@ pub struct RunOptions {
     pub full: bool,
     /// Pass the delete guard.
     pub force: bool,
-    /// `cli`, `schedule`, `startup`, `change`, `admin`.
-    pub trigger: String,
+    /// What started the run.
+    pub trigger: Trigger,
     /// The id to record the run under (the admin API hands it out before the run starts).
     pub run_id: Option<Uuid>,
     pub progress: Option<Arc<dyn Progress>>,

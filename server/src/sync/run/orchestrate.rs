@@ -9,15 +9,15 @@ use super::options::RunOptions;
 use super::preview;
 use super::report::{RunReport, created_any, planned_counts};
 use super::state::Run;
-use crate::store::{Ownership, Store};
+use crate::store::{Ownership, RunStatus, Store};
 use crate::sync::access::apply::{self as access_apply, AccessRun};
 use crate::sync::access::plan::{self as access_plan, AccessPlan};
 use crate::sync::counts;
-use crate::sync::directory::Directory;
 use crate::sync::error::SyncError;
 use crate::sync::guard;
 use crate::sync::hold;
 use crate::sync::plan::{Action, Plan, Skipped};
+use crate::sync::target::Directory;
 use std::collections::{HashSet, VecDeque};
 
 /// Runs the phases into `report`. Err: the run failed (its report says so); a refusal by the
@@ -327,7 +327,7 @@ impl<'a> Phases<'a> {
         report.removals = counts::removals_of(&report.counts);
         report.errors.extend(left.skipped);
         report.errors.extend(failures.iter().cloned());
-        report.status = if failures.is_empty() { "succeeded" } else { "partial" };
+        report.status = if failures.is_empty() { RunStatus::Succeeded } else { RunStatus::Partial };
         report.journal_head = Some(covered);
         self.run.report_held(report);
         self.run.settle_holds(report).await?;

@@ -3,14 +3,14 @@
 
 use super::report::{RunReport, planned_counts};
 use crate::names::fold;
-use crate::store::SyncState;
+use crate::store::{RunStatus, SyncState};
 use crate::sync::access::apply::{self as access_apply, AccessRun};
 use crate::sync::access::plan::AccessPlan;
 use crate::sync::access::rules::PermissionSetSettings;
 use crate::sync::counts;
-use crate::sync::directory::Directory;
 use crate::sync::error::SyncError;
 use crate::sync::plan::{self, Action, Plan, Skipped};
+use crate::sync::target::Directory;
 use scim_schema::schema::ResourceKind;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -121,10 +121,10 @@ pub(super) fn report(
     report.errors.extend(plan.skipped.iter().cloned());
     report.errors.extend(plan.filter_failures.iter().cloned());
     let mut described = plan::describe(&plan.actions);
-    report.status = "succeeded";
+    report.status = RunStatus::Succeeded;
     if !plan.filter_failures.is_empty() {
         // What the real run would say: the filter is wrong for these principals (exit 2).
-        report.status = "partial";
+        report.status = RunStatus::Partial;
         report.configuration_error = true;
     }
     if let Some(access_plan) = access_plan {
@@ -138,7 +138,7 @@ pub(super) fn report(
         report.errors.extend(access_plan.skipped.iter().cloned());
         if !access_plan.deletes_allowed {
             // A rule names a permission set AWS does not have: the real run would exit 2.
-            report.status = "partial";
+            report.status = RunStatus::Partial;
             report.configuration_error = true;
         }
     }

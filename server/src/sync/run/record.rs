@@ -3,7 +3,7 @@
 
 use super::options::RunOptions;
 use super::report::RunReport;
-use crate::store::{RunRecord, Store, Timestamp};
+use crate::store::{RunRecord, RunStatus, Store, Timestamp};
 use crate::sync::error::SyncError;
 use crate::sync::plan::Skipped;
 
@@ -19,7 +19,7 @@ pub async fn record_abandoned(
     why: &str,
 ) -> Result<(), SyncError> {
     let mut report = RunReport::new(opts);
-    report.status = "failed";
+    report.status = RunStatus::Failed;
     report.errors.push(Skipped { principal: "(run)".into(), message: why.to_owned() });
     save(store, &report, crate::store::now(), true).await
 }
@@ -33,9 +33,9 @@ pub(super) async fn save(
 ) -> Result<(), SyncError> {
     let record = RunRecord {
         id: report.run_id,
-        trigger: report.trigger.clone(),
+        trigger: report.trigger,
         dry_run: report.dry_run,
-        status: report.status.to_owned(),
+        status: report.status,
         started_at,
         finished_at: finished.then(crate::store::now),
         journal_head: report.journal_head.filter(|_| finished),
@@ -53,9 +53,9 @@ pub(super) async fn save(
 /// (`dry_run="false"`) are never satisfied by a preview.
 pub(super) fn record_metrics(report: &RunReport, started_at: Timestamp) {
     let seconds = (crate::store::now() - started_at).as_seconds_f64().max(0.0);
-    let (trigger, status) = (report.trigger.clone(), report.status);
+    let (trigger, status) = (report.trigger.as_str(), report.status.as_str());
     let dry_run = if report.dry_run { "true" } else { "false" };
-    metrics::counter!("scimbridge_sync_runs_total", "trigger" => trigger.clone(), "status" => status, "dry_run" => dry_run)
+    metrics::counter!("scimbridge_sync_runs_total", "trigger" => trigger, "status" => status, "dry_run" => dry_run)
         .increment(1);
     metrics::histogram!("scimbridge_sync_run_duration_seconds", "trigger" => trigger, "dry_run" => dry_run)
         .record(seconds);

@@ -2,7 +2,7 @@
 //! `GET /admin/v1/sync/runs/{id}` returns) and the CLI's exit code for it.
 
 use super::options::RunOptions;
-use crate::store::Removals;
+use crate::store::{Removals, RunStatus, Trigger};
 use crate::sync::counts::Counts;
 use crate::sync::plan::{self, Plan, Skipped};
 use serde::Serialize;
@@ -15,8 +15,8 @@ use uuid::Uuid;
 pub struct RunReport {
     pub run_id: Uuid,
     /// `succeeded`, `partial` (some principals failed), `failed`, `refused` (delete guard).
-    pub status: &'static str,
-    pub trigger: String,
+    pub status: RunStatus,
+    pub trigger: Trigger,
     pub dry_run: bool,
     pub full: bool,
     pub counts: Counts,
@@ -46,7 +46,7 @@ pub struct RunReport {
     #[serde(skip)]
     pub configuration_error: bool,
     /// The run failed because AWS could not be reached at all (see
-    /// [`crate::sync::directory::AwsError::Unreachable`]).
+    /// [`crate::sync::target::AwsError::Unreachable`]).
     #[serde(skip)]
     pub unreachable: bool,
     /// Run with `--force`.
@@ -62,8 +62,8 @@ impl RunReport {
     /// is wrong (permissions, the identity store or its KMS key), 3 refused.
     pub fn exit_code(&self) -> i32 {
         match self.status {
-            "succeeded" => 0,
-            "refused" => 3,
+            RunStatus::Succeeded => 0,
+            RunStatus::Refused => 3,
             _ if self.configuration_error => 2,
             _ => 1,
         }
@@ -72,8 +72,8 @@ impl RunReport {
     pub(crate) fn new(opts: &RunOptions) -> RunReport {
         RunReport {
             run_id: opts.run_id.unwrap_or_else(Uuid::now_v7),
-            status: "running",
-            trigger: opts.trigger.clone(),
+            status: RunStatus::Running,
+            trigger: opts.trigger,
             dry_run: opts.dry_run,
             full: opts.full,
             counts: Counts::new(),
@@ -102,7 +102,7 @@ impl RunReport {
 
     /// The run is refused by the delete guard: the plan is shown, nothing was changed.
     pub(super) fn refuse(&mut self, plan: &Plan, refusal: String) {
-        self.status = "refused";
+        self.status = RunStatus::Refused;
         self.plan = Some(plan::describe(&plan.actions));
         self.errors.extend(plan.skipped.iter().cloned());
         self.errors.extend(plan.filter_failures.iter().cloned());
@@ -139,11 +139,11 @@ mod tests {
     #[test]
     fn exit_codes_follow_the_status() {
         let mut report = RunReport::new(&RunOptions::default());
-        report.status = "succeeded";
+        report.status = RunStatus::Succeeded;
         assert_eq!(report.exit_code(), 0);
-        report.status = "refused";
+        report.status = RunStatus::Refused;
         assert_eq!(report.exit_code(), 3);
-        report.status = "partial";
+        report.status = RunStatus::Partial;
         assert_eq!(report.exit_code(), 1);
         report.configuration_error = true;
         assert_eq!(report.exit_code(), 2);
