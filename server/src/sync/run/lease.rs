@@ -1,7 +1,7 @@
 //! The sync lease: one run at a time across every replica and CLI. A run holds it while it
 //! lasts, renewing it in the background, and stops when it is lost.
 
-use super::config::SyncConfig;
+use super::config::{SyncConfig, SyncTimings};
 use super::options::RunOptions;
 use super::record::record_abandoned;
 use super::report::RunReport;
@@ -47,7 +47,7 @@ pub async fn run_exclusive(
     }
     let lost = Arc::new(tokio::sync::Notify::new());
     // Stops renewing however the run ends (error, panic, cancellation).
-    let renewing = AbortOnDrop(renew(store.clone(), holder, config.timings.lease, lost.clone()));
+    let renewing = AbortOnDrop(renew(store.clone(), holder, config.timings, lost.clone()));
     let mut opts = opts.clone();
     opts.run_id.get_or_insert_with(Uuid::now_v7);
     let report = tokio::select! {
@@ -71,13 +71,13 @@ pub async fn run_exclusive(
 fn renew(
     store: Arc<dyn Store>,
     holder: Uuid,
-    lease: Duration,
+    timings: SyncTimings,
     lost: Arc<tokio::sync::Notify>,
 ) -> tokio::task::JoinHandle<()> {
-    let seconds = u32::try_from(lease.as_secs()).unwrap_or(u32::MAX);
+    let seconds = timings.lease_seconds();
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(lease / 3).await;
+            tokio::time::sleep(timings.lease / 3).await;
             match store.acquire_sync_lease(holder, seconds).await {
                 Ok(true) => {}
                 Ok(false) => {
