@@ -79,6 +79,7 @@ impl SyncHandle {
         let run_id = uuid::Uuid::now_v7();
         opts.run_id = Some(run_id);
         opts.stop = Some(self.stop.clone());
+        opts.records_health = true;
         let permit = self
             .queue
             .try_reserve()
@@ -227,7 +228,13 @@ async fn run_forever(
         } else {
             Trigger::Change
         };
-        let opts = RunOptions { full, trigger, stop: Some(stop.clone()), ..RunOptions::default() };
+        let opts = RunOptions {
+            full,
+            trigger,
+            stop: Some(stop.clone()),
+            records_health: true,
+            ..RunOptions::default()
+        };
         let outcome =
             run_exclusive(store.clone(), &directory, &config, &opts, Duration::ZERO).await;
         record_health(&*store, &outcome).await;
@@ -312,12 +319,12 @@ async fn record_identity_store(store: &dyn Store, directory: &AwsDirectory) {
     }
 }
 
-/// What a run of the serving sync leaves in `/admin/v1/status` (see [`health::after_run`]);
-/// a run that did not get the lease leaves nothing.
+/// What a run of the serving sync that did not end with a report leaves in `/admin/v1/status`
+/// (a run that ended recorded its health itself, before it read as finished: see
+/// `RunOptions::records_health`); a run that did not get the lease leaves nothing.
 async fn record_health(store: &dyn Store, outcome: &anyhow::Result<Option<engine::RunReport>>) {
     let recorded = match outcome {
-        Ok(Some(report)) => health::record_run(store, report).await,
-        Ok(None) => Ok(()),
+        Ok(_) => Ok(()),
         // A pause is the admin's word, not a failure.
         Err(e) if e.downcast_ref::<super::control::SyncPaused>().is_some() => Ok(()),
         Err(e) => health::record_error(store, e).await,

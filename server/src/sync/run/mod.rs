@@ -64,6 +64,11 @@ pub async fn run(
         report.unreachable = report::unreachable(&e);
         report.errors.push(Skipped { principal: "(run)".into(), message: format!("{e:#}") });
     }
+    if opts.records_health
+        && let Err(e) = crate::sync::health::record_run(store, &report).await
+    {
+        tracing::warn!(error = %e, "sync: cannot record the sync's health");
+    }
     record::save(store, &report, started_at, true).await?;
     record::record_metrics(&report, started_at);
     tracing::info!(

@@ -33,6 +33,9 @@ pub struct RunOptions {
     pub progress: Option<Arc<dyn Progress>>,
     /// Set when the server shuts down: the run stops before its next AWS call.
     pub stop: Option<Arc<AtomicBool>>,
+    /// A run of the serving sync: its outcome sets the sync's health (`/admin/v1/status`)
+    /// before the run is recorded finished, so whoever sees it finished sees its health too.
+    pub records_health: bool,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -43,6 +46,7 @@ impl std::fmt::Debug for RunOptions {
             .field("force", &self.force)
             .field("trigger", &self.trigger)
             .field("run_id", &self.run_id)
+            .field("records_health", &self.records_health)
             .finish_non_exhaustive()
     }
 }
