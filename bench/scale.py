@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+"""The scale benchmark (issue 16): what a change costs at two directory sizes, and what `serve`
+needs in memory through ingest, the initial sync, change runs and a full reconcile — the release
+binary against the moto emulator (tests/aws/moto_server.py) behind a counting proxy, on SQLite or
+PostgreSQL.
+
+    bench/scale.sh --size small --db sqlite      # 10,000 users, 1,000 groups, 100,000 memberships
+    bench/scale.sh --size large --db postgres    # 100,000 users, 10,000 groups, 1,000,000
+    bench/scale.sh --users 2000 --groups 200 --memberships 20000 --big 5000   # smoke test
+
+The shape: one group of --big members (one POST), the rest of the memberships spread evenly over
+the other groups (through /Bulk, 100 operations a request, 4 requests in parallel).
+
+Phases, each printed as it ends:
+1. ingest through /Bulk: users/s, memberships/s; the big group's POST time;
+2. the initial sync, as `serve`'s start-up run: AWS writes against the minimum (users + groups +
+   memberships), wall time;
+3. one membership added at the IdP (steady state): time from the SCIM request to
+   CreateGroupMembership at the emulator, and the change run's CPU time and peak RSS growth in
+   `serve` (sampled from /proc every 10 ms while the run lasts);
+4. the same while a full reconcile of the whole directory runs;
+5. a no-op full reconcile: AWS reads against the minimum (one page per 100 users, groups and
+   members of each group), wall time;
+6. `serve`'s peak RSS (VmHWM) over all of it.
+
+Figures are printed and written to bench/results/scale-*.json; record them in bench/README.md
+with the commit.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import requests
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sync_bench import ENV, free_port, start_proxy, wait_port  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZES = {
+    "small": dict(users=10_000, groups=1_000, memberships=100_000, big=5_000),
+    "large": dict(users=100_000, groups=10_000, memberships=1_000_000, big=50_000),
+}
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def proc_status(pid, key):
+    """A /proc/<pid>/status figure in MB (VmRSS, VmHWM)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class RssSampler:
+    """Samples a process's RSS every 10 ms until stopped; `peak` is the highest seen."""
+
+    def __init__(self, pid):
+        self.pid, self.peak, self.stopped = pid, 0.0, threading.Event()
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+
+    def sample(self):
+        while not self.stopped.is_set():
+            self.peak = max(self.peak, proc_status(self.pid, "VmRSS"))
+            time.sleep(0.01)
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join()
+        return self.peak
+
+
+class Database:
+    """A fresh SQLite file, or a fresh database on the PostgreSQL server DATABASE_URL names."""
+
+    def __init__(self, kind, workdir):
+        self.kind = kind
+        if kind == "sqlite":
+            self.url = f"sqlite://{workdir}/scale.db"
+            return
+        server = os.environ.get("DATABASE_URL", "")
+        if not server.startswith(("postgres://", "postgresql://")):
+            sys.exit("--db postgres needs DATABASE_URL (bench/scale.sh starts a throwaway server)")
+        self.admin = server
+        self.name = f"bench_scale_{os.getpid()}"
+        self.psql(f"CREATE DATABASE {self.name}")
+        self.url = server.rsplit("/", 1)[0] + "/" + self.name
+
+    def psql(self, sql):
+        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", self.admin, "-c", sql], check=True,
+                       capture_output=True)
+
+    def drop(self):
+        if self.kind == "postgres":
+            self.psql(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+
+
+class Serve:
+    """`scimbridge serve` with a SCIM token of source `bench` and an admin token."""
+
+    def __init__(self, binary, workdir, db_url, aws_endpoint=None, debounce=1):
+        self.binary, self.workdir, self.db_url = binary, workdir, db_url
+        self.port = free_port()
+        config = os.path.join(workdir, "scale.toml")
+        with open(config, "w") as f:
+            if aws_endpoint:
+                f.write(f'[aws]\nregion = "us-east-1"\nendpoint_url = "{aws_endpoint}"\n'
+                        "max_requests_per_second = 100000\n"
+                        # The schedule never comes: every full run here is asked for.
+                        f'[sync]\nenabled = true\ndebounce_seconds = {debounce}\n'
+                        'schedule = "0 0 0 1 1 *"\nmax_delete_fraction = 1.0\n')
+        self.config = config
+        self.proc = subprocess.Popen(
+            [binary, "--config", config, "serve", "--listen", f"127.0.0.1:{self.port}"],
+            env=self.env(aws=bool(aws_endpoint)), stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(workdir, "serve.log"), "a"))
+        wait_port(self.port, timeout=120)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def env(self, aws=False):
+        env = dict(ENV if aws else {k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+                   DATABASE_URL=self.db_url, RUST_LOG="warn")
+        env.pop("SCIMBRIDGE_CONFIG", None)
+        return env
+
+    def cli(self, *args):
+        out = subprocess.run([self.binary, "--config", self.config, *args], env=self.env(),
+                             check=True, capture_output=True, text=True)
+        return out.stdout.strip().splitlines()[-1]
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self):
+        hwm = proc_status(self.pid, "VmHWM")
+        self.proc.terminate()
+        self.proc.wait()
+        return hwm
+
+
+def session(token):
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {token}"
+    return s
+
+
+def bulk(http, base, ops, parallel=4):
+    """POSTs `ops` through /Bulk, 100 a request, `parallel` requests at a time; the ids made."""
+    def send(chunk):
+        r = http.post(base + "/scim/v2/Bulk", json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": chunk})
+        r.raise_for_status()
+        out = []
+        for o in r.json()["Operations"]:
+            if not str(o["status"]).startswith("2"):
+                sys.exit(f"bulk failed: {o}")
+            out.append(o["location"].rsplit("/", 1)[1])
+        return out
+    chunks = [ops[i:i + 100] for i in range(0, len(ops), 100)]
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        return [i for ids in pool.map(send, chunks) for i in ids]
+
+
+def ingest(serve, token, args):
+    http = session(token)
+    t = time.time()
+    users = bulk(http, serve.base, [
+        {"method": "POST", "path": "/Users", "bulkId": f"u{i}", "data": {
+            "schemas": [USER_SCHEMA], "userName": f"user{i:06d}@scale.example.com",
+            "displayName": f"User {i}", "name": {"givenName": "User", "familyName": str(i)},
+            "emails": [{"value": f"user{i:06d}@scale.example.com", "type": "work", "primary": True}]}}
+        for i in range(args.users)])
+    user_seconds = time.time() - t
+
+    t = time.time()
+    r = http.post(serve.base + "/scim/v2/Groups", json={
+        "schemas": [GROUP_SCHEMA], "displayName": "Everyone",
+        "members": [{"value": u} for u in users[:args.big]]})
+    r.raise_for_status()
+    big_seconds = time.time() - t
+    big_group = r.json()["id"]
+
+    rest = args.groups - 1
+    spread = (args.memberships - args.big) // max(rest, 1)
+    t = time.time()
+    groups = bulk(http, serve.base, [
+        {"method": "POST", "path": "/Groups", "bulkId": f"g{g}", "data": {
+            "schemas": [GROUP_SCHEMA], "displayName": f"Group {g:05d}",
+            "members": [{"value": users[(g * spread + k) % len(users)]} for k in range(spread)]}}
+        for g in range(rest)])
+    group_seconds = time.time() - t
+    memberships = args.big + spread * rest
+    figures = {
+        "users": args.users, "groups": args.groups, "memberships": memberships,
+        "users_per_second": args.users / user_seconds,
+        "big_group_members": args.big, "big_group_post_seconds": big_seconds,
+        "spread_memberships_per_second": spread * rest / group_seconds,
+        "spread_groups_seconds": group_seconds,
+    }
+    print(f"ingest: {args.users} users in {user_seconds:.1f} s ({figures['users_per_second']:.0f}/s); "
+          f"a group of {args.big} members in one POST: {big_seconds:.2f} s; {rest} groups with "
+          f"{spread * rest} memberships in {group_seconds:.1f} s "
+          f"({figures['spread_memberships_per_second']:.0f} memberships/s)")
+    return users, [big_group, *groups], memberships, figures
+
+
+def admin_run(admin, base, body, timeout=36000):
+    """Starts a run through the admin API and waits for its end; its report."""
+    r = admin.post(base + "/admin/v1/sync", json=body)
+    r.raise_for_status()
+    return wait_run(admin, base, r.json()["run_id"], timeout)
+
+
+def wait_run(admin, base, run_id, timeout=36000):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        run = admin.get(f"{base}/admin/v1/sync/runs/{run_id}").json()
+        if run.get("status") not in (None, "running"):
+            return run
+        time.sleep(0.5)
+    sys.exit(f"run {run_id} did not end in {timeout} s")
+
+
+def newest_run(admin, base):
+    runs = admin.get(base + "/admin/v1/sync/runs").json()
+    runs = runs.get("runs", runs) if isinstance(runs, dict) else runs
+    return runs[0] if runs else None
+
+
+def writes(report):
+    return {op: n for op, n in report.get("aws_calls", {}).items()
+            if not op.startswith(("List", "Get", "Describe"))}
+
+
+def reads(report):
+    return {op: n for op, n in report.get("aws_calls", {}).items()
+            if op.startswith(("List", "Get", "Describe"))}
+
+
+def membership_latency(proxy, admin_base, http, group, user, timeout=600):
+    """Adds `user` to `group` at the IdP; seconds until CreateGroupMembership reaches the emulator."""
+    before = len(proxy.membership_calls)
+    t0 = time.time()
+    http.patch(f"{admin_base}/scim/v2/Groups/{group}", json={
+        "schemas": [PATCH_SCHEMA],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]}).raise_for_status()
+    while len(proxy.membership_calls) == before and time.time() - t0 < timeout:
+        time.sleep(0.01)
+    return proxy.membership_calls[-1] - t0 if len(proxy.membership_calls) > before else float("inf")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--binary", default=os.path.join(
+        os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target")), "release", "scimbridge"))
+    p.add_argument("--size", choices=sorted(SIZES), default="small")
+    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    for key in ("users", "groups", "memberships", "big"):
+        p.add_argument(f"--{key}", type=int, help=f"overrides the size's {key}")
+    p.add_argument("--debounce", type=int, default=1)
+    args = p.parse_args()
+    for key, value in SIZES[args.size].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    results = {"args": vars(args)}
+
+    moto_port = free_port()
+    moto = subprocess.Popen([sys.executable, os.path.join(REPO, "tests/aws/moto_server.py"), str(moto_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(moto_port)
+    proxy = start_proxy(f"http://127.0.0.1:{moto_port}")
+    endpoint = f"http://127.0.0.1:{proxy.server_address[1]}"
+    workdir = tempfile.mkdtemp(prefix="scimbridge-scale-")
+    db = Database(args.db, workdir)
+    serve = None
+    hwm = {}
+    try:
+        # --- 1. ingest, with sync off ----------------------------------------------------
+        serve = Serve(args.binary, workdir, db.url)
+        token = serve.cli("token", "create", "--source", "bench")
+        admin_token = serve.cli("token", "create", "--admin")
+        users, groups, memberships, results["ingest"] = ingest(serve, token, args)
+        hwm["ingest"] = serve.stop()
+
+        # --- 2. the initial sync: serve's start-up run -----------------------------------
+        t = time.time()
+        serve = Serve(args.binary, workdir, db.url, aws_endpoint=endpoint, debounce=args.debounce)
+        admin = session(admin_token)
+        http = session(token)
+        deadline = time.time() + 36000
+        run = None
+        while time.time() < deadline:
+            run = newest_run(admin, serve.base)
+            if run and run.get("status") not in (None, "running"):
+                break
+            time.sleep(1)
+        run = wait_run(admin, serve.base, run["run_id"])
+        minimum = args.users + args.groups + memberships
+        w = writes(run)
+        results["initial_sync"] = {"seconds": time.time() - t, "writes": w, "minimum": minimum,
+                                   "ratio": sum(w.values()) / minimum, "status": run["status"]}
+        print(f"initial sync: {results['initial_sync']['seconds']:.0f} s, writes {sum(w.values())} vs "
+              f"minimum {minimum} ({results['initial_sync']['ratio']:.3f}x), status {run['status']}")
+
+        # --- 3. one membership added, steady state ---------------------------------------
+        time.sleep(args.debounce + 2)
+        outsiders = users[-3:]
+        small_group = groups[1]
+        samples = []
+        for user in outsiders:
+            before_run = newest_run(admin, serve.base)["run_id"]
+            cpu0, rss0 = cpu_seconds(serve.pid), proc_status(serve.pid, "VmRSS")
+            sampler = RssSampler(serve.pid)
+            latency = membership_latency(proxy, serve.base, http, small_group, user)
+            while newest_run(admin, serve.base)["run_id"] == before_run:
+                time.sleep(0.01)
+            change_run = wait_run(admin, serve.base, newest_run(admin, serve.base)["run_id"])
+            peak = sampler.stop()
+            samples.append({"latency_seconds": latency, "cpu_seconds": cpu_seconds(serve.pid) - cpu0,
+                            "rss_before_mb": rss0, "rss_peak_mb": peak, "rss_growth_mb": peak - rss0,
+                            "aws_calls": change_run.get("aws_calls"), "status": change_run["status"]})
+            time.sleep(args.debounce + 1)
+        results["one_membership"] = samples
+        for s in samples:
+            print(f"one membership: {s['latency_seconds']:.2f} s to CreateGroupMembership "
+                  f"(target <= debounce {args.debounce} + 1 s); change run CPU {s['cpu_seconds']:.3f} s "
+                  f"(incl. the SCIM request), RSS {s['rss_before_mb']:.0f} -> peak {s['rss_peak_mb']:.0f} MB; "
+                  f"calls {json.dumps(s['aws_calls'], sort_keys=True)}")
+
+        # --- 4. the same while a full reconcile runs -------------------------------------
+        r = admin.post(serve.base + "/admin/v1/sync", json={"full": True})
+        r.raise_for_status()
+        full_id = r.json()["run_id"]
+        time.sleep(1)
+        during = membership_latency(proxy, serve.base, http, groups[2], users[-4])
+        wait_run(admin, serve.base, full_id)
+        results["one_membership_during_full_seconds"] = during
+        print(f"one membership while a full reconcile runs: {during:.2f} s to CreateGroupMembership")
+
+        # --- 5. a no-op full reconcile ----------------------------------------------------
+        time.sleep(args.debounce + 2)
+        t = time.time()
+        rss0 = proc_status(serve.pid, "VmRSS")
+        sampler = RssSampler(serve.pid)
+        run = admin_run(admin, serve.base, {"full": True})
+        peak = sampler.stop()
+        # One page of 100 per call: the users, the groups, and each group's members (at least
+        # one call a group; the members added in phases 3 and 4 are left out: a few pages).
+        spread = (memberships - args.big) // max(args.groups - 1, 1)
+        per_group = [args.big] + [spread] * (args.groups - 1)
+        minimum_reads = (-(-args.users // 100) + -(-args.groups // 100)
+                         + sum(max(1, -(-n // 100)) for n in per_group))
+        rd = reads(run)
+        results["noop_full"] = {"seconds": time.time() - t, "reads": rd, "minimum_reads": minimum_reads,
+                                "ratio": sum(rd.values()) / minimum_reads, "writes": writes(run),
+                                "rss_before_mb": rss0, "rss_peak_mb": peak, "status": run["status"]}
+        print(f"no-op full reconcile: {results['noop_full']['seconds']:.1f} s, reads {sum(rd.values())} vs "
+              f"minimum {minimum_reads} ({results['noop_full']['ratio']:.3f}x), writes "
+              f"{json.dumps(writes(run), sort_keys=True)}, RSS {rss0:.0f} -> peak {peak:.0f} MB")
+        hwm["sync"] = serve.stop()
+        serve = None
+        results["serve_peak_rss_mb"] = hwm
+        print(f"serve peak RSS (VmHWM): ingest {hwm['ingest']:.0f} MB, syncing {hwm['sync']:.0f} MB "
+              "(target <= 256 MB)")
+    finally:
+        if serve:
+            serve.stop()
+        proxy.shutdown()
+        moto.terminate()
+        db.drop()
+    os.makedirs(os.path.join(REPO, "bench/results"), exist_ok=True)
+    out = os.path.join(REPO, "bench/results", time.strftime(f"scale-{args.size}-{args.db}-%Y%m%d-%H%M%S.json"))
+    results["commit"] = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                                       capture_output=True, text=True).stdout.strip()
+    with open(out, "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"figures written to {out}")
+
+
+if __name__ == "__main__":
+    main()
