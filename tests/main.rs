@@ -26,6 +26,7 @@ mod infra_errors;
 mod listing;
 mod logs;
 mod member_changes;
+mod retention;
 mod rules_fingerprint;
 mod source_trust;
 mod sources;

@@ -12,6 +12,7 @@ mod aws;
 mod database;
 mod log;
 mod mapping;
+mod retention;
 mod scim;
 mod server;
 mod sources;
@@ -25,6 +26,10 @@ pub use aws::AwsSettings;
 pub use database::{DEFAULT_DATABASE_URL, DatabaseSettings};
 pub use log::{LogFormat, LogSettings};
 pub use mapping::MappingSettings;
+pub use retention::{
+    DEFAULT_AUDIT_DAYS, DEFAULT_JOURNAL_DAYS, DEFAULT_RETENTION_INTERVAL_SECONDS,
+    DEFAULT_RUNS_KEEP, RetentionSettings,
+};
 pub use scim::ScimSettings;
 pub use server::{DEFAULT_LISTEN, ServerSettings, listen_problem};
 pub use sources::SourceSettings;
@@ -57,6 +62,8 @@ pub struct Settings {
     pub permission_sets: Vec<PermissionSetSettings>,
     /// Account and application assignment rules.
     pub assignments: AssignmentSettings,
+    /// How long the change journal, the audit log and the run records are kept.
+    pub retention: RetentionSettings,
 }
 
 /// Values given on the command line (or their dedicated environment variables).

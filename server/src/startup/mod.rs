@@ -1,9 +1,9 @@
 //! The composition root: [`Application::build`] wires exactly what `scimbridge serve` runs (the
 //! store sized from the connection budget, tokens from `auth.tokens_dir`, the sync scheduler
-//! when `[sync] enabled`, the listeners) and [`Application::run_until_stopped`] runs it with an
-//! ordered shutdown. The in-process test harness builds through the same code
-//! ([`Application::build_with`], with a store of its own), so tests and production are wired
-//! alike. Listeners bind first (port 0 works).
+//! when `[sync] enabled`, retention's pruning, the listeners) and
+//! [`Application::run_until_stopped`] runs it with an ordered shutdown. The in-process test
+//! harness builds through the same code ([`Application::build_with`], with a store of its
+//! own), so tests and production are wired alike. Listeners bind first (port 0 works).
 //!
 //! Also here, for every command: the checked settings ([`load_settings`]) and opening the
 //! database ([`open_store`]).
@@ -29,12 +29,13 @@ use std::sync::Arc;
 /// is retried for at most about this long).
 const SYNC_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The server, listening, and the sync scheduler when `[sync] enabled`.
+/// The server, listening, the sync scheduler when `[sync] enabled`, and retention's pruning.
 pub struct Application {
     port: u16,
     metrics_port: Option<u16>,
     server: Server,
     scheduler: Option<Scheduler>,
+    pruner: crate::sync::retention::Pruner,
 }
 
 /// The scheduler's task and the handle that stops it.
@@ -61,12 +62,14 @@ impl Application {
     }
 
     /// The application over an open, migrated `store`: provisions the tokens of
-    /// `auth.tokens_dir`, starts the scheduler when `[sync] enabled`, binds the listeners and
-    /// says so.
+    /// `auth.tokens_dir`, starts the scheduler when `[sync] enabled` and retention's pruning
+    /// (always: the CLI's runs and the SCIM side add rows too), binds the listeners and says so.
     pub async fn build_with(
         settings: Settings,
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Application> {
+        // Checked before anything starts (load_settings checked it already for `serve`).
+        let retention = crate::sync::retention::RetentionPolicy::from_settings(&settings)?;
         if let Some(dir) = &settings.auth.tokens_dir {
             let added = crate::auth::provision_from_dir(&*store, dir).await?;
             tracing::info!(target: crate::telemetry::COMMANDS_TARGET, added, dir = %dir.display(), "tokens from auth.tokens_dir");
@@ -83,12 +86,14 @@ impl Application {
             );
             None
         };
+        let pruned = store.clone();
         let listen = settings.server.listen.clone();
         let metrics_listen = settings.server.metrics_listen.clone();
         let backend = store.backend();
         // Bound before "serving" is said: a port in use must not be announced as served.
         let sync = scheduler.as_ref().map(|s| s.handle.clone());
         let listening = http_server::start(settings, store, sync)?;
+        let pruner = crate::sync::retention::spawn(pruned, retention);
         tracing::info!(target: crate::telemetry::COMMANDS_TARGET, listen = %listen, database = backend, "scimbridge serving SCIM at /scim/v2");
         if let Some(metrics) = &metrics_listen {
             tracing::info!(target: crate::telemetry::COMMANDS_TARGET, metrics_listen = %metrics, "/metrics, /livez and /readyz on their own address");
@@ -98,6 +103,7 @@ impl Application {
             metrics_port: listening.metrics_port,
             server: listening.server,
             scheduler,
+            pruner,
         })
     }
 
@@ -111,8 +117,8 @@ impl Application {
     }
 
     /// Serves until the server ends by itself or `shutdown` completes. Then, in order: a
-    /// running sync stops before its next AWS call (recorded), while requests are still
-    /// answered; then in-flight requests drain for `server.shutdown_timeout_seconds`.
+    /// running sync stops before its next AWS call (recorded), and pruning after its batch in
+    /// flight, while requests are still answered; then in-flight requests drain for `server.shutdown_timeout_seconds`.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let server = self.server.handle();
         let mut serving = tokio::spawn(self.server);
@@ -123,6 +129,7 @@ impl Application {
         if let Some(scheduler) = self.scheduler {
             scheduler.stop().await;
         }
+        self.pruner.stop().await;
         server.stop(true).await;
         serving.await??;
         Ok(())

@@ -1,8 +1,8 @@
 //! The settings a command runs with: the layered config file and environment
 //! ([`Settings::load`]), the inline policy files it names, and what each feature checks of its
 //! section (the database URL, compat modes, the log level, the schedule, the CEL filters and
-//! mappings, the assignment rules, trusted proxies) next to the limits' own checks. A broken
-//! setting stops every command at start, as a configuration error (exit 2).
+//! mappings, the assignment rules, retention, trusted proxies) next to the limits' own checks.
+//! A broken setting stops every command at start, as a configuration error (exit 2).
 
 use crate::config::{Overrides, Settings, listen_problem};
 use std::path::Path;
@@ -63,6 +63,7 @@ fn validate(settings: &Settings) -> anyhow::Result<()> {
             settings.sync.guard_window
         )
     })?;
+    crate::sync::retention::RetentionPolicy::from_settings(settings)?;
     // Compiled here so that a broken expression stops start-up, not a run.
     crate::mapping::rules::Rules::compile(&settings.sync.filter, &settings.mapping)?;
     crate::sync::access::rules::validate(&settings.permission_sets, &settings.assignments)?;

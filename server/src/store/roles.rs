@@ -18,12 +18,30 @@ use uuid::Uuid;
 
 /// Every role: what the composition root builds and hands around as `Arc<dyn Store>`.
 pub trait Store:
-    Admin + Resources + Journal + Tokens + SyncRecord + AccessRecord + RunLog + Lease + Control
+    Admin
+    + Resources
+    + Journal
+    + Tokens
+    + SyncRecord
+    + AccessRecord
+    + RunLog
+    + Lease
+    + Control
+    + Retention
 {
 }
 
 impl<T> Store for T where
-    T: Admin + Resources + Journal + Tokens + SyncRecord + AccessRecord + RunLog + Lease + Control
+    T: Admin
+        + Resources
+        + Journal
+        + Tokens
+        + SyncRecord
+        + AccessRecord
+        + RunLog
+        + Lease
+        + Control
+        + Retention
 {
 }
 
@@ -248,4 +266,29 @@ pub trait Control: Send + Sync + 'static {
         by_run: Uuid,
         at: Timestamp,
     ) -> Result<bool, StoreError>;
+}
+
+/// Retention (`[retention]`): deletes what is no longer kept, at most `limit` rows per call,
+/// each call one short statement (never a long lock on the tables the SCIM side writes to); the
+/// caller loops, pausing between batches, and holds the sync lease, so no run is going. Each
+/// returns how many rows it deleted.
+#[async_trait]
+pub trait Retention: Send + Sync + 'static {
+    /// Change-journal rows written before `before` and at or below the head the newest
+    /// finished real run covered (later rows are what the next run reads), never the newest
+    /// row: `MAX(seq)` is the journal head, which must not move backwards.
+    async fn prune_journal(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
+
+    /// Audit-log rows written before `before`, never the newest row (SQLite would otherwise
+    /// hand out its `seq` again, behind a reader's `after_seq` cursor).
+    async fn prune_audit(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
+
+    /// Runs, oldest first, beyond the newest `keep` that started before `before` (the delete
+    /// guard's window sums what the runs since its start removed) — never one still running,
+    /// one with a hold pending or approved, the last finished real run and the last finished
+    /// full one (the scheduler's "done elsewhere"), the one that covered the highest journal
+    /// head (the status's pending entries), the serving replicas' rules run, or the run of the
+    /// serving sync's recorded failure.
+    async fn prune_runs(&self, keep: u64, before: Timestamp, limit: u32)
+    -> Result<u64, StoreError>;
 }

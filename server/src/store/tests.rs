@@ -232,3 +232,216 @@ async fn a_run_keeps_its_status_trigger_and_rules() {
         t.drop_database().await;
     }
 }
+
+/// A run record for the retention tests: real, finished `status`, started `age` ago.
+fn run_at(age: TimeDelta, status: RunStatus, journal_head: Option<i64>) -> RunRecord {
+    let started_at = now() - age;
+    RunRecord {
+        id: Uuid::now_v7(),
+        trigger: Trigger::Change,
+        dry_run: false,
+        status,
+        started_at,
+        finished_at: (status != RunStatus::Running).then_some(started_at),
+        journal_head,
+        report: json!({"full": false}),
+        forced: false,
+        removals: Removals::default(),
+        rules_fingerprint: None,
+    }
+}
+
+#[tokio::test]
+async fn the_journal_is_pruned_only_up_to_what_a_finished_run_covered_and_never_its_head() {
+    for t in stores().await {
+        let s = &*t.store;
+        let before_writes = now() - TimeDelta::seconds(1);
+        let source = s.upsert_source("idp", None).await.unwrap();
+        for i in 0..6 {
+            let user = NewResource { doc: json!({"userName": format!("u{i}")}), members: None };
+            s.create(&ctx(source.id), ResourceKind::User, &user).await.unwrap();
+        }
+        let seqs: Vec<i64> = s.journal_since(0, 100).await.unwrap().iter().map(|e| e.seq).collect();
+        let later = now() + TimeDelta::seconds(1);
+        let remaining = || async { s.journal_since(0, 100).await.unwrap().len() };
+
+        // No run has covered anything yet, however old the rows.
+        assert_eq!(s.prune_journal(later, 100).await.unwrap(), 0, "{}", s.backend());
+        // A dry run and a failed run cover nothing either.
+        let mut dry = run_at(TimeDelta::zero(), RunStatus::Succeeded, None);
+        dry.dry_run = true;
+        s.save_run(&dry).await.unwrap();
+        s.save_run(&run_at(TimeDelta::zero(), RunStatus::Failed, None)).await.unwrap();
+        assert_eq!(s.prune_journal(later, 100).await.unwrap(), 0);
+
+        // A run covered the fourth row: rows up to it go once old enough, in batches.
+        s.save_run(&run_at(TimeDelta::hours(1), RunStatus::Succeeded, Some(seqs[3])))
+            .await
+            .unwrap();
+        assert_eq!(s.prune_journal(before_writes, 100).await.unwrap(), 0, "too young");
+        assert_eq!(s.prune_journal(later, 2).await.unwrap(), 2);
+        assert_eq!(s.prune_journal(later, 2).await.unwrap(), 2);
+        assert_eq!(s.prune_journal(later, 2).await.unwrap(), 0, "{}", s.backend());
+        let left: Vec<i64> = s.journal_since(0, 100).await.unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(left, seqs[4..], "what no run covered stays, however old");
+
+        // A newer run covered everything: all goes but the newest row, the head.
+        s.save_run(&run_at(TimeDelta::zero(), RunStatus::Partial, Some(seqs[5]))).await.unwrap();
+        assert_eq!(s.prune_journal(later, 100).await.unwrap(), 1);
+        assert_eq!(remaining().await, 1);
+        assert_eq!(s.journal_head().await.unwrap(), seqs[5], "the head never moves back");
+        assert_eq!(s.prune_journal(later, 100).await.unwrap(), 0);
+
+        // The next write continues after the head.
+        let user = NewResource { doc: json!({"userName": "u6"}), members: None };
+        s.create(&ctx(source.id), ResourceKind::User, &user).await.unwrap();
+        let next = s.journal_since(seqs[5], 10).await.unwrap();
+        assert_eq!(next.len(), 1);
+        assert!(next[0].seq > seqs[5]);
+        t.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn runs_beyond_runs_keep_go_oldest_first_but_never_one_still_needed() {
+    for t in stores().await {
+        let s = &*t.store;
+        let day = TimeDelta::days(1);
+        let hold = |run_id: Uuid, state: HoldState| Hold {
+            run_id,
+            held_at: now(),
+            state,
+            action_keys: vec!["delete_user:x".into()],
+            actions: vec![json!({"action": "delete_user"})],
+            approved_at: None,
+            approved_by: None,
+            closed_at: None,
+            closed_by_run: None,
+        };
+        // Oldest first. A stale `running` run (its process died) stays.
+        let running = run_at(day * 40, RunStatus::Running, None);
+        let mut old1 = run_at(day * 39, RunStatus::Succeeded, Some(1));
+        old1.trigger = Trigger::Schedule;
+        old1.rules_fingerprint = Some("f0".into());
+        let old2 = run_at(day * 38, RunStatus::Succeeded, Some(2));
+        // The highest journal head ever covered: /admin/v1/status counts pending entries from it.
+        let max_head = run_at(day * 37, RunStatus::Succeeded, Some(99));
+        let held = run_at(day * 36, RunStatus::Partial, Some(3));
+        let closed_hold = run_at(day * 35, RunStatus::Partial, Some(4));
+        let mut full = run_at(day * 34, RunStatus::Succeeded, Some(5));
+        full.report = json!({"full": true});
+        let mut dry_full = run_at(day * 33, RunStatus::Succeeded, None);
+        dry_full.dry_run = true;
+        dry_full.report = json!({"full": true});
+        // What the serving replicas run (`scimbridge sync` compares its rules with it).
+        let mut rules = run_at(day * 32, RunStatus::Refused, None);
+        rules.trigger = Trigger::Admin;
+        rules.rules_fingerprint = Some("f1".into());
+        let failed = run_at(day * 31, RunStatus::Failed, None);
+        let mut last_real = run_at(day * 30, RunStatus::Succeeded, Some(8));
+        last_real.trigger = Trigger::Cli;
+        // Inside the guard's window: what it removed counts against the next run.
+        let mut window = run_at(TimeDelta::hours(2), RunStatus::Failed, None);
+        window.removals = Removals { principals: 5, memberships: 2, assignments: 1 };
+        let newest = run_at(TimeDelta::hours(1), RunStatus::Refused, None);
+        let all = [
+            &running,
+            &old1,
+            &old2,
+            &max_head,
+            &held,
+            &closed_hold,
+            &full,
+            &dry_full,
+            &rules,
+            &failed,
+            &last_real,
+            &window,
+            &newest,
+        ];
+        for run in all {
+            s.save_run(run).await.unwrap();
+        }
+        s.put_hold(&hold(held.id, HoldState::Pending)).await.unwrap();
+        s.put_hold(&hold(closed_hold.id, HoldState::Superseded)).await.unwrap();
+        let failure = SyncFailure {
+            kind: FailureKind::Failing,
+            message: "AccessDenied".into(),
+            at: failed.started_at,
+            run_id: Some(failed.id),
+        };
+        s.set_sync_failure(Some(&failure)).await.unwrap();
+        let guard_start = now() - day;
+        let guarded = s.recent_removals(guard_start).await.unwrap();
+        assert_eq!(guarded.principals, 5, "{}", s.backend());
+
+        // Keep 1: the oldest that may go, go first, two per batch.
+        assert_eq!(s.prune_runs(1, guard_start, 2).await.unwrap(), 2, "{}", s.backend());
+        assert!(s.get_run(old1.id).await.unwrap().is_none());
+        assert!(s.get_run(old2.id).await.unwrap().is_none());
+        assert!(s.get_run(closed_hold.id).await.unwrap().is_some(), "oldest first");
+        assert_eq!(s.prune_runs(1, guard_start, 2).await.unwrap(), 2);
+        assert_eq!(s.prune_runs(1, guard_start, 2).await.unwrap(), 0, "{}", s.backend());
+        let kept: Vec<Uuid> = s.list_runs(100).await.unwrap().iter().map(|r| r.id).collect();
+        let wanted: Vec<Uuid> =
+            [newest.id, window.id, last_real.id, failed.id, rules.id, full.id, held.id]
+                .into_iter()
+                .chain([max_head.id, running.id])
+                .collect();
+        assert_eq!(kept, wanted, "{}", s.backend());
+        // A closed hold went with its run; the open one stays, and so does the guard's sum.
+        assert!(s.get_hold(closed_hold.id).await.unwrap().is_none());
+        assert!(s.get_hold(held.id).await.unwrap().is_some());
+        assert_eq!(s.recent_removals(guard_start).await.unwrap(), guarded);
+        assert_eq!(s.serving_rules().await.unwrap().map(|r| r.run_id), Some(rules.id));
+
+        // Once the window has passed, its run may go too; the newest stays (runs_keep).
+        assert_eq!(s.prune_runs(1, now(), 100).await.unwrap(), 1);
+        assert!(s.get_run(window.id).await.unwrap().is_none());
+        assert!(s.get_run(newest.id).await.unwrap().is_some());
+        // A larger runs_keep keeps more, whatever their age.
+        let mut young = run_at(TimeDelta::zero(), RunStatus::Refused, None);
+        young.started_at = now() + TimeDelta::seconds(1);
+        s.save_run(&young).await.unwrap();
+        assert_eq!(s.prune_runs(2, now() + TimeDelta::hours(1), 100).await.unwrap(), 0);
+        assert_eq!(s.prune_runs(1, now() + TimeDelta::hours(1), 100).await.unwrap(), 1);
+        assert!(s.get_run(newest.id).await.unwrap().is_none());
+        t.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn old_audit_rows_go_in_batches_but_never_the_newest() {
+    for t in stores().await {
+        let s = &*t.store;
+        let append = |at: Timestamp, name: &str| AuditRow {
+            at,
+            run_id: Uuid::now_v7(),
+            action: "create_user".into(),
+            kind: "User".into(),
+            name: name.into(),
+            aws_id: Some("aws-1".into()),
+            detail: None,
+        };
+        let old = now() - TimeDelta::days(400);
+        for i in 0..5 {
+            s.append_audit(&append(old, &format!("old{i}"))).await.unwrap();
+        }
+        let all = AuditQuery { since: Timestamp::UNIX_EPOCH, after_seq: 0, limit: 100 };
+        let seqs: Vec<i64> = s.list_audit(&all).await.unwrap().iter().map(|e| e.seq).collect();
+        let cutoff = now() - TimeDelta::days(365);
+        assert_eq!(s.prune_audit(old - TimeDelta::days(1), 100).await.unwrap(), 0, "too young");
+        assert_eq!(s.prune_audit(cutoff, 3).await.unwrap(), 3, "{}", s.backend());
+        assert_eq!(s.prune_audit(cutoff, 3).await.unwrap(), 1);
+        // The newest row stays however old: a reader's `after_seq` cursor stays valid.
+        let left = s.list_audit(&all).await.unwrap();
+        assert_eq!(left.iter().map(|e| e.seq).collect::<Vec<_>>(), [seqs[4]]);
+        s.append_audit(&append(now(), "new")).await.unwrap();
+        assert_eq!(s.prune_audit(cutoff, 3).await.unwrap(), 1);
+        let left = s.list_audit(&all).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].name, "new");
+        assert!(left[0].seq > seqs[4], "{}: a seq is never handed out again", s.backend());
+        t.drop_database().await;
+    }
+}

@@ -16,6 +16,7 @@ pub mod guard;
 pub mod health;
 pub mod hold;
 pub mod principals;
+pub mod retention;
 pub mod run;
 pub mod scheduler;
 pub mod target;

@@ -15,6 +15,7 @@ mod lease;
 mod members;
 mod resource_sql;
 mod resources;
+mod retention;
 mod runs;
 mod steps;
 mod sync_record;
