@@ -214,3 +214,33 @@ fn a_careless_sync_timing_is_refused() {
     );
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// Names that no source or principal can have are configuration errors naming the key
+/// (exit 2), before the database is opened: a `[sources.NAME]` no token can belong to, a
+/// protected name no principal can hold, an unknown compat mode.
+#[test]
+fn a_name_nothing_can_have_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("never-opened.db");
+    let url = format!("sqlite://{}", db.display());
+    for (config, named) in [
+        (
+            "[sources.\"okta tenant\"]\nadopt_existing = true\n",
+            "config: sources.okta tenant: not a source name: use 1-64 letters, digits, '-' or '_' (got \"okta tenant\")",
+        ),
+        (
+            "[sources.entra]\nadopt_from = [\"admin\"]\n",
+            "sources.entra.adopt_from: not a source name",
+        ),
+        ("[sync]\nprotected_users = [\"  \"]\n", "config: sync.protected_users: userName is empty"),
+        (
+            "[sources.x]\ncompat = \"lenient\"\n",
+            "config: sources.x.compat: unknown mode `lenient` (one of auto, strict, okta, entra, authentik, ping, generic)",
+        ),
+    ] {
+        let (code, _, stderr) = crate::support::binary::cli_with_config(&url, config, &["migrate"]);
+        assert_eq!(code, 2, "{config}: {stderr}");
+        assert!(stderr.contains(named), "{config}: {stderr}");
+    }
+    assert!(!db.exists(), "a refused configuration opens no database");
+}

@@ -242,8 +242,13 @@ async fn metrics_on_their_own_address() {
     settings.database.url = url.clone();
     let store = scimbridge::store::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
-    let (_, token, _) =
-        scimbridge::auth::create_token(&*store, Some(("okta", None)), None).await.unwrap();
+    let (_, token, _) = scimbridge::auth::create_token(
+        &*store,
+        Some((&crate::support::source("okta"), None)),
+        None,
+    )
+    .await
+    .unwrap();
     let app = Application::build_with(settings, store).await.unwrap();
     let main = format!("http://127.0.0.1:{}", app.port());
     let metrics = format!("http://127.0.0.1:{}", app.metrics_port().expect("a metrics port"));

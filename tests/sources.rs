@@ -65,7 +65,7 @@ async fn token_lifecycle(b: Backend) {
     })
     .await;
     // An expired token is refused.
-    let source = app.store.upsert_source("test", None).await.unwrap();
+    let source = app.store.upsert_source(&crate::support::source("test"), None).await.unwrap();
     let secret = scimbridge::auth::generate_token();
     let past = scimbridge::store::now() - chrono::TimeDelta::hours(1);
     let expired = scimbridge::store::NewToken {

@@ -2,7 +2,8 @@
 //! constant time. A verified token is cached briefly so that reads do not cost a database
 //! round trip each; revocation therefore takes effect within `scim.token_cache_seconds`.
 
-use crate::store::{NewToken, Source, StoreError, Timestamp, TokenRecord, Tokens, now};
+use crate::names::{ADMIN_NAME, SourceName};
+use crate::store::{CompatMode, NewToken, Source, StoreError, Timestamp, TokenRecord, Tokens, now};
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -29,7 +30,7 @@ pub fn digest(token: &str) -> [u8; 32] {
 /// token's id and its secret.
 pub async fn create_token(
     store: &dyn Tokens,
-    source: Option<(&str, Option<&str>)>,
+    source: Option<(&SourceName, Option<CompatMode>)>,
     expires_in_days: Option<u32>,
 ) -> Result<(uuid::Uuid, String, Option<Source>), StoreError> {
     let source = match source {
@@ -49,26 +50,39 @@ pub async fn create_token(
     Ok((token.id, secret, source))
 }
 
-/// Why `name` cannot be a source name, if it cannot: 1-64 letters, digits, '-' or '_', and not
-/// `admin` (the name of admin tokens in a tokens directory).
-pub fn source_name_problem(name: &str) -> Option<String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !ok {
-        return Some(format!("use 1-64 letters, digits, '-' or '_' (got {name:?})"));
+/// Whose token a file of `[auth] tokens_dir` holds: its file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOwner {
+    /// A file named `admin`: an admin-API token.
+    Admin,
+    Source(SourceName),
+}
+
+impl TokenOwner {
+    /// The owner a file name names: `admin`, or a source name.
+    pub fn of_file(name: &str) -> Result<TokenOwner, crate::names::SourceNameError> {
+        if name == ADMIN_NAME {
+            return Ok(TokenOwner::Admin);
+        }
+        SourceName::parse(name).map(TokenOwner::Source)
     }
-    (name == "admin").then(|| "\"admin\" is reserved for admin tokens".to_owned())
+
+    fn source(&self) -> Option<&SourceName> {
+        match self {
+            TokenOwner::Admin => None,
+            TokenOwner::Source(name) => Some(name),
+        }
+    }
 }
 
 /// Tokens shorter than this are refused in `[auth] tokens_dir`: a mounted token is as strong
 /// as its length (generated ones have 54 characters).
 pub const MIN_TOKEN_CHARS: usize = 32;
 
-/// The `(file name, token)` pairs of `[auth] tokens_dir`, checked without touching the
+/// The `(owner, token)` pairs of `[auth] tokens_dir`, checked without touching the
 /// database: every file name must be a source name (or `admin`) and every token at least
 /// [`MIN_TOKEN_CHARS`] long without whitespace inside. Errors name the file.
-pub fn read_tokens_dir(dir: &std::path::Path) -> anyhow::Result<Vec<(String, String)>> {
+pub fn read_tokens_dir(dir: &std::path::Path) -> anyhow::Result<Vec<(TokenOwner, String)>> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| anyhow::anyhow!("config: auth.tokens_dir {}: {e}", dir.display()))?;
     let mut tokens = Vec::new();
@@ -80,11 +94,11 @@ pub fn read_tokens_dir(dir: &std::path::Path) -> anyhow::Result<Vec<(String, Str
         if name.starts_with('.') || !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             continue;
         }
-        if let Some(problem) = (name != "admin").then(|| source_name_problem(&name)).flatten() {
-            anyhow::bail!(
+        let owner = TokenOwner::of_file(&name).map_err(|problem| {
+            anyhow::anyhow!(
                 "config: auth.tokens_dir: file {name:?}: the file name is the source name: {problem}"
-            );
-        }
+            )
+        })?;
         let secret = std::fs::read_to_string(&path)
             .map_err(|e| anyhow::anyhow!("config: auth.tokens_dir: {}: {e}", path.display()))?;
         let secret = secret.trim();
@@ -100,7 +114,7 @@ pub fn read_tokens_dir(dir: &std::path::Path) -> anyhow::Result<Vec<(String, Str
                 path.display()
             );
         }
-        tokens.push((name, secret.to_owned()));
+        tokens.push((owner, secret.to_owned()));
     }
     Ok(tokens)
 }
@@ -116,24 +130,24 @@ pub async fn provision_from_dir(
     dir: &std::path::Path,
 ) -> anyhow::Result<usize> {
     let mut added = 0;
-    for (name, secret) in read_tokens_dir(dir)? {
-        let source = if name == "admin" { None } else { Some(name.as_str()) };
-        let secret = secret.as_str();
-        let digest = digest(secret);
+    for (owner, secret) in read_tokens_dir(dir)? {
+        let digest = digest(&secret);
+        let name = owner.source().map_or(ADMIN_NAME, SourceName::as_str);
         if let Some(known) = store.find_token(&digest).await? {
-            let owner = known.source.as_ref().map(|s| s.name.as_str());
-            if owner != source {
+            let known = known.token;
+            let known_owner = known.source.as_ref().map(|s| &s.name);
+            if known_owner != owner.source() {
                 anyhow::bail!(
                     "config: auth.tokens_dir: the token in {name:?} is already the token of {}",
-                    owner.unwrap_or("the admin API")
+                    known_owner.map_or("the admin API", SourceName::as_str)
                 );
             }
-            if known.revoked {
+            if known.revoked() {
                 tracing::warn!(source = %name, "the token in auth.tokens_dir was revoked; it stays revoked");
             }
             continue;
         }
-        let source = match source {
+        let source = match owner.source() {
             Some(name) => Some(store.upsert_source(name, None).await?),
             None => None,
         };
@@ -211,17 +225,18 @@ impl Authenticator {
         if !bool::from(presented.as_slice().ct_eq(record.digest.as_slice())) {
             return Err(AuthError::Invalid);
         }
-        if record.revoked {
+        let token = record.token;
+        if token.revoked() {
             return Err(AuthError::Revoked);
         }
         let at = now();
-        if record.expires_at.is_some_and(|e| e <= at) {
+        if token.expires_at.is_some_and(|e| e <= at) {
             return Err(AuthError::Expired);
         }
-        self.touch(&presented, &record, at);
-        Ok(match record.source {
-            Some(source) => Principal::Scim { token_id: record.id, source },
-            None => Principal::Admin { token_id: record.id },
+        self.touch(&presented, token.id, token.last_used_at, at);
+        Ok(match token.source {
+            Some(source) => Principal::Scim { token_id: token.id, source },
+            None => Principal::Admin { token_id: token.id },
         })
     }
 
@@ -242,19 +257,18 @@ impl Authenticator {
     }
 
     /// Records the last use, at most once a minute per token; a failure only logs.
-    fn touch(&self, key: &[u8; 32], record: &TokenRecord, at: Timestamp) {
-        if record.last_used_at.is_some_and(|t| at - t < TOUCH_INTERVAL) {
+    fn touch(&self, key: &[u8; 32], id: uuid::Uuid, last_used: Option<Timestamp>, at: Timestamp) {
+        if last_used.is_some_and(|t| at - t < TOUCH_INTERVAL) {
             return;
         }
         if let Ok(mut cache) = self.cache.lock()
             && let Some(c) = cache.get_mut(key)
         {
-            c.record.last_used_at = Some(at);
+            c.record.token.last_used_at = Some(at);
         }
         // In the background: the request need not wait for this write (on SQLite it would
         // queue behind other writers).
         let store = self.store.clone();
-        let id = record.id;
         tokio::spawn(async move {
             if let Err(e) = store.touch_token(id, at).await {
                 tracing::warn!(error = %e, token_id = %id, "could not record the token's last use");

@@ -2,6 +2,7 @@
 //! does is [`crate::commands`]. Logs go to stderr; stdout carries only each command's
 //! documented output.
 
+use crate::store::CompatMode;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -249,9 +250,56 @@ pub struct TokenCreateArgs {
     #[arg(long)]
     pub admin: bool,
     /// The source's compatibility mode
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::scim::compat::COMPAT_MODES), conflicts_with = "admin")]
-    pub compat: Option<String>,
+    #[arg(long, value_parser = compat_modes(), conflicts_with = "admin")]
+    pub compat: Option<CompatMode>,
     /// Days until the token expires [default: never]
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub expires_in: Option<u32>,
+}
+
+/// `--compat`: one of the modes, each spelled as stored (the help lists them).
+fn compat_modes() -> impl clap::builder::TypedValueParser<Value = CompatMode> {
+    use clap::builder::TypedValueParser;
+    let modes = CompatMode::ALL.iter().map(|m| m.as_str());
+    clap::builder::PossibleValuesParser::new(modes).try_map(|mode: String| CompatMode::parse(&mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn compat_of(args: &[&str]) -> Result<Option<CompatMode>, clap::Error> {
+        let cli = Cli::try_parse_from([&["scimbridge", "token", "create"], args].concat())?;
+        match cli.command {
+            Command::Token(TokenCommand::Create(create)) => Ok(create.compat),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn compat_accepts_every_mode_as_spelled_and_lists_them_on_a_bad_one() {
+        for mode in CompatMode::ALL {
+            assert_eq!(
+                compat_of(&["--source", "x", "--compat", mode.as_str()]).unwrap(),
+                Some(*mode)
+            );
+        }
+        assert_eq!(compat_of(&["--source", "x"]).unwrap(), None);
+        let err = compat_of(&["--source", "x", "--compat", "Okta"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert!(
+            err.to_string()
+                .contains("[possible values: auto, strict, okta, entra, authentik, ping, generic]"),
+            "{err}"
+        );
+        let mut cmd = Cli::command();
+        let create = cmd.find_subcommand_mut("token").and_then(|t| t.find_subcommand_mut("create"));
+        let help = create.map(|c| c.render_long_help().to_string()).unwrap_or_default();
+        assert!(
+            help.contains("auto, strict, okta, entra, authentik, ping, generic")
+                || help.contains("- auto"),
+            "{help}"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 //! last pushed it, its memberships, and the sync failures recorded for it. Read-only.
 
 use crate::exit;
-use crate::names;
+use crate::names::{self, NameKey};
 use crate::store::{AuditQuery, ListQuery, Load, Store, StoredResource, format_timestamp};
 use scim_schema::filter::{AttrPath, CompValue, CompareOp, Filter};
 use scim_schema::schema::ResourceKind;
@@ -96,7 +96,7 @@ pub async fn find(
     for s in &sources {
         let page = store.list(s.id, kind, &query).await?;
         if let Some(r) = page.resources.into_iter().next() {
-            found = Some((s.name.clone(), r));
+            found = Some((s.name.to_string(), r));
             break;
         }
     }
@@ -144,7 +144,7 @@ pub async fn find(
             })
             .collect(),
     };
-    memberships.sort_by_cached_key(|m| names::fold(&m.name));
+    memberships.sort_by_cached_key(|m| NameKey::of(&m.name));
     let membership_total = memberships.len();
     memberships.truncate(limit);
     for m in &mut memberships {
@@ -190,15 +190,15 @@ async fn last_push(store: &dyn Store, aws_id: &str) -> anyhow::Result<Option<Pus
 /// The errors the recent runs recorded for the name: as the principal, or as the group or
 /// the user of a membership (`group / user`).
 async fn failures(store: &dyn Store, name: &str) -> anyhow::Result<Vec<Failure>> {
-    let key = names::fold(name);
+    let key = NameKey::of(name);
     let mut out = Vec::new();
     for run in store.list_runs(RUNS_SEARCHED).await? {
         let errors =
             run.report.get("errors").and_then(Value::as_array).cloned().unwrap_or_default();
         for e in errors {
             let principal = e.get("principal").and_then(Value::as_str).unwrap_or_default();
-            let concerns = names::fold(principal) == key
-                || principal.split(" / ").any(|part| names::fold(part) == key);
+            let concerns = NameKey::of(principal) == key
+                || principal.split(" / ").any(|part| NameKey::of(part) == key);
             if concerns && out.len() < FAILURES_SHOWN {
                 out.push(Failure {
                     run_id: run.id.to_string(),

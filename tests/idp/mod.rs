@@ -60,7 +60,7 @@ impl Replay {
         assert_eq!(source.compat, self.mode, "{source:?}");
         if self.mode == "auto" {
             assert_eq!(
-                source.detected_compat.as_deref(),
+                source.detected_compat.map(|m| m.as_str()),
                 Some(self.detected_as),
                 "auto mode must detect {}: {source:?}",
                 self.detected_as

@@ -203,6 +203,16 @@ pub async fn execute_sql(url: &str, sql: String) {
     }
 }
 
+/// A source name a test uses (valid by construction).
+pub fn source(name: &str) -> scimbridge::names::SourceName {
+    scimbridge::names::SourceName::parse(name).expect("a source name")
+}
+
+/// A compatibility mode a test names (`None`: the source's default).
+fn mode(compat: Option<&str>) -> Option<scimbridge::store::CompatMode> {
+    compat.map(|c| scimbridge::store::CompatMode::parse(c).expect("a compat mode"))
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, Settings::default(), None).await
 }
@@ -223,7 +233,9 @@ pub async fn spawn_app_with(
         store::connect(&url, settings.database.max_connections).await.expect("connect store");
     store.migrate().await.expect("migrate");
     let (_, token, _) =
-        scimbridge::auth::create_token(&*store, Some(("test", compat)), None).await.expect("token");
+        scimbridge::auth::create_token(&*store, Some((&source("test"), mode(compat))), None)
+            .await
+            .expect("token");
     let app = Application::build_with(settings, store.clone()).await.expect("build app");
     let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
     tokio::spawn(app.run_until_stopped(std::future::pending()));
@@ -233,10 +245,9 @@ pub async fn spawn_app_with(
 impl TestApp {
     /// A token for another source (created if new).
     pub async fn token_for(&self, source: &str, compat: Option<&str>) -> String {
+        let source = Some((&self::source(source), mode(compat)));
         let (_, token, _) =
-            scimbridge::auth::create_token(&*self.store, Some((source, compat)), None)
-                .await
-                .expect("token");
+            scimbridge::auth::create_token(&*self.store, source, None).await.expect("token");
         token
     }
 

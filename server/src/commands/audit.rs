@@ -18,7 +18,7 @@ pub(super) async fn audit(args: &AuditArgs, settings: &Settings) -> anyhow::Resu
     };
     let store = open_store(settings).await?;
     let mut query = crate::store::AuditQuery { since, after_seq: 0, limit: 10_000 };
-    let name_key = args.name.as_deref().map(crate::names::fold);
+    let name_key = args.name.as_deref().map(crate::names::NameKey::of);
     let wanted = |e: &crate::store::AuditEntry| {
         args.action.as_ref().is_none_or(|a| &e.action == a)
             && args.run.is_none_or(|r| e.run_id == r)

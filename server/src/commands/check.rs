@@ -143,7 +143,8 @@ async fn rule_problems(
     store: &dyn crate::store::Store,
     settings: &Settings,
 ) -> anyhow::Result<Vec<crate::sync::plan::Skipped>> {
-    let sources: Vec<String> = store.list_sources().await?.into_iter().map(|s| s.name).collect();
+    let sources: Vec<String> =
+        store.list_sources().await?.into_iter().map(|s| s.name.into()).collect();
     let snapshot = store.snapshot().await?;
     Ok(crate::sync::access::plan::rule_problems(&settings.assignments, &snapshot, &sources))
 }

@@ -4,24 +4,28 @@ use crate::auth::create_token;
 use crate::cli::{TokenCommand, TokenCreateArgs};
 use crate::config::Settings;
 use crate::exit::{self, ExitCode};
+use crate::names::{ADMIN_NAME, SourceName, SourceNameError};
 use crate::startup::open_store;
-use crate::store::{self, Store, TokenInfo, format_timestamp};
+use crate::store::{self, CompatMode, Store, TokenInfo, format_timestamp};
 use serde_json::Value;
 
 pub(super) async fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    if let TokenCommand::Create(TokenCreateArgs { source: Some(name), .. }) = &cmd {
-        validate_source_name(name)?;
-    }
+    // Checked before the database is opened: a bad name is a usage error (exit 2).
+    let source = match &cmd {
+        TokenCommand::Create(TokenCreateArgs { source: Some(name), .. }) => {
+            Some(source_name(name)?)
+        }
+        _ => None,
+    };
     let store = open_store(settings).await?;
     match cmd {
-        TokenCommand::Create(args) => token_create(&*store, &args).await,
+        TokenCommand::Create(args) => token_create(&*store, source.as_ref(), &args).await,
         TokenCommand::List { json } => {
             let mut tokens = store.list_tokens().await?;
-            for t in &mut tokens {
+            for source in tokens.iter_mut().filter_map(|t| t.source.as_mut()) {
                 // A mode set in the config file wins over the stored one (as when serving).
-                let configured = t.source.as_ref().and_then(|s| settings.sources.get(s));
-                if let Some(mode) = configured.and_then(|c| c.compat.clone()) {
-                    t.compat = Some(mode);
+                if let Some(mode) = crate::scim::compat::configured(settings, &source.name) {
+                    source.compat = mode;
                 }
             }
             if json {
@@ -47,8 +51,12 @@ pub(super) async fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Res
     }
 }
 
-async fn token_create(store: &dyn Store, args: &TokenCreateArgs) -> anyhow::Result<ExitCode> {
-    let source = args.source.as_deref().map(|name| (name, args.compat.as_deref()));
+async fn token_create(
+    store: &dyn Store,
+    source: Option<&SourceName>,
+    args: &TokenCreateArgs,
+) -> anyhow::Result<ExitCode> {
+    let source = source.map(|name| (name, args.compat));
     let (id, secret, source) = create_token(store, source, args.expires_in).await?;
     let who = match &source {
         Some(s) => format!("source {} (compat {})", s.name, s.compat),
@@ -61,14 +69,11 @@ async fn token_create(store: &dyn Store, args: &TokenCreateArgs) -> anyhow::Resu
     Ok(ExitCode::Ok)
 }
 
-fn validate_source_name(name: &str) -> anyhow::Result<()> {
-    match crate::auth::source_name_problem(name) {
-        Some(problem) if name == "admin" => {
-            Err(exit::usage(format!("--source: {problem} (use --admin)")))
-        }
-        Some(problem) => Err(exit::usage(format!("--source: {problem}"))),
-        None => Ok(()),
-    }
+fn source_name(name: &str) -> anyhow::Result<SourceName> {
+    SourceName::parse(name).map_err(|problem| match problem {
+        SourceNameError::Reserved => exit::usage(format!("--source: {problem} (use --admin)")),
+        SourceNameError::Malformed(_) => exit::usage(format!("--source: {problem}")),
+    })
 }
 
 /// The header row of `token list` (tab-separated, like the rows, so `cut -f` still works).
@@ -85,7 +90,7 @@ enum TokenState {
 
 impl TokenState {
     fn of(t: &TokenInfo) -> TokenState {
-        if t.revoked_at.is_some() {
+        if t.revoked() {
             TokenState::Revoked
         } else if t.expires_at.is_some_and(|e| e <= store::now()) {
             TokenState::Expired
@@ -105,11 +110,16 @@ impl TokenState {
 
 /// The source's mode, with what `auto` detected (`auto:entra`); None for an admin token.
 fn token_compat(t: &TokenInfo) -> Option<String> {
-    match (t.compat.as_deref(), t.detected_compat.as_deref()) {
-        (None, _) => None,
-        (Some("auto"), Some(detected)) => Some(format!("auto:{detected}")),
-        (Some(mode), _) => Some(mode.to_owned()),
-    }
+    let source = t.source.as_ref()?;
+    Some(match (source.compat, source.detected_compat) {
+        (CompatMode::Auto, Some(detected)) => format!("auto:{detected}"),
+        (mode, _) => mode.to_string(),
+    })
+}
+
+/// The source column: the source's name, or `admin` for an admin token.
+fn token_owner(t: &TokenInfo) -> &str {
+    t.source.as_ref().map_or(ADMIN_NAME, |s| s.name.as_str())
 }
 
 /// `id  source  created  expires  last-used  state  compat`, tab-separated; `never` for no
@@ -121,7 +131,7 @@ fn token_line(t: &TokenInfo) -> String {
     format!(
         "{}\t{}\t{}\t{}\t{}\t{}\t{}",
         t.id,
-        t.source.as_deref().unwrap_or("admin"),
+        token_owner(t),
         format_timestamp(&t.created_at),
         opt(&t.expires_at, "never"),
         opt(&t.last_used_at, "never"),
@@ -136,7 +146,7 @@ fn token_json(t: &TokenInfo) -> Value {
     let opt = |v: &Option<store::Timestamp>| v.as_ref().map(format_timestamp);
     serde_json::json!({
         "id": t.id,
-        "source": t.source.as_deref().unwrap_or("admin"),
+        "source": token_owner(t),
         "created": format_timestamp(&t.created_at),
         "expires": opt(&t.expires_at),
         "last_used": opt(&t.last_used_at),

@@ -95,7 +95,7 @@ pub async fn record_request(
                 .request()
                 .extensions()
                 .get::<Caller>()
-                .map_or_else(String::new, |c| c.source.name.clone()),
+                .map_or_else(String::new, |c| c.source.name.to_string()),
         ),
         Err(e) => (e.as_response_error().status_code(), String::new()),
     };

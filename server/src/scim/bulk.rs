@@ -6,7 +6,7 @@
 
 use crate::error::ApiError;
 use crate::scim::render::location;
-use crate::scim::{Caller, ResourceService};
+use crate::scim::{Caller, Existing, ResourceService};
 use crate::store::{IfMatch, Load};
 use scim_schema::ScimError;
 use scim_schema::schema::ResourceKind;
@@ -308,15 +308,15 @@ async fn execute(
             Ok((201, Some(r.id.clone()), kind, Some(r.etag())))
         }
         "PUT" => {
-            let r = service
-                .replace(caller, kind, &need_id()?, need_data()?, &cond, Load::default())
-                .await?;
+            let id = need_id()?;
+            let target = Existing { kind, id: &id, cond: &cond, load: Load::default() };
+            let r = service.replace(caller, target, need_data()?).await?;
             Ok((200, Some(r.id.clone()), kind, Some(r.etag())))
         }
         "PATCH" => {
-            let r = service
-                .patch(caller, kind, &need_id()?, need_data()?, &cond, Load::default())
-                .await?;
+            let id = need_id()?;
+            let target = Existing { kind, id: &id, cond: &cond, load: Load::default() };
+            let r = service.patch(caller, target, need_data()?).await?;
             Ok((200, Some(r.id.clone()), kind, Some(r.etag())))
         }
         "DELETE" => {

@@ -1,4 +1,5 @@
-//! Compatibility modes of a source and how `auto` recognises the client.
+//! Compatibility modes of a source ([`CompatMode`]): which one a request runs in, and how
+//! `auto` recognises the client.
 //!
 //! Every mode but `strict` switches on every tolerance of `scim_schema::Tolerances`: each one
 //! only turns a request that strict RFC 7643/7644 processing would reject into what the client
@@ -6,33 +7,62 @@
 //! request. So a wrong or missing detection never breaks provisioning, and the IdP modes name
 //! the client for logs, `token list` and the admin rather than switching behaviour.
 
+use crate::config::Settings;
+use crate::names::SourceName;
 use crate::scim::Caller;
-use crate::store::Store;
+pub use crate::store::CompatMode;
+use crate::store::{Source, Store};
 use scim_schema::Tolerances;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-/// The modes an admin can set (`token create --compat`, `[sources.NAME] compat`).
-pub const COMPAT_MODES: &[&str] =
-    &["auto", "strict", "okta", "entra", "authentik", "ping", "generic"];
-
-/// The tolerances of an effective mode (`auto` already resolved).
-pub fn tolerances_for(mode: &str) -> Tolerances {
-    match mode {
-        "strict" => Tolerances::strict(),
-        _ => Tolerances::lenient(),
+impl CompatMode {
+    /// The mode a request of `source` runs in: `[sources.NAME] compat`, else the stored mode;
+    /// `auto` resolved to what was detected of the client, else `generic`.
+    pub fn effective(source: &Source, settings: &Settings) -> CompatMode {
+        match configured(settings, &source.name).unwrap_or(source.compat) {
+            CompatMode::Auto => source.detected_compat.unwrap_or(CompatMode::Generic),
+            mode => mode,
+        }
     }
+
+    /// The tolerances of an effective mode (`auto` already resolved).
+    pub fn tolerances(self) -> Tolerances {
+        match self {
+            CompatMode::Strict => Tolerances::strict(),
+            _ => Tolerances::lenient(),
+        }
+    }
+}
+
+/// The mode `[sources.NAME] compat` sets for `source`, if any. An unknown one stops every
+/// command at start (`startup::load_settings`), so one that does not parse here was never
+/// accepted.
+pub fn configured(settings: &Settings, source: &SourceName) -> Option<CompatMode> {
+    let mode = settings.sources.get(source.as_str())?.compat.as_deref()?;
+    CompatMode::parse(mode).ok()
+}
+
+/// The problem with `[sources.NAME] compat = mode`, if it is not a mode.
+pub fn config_problem(name: &str, mode: &str) -> Option<String> {
+    CompatMode::parse(mode).is_err().then(|| {
+        let modes: Vec<&str> = CompatMode::ALL.iter().map(|m| m.as_str()).collect();
+        format!(
+            "config: sources.{name}.compat: unknown mode `{mode}` (one of {})",
+            modes.join(", ")
+        )
+    })
 }
 
 /// The client a request shows itself to be, and by what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Detection {
-    pub mode: &'static str,
+    pub mode: CompatMode,
     pub signal: &'static str,
 }
 
-const fn detected(mode: &'static str, signal: &'static str) -> Option<Detection> {
+const fn detected(mode: CompatMode, signal: &'static str) -> Option<Detection> {
     Some(Detection { mode, signal })
 }
 
@@ -40,21 +70,21 @@ const fn detected(mode: &'static str, signal: &'static str) -> Option<Detection>
 pub fn detect_from_request(user_agent: Option<&str>, query: &str) -> Option<Detection> {
     // Entra ID's opt-in RFC PATCH flag rides on the tenant URL (reference §2.2).
     if query.split('&').any(|p| p.split('=').next() == Some("aadOptscim062020")) {
-        return detected("entra", "the aadOptscim062020 query flag");
+        return detected(CompatMode::Entra, "the aadOptscim062020 query flag");
     }
     let ua = user_agent?;
     let lower = ua.to_ascii_lowercase();
     if ua.starts_with("Okta SCIM Client") {
         // Okta's documented User-Agent (reference §2.1).
-        detected("okta", "User-Agent `Okta SCIM Client`")
+        detected(CompatMode::Okta, "User-Agent `Okta SCIM Client`")
     } else if lower.starts_with("authentik@") {
         // authentik's `authentik_user_agent()` is `authentik@<version>`.
-        detected("authentik", "User-Agent `authentik@…`")
+        detected(CompatMode::Authentik, "User-Agent `authentik@…`")
     } else if lower.contains("pingone") {
         // Not documented by Ping; matched when the client names itself.
-        detected("ping", "User-Agent naming PingOne")
+        detected(CompatMode::Ping, "User-Agent naming PingOne")
     } else if lower.contains("microsoft") || lower.contains("azure") {
-        detected("entra", "User-Agent naming Microsoft or Azure")
+        detected(CompatMode::Entra, "User-Agent naming Microsoft or Azure")
     } else {
         None
     }
@@ -68,7 +98,7 @@ const ENTRA_GROUP_SCHEMA: &str =
 pub fn detect_from_body(body: &Value) -> Option<Detection> {
     let schemas = body.get("schemas").and_then(Value::as_array);
     if schemas.is_some_and(|s| s.iter().any(|u| u.as_str() == Some(ENTRA_GROUP_SCHEMA))) {
-        return detected("entra", "Entra ID's group schema URN");
+        return detected(CompatMode::Entra, "Entra ID's group schema URN");
     }
     // Entra ID without the flag capitalises `op` (`Replace`); no other known client does.
     let ops = body.get("Operations").and_then(Value::as_array)?;
@@ -78,9 +108,10 @@ pub fn detect_from_body(body: &Value) -> Option<Detection> {
             chars.next().is_some_and(char::is_uppercase) && chars.all(|c| !c.is_uppercase())
         })
     };
-    ops.iter()
-        .any(capitalised)
-        .then_some(Detection { mode: "entra", signal: "a capitalised PATCH op (`Replace`)" })
+    ops.iter().any(capitalised).then_some(Detection {
+        mode: CompatMode::Entra,
+        signal: "a capitalised PATCH op (`Replace`)",
+    })
 }
 
 /// Records the first detection for each source (`sources.detected_compat`), once per process.
@@ -110,7 +141,7 @@ impl DetectionRecorder {
         match self.store.set_detected_compat(source.id, d.mode).await {
             Ok(()) => tracing::info!(
                 source = %source.name,
-                detected = d.mode,
+                detected = d.mode.as_str(),
                 "recognised the client as {} by {}",
                 d.mode,
                 d.signal
@@ -136,10 +167,10 @@ mod tests {
     #[test]
     fn user_agents() {
         let mode = |ua| detect_from_request(Some(ua), "").map(|d| d.mode);
-        assert_eq!(mode("Okta SCIM Client 1.0.0"), Some("okta"));
-        assert_eq!(mode("authentik@2025.2.1"), Some("authentik"));
-        assert_eq!(mode("PingOne-SCIM/1.0"), Some("ping"));
-        assert_eq!(mode("Microsoft Azure Active Directory SCIM Client"), Some("entra"));
+        assert_eq!(mode("Okta SCIM Client 1.0.0"), Some(CompatMode::Okta));
+        assert_eq!(mode("authentik@2025.2.1"), Some(CompatMode::Authentik));
+        assert_eq!(mode("PingOne-SCIM/1.0"), Some(CompatMode::Ping));
+        assert_eq!(mode("Microsoft Azure Active Directory SCIM Client"), Some(CompatMode::Entra));
         assert_eq!(mode("python-requests/2.31"), None);
         assert_eq!(mode("curl/8.5.0"), None);
         assert_eq!(detect_from_request(None, "filter=x"), None);
@@ -148,7 +179,7 @@ mod tests {
     #[test]
     fn entra_flag_in_query() {
         let d = detect_from_request(None, "aadOptscim062020&filter=x").unwrap();
-        assert_eq!(d.mode, "entra");
+        assert_eq!(d.mode, CompatMode::Entra);
         assert_eq!(detect_from_request(None, "filter=aadOptscim062020"), None);
     }
 
@@ -156,22 +187,65 @@ mod tests {
     fn bodies() {
         let entra_op =
             json!({"Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
-        assert_eq!(detect_from_body(&entra_op).map(|d| d.mode), Some("entra"));
+        assert_eq!(detect_from_body(&entra_op).map(|d| d.mode), Some(CompatMode::Entra));
         let rfc_op = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
         assert_eq!(detect_from_body(&rfc_op), None);
         let shouting = json!({"Operations": [{"op": "REPLACE"}]});
         assert_eq!(detect_from_body(&shouting), None, "only Entra's `Replace` shape");
         let group =
             json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ENTRA_GROUP_SCHEMA]});
-        assert_eq!(detect_from_body(&group).map(|d| d.mode), Some("entra"));
+        assert_eq!(detect_from_body(&group).map(|d| d.mode), Some(CompatMode::Entra));
         assert_eq!(detect_from_body(&json!({"userName": "x"})), None);
     }
 
     #[test]
     fn only_strict_is_strict() {
-        assert_eq!(tolerances_for("strict"), Tolerances::strict());
-        for mode in COMPAT_MODES.iter().filter(|m| **m != "strict") {
-            assert_eq!(tolerances_for(mode), Tolerances::lenient(), "{mode}");
+        assert_eq!(CompatMode::Strict.tolerances(), Tolerances::strict());
+        for mode in CompatMode::ALL.iter().filter(|m| **m != CompatMode::Strict) {
+            assert_eq!(mode.tolerances(), Tolerances::lenient(), "{mode}");
         }
+    }
+
+    #[test]
+    fn every_mode_parses_from_its_text_and_an_unknown_one_does_not() {
+        let texts: Vec<&str> = CompatMode::ALL.iter().map(|m| m.as_str()).collect();
+        assert_eq!(texts, ["auto", "strict", "okta", "entra", "authentik", "ping", "generic"]);
+        for mode in CompatMode::ALL {
+            assert_eq!(CompatMode::parse(mode.as_str()).unwrap(), *mode);
+            assert_eq!(mode.to_string().parse::<CompatMode>().unwrap(), *mode);
+            assert_eq!(serde_json::to_value(mode).unwrap(), json!(mode.as_str()));
+        }
+        for unknown in ["lenient", "Okta", " okta", ""] {
+            assert!(CompatMode::parse(unknown).is_err(), "{unknown:?}");
+        }
+        let err = config_problem("x", "nope").unwrap();
+        assert_eq!(
+            err,
+            "config: sources.x.compat: unknown mode `nope` (one of auto, strict, okta, entra, authentik, ping, generic)"
+        );
+        assert_eq!(config_problem("x", "entra"), None);
+    }
+
+    #[test]
+    fn the_effective_mode_is_the_configured_then_the_stored_and_auto_is_resolved() {
+        let source = |compat, detected| Source {
+            id: 1,
+            name: SourceName::parse("okta").unwrap(),
+            compat,
+            detected_compat: detected,
+        };
+        let mut settings = Settings::default();
+        let effective = |s: &Source, settings: &Settings| CompatMode::effective(s, settings);
+        assert_eq!(effective(&source(CompatMode::Auto, None), &settings), CompatMode::Generic);
+        let detected = source(CompatMode::Auto, Some(CompatMode::Okta));
+        assert_eq!(effective(&detected, &settings), CompatMode::Okta);
+        assert_eq!(effective(&source(CompatMode::Strict, None), &settings), CompatMode::Strict);
+        settings.sources.entry("okta".into()).or_default().compat = Some("strict".into());
+        assert_eq!(effective(&detected, &settings), CompatMode::Strict);
+        settings.sources.entry("okta".into()).or_default().compat = Some("auto".into());
+        assert_eq!(
+            effective(&source(CompatMode::Strict, Some(CompatMode::Entra)), &settings),
+            CompatMode::Entra
+        );
     }
 }

@@ -7,4 +7,4 @@ pub mod list_params;
 pub mod render;
 pub mod service;
 
-pub use service::{Caller, ResourceService};
+pub use service::{Caller, Existing, ResourceService};

@@ -4,7 +4,7 @@
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::names::normalize_names;
-use crate::scim::compat::tolerances_for;
+use crate::scim::compat::CompatMode;
 use crate::scim::list_params::ListParams;
 use crate::store::{
     IfMatch, ListPage, Load, NewResource, PatchPlan, Source, Store, StoreError, StoredResource,
@@ -24,7 +24,7 @@ pub struct Caller {
     pub source: Source,
     pub token_id: uuid::Uuid,
     /// The effective compatibility mode (config, else the stored mode; `auto` resolved).
-    pub compat: String,
+    pub compat: CompatMode,
     pub tolerances: Tolerances,
     /// Sources whose users and groups this one takes over on create (source migration).
     pub adopt_from: Vec<String>,
@@ -32,15 +32,13 @@ pub struct Caller {
 
 impl Caller {
     pub fn new(source: Source, token_id: uuid::Uuid, settings: &Settings) -> Caller {
-        let config = settings.sources.get(&source.name);
-        let configured = config.and_then(|s| s.compat.clone());
-        let adopt_from = config.map(|s| s.adopt_from.clone()).unwrap_or_default();
-        let mut compat = configured.unwrap_or_else(|| source.compat.clone());
-        if compat == "auto" {
-            compat = source.detected_compat.clone().unwrap_or_else(|| "generic".to_owned());
-        }
-        let tolerances = tolerances_for(&compat);
-        Caller { source, token_id, compat, tolerances, adopt_from }
+        let compat = CompatMode::effective(&source, settings);
+        let adopt_from = settings
+            .sources
+            .get(source.name.as_str())
+            .map(|s| s.adopt_from.clone())
+            .unwrap_or_default();
+        Caller { source, token_id, compat, tolerances: compat.tolerances(), adopt_from }
     }
 
     fn write_ctx(&self) -> WriteCtx {
@@ -49,6 +47,23 @@ impl Caller {
             token_id: Some(self.token_id),
             adopt_from: self.adopt_from.clone(),
         }
+    }
+}
+
+/// The existing resource a PUT or PATCH writes: which one, the `If-Match` it must meet, and
+/// what to load with the result.
+#[derive(Debug, Clone, Copy)]
+pub struct Existing<'a> {
+    pub kind: ResourceKind,
+    pub id: &'a str,
+    pub cond: &'a IfMatch,
+    pub load: Load,
+}
+
+impl Existing<'_> {
+    /// A store error, with the store's "not found" told as this resource's 404.
+    fn error(&self, e: StoreError) -> ApiError {
+        not_found(e, self.kind, self.id)
     }
 }
 
@@ -94,36 +109,30 @@ impl ResourceService {
     pub async fn replace(
         &self,
         caller: &Caller,
-        kind: ResourceKind,
-        id: &str,
+        target: Existing<'_>,
         body: &Value,
-        cond: &IfMatch,
-        load: Load,
     ) -> Result<StoredResource, ApiError> {
-        let mut n = normalize_resource(kind, body, &caller.tolerances)?;
-        normalize_names(kind, &mut n.doc)?;
-        log_ignored(caller, kind, &n.ignored);
+        let mut n = normalize_resource(target.kind, body, &caller.tolerances)?;
+        normalize_names(target.kind, &mut n.doc)?;
+        log_ignored(caller, target.kind, &n.ignored);
         // A PUT without `members` empties the group: PUT replaces the whole resource.
-        let members = match kind {
+        let members = match target.kind {
             ResourceKind::Group => Some(n.members.unwrap_or_default()),
             ResourceKind::User => None,
         };
         let new = NewResource { doc: n.doc, members };
-        self.store
-            .replace(&caller.write_ctx(), kind, id, &new, cond, load)
-            .await
-            .map_err(|e| not_found(e, kind, id))
+        let Existing { kind, id, cond, load } = target;
+        let ctx = caller.write_ctx();
+        self.store.replace(&ctx, kind, id, &new, cond, load).await.map_err(|e| target.error(e))
     }
 
     pub async fn patch(
         &self,
         caller: &Caller,
-        kind: ResourceKind,
-        id: &str,
+        target: Existing<'_>,
         body: &Value,
-        cond: &IfMatch,
-        load: Load,
     ) -> Result<StoredResource, ApiError> {
+        let Existing { kind, id, cond, load } = target;
         let tol = caller.tolerances;
         let ops = parse_patch_request(body, &tol)?;
         if ops.len() > self.max_patch_operations as usize {
@@ -154,10 +163,8 @@ impl ResourceService {
                 member_changes: outcome.member_changes,
             })
         };
-        self.store
-            .patch(&caller.write_ctx(), kind, id, cond, &patcher, load)
-            .await
-            .map_err(|e| not_found(e, kind, id))
+        let ctx = caller.write_ctx();
+        self.store.patch(&ctx, kind, id, cond, &patcher, load).await.map_err(|e| target.error(e))
     }
 
     pub async fn delete(

@@ -5,6 +5,7 @@
 //! A broken setting stops every command at start, as a configuration error (exit 2).
 
 use crate::config::{Overrides, Settings, listen_problem};
+use crate::names::{DisplayName, SourceName, UserName};
 use std::path::Path;
 
 /// The settings of `config_file` and the environment under `overrides`, checked.
@@ -32,17 +33,31 @@ fn validate(settings: &Settings) -> anyhow::Result<()> {
         anyhow::bail!("config: server.metrics_listen: {problem}");
     }
     for (name, s) in &settings.sources {
+        // A key no source can have would silently configure nothing.
+        if let Err(problem) = SourceName::parse(name) {
+            anyhow::bail!("config: sources.{name}: not a source name: {problem}");
+        }
         if s.adopt_from.iter().any(|from| from == name) {
             anyhow::bail!("config: sources.{name}.adopt_from names the source itself");
         }
-        if let Some(c) = &s.compat
-            && !crate::scim::compat::COMPAT_MODES.contains(&c.as_str())
-        {
-            anyhow::bail!(
-                "config: sources.{name}.compat: unknown mode `{c}` (one of {})",
-                crate::scim::compat::COMPAT_MODES.join(", ")
-            );
+        if let Some(problem) = s.adopt_from.iter().find_map(|from| SourceName::parse(from).err()) {
+            anyhow::bail!("config: sources.{name}.adopt_from: not a source name: {problem}");
         }
+        if let Some(problem) =
+            s.compat.as_deref().and_then(|c| crate::scim::compat::config_problem(name, c))
+        {
+            anyhow::bail!(problem);
+        }
+    }
+    // A protected name that no principal can have (empty, or holding a control character)
+    // would protect nothing.
+    for name in &settings.sync.protected_users {
+        UserName::parse(name)
+            .map_err(|e| anyhow::anyhow!("config: sync.protected_users: {}", e.detail))?;
+    }
+    for name in &settings.sync.protected_groups {
+        DisplayName::parse(name)
+            .map_err(|e| anyhow::anyhow!("config: sync.protected_groups: {}", e.detail))?;
     }
     if let Some(problem) = crate::telemetry::level_problem(&settings.log.level) {
         anyhow::bail!("config: log.level: {problem}");
@@ -177,6 +192,37 @@ application_arn = "arn:aws:sso::123456789012:application/ssoins-1111111111111111
             jail.create_file("c.toml", "[sources.x]\ncompat = \"nope\"\n")?;
             let err = load("c.toml").unwrap_err();
             assert!(err.to_string().contains("sources.x.compat"), "{err}");
+            jail.create_file("c.toml", "[sources.x]\ncompat = \"entra\"\n")?;
+            assert_eq!(load("c.toml").unwrap().sources["x"].compat.as_deref(), Some("entra"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn source_names_and_protected_names_no_principal_can_have_are_named() {
+        Jail::expect_with(|_jail| {
+            let problem = |toml: &str| -> anyhow::Result<String> {
+                std::fs::write("c.toml", toml)?;
+                Ok(load("c.toml").map(|_| String::new()).unwrap_or_else(|e| e.to_string()))
+            };
+            let err = problem("[sources.\"okta tenant\"]\nadopt_existing = true\n").unwrap();
+            assert_eq!(
+                err,
+                "config: sources.okta tenant: not a source name: use 1-64 letters, digits, '-' or '_' (got \"okta tenant\")"
+            );
+            let err = problem("[sources.admin]\ncompat = \"strict\"\n").unwrap();
+            assert!(
+                err.contains("sources.admin: not a source name: \"admin\" is reserved"),
+                "{err}"
+            );
+            let err = problem("[sources.entra]\nadopt_from = [\"okta/old\"]\n").unwrap();
+            assert!(err.contains("sources.entra.adopt_from: not a source name"), "{err}");
+            let err = problem("[sync]\nprotected_users = [\"ok@example.com\", \" \"]\n").unwrap();
+            assert_eq!(err, "config: sync.protected_users: userName is empty");
+            let err = problem("[sync]\nprotected_groups = [\"a\\u0007\"]\n").unwrap();
+            assert!(err.starts_with("config: sync.protected_groups: displayName contains the control character U+0007"), "{err}");
+            let ok = "[sources.entra]\nadopt_from = [\"okta\"]\n[sync]\nprotected_groups = [\" Admins \"]\n";
+            assert_eq!(problem(ok).unwrap(), "");
             Ok(())
         });
     }

@@ -3,6 +3,7 @@
 //! takes [`Tokens`]); [`Store`] is all of them, for the composition root and the consumers
 //! that use many.
 
+use super::CompatMode;
 use super::{
     AccessObject, AccessObjectKind, AccessState, AssignmentKey, AssignmentRecord, AuditEntry,
     AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Hold, HoldState, IdentityStoreRef, IfMatch,
@@ -11,6 +12,7 @@ use super::{
     SyncCounts, SyncFailure, SyncHealthRecord, SyncPause, SyncState, Timestamp, TokenInfo,
     TokenRecord, WriteCtx,
 };
+use crate::names::SourceName;
 use async_trait::async_trait;
 use scim_schema::schema::ResourceKind;
 use std::sync::Arc;
@@ -149,7 +151,11 @@ pub trait Journal: Send + Sync + 'static {
 #[async_trait]
 pub trait Tokens: Send + Sync + 'static {
     /// Creates the source if new (setting `compat` when given) and returns it.
-    async fn upsert_source(&self, name: &str, compat: Option<&str>) -> Result<Source, StoreError>;
+    async fn upsert_source(
+        &self,
+        name: &SourceName,
+        compat: Option<CompatMode>,
+    ) -> Result<Source, StoreError>;
     async fn list_sources(&self) -> Result<Vec<Source>, StoreError>;
     async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError>;
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
@@ -159,7 +165,11 @@ pub trait Tokens: Send + Sync + 'static {
     async fn find_token(&self, digest: &[u8]) -> Result<Option<TokenRecord>, StoreError>;
     async fn touch_token(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError>;
     /// Records the client `auto` recognised; the first detection stays.
-    async fn set_detected_compat(&self, source_id: i64, compat: &str) -> Result<(), StoreError>;
+    async fn set_detected_compat(
+        &self,
+        source_id: i64,
+        compat: CompatMode,
+    ) -> Result<(), StoreError>;
 }
 
 /// The sync record: the SCIM side as the engine reads it, and the AWS principals and

@@ -50,6 +50,10 @@ async fn stores() -> Vec<TestStore> {
     out
 }
 
+fn source_name(name: &str) -> crate::names::SourceName {
+    crate::names::SourceName::parse(name).unwrap()
+}
+
 fn ctx(source_id: i64) -> WriteCtx {
     WriteCtx { source_id, token_id: None, adopt_from: Vec::new() }
 }
@@ -81,7 +85,7 @@ async fn the_journal_lists_every_write_in_sequence_order() {
     for t in stores().await {
         let s = &*t.store;
         assert_eq!(s.journal_head().await.unwrap(), 0);
-        let source = s.upsert_source("idp", None).await.unwrap();
+        let source = s.upsert_source(&source_name("idp"), None).await.unwrap();
         let user = NewResource { doc: json!({"userName": "ada"}), members: None };
         let user = s.create(&ctx(source.id), ResourceKind::User, &user).await.unwrap();
         let members = Some(vec![scim_schema::resource::MemberRef {
@@ -121,7 +125,7 @@ async fn the_journal_lists_every_write_in_sequence_order() {
 async fn a_token_is_found_by_its_digest_until_revoked() {
     for t in stores().await {
         let s = &*t.store;
-        let source = s.upsert_source("okta", Some("okta")).await.unwrap();
+        let source = s.upsert_source(&source_name("okta"), Some(CompatMode::Okta)).await.unwrap();
         let id = Uuid::new_v4();
         let created_at = now();
         let token = NewToken {
@@ -133,9 +137,10 @@ async fn a_token_is_found_by_its_digest_until_revoked() {
         };
         s.insert_token(&token).await.unwrap();
         assert!(s.find_token(&[8; 32]).await.unwrap().is_none());
-        let found = s.find_token(&[7; 32]).await.unwrap().unwrap();
-        assert_eq!((found.id, found.revoked), (id, false), "{}", s.backend());
-        assert_eq!(found.source.map(|s| (s.name, s.compat)), Some(("okta".into(), "okta".into())));
+        let found = s.find_token(&[7; 32]).await.unwrap().unwrap().token;
+        assert_eq!((found.id, found.revoked()), (id, false), "{}", s.backend());
+        let compat = found.source.map(|s| (s.name, s.compat, s.detected_compat));
+        assert_eq!(compat, Some((source_name("okta"), CompatMode::Okta, None)));
         assert_eq!(found.expires_at, token.expires_at);
 
         let at = now();
@@ -143,11 +148,48 @@ async fn a_token_is_found_by_its_digest_until_revoked() {
         assert!(s.revoke_token(id).await.unwrap());
         assert!(!s.revoke_token(id).await.unwrap(), "{}: revoked twice", s.backend());
         let found = s.find_token(&[7; 32]).await.unwrap().unwrap();
-        assert_eq!((found.revoked, found.last_used_at), (true, Some(at)));
+        assert_eq!(found.digest, vec![7; 32]);
+        assert_eq!((found.token.revoked(), found.token.last_used_at), (true, Some(at)));
         let listed = s.list_tokens().await.unwrap();
         assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].source.as_deref(), Some("okta"));
+        assert_eq!(listed[0].source.as_ref().map(|s| s.name.as_str()), Some("okta"));
         assert!(listed[0].revoked_at.is_some());
+        t.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn a_source_keeps_its_mode_and_detection_and_an_unknown_stored_mode_is_corrupt() {
+    for t in stores().await {
+        let s = &*t.store;
+        let okta = source_name("okta");
+        assert_eq!(s.upsert_source(&okta, None).await.unwrap().compat, CompatMode::Auto);
+        // A later upsert without a mode keeps the stored one; with one, sets it.
+        s.upsert_source(&okta, Some(CompatMode::Strict)).await.unwrap();
+        let again = s.upsert_source(&okta, None).await.unwrap();
+        assert_eq!(again.compat, CompatMode::Strict, "{}", s.backend());
+        // The first detection stays.
+        s.set_detected_compat(again.id, CompatMode::Entra).await.unwrap();
+        s.set_detected_compat(again.id, CompatMode::Okta).await.unwrap();
+        let listed = s.list_sources().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].compat, listed[0].detected_compat),
+            (CompatMode::Strict, Some(CompatMode::Entra))
+        );
+        if let Some(dir) = &t._dir {
+            // A mode this version does not know (written by a newer one, or by hand).
+            let url = format!("sqlite://{}", dir.path().join("store.db").display());
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::query("UPDATE sources SET compat = 'lenient'").execute(&pool).await.unwrap();
+            pool.close().await;
+            match s.list_sources().await {
+                Err(StoreError::Corrupt(m)) => {
+                    assert!(m.contains("unknown compat mode \"lenient\""), "{m}")
+                }
+                other => panic!("an unknown mode must be corrupt data, got {other:?}"),
+            }
+        }
         t.drop_database().await;
     }
 }

@@ -1,6 +1,7 @@
 //! Reading the audit log (one row per AWS change, with names): the `since` syntax shared by
 //! `scimbridge audit --since` and `GET /admin/v1/audit?since=`, and the one-line text form.
 
+use crate::names::NameKey;
 use crate::store::{AuditEntry, Timestamp, format_timestamp, parse_timestamp};
 
 /// `since` as an RFC 3339 instant (`2026-11-01T00:00:00Z`) or an age: a number and `s`, `m`,
@@ -49,12 +50,11 @@ pub const ACTIONS: [&str; 10] = [
     "provision",
 ];
 
-/// Whether the entry is about the principal of this name (folded, see [`crate::names`]): the
-/// entry's own name, or the user of a membership change (`detail.user`).
-pub fn concerns(e: &AuditEntry, name_key: &str) -> bool {
+/// Whether the entry is about the principal whose name has this key: the entry's own name,
+/// or the user of a membership change (`detail.user`).
+pub fn concerns(e: &AuditEntry, name_key: &NameKey) -> bool {
     let user = e.detail.as_ref().and_then(|d| d.get("user")).and_then(serde_json::Value::as_str);
-    crate::names::fold(&e.name) == name_key
-        || user.is_some_and(|u| crate::names::fold(u) == name_key)
+    NameKey::of(&e.name) == *name_key || user.is_some_and(|u| NameKey::of(u) == *name_key)
 }
 
 /// `2026-11-23T02:03:04.000Z  create  User  alice@example.com  <aws id>  run <run id>  {detail}`

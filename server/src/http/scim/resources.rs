@@ -7,10 +7,10 @@ use super::response::{
 };
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::scim::Caller;
 use crate::scim::compat::detect_from_body;
 use crate::scim::list_params::ListParams;
 use crate::scim::render::{location, render};
+use crate::scim::{Caller, Existing};
 use crate::store::{Load, StoredResource};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -114,11 +114,10 @@ pub async fn replace(
 ) -> Result<HttpResponse, ApiError> {
     let projection = projection_of(&req, **kind)?;
     let body = write_body(&req, &state, &caller, payload).await?;
-    let load = load_for(**kind, &projection);
-    let res = state
-        .resources
-        .replace(&caller, **kind, &id, &body, &if_match(req.headers()), load)
-        .await?;
+    let cond = if_match(req.headers());
+    let target =
+        Existing { kind: **kind, id: &id, cond: &cond, load: load_for(**kind, &projection) };
+    let res = state.resources.replace(&caller, target, &body).await?;
     let base = base_url(&req, &state);
     Ok(resource_response(StatusCode::OK, &shaped(&res, &base, &projection), &res.etag()))
 }
@@ -138,8 +137,9 @@ pub async fn patch(
     let body = write_body(&req, &state, &caller, payload).await?;
     let respond_with_body = **kind == ResourceKind::User || projection.has_explicit();
     let load = if respond_with_body { load_for(**kind, &projection) } else { Load::default() };
-    let res =
-        state.resources.patch(&caller, **kind, &id, &body, &if_match(req.headers()), load).await?;
+    let cond = if_match(req.headers());
+    let target = Existing { kind: **kind, id: &id, cond: &cond, load };
+    let res = state.resources.patch(&caller, target, &body).await?;
     if !respond_with_body {
         return Ok(HttpResponse::NoContent().insert_header((header::ETAG, res.etag())).finish());
     }

@@ -4,11 +4,14 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use scim_schema::ScimError;
 
-/// `as_str()`, `parse()`, `Display` and `FromStr` for an enum stored as text: the stored text
+/// `ALL`, `as_str()`, `parse()`, `Display` and `FromStr` for an enum stored as text: the stored text
 /// is the one spelling (`parse` fails as [`StoreError::Corrupt`]).
 macro_rules! text_enum {
     ($ty:ident, $what:literal, $($variant:ident = $text:literal),+) => {
         impl $ty {
+            /// Every value, in the order declared.
+            pub const ALL: &[$ty] = &[$($ty::$variant),+];
+
             pub fn as_str(self) -> &'static str {
                 match self { $($ty::$variant => $text),+ }
             }

@@ -1,15 +1,47 @@
 //! Sources and the bearer tokens that authenticate SCIM clients and the admin API.
 
 use super::Timestamp;
+use crate::names::SourceName;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Source {
     pub id: i64,
-    pub name: String,
-    pub compat: String,
-    pub detected_compat: Option<String>,
+    pub name: SourceName,
+    /// The mode `token create --compat` stored (`[sources.NAME] compat` overrides it).
+    pub compat: CompatMode,
+    /// What `auto` recognised of the source's client, once it has.
+    pub detected_compat: Option<CompatMode>,
 }
+
+/// A source's compatibility mode (`sources.compat`, `--compat`, `[sources.NAME] compat`): how
+/// leniently its requests are read. `Auto` resolves to what was detected of the client, else
+/// `Generic` (see `crate::scim::compat`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompatMode {
+    #[default]
+    Auto,
+    /// RFC 7643/7644 as written: no tolerance.
+    Strict,
+    Okta,
+    Entra,
+    Authentik,
+    Ping,
+    Generic,
+}
+
+text_enum!(
+    CompatMode,
+    "compat mode",
+    Auto = "auto",
+    Strict = "strict",
+    Okta = "okta",
+    Entra = "entra",
+    Authentik = "authentik",
+    Ping = "ping",
+    Generic = "generic"
+);
 
 /// A token row to insert; `digest` is the SHA-256 of the secret, which is never stored.
 #[derive(Debug, Clone)]
@@ -23,30 +55,28 @@ pub struct NewToken {
     pub expires_at: Option<Timestamp>,
 }
 
-/// What `token list` shows.
+/// A stored token: what `token list` shows and authentication checks (never its secret).
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenInfo {
     pub id: uuid::Uuid,
-    /// The source's name, or None for an admin token.
-    pub source: Option<String>,
-    /// The source's stored compatibility mode (None for an admin token).
-    pub compat: Option<String>,
-    /// What `auto` recognised of the source's client, once it has.
-    pub detected_compat: Option<String>,
+    /// The source it authenticates, or None for an admin token.
+    pub source: Option<Source>,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
 }
 
-/// A token found by its digest, with what authentication needs.
+impl TokenInfo {
+    pub fn revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+}
+
+/// A token found by its digest (the digest is compared again in constant time).
 #[derive(Debug, Clone)]
 pub struct TokenRecord {
-    pub id: uuid::Uuid,
+    pub token: TokenInfo,
+    /// SHA-256 of the secret.
     pub digest: Vec<u8>,
-    /// None for an admin token.
-    pub source: Option<Source>,
-    pub expires_at: Option<Timestamp>,
-    pub last_used_at: Option<Timestamp>,
-    pub revoked: bool,
 }

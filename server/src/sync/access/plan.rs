@@ -13,7 +13,7 @@
 
 use super::rules::{AssignmentSettings, Subject};
 use crate::config::OnDeactivate;
-use crate::names::fold;
+use crate::names::NameKey;
 use crate::store::{
     AccessObject, AccessObjectKind, AssignmentKey, AssignmentKind, AssignmentRecord,
     AssignmentState, PrincipalType, Snapshot,
@@ -122,8 +122,8 @@ struct Candidate<'a> {
     kind: ResourceKind,
     id: Uuid,
     name: &'a str,
-    /// The name's comparison key ([`crate::names::fold`]).
-    key: String,
+    /// The key the name is compared by.
+    key: NameKey,
     external_id: Option<&'a str>,
     active: bool,
     source: &'a str,
@@ -342,9 +342,9 @@ fn named<'c>(
     };
     // The rule's name folded once, not once per candidate.
     let (kind, folded) = match subject {
-        Subject::Group(name) => (ResourceKind::Group, Some(fold(name))),
+        Subject::Group(name) => (ResourceKind::Group, Some(NameKey::of(name))),
         Subject::GroupExternalId(_) => (ResourceKind::Group, None),
-        Subject::User(name) => (ResourceKind::User, Some(fold(name))),
+        Subject::User(name) => (ResourceKind::User, Some(NameKey::of(name))),
     };
     let named: Vec<&Candidate> = candidates
         .iter()
@@ -403,7 +403,7 @@ fn candidates(snapshot: &Snapshot) -> Vec<Candidate<'_>> {
             kind: ResourceKind::User,
             id: u.id,
             name,
-            key: fold(name),
+            key: NameKey::of(name),
             external_id: None,
             active: u.active,
             source: &u.source,
@@ -415,7 +415,7 @@ fn candidates(snapshot: &Snapshot) -> Vec<Candidate<'_>> {
             kind: ResourceKind::Group,
             id: g.id,
             name,
-            key: fold(name),
+            key: NameKey::of(name),
             external_id: text(&g.doc, "externalId"),
             active: true,
             source: &g.source,

@@ -211,9 +211,9 @@ pub fn referenced_only(
 }
 
 fn check_source(key: &str, source: &Option<String>) -> anyhow::Result<()> {
-    match source.as_deref().and_then(crate::auth::source_name_problem) {
-        Some(problem) => anyhow::bail!("config: {key}.source: not a source name: {problem}"),
-        None => Ok(()),
+    match source.as_deref().map(crate::names::SourceName::parse) {
+        Some(Err(problem)) => anyhow::bail!("config: {key}.source: not a source name: {problem}"),
+        _ => Ok(()),
     }
 }
 

@@ -15,7 +15,7 @@ pub use super::diff::diff;
 use crate::config::OnDeactivate;
 use crate::mapping::aws_profile::{AwsAttributes, ENTERPRISE_EXTENSION, shape_group, shape_user};
 use crate::mapping::rules::{Rules, Selection};
-use crate::names::fold;
+use crate::names::NameKey;
 use crate::store::{AwsPrincipal, Snapshot, SyncState};
 use crate::sync::counts::ActionKind;
 use crate::sync::target::AttributeChange;
@@ -30,10 +30,10 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub on_deactivate: OnDeactivate,
-    /// userNames, folded ([`crate::names::fold`]).
-    pub protected_users: HashSet<String>,
-    /// displayNames, folded.
-    pub protected_groups: HashSet<String>,
+    /// userNames, by their keys.
+    pub protected_users: HashSet<NameKey>,
+    /// displayNames, by their keys.
+    pub protected_groups: HashSet<NameKey>,
     /// `[sync.filter]` and `[mapping]`, compiled.
     pub rules: std::sync::Arc<Rules>,
     /// Sources whose creates may take over an unmanaged AWS principal of the same name
@@ -49,7 +49,7 @@ impl Policy {
             ResourceKind::User => &self.protected_users,
             ResourceKind::Group => &self.protected_groups,
         };
-        set.contains(&fold(name)) || recorded.is_some_and(|r| set.contains(&fold(r)))
+        set.contains(&NameKey::of(name)) || recorded.is_some_and(|r| set.contains(&NameKey::of(r)))
     }
 }
 
@@ -544,7 +544,7 @@ mod tests {
     fn policy() -> Policy {
         Policy {
             on_deactivate: OnDeactivate::RemoveMemberships,
-            protected_users: HashSet::from(["breakglass@example.com".to_owned()]),
+            protected_users: HashSet::from([NameKey::of("breakglass@example.com")]),
             protected_groups: HashSet::new(),
             rules: Default::default(),
             adopt_existing: HashSet::new(),
@@ -831,7 +831,7 @@ mod tests {
             ..Snapshot::default()
         };
         let mut pol = policy();
-        pol.protected_groups = HashSet::from([fold("admins")]);
+        pol.protected_groups = HashSet::from([NameKey::of("admins")]);
         let (mut scope, mut out) = (Scope::default(), Plan::default());
         let groups = desired_groups(&snapshot, &HashMap::new(), &pol, &mut scope, &mut out);
         // G is wanted; Admins is protected and the blank name unshapeable: both skipped, and

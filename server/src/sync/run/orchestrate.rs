@@ -104,7 +104,7 @@ impl<'a> Phases<'a> {
                 .await?;
         let access_active = access_apply::configured(&config.permission_sets, &config.assignments)
             || !access.state.assignments.is_empty();
-        let sources = store.list_sources().await?.into_iter().map(|s| s.name).collect();
+        let sources = store.list_sources().await?.into_iter().map(|s| s.name.into()).collect();
         Ok(Phases { store, config, opts, run, access, access_active, sources })
     }
 

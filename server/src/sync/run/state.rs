@@ -6,7 +6,7 @@ use super::config::SyncConfig;
 use super::lane::{ChangeLane, prioritise};
 use super::options::RunOptions;
 use crate::config::SyncSettings;
-use crate::names::fold;
+use crate::names::NameKey;
 use crate::store::{Removals, Snapshot, Store, SyncState};
 use crate::sync::error::SyncError;
 use crate::sync::guard;
@@ -80,8 +80,12 @@ impl<'a> Run<'a> {
             dry_run: opts.dry_run,
             policy: Policy {
                 on_deactivate: settings.on_deactivate,
-                protected_users: settings.protected_users.iter().map(|u| fold(u)).collect(),
-                protected_groups: settings.protected_groups.iter().map(|g| fold(g)).collect(),
+                protected_users: settings.protected_users.iter().map(|u| NameKey::of(u)).collect(),
+                protected_groups: settings
+                    .protected_groups
+                    .iter()
+                    .map(|g| NameKey::of(g))
+                    .collect(),
                 rules: config.rules.clone(),
                 adopt_existing: config.adopt_existing.clone(),
             },

@@ -1,8 +1,18 @@
 //! userName and displayName mean one thing everywhere: one normal form (Unicode NFC, with
 //! surrounding whitespace of any kind trimmed) and one case-insensitive key (that form,
 //! lower-cased by [`scim_schema::fold::lower`], the folding filters use on both databases).
-//! Rule matching and the protected lists compare keys, so `"A-Admins\u{a0}"`, `"a-admins"`
-//! and a decomposed `"Å"` all name the same principal.
+//! Rule matching and the protected lists compare keys ([`NameKey`]), so `"A-Admins\u{a0}"`,
+//! `"a-admins"` and a decomposed `"Å"` all name the same principal.
+//!
+//! The names the bridge carries after the edge are types that can only be built through that
+//! normal form ([`UserName`], [`DisplayName`]) or through the rules of source names
+//! ([`SourceName`]).
+
+mod principal;
+mod source;
+
+pub use principal::{DisplayName, UserName};
+pub use source::{ADMIN_NAME, SourceName, SourceNameError};
 
 use scim_schema::ScimError;
 use scim_schema::schema::ResourceKind;
@@ -24,19 +34,25 @@ fn name_attributes(kind: ResourceKind) -> &'static [&'static str] {
 pub fn normalize_names(kind: ResourceKind, doc: &mut Value) -> Result<(), ScimError> {
     for attr in name_attributes(kind) {
         let Some(Value::String(name)) = doc.get_mut(*attr) else { continue };
-        if let Some(c) = name.chars().find(|c| c.is_control()) {
-            return Err(ScimError::invalid_value(format!(
-                "{attr} contains the control character U+{:04X}; names may not hold control characters",
-                u32::from(c)
-            )));
-        }
-        let normal = normalize(name);
-        if normal.is_empty() {
-            return Err(ScimError::invalid_value(format!("{attr} is empty")));
-        }
-        *name = normal;
+        *name = normal_form(attr, name)?;
     }
     Ok(())
+}
+
+/// `raw` in its normal form ([`normalize`]), refused when it holds a control character or
+/// nothing but whitespace; errors name the attribute `attr`.
+fn normal_form(attr: &str, raw: &str) -> Result<String, ScimError> {
+    if let Some(c) = raw.chars().find(|c| c.is_control()) {
+        return Err(ScimError::invalid_value(format!(
+            "{attr} contains the control character U+{:04X}; names may not hold control characters",
+            u32::from(c)
+        )));
+    }
+    let normal = normalize(raw);
+    if normal.is_empty() {
+        return Err(ScimError::invalid_value(format!("{attr} is empty")));
+    }
+    Ok(normal)
 }
 
 /// The name's normal form: NFC, surrounding whitespace (any Unicode `White_Space`) trimmed.
@@ -49,6 +65,22 @@ pub fn normalize(name: &str) -> String {
 /// name, and what the filter evaluator compares).
 pub fn fold(name: &str) -> String {
     scim_schema::fold::lower(&normalize(name))
+}
+
+/// The key a name is compared by ([`fold`]): two names with equal keys name the same
+/// principal. Built from any text (a name in AWS, in the config, typed at the command line),
+/// since folding normalises it first.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NameKey(String);
+
+impl NameKey {
+    pub fn of(name: &str) -> NameKey {
+        NameKey(fold(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A part of a name (a `sw`/`co`/`ew` filter value) folded like [`fold`], keeping its spaces.
@@ -90,5 +122,7 @@ mod tests {
         assert_eq!(fold("ΟΔΟΣ"), "οδοσ");
         assert!(same("İSTANBUL", "istanbul"));
         assert!(!same("Admins", "Admin"));
+        assert_eq!(NameKey::of(" A-Admins\u{a0}"), NameKey::of("a-admins"));
+        assert_eq!(NameKey::of("\u{c5}sa").as_str(), "\u{e5}sa");
     }
 }
