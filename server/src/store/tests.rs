@@ -298,7 +298,7 @@ async fn the_journal_is_pruned_only_up_to_what_a_finished_run_covered_and_never_
     for t in stores().await {
         let s = &*t.store;
         let before_writes = now() - TimeDelta::seconds(1);
-        let source = s.upsert_source("idp", None).await.unwrap();
+        let source = s.upsert_source(&source_name("idp"), None).await.unwrap();
         for i in 0..6 {
             let user = NewResource { doc: json!({"userName": format!("u{i}")}), members: None };
             s.create(&ctx(source.id), ResourceKind::User, &user).await.unwrap();
