@@ -79,7 +79,7 @@ impl FromRequest for ResourceCall {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let call = || {
+        let call = || -> Result<Self, Self::Error> {
             Ok(ResourceCall {
                 state: State::extract(req).into_inner()?,
                 kind: **Kind::extract(req).into_inner()?,

@@ -6,7 +6,7 @@
 //! concurrent writers queue (bounded by the busy timeout) instead of failing on a lock upgrade,
 //! and each read-modify-write sees the latest committed state.
 
-use super::{Access, Backend, Bind, Conn, Dialect, RowExt};
+use super::{Access, Backend, Bind, Dialect, RowExt};
 use crate::store::{PoolStats, StoreError, Timestamp, format_timestamp, parse_timestamp};
 use async_trait::async_trait;
 use serde_json::Value;

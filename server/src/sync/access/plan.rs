@@ -172,7 +172,7 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
             }
         };
     // An assignment of `p` to `target` by rule `key`, without a permission set.
-    let assign_to = |p: &Candidate, kind: AssignmentKind, target: &str, key: &str| Assign {
+    let assign_to = |p: &Candidate<'_>, kind: AssignmentKind, target: &str, key: &str| Assign {
         kind,
         target: target.to_owned(),
         permission_set: None,

@@ -8,7 +8,6 @@ use crate::sync::target::{
     PolicyChange, SsoAdmin,
 };
 use async_trait::async_trait;
-use serde_json::Value;
 
 #[async_trait]
 impl SsoAdmin for FakeAws {
