@@ -162,18 +162,25 @@ pub struct SyncArgs {
     /// assignment deletes). A forced run also ends the guard's window (sync.guard_window)
     #[arg(long)]
     pub force: bool,
-    /// Print the run report as one JSON object on stdout
-    #[arg(long)]
-    pub json: bool,
-    /// Seconds to wait for another run (any replica) to finish before exiting with 4
-    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
-    pub wait: u64,
+    #[command(flatten)]
+    pub run: RunOutputArgs,
     /// Run even though these rules (filters, protection, mappings, permission sets,
     /// assignments, adoption) differ from those of the serving replicas' last run, whose next
     /// run will undo what they do differently; without it such a run exits 2 (a dry run only
     /// says so)
     #[arg(long)]
     pub config_differs_ok: bool,
+}
+
+/// How a command that runs a sync waits for its turn and reports (`sync`, `sync approve`).
+#[derive(Debug, Args)]
+pub struct RunOutputArgs {
+    /// Print the run report as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for another run (any replica) to finish before exiting with 4
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub wait: u64,
 }
 
 #[derive(Debug, Args)]
@@ -214,12 +221,8 @@ pub struct ApproveArgs {
     /// Pass the delete guard with the approved actions (sync.max_delete_fraction)
     #[arg(long)]
     pub force: bool,
-    /// Print the run report as one JSON object on stdout
-    #[arg(long)]
-    pub json: bool,
-    /// Seconds to wait for another run (any replica) to finish before exiting with 4
-    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
-    pub wait: u64,
+    #[command(flatten)]
+    pub run: RunOutputArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -63,7 +63,7 @@ pub(super) async fn sync(args: &SyncArgs, settings: &Settings) -> anyhow::Result
         ..Default::default()
     };
     let note = differ.filter(|_| args.dry_run);
-    run_and_report(store, settings, &config, &opts, args.json, args.wait, note).await
+    run_and_report(store, settings, &config, &opts, args.run.json, args.run.wait, note).await
 }
 
 /// `scimbridge sync pause|resume|approve`.
@@ -144,7 +144,8 @@ pub(super) async fn sync_control(
                 progress: super::report::progress_bar(),
                 ..Default::default()
             };
-            run_and_report(store, settings, &config, &opts, args.json, args.wait, None).await
+            run_and_report(store, settings, &config, &opts, args.run.json, args.run.wait, None)
+                .await
         }
     }
 }

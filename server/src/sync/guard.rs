@@ -41,8 +41,7 @@ pub fn principals(
         })
         .collect();
     let deletes = Share {
-        what: "delete",
-        unit: "managed principals",
+        take: Take::Delete("managed principals"),
         planned: &deleted,
         window: window.principals,
         before: plan.managed as u64,
@@ -65,8 +64,7 @@ pub fn principals(
     }
     let names: Vec<&str> = removed.iter().map(String::as_str).collect();
     let overall = Share {
-        what: "remove",
-        unit: "recorded group memberships",
+        take: Take::Remove("recorded group memberships"),
         planned: &names,
         window: window.memberships,
         before: plan.memberships as u64,
@@ -80,8 +78,7 @@ pub fn principals(
     for (id, (group, users)) in groups {
         let unit = format!("members of group {group:?}");
         let share = Share {
-            what: "remove",
-            unit: &unit,
+            take: Take::Remove(&unit),
             planned: &users,
             window: 0,
             before: plan.members_per_group.get(&id).copied().unwrap_or(0) as u64,
@@ -113,8 +110,7 @@ pub fn assignments(
         .collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     Share {
-        what: "delete",
-        unit: "assignments the bridge made",
+        take: Take::Delete("assignments the bridge made"),
         planned: &names,
         window: window.assignments,
         before: plan.managed as u64,
@@ -124,15 +120,34 @@ pub fn assignments(
 
 /// A share of something the bridge manages that a run would take away.
 struct Share<'a> {
-    /// `delete` / `remove`.
-    what: &'a str,
-    unit: &'a str,
+    take: Take<'a>,
     /// What this run would take away, by name.
     planned: &'a [&'a str],
     /// What recent runs took away already.
     window: u64,
     /// How many there are now.
     before: u64,
+}
+
+/// What a run would do, and to what (a plural noun: `managed principals`).
+enum Take<'a> {
+    Delete(&'a str),
+    Remove(&'a str),
+}
+
+impl Take<'_> {
+    fn verb(&self) -> &'static str {
+        match self {
+            Take::Delete(_) => "delete",
+            Take::Remove(_) => "remove",
+        }
+    }
+
+    fn unit(&self) -> &str {
+        match self {
+            Take::Delete(unit) | Take::Remove(unit) => unit,
+        }
+    }
 }
 
 impl Share<'_> {
@@ -164,9 +179,9 @@ impl Share<'_> {
             "refused: the run would {} {} of {base} {}{recent} ({:.0}% > max_delete_fraction \
              {:.0}%): {}. Nothing was changed. Check the IdP and the rules; if it is meant, run \
              `scimbridge sync --force` or POST /admin/v1/sync with {{\"force\": true}}",
-            self.what,
+            self.take.verb(),
             self.planned.len(),
-            self.unit,
+            self.take.unit(),
             fraction * 100.0,
             settings.max_delete_fraction * 100.0,
             shown.join(", ")

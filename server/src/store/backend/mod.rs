@@ -184,8 +184,16 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 
+    /// The backend's migrations.
+    fn migrator() -> &'static sqlx::migrate::Migrator;
+
     /// The versions of the known migrations not applied yet.
-    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError>;
+    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let sql = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+        let rows = self.fetch_all(Access::Read, sql, Vec::new()).await?;
+        let applied = rows.iter().map(|r| r.int("version")).collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::migrator().iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect())
+    }
 
     /// A connection for a read of several statements.
     async fn read(&self) -> Result<Self::Conn, StoreError>;
@@ -201,22 +209,32 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// told apart into a busy database and an unreachable one.
     async fn classify(&self, e: StoreError) -> StoreError;
 
+    /// A pooled connection for one statement: the writer or a reader on SQLite, the pool on
+    /// PostgreSQL. Its errors are the pool's own (see [`Backend::classify`]).
+    async fn pooled(&self, on: Access) -> Result<Self::Conn, StoreError>;
+
     async fn fetch_all(
         &self,
         on: Access,
         sql: &str,
         binds: Vec<Bind>,
-    ) -> Result<Vec<Self::Row>, StoreError>;
+    ) -> Result<Vec<Self::Row>, StoreError> {
+        self.pooled(on).await?.fetch_all(sql, binds).await
+    }
 
     async fn fetch_optional(
         &self,
         on: Access,
         sql: &str,
         binds: Vec<Bind>,
-    ) -> Result<Option<Self::Row>, StoreError>;
+    ) -> Result<Option<Self::Row>, StoreError> {
+        self.pooled(on).await?.fetch_optional(sql, binds).await
+    }
 
     /// Rows affected.
-    async fn execute(&self, on: Access, sql: &str, binds: Vec<Bind>) -> Result<u64, StoreError>;
+    async fn execute(&self, on: Access, sql: &str, binds: Vec<Bind>) -> Result<u64, StoreError> {
+        self.pooled(on).await?.execute(sql, binds).await
+    }
 
     async fn fetch_one(
         &self,
@@ -224,11 +242,112 @@ pub trait Backend: Send + Sync + Sized + 'static {
         sql: &str,
         binds: Vec<Bind>,
     ) -> Result<Self::Row, StoreError> {
-        self.fetch_optional(on, sql, binds)
-            .await?
-            .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
+        self.pooled(on).await?.fetch_one(sql, binds).await
     }
 }
+
+/// A backend's `Session` (a pooled connection or a transaction) and its [`Conn`] and [`Tx`]
+/// impls: the same text on both backends over each one's sqlx types (`$db`, its connection
+/// and row), with the backend's own `bind` lowering each [`Bind`]. A macro rather than a
+/// generic impl: sqlx's bounds for "any database" (`for<'c> &'c mut DB::Connection:
+/// Executor<'c>`, `Arguments: IntoArguments`) would be longer than the impl.
+macro_rules! session {
+    ($db:ty, $connection:ty, $row:ty) => {
+        /// A pooled connection or a transaction.
+        pub struct Session<C>(C);
+
+        /// The statement with its parameters bound.
+        fn query(
+            sql: &str,
+            binds: Vec<$crate::store::backend::Bind>,
+        ) -> sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments> {
+            binds.into_iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind)
+        }
+
+        #[async_trait::async_trait]
+        impl<C: std::ops::DerefMut<Target = $connection> + Send> $crate::store::backend::Conn
+            for Session<C>
+        {
+            type Row = $row;
+
+            async fn fetch_all(
+                &mut self,
+                sql: &str,
+                binds: Vec<$crate::store::backend::Bind>,
+            ) -> Result<Vec<$row>, $crate::store::StoreError> {
+                Ok(query(sql, binds).fetch_all(&mut *self.0).await?)
+            }
+
+            async fn fetch_optional(
+                &mut self,
+                sql: &str,
+                binds: Vec<$crate::store::backend::Bind>,
+            ) -> Result<Option<$row>, $crate::store::StoreError> {
+                Ok(query(sql, binds).fetch_optional(&mut *self.0).await?)
+            }
+
+            async fn execute(
+                &mut self,
+                sql: &str,
+                binds: Vec<$crate::store::backend::Bind>,
+            ) -> Result<u64, $crate::store::StoreError> {
+                Ok(query(sql, binds).execute(&mut *self.0).await?.rows_affected())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::backend::Tx for Session<sqlx::Transaction<'static, $db>> {
+            async fn commit(self) -> Result<(), $crate::store::StoreError> {
+                Ok(self.0.commit().await?)
+            }
+        }
+    };
+}
+pub(crate) use session;
+
+/// A [`Backend`]'s row, connection and transaction types, over the `Session` of [`session!`].
+macro_rules! session_types {
+    ($db:ty, $row:ty) => {
+        type Row = $row;
+        type Conn = Session<sqlx::pool::PoolConnection<$db>>;
+        type Tx = Session<sqlx::Transaction<'static, $db>>;
+    };
+}
+pub(crate) use session_types;
+
+/// `match $b { … }` binding `$b` to the query `$q`: text, booleans, integers, floats and
+/// bytes as they are (both databases take them natively), every other [`Bind`] by the
+/// backend's own arms.
+macro_rules! bind_match {
+    ($q:ident, $b:ident, { $($arm:tt)* }) => {
+        match $b {
+            $crate::store::backend::Bind::Text(v) => $q.bind(v),
+            $crate::store::backend::Bind::Bool(v) => $q.bind(v),
+            $crate::store::backend::Bind::Int(v) => $q.bind(v),
+            $crate::store::backend::Bind::Float(v) => $q.bind(v),
+            $crate::store::backend::Bind::Bytes(v) => $q.bind(v),
+            $($arm)*
+        }
+    };
+}
+pub(crate) use bind_match;
+
+/// [`RowExt`] methods for the columns a database decodes natively (`int: i64` makes
+/// `fn int(&self, col: &str) -> Result<i64, StoreError>`); with no list, the integers,
+/// booleans, text and bytes that both databases decode natively.
+macro_rules! native_columns {
+    () => {
+        $crate::store::backend::native_columns!(int: i64, opt_int: Option<i64>, bool: bool, text: String, opt_text: Option<String>, bytes: Vec<u8>);
+    };
+    ($($method:ident: $ty:ty),+ $(,)?) => {
+        $(
+            fn $method(&self, col: &str) -> Result<$ty, $crate::store::StoreError> {
+                Ok(sqlx::Row::try_get(self, col)?)
+            }
+        )+
+    };
+}
+pub(crate) use native_columns;
 
 /// The SQL fragments whose spelling differs between the two databases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

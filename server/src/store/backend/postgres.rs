@@ -3,15 +3,13 @@
 //! worker. Writes lock the rows they read (`SELECT … FOR UPDATE`, see [`super::Dialect`]), so
 //! concurrent PATCHes of one group serialise and never lose a member.
 
-use super::{Access, Backend, Bind, Conn, Dialect, RowExt, Tx};
+use super::{Access, Backend, Bind, Conn, Dialect, RowExt};
 use crate::store::{PoolStats, StoreError, Timestamp};
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::query::Query;
-use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Row, Transaction};
-use std::ops::DerefMut;
+use sqlx::{PgConnection, PgPool, Postgres};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -219,9 +217,7 @@ pub fn connect_failure(options: &PgConnectOptions, e: &sqlx::Error) -> String {
 
 #[async_trait]
 impl Backend for PgBackend {
-    type Row = PgRow;
-    type Conn = Session<PoolConnection<Postgres>>;
-    type Tx = Session<Transaction<'static, Postgres>>;
+    super::session_types!(Postgres, PgRow);
 
     const NAME: &'static str = "postgres";
     const DIALECT: Dialect = Dialect::Postgres;
@@ -257,13 +253,8 @@ impl Backend for PgBackend {
         Ok(())
     }
 
-    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
-        let applied: Vec<i64> = sqlx::query_scalar(
-            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(MIGRATOR.iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect())
+    fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
     }
 
     async fn read(&self) -> Result<Self::Conn, StoreError> {
@@ -295,127 +286,41 @@ impl Backend for PgBackend {
         }
     }
 
-    async fn fetch_all(
-        &self,
-        _on: Access,
-        sql: &str,
-        binds: Vec<Bind>,
-    ) -> Result<Vec<PgRow>, StoreError> {
-        Ok(bind_all(sqlx::query(AssertSqlSafe(sql)), binds).fetch_all(&self.pool).await?)
-    }
-
-    async fn fetch_optional(
-        &self,
-        _on: Access,
-        sql: &str,
-        binds: Vec<Bind>,
-    ) -> Result<Option<PgRow>, StoreError> {
-        Ok(bind_all(sqlx::query(AssertSqlSafe(sql)), binds).fetch_optional(&self.pool).await?)
-    }
-
-    async fn execute(&self, _on: Access, sql: &str, binds: Vec<Bind>) -> Result<u64, StoreError> {
-        let done = bind_all(sqlx::query(AssertSqlSafe(sql)), binds).execute(&self.pool).await?;
-        Ok(done.rows_affected())
+    async fn pooled(&self, _on: Access) -> Result<Self::Conn, StoreError> {
+        Ok(Session(self.pool.acquire().await?))
     }
 }
 
-/// A pooled connection or a transaction.
-pub struct Session<C>(C);
+super::session!(Postgres, PgConnection, PgRow);
 
-#[async_trait]
-impl<C: DerefMut<Target = PgConnection> + Send> Conn for Session<C> {
-    type Row = PgRow;
-
-    async fn fetch_all(&mut self, sql: &str, binds: Vec<Bind>) -> Result<Vec<PgRow>, StoreError> {
-        Ok(bind_all(sqlx::query(AssertSqlSafe(sql)), binds).fetch_all(&mut *self.0).await?)
-    }
-
-    async fn fetch_optional(
-        &mut self,
-        sql: &str,
-        binds: Vec<Bind>,
-    ) -> Result<Option<PgRow>, StoreError> {
-        Ok(bind_all(sqlx::query(AssertSqlSafe(sql)), binds).fetch_optional(&mut *self.0).await?)
-    }
-
-    async fn execute(&mut self, sql: &str, binds: Vec<Bind>) -> Result<u64, StoreError> {
-        let done = bind_all(sqlx::query(AssertSqlSafe(sql)), binds).execute(&mut *self.0).await?;
-        Ok(done.rows_affected())
-    }
-}
-
-#[async_trait]
-impl Tx for Session<Transaction<'static, Postgres>> {
-    async fn commit(self) -> Result<(), StoreError> {
-        Ok(self.0.commit().await?)
-    }
-}
-
-fn bind_all<'q>(
-    mut q: Query<'q, Postgres, PgArguments>,
-    binds: Vec<Bind>,
-) -> Query<'q, Postgres, PgArguments> {
+/// Binds one value: every type natively.
+fn bind(q: Query<'_, Postgres, PgArguments>, b: Bind) -> Query<'_, Postgres, PgArguments> {
     use super::Ty;
-    for b in binds {
-        q = match b {
-            Bind::Text(s) => q.bind(s),
-            Bind::Bool(v) => q.bind(v),
-            Bind::Int(v) => q.bind(v),
-            Bind::Float(v) => q.bind(v),
-            Bind::Time(t) => q.bind(t),
-            Bind::Id(id) => q.bind(id),
-            Bind::Json(v) => q.bind(v),
-            Bind::Bytes(v) => q.bind(v),
-            Bind::Ids(v) => q.bind(v),
-            Bind::Texts(v) => q.bind(v),
-            Bind::Null(Ty::Text) => q.bind(None::<String>),
-            Bind::Null(Ty::Int) => q.bind(None::<i64>),
-            Bind::Null(Ty::Time) => q.bind(None::<Timestamp>),
-            Bind::Null(Ty::Id) => q.bind(None::<Uuid>),
-            Bind::Null(Ty::Json) => q.bind(None::<Value>),
-        };
-    }
-    q
+    super::bind_match!(q, b, {
+        Bind::Time(t) => q.bind(t),
+        Bind::Id(id) => q.bind(id),
+        Bind::Json(v) => q.bind(v),
+        Bind::Ids(v) => q.bind(v),
+        Bind::Texts(v) => q.bind(v),
+        Bind::Null(Ty::Text) => q.bind(None::<String>),
+        Bind::Null(Ty::Int) => q.bind(None::<i64>),
+        Bind::Null(Ty::Time) => q.bind(None::<Timestamp>),
+        Bind::Null(Ty::Id) => q.bind(None::<Uuid>),
+        Bind::Null(Ty::Json) => q.bind(None::<Value>),
+    })
 }
 
 /// Every column decodes natively.
 impl RowExt for PgRow {
-    fn int(&self, col: &str) -> Result<i64, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn bool(&self, col: &str) -> Result<bool, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn text(&self, col: &str) -> Result<String, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn uuid(&self, col: &str) -> Result<Uuid, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn ts(&self, col: &str) -> Result<Timestamp, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn opt_ts(&self, col: &str) -> Result<Option<Timestamp>, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn json(&self, col: &str) -> Result<Value, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn opt_json(&self, col: &str) -> Result<Option<Value>, StoreError> {
-        Ok(self.try_get(col)?)
-    }
+    super::native_columns!();
+    super::native_columns!(
+        uuid: Uuid,
+        opt_uuid: Option<Uuid>,
+        ts: Timestamp,
+        opt_ts: Option<Timestamp>,
+        json: Value,
+        opt_json: Option<Value>,
+    );
 }
 
 #[cfg(test)]

@@ -6,18 +6,16 @@
 //! concurrent writers queue (bounded by the busy timeout) instead of failing on a lock upgrade,
 //! and each read-modify-write sees the latest committed state.
 
-use super::{Access, Backend, Bind, Conn, Dialect, RowExt, Tx};
+use super::{Access, Backend, Bind, Dialect, RowExt};
 use crate::store::{PoolStats, StoreError, Timestamp, format_timestamp, parse_timestamp};
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
-use std::ops::DerefMut;
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
@@ -95,9 +93,7 @@ fn pool_options(max_connections: u32) -> SqlitePoolOptions {
 
 #[async_trait]
 impl Backend for SqliteBackend {
-    type Row = SqliteRow;
-    type Conn = Session<PoolConnection<Sqlite>>;
-    type Tx = Session<Transaction<'static, Sqlite>>;
+    super::session_types!(Sqlite, SqliteRow);
 
     const NAME: &'static str = "sqlite";
     const DIALECT: Dialect = Dialect::Sqlite;
@@ -116,13 +112,8 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
-    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
-        let applied: Vec<i64> = sqlx::query_scalar(
-            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-        )
-        .fetch_all(&self.readers)
-        .await?;
-        Ok(MIGRATOR.iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect())
+    fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
     }
 
     async fn read(&self) -> Result<Self::Conn, StoreError> {
@@ -142,91 +133,28 @@ impl Backend for SqliteBackend {
         e
     }
 
-    async fn fetch_all(
-        &self,
-        on: Access,
-        sql: &str,
-        binds: Vec<Bind>,
-    ) -> Result<Vec<SqliteRow>, StoreError> {
-        Ok(bind_all(sqlx::query(AssertSqlSafe(sql)), binds).fetch_all(self.pool(on)).await?)
-    }
-
-    async fn fetch_optional(
-        &self,
-        on: Access,
-        sql: &str,
-        binds: Vec<Bind>,
-    ) -> Result<Option<SqliteRow>, StoreError> {
-        Ok(bind_all(sqlx::query(AssertSqlSafe(sql)), binds).fetch_optional(self.pool(on)).await?)
-    }
-
-    async fn execute(&self, on: Access, sql: &str, binds: Vec<Bind>) -> Result<u64, StoreError> {
-        let done = bind_all(sqlx::query(AssertSqlSafe(sql)), binds).execute(self.pool(on)).await?;
-        Ok(done.rows_affected())
+    async fn pooled(&self, on: Access) -> Result<Self::Conn, StoreError> {
+        Ok(Session(self.pool(on).acquire().await?))
     }
 }
 
-/// A pooled connection or a transaction.
-pub struct Session<C>(C);
-
-#[async_trait]
-impl<C: DerefMut<Target = SqliteConnection> + Send> Conn for Session<C> {
-    type Row = SqliteRow;
-
-    async fn fetch_all(
-        &mut self,
-        sql: &str,
-        binds: Vec<Bind>,
-    ) -> Result<Vec<SqliteRow>, StoreError> {
-        Ok(bind_all(sqlx::query(AssertSqlSafe(sql)), binds).fetch_all(&mut *self.0).await?)
-    }
-
-    async fn fetch_optional(
-        &mut self,
-        sql: &str,
-        binds: Vec<Bind>,
-    ) -> Result<Option<SqliteRow>, StoreError> {
-        Ok(bind_all(sqlx::query(AssertSqlSafe(sql)), binds).fetch_optional(&mut *self.0).await?)
-    }
-
-    async fn execute(&mut self, sql: &str, binds: Vec<Bind>) -> Result<u64, StoreError> {
-        let done = bind_all(sqlx::query(AssertSqlSafe(sql)), binds).execute(&mut *self.0).await?;
-        Ok(done.rows_affected())
-    }
-}
-
-#[async_trait]
-impl Tx for Session<Transaction<'static, Sqlite>> {
-    async fn commit(self) -> Result<(), StoreError> {
-        Ok(self.0.commit().await?)
-    }
-}
+super::session!(Sqlite, SqliteConnection, SqliteRow);
 
 /// A JSON array of strings, for `json_each` (SQLite has no array parameters).
 fn json_array<T: ToString>(items: &[T]) -> String {
     Value::Array(items.iter().map(|i| Value::String(i.to_string())).collect()).to_string()
 }
 
-fn bind_all<'q>(
-    mut q: Query<'q, Sqlite, SqliteArguments>,
-    binds: Vec<Bind>,
-) -> Query<'q, Sqlite, SqliteArguments> {
-    for b in binds {
-        q = match b {
-            Bind::Text(s) => q.bind(s),
-            Bind::Bool(v) => q.bind(v),
-            Bind::Int(v) => q.bind(v),
-            Bind::Float(v) => q.bind(v),
-            Bind::Time(t) => q.bind(format_timestamp(&t)),
-            Bind::Id(id) => q.bind(id.to_string()),
-            Bind::Json(v) => q.bind(v.to_string()),
-            Bind::Bytes(v) => q.bind(v),
-            Bind::Ids(v) => q.bind(json_array(&v)),
-            Bind::Texts(v) => q.bind(json_array(&v)),
-            Bind::Null(_) => q.bind(None::<String>),
-        };
-    }
-    q
+/// Binds one value: ids, timestamps, JSON and arrays as text.
+fn bind(q: Query<'_, Sqlite, SqliteArguments>, b: Bind) -> Query<'_, Sqlite, SqliteArguments> {
+    super::bind_match!(q, b, {
+        Bind::Time(t) => q.bind(format_timestamp(&t)),
+        Bind::Id(id) => q.bind(id.to_string()),
+        Bind::Json(v) => q.bind(v.to_string()),
+        Bind::Ids(v) => q.bind(json_array(&v)),
+        Bind::Texts(v) => q.bind(json_array(&v)),
+        Bind::Null(_) => q.bind(None::<String>),
+    })
 }
 
 fn corrupt(what: &str, text: &str, col: &str) -> StoreError {
@@ -235,24 +163,8 @@ fn corrupt(what: &str, text: &str, col: &str) -> StoreError {
 
 /// Ids, timestamps and JSON are text, parsed here; a value that does not parse is corrupt.
 impl RowExt for SqliteRow {
-    fn int(&self, col: &str) -> Result<i64, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn bool(&self, col: &str) -> Result<bool, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn text(&self, col: &str) -> Result<String, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.try_get(col)?)
-    }
-    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
-        Ok(self.try_get(col)?)
-    }
+    super::native_columns!();
+
     fn uuid(&self, col: &str) -> Result<Uuid, StoreError> {
         let s: String = self.try_get(col)?;
         Uuid::parse_str(&s).map_err(|_| corrupt("id", &s, col))

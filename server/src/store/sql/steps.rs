@@ -159,26 +159,9 @@ impl<C: Tx> Steps<C> {
         doc: &Value,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let (sql, mut binds) = match kind {
-            ResourceKind::User => (
-                "INSERT INTO users (id, source_id, user_name, user_name_lower, external_id, display_name, \
-                 active, doc, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-                binds![
-                    id,
-                    source_id,
-                    &ix.name,
-                    &ix.name_lower,
-                    ix.external_id.clone(),
-                    ix.display_name.clone(),
-                    ix.active
-                ],
-            ),
-            ResourceKind::Group => (
-                "INSERT INTO groups (id, source_id, display_name, display_name_lower, external_id, doc, \
-                 created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-                binds![id, source_id, &ix.name, &ix.name_lower, ix.external_id.clone()],
-            ),
-        };
+        let sql = if kind == ResourceKind::User { INSERT_USER } else { INSERT_GROUP };
+        let mut binds = binds![id, source_id];
+        binds.extend(indexed_columns(kind, ix));
         binds.extend(binds![doc, now]);
         self.conn.execute(sql, binds).await?;
         Ok(())
@@ -193,25 +176,9 @@ impl<C: Tx> Steps<C> {
         doc: &Value,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let (sql, mut binds) = match kind {
-            ResourceKind::User => (
-                "UPDATE users SET user_name = $2, user_name_lower = $3, external_id = $4, display_name = $5, \
-                 active = $6, doc = $7, version = version + 1, modified_at = $8 WHERE id = $1",
-                binds![
-                    id,
-                    &ix.name,
-                    &ix.name_lower,
-                    ix.external_id.clone(),
-                    ix.display_name.clone(),
-                    ix.active
-                ],
-            ),
-            ResourceKind::Group => (
-                "UPDATE groups SET display_name = $2, display_name_lower = $3, external_id = $4, doc = $5, \
-                 version = version + 1, modified_at = $6 WHERE id = $1",
-                binds![id, &ix.name, &ix.name_lower, ix.external_id.clone()],
-            ),
-        };
+        let sql = if kind == ResourceKind::User { UPDATE_USER } else { UPDATE_GROUP };
+        let mut binds = binds![id];
+        binds.extend(indexed_columns(kind, ix));
         binds.extend(binds![doc, now]);
         self.conn.execute(sql, binds).await?;
         Ok(())
@@ -419,4 +386,24 @@ pub fn filter_backend(dialect: Dialect) -> filter_sql::Backend {
 /// The `member_id` column of each row.
 fn member_ids<R: RowExt>(rows: Vec<R>) -> Result<Vec<Uuid>, StoreError> {
     rows.iter().map(|r| r.uuid("member_id")).collect()
+}
+
+const INSERT_USER: &str = "INSERT INTO users (id, source_id, user_name, user_name_lower, external_id, \
+     display_name, active, doc, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)";
+const INSERT_GROUP: &str = "INSERT INTO groups (id, source_id, display_name, display_name_lower, external_id, \
+     doc, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)";
+const UPDATE_USER: &str = "UPDATE users SET user_name = $2, user_name_lower = $3, external_id = $4, \
+     display_name = $5, active = $6, doc = $7, version = version + 1, modified_at = $8 WHERE id = $1";
+const UPDATE_GROUP: &str = "UPDATE groups SET display_name = $2, display_name_lower = $3, external_id = $4, \
+     doc = $5, version = version + 1, modified_at = $6 WHERE id = $1";
+
+/// The indexed columns of a row in table order, after its id (and source) and before its
+/// document: `user_name, user_name_lower, external_id, display_name, active` of a user,
+/// `display_name, display_name_lower, external_id` of a group.
+fn indexed_columns(kind: ResourceKind, ix: &Indexed) -> Vec<Bind> {
+    let mut columns = binds![&ix.name, &ix.name_lower, ix.external_id.clone()];
+    if kind == ResourceKind::User {
+        columns.extend(binds![ix.display_name.clone(), ix.active]);
+    }
+    columns
 }

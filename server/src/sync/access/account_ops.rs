@@ -5,7 +5,7 @@
 use super::record::Op;
 use super::run::{AccessRun, GIVE_UP_AFTER, MAX_IN_FLIGHT, poll_after};
 use crate::store::{AssignmentKind, AssignmentRecord, AssignmentState};
-use crate::sync::target::{AccountAssignment, AwsError, OpState, OpStatus};
+use crate::sync::target::{AccountAssignment, AwsError, Change, OpState, OpStatus};
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -130,12 +130,8 @@ impl AccessRun<'_> {
             principal_type: key.principal_type,
             principal_id: key.principal_id.clone(),
         };
-        let sent = if op.is_delete() {
-            self.sso.delete_account_assignment(&request).await
-        } else {
-            self.sso.create_account_assignment(&request).await
-        };
-        let status = match sent {
+        let change = if op.is_delete() { Change::Remove } else { Change::Add };
+        let status = match self.sso.account_assignment(&request, change).await {
             Ok(s) => s,
             // Deleting what is gone is done.
             Err(AwsError::NotFound { .. }) if op.is_delete() => {

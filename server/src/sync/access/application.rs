@@ -3,6 +3,7 @@
 use super::record::Op;
 use super::run::AccessRun;
 use crate::store::{AccessObject, AccessObjectKind};
+use crate::sync::target::{ApplicationAssignment, Change};
 use serde_json::json;
 
 impl AccessRun<'_> {
@@ -13,16 +14,13 @@ impl AccessRun<'_> {
         }
         let key = op.key().clone();
         self.record_sending(&op).await?;
-        let result = if op.is_delete() {
-            self.sso
-                .delete_application_assignment(&key.target, key.principal_type, &key.principal_id)
-                .await
-        } else {
-            self.sso
-                .create_application_assignment(&key.target, key.principal_type, &key.principal_id)
-                .await
+        let assignment = ApplicationAssignment {
+            application_arn: key.target,
+            principal_type: key.principal_type,
+            principal_id: key.principal_id,
         };
-        match result {
+        let change = if op.is_delete() { Change::Remove } else { Change::Add };
+        match self.sso.application_assignment(&assignment, change).await {
             Ok(()) => self.done_op(&op).await,
             Err(e) => self.not_done(&op, e).await,
         }

@@ -6,7 +6,7 @@ use super::record::failed;
 use super::rules::{self, PermissionSetSettings};
 use super::run::{AccessRun, GIVE_UP_AFTER, poll_after};
 use crate::store::{AccessObject, AccessObjectKind};
-use crate::sync::target::{AwsError, OpState, PermissionSetShape};
+use crate::sync::target::{AwsError, OpState, PermissionSetShape, PolicyChange};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
@@ -189,13 +189,15 @@ impl AccessRun<'_> {
             _ => {
                 let arn = self.sso.create_permission_set(&set.name, &desired).await?;
                 for policy in &desired.managed_policies {
-                    self.sso.attach_managed_policy(&arn, policy).await?;
+                    self.sso.change_policy(&arn, PolicyChange::AttachManaged(policy)).await?;
                 }
                 for policy in &desired.customer_managed_policies {
-                    self.sso.attach_customer_managed_policy(&arn, policy).await?;
+                    self.sso
+                        .change_policy(&arn, PolicyChange::AttachCustomerManaged(policy))
+                        .await?;
                 }
                 if let Some(document) = &desired.inline_policy {
-                    self.sso.put_inline_policy(&arn, document).await?;
+                    self.sso.change_policy(&arn, PolicyChange::PutInline(document)).await?;
                 }
                 self.created_sets.insert(set.name.clone());
                 (arn, Vec::new(), "create")
@@ -250,27 +252,29 @@ impl AccessRun<'_> {
             actual.managed_policies.difference(&desired.managed_policies).collect();
         if detach_first {
             for p in &stale {
-                self.sso.detach_managed_policy(arn, p).await?;
+                self.sso.change_policy(arn, PolicyChange::DetachManaged(p)).await?;
             }
         }
         for p in desired.managed_policies.difference(&actual.managed_policies) {
-            self.sso.attach_managed_policy(arn, p).await?;
+            self.sso.change_policy(arn, PolicyChange::AttachManaged(p)).await?;
         }
         for p in desired.customer_managed_policies.difference(&actual.customer_managed_policies) {
-            self.sso.attach_customer_managed_policy(arn, p).await?;
+            self.sso.change_policy(arn, PolicyChange::AttachCustomerManaged(p)).await?;
         }
         match (&desired.inline_policy, &actual.inline_policy) {
-            (Some(d), a) if Some(d) != a.as_ref() => self.sso.put_inline_policy(arn, d).await?,
-            (None, Some(_)) => self.sso.delete_inline_policy(arn).await?,
+            (Some(d), a) if Some(d) != a.as_ref() => {
+                self.sso.change_policy(arn, PolicyChange::PutInline(d)).await?
+            }
+            (None, Some(_)) => self.sso.change_policy(arn, PolicyChange::DeleteInline).await?,
             _ => {}
         }
         if !detach_first {
             for p in &stale {
-                self.sso.detach_managed_policy(arn, p).await?;
+                self.sso.change_policy(arn, PolicyChange::DetachManaged(p)).await?;
             }
         }
         for p in actual.customer_managed_policies.difference(&desired.customer_managed_policies) {
-            self.sso.detach_customer_managed_policy(arn, p).await?;
+            self.sso.change_policy(arn, PolicyChange::DetachCustomerManaged(p)).await?;
         }
         Ok(())
     }

@@ -154,6 +154,36 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
         out.skipped.push(skip(key, &message));
     };
 
+    // The principals a rule assigns to; None when the rule is refused. A rule that matches
+    // nobody is reported as skipped.
+    let assignees =
+        |out: &mut AccessPlan, key: &str, source: Option<&str>, subject: Subject| match matching(
+            key, source, &subject,
+        ) {
+            Ok(principals) => {
+                if principals.is_empty() {
+                    out.skipped.push(skip(key, &format!("no synced {subject} (nothing assigned)")));
+                }
+                Some(principals)
+            }
+            Err(message) => {
+                refuse_rule(out, key, message);
+                None
+            }
+        };
+    // An assignment of `p` to `target` by rule `key`, without a permission set.
+    let assign_to = |p: &Candidate<'_>, kind: AssignmentKind, target: &str, key: &str| Assign {
+        kind,
+        target: target.to_owned(),
+        permission_set: None,
+        permission_set_arn: None,
+        principal_type: principal_type(p.kind),
+        principal: p.name.to_owned(),
+        resource_id: p.id,
+        principal_id: after[&(p.kind, p.id)].map(str::to_owned),
+        rule: key.to_owned(),
+    };
+
     let mut wanted: Vec<Assign> = Vec::new();
     for (i, rule) in rules.account.iter().enumerate() {
         let key = format!("assignments.account[{i}]");
@@ -169,30 +199,16 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
             );
             continue;
         };
-        let subject = rule.subject();
-        let principals = match matching(&key, rule.source.as_deref(), &subject) {
-            Ok(p) => p,
-            Err(message) => {
-                refuse_rule(&mut out, &key, message);
-                continue;
-            }
+        let Some(principals) = assignees(&mut out, &key, rule.source.as_deref(), rule.subject())
+        else {
+            continue;
         };
-        if principals.is_empty() {
-            out.skipped.push(skip(&key, &format!("no synced {subject} (nothing assigned)")));
-        }
         for p in principals {
             for account in &rule.accounts {
-                wanted.push(Assign {
-                    kind: AssignmentKind::Account,
-                    target: account.clone(),
-                    permission_set: Some(rule.permission_set.clone()),
-                    permission_set_arn: arn.clone(),
-                    principal_type: principal_type(p.kind),
-                    principal: p.name.to_owned(),
-                    resource_id: p.id,
-                    principal_id: after[&(p.kind, p.id)].map(str::to_owned),
-                    rule: key.clone(),
-                });
+                let mut assign = assign_to(p, AssignmentKind::Account, account, &key);
+                assign.permission_set = Some(rule.permission_set.clone());
+                assign.permission_set_arn = arn.clone();
+                wanted.push(assign);
             }
         }
     }
@@ -202,29 +218,12 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
         if let Some(value) = rule.assignment_required {
             required.insert(&rule.application_arn, value);
         }
-        let subject = rule.subject();
-        let principals = match matching(&key, rule.source.as_deref(), &subject) {
-            Ok(p) => p,
-            Err(message) => {
-                refuse_rule(&mut out, &key, message);
-                continue;
-            }
+        let Some(principals) = assignees(&mut out, &key, rule.source.as_deref(), rule.subject())
+        else {
+            continue;
         };
-        if principals.is_empty() {
-            out.skipped.push(skip(&key, &format!("no synced {subject} (nothing assigned)")));
-        }
         for p in principals {
-            wanted.push(Assign {
-                kind: AssignmentKind::Application,
-                target: rule.application_arn.clone(),
-                permission_set: None,
-                permission_set_arn: None,
-                principal_type: principal_type(p.kind),
-                principal: p.name.to_owned(),
-                resource_id: p.id,
-                principal_id: after[&(p.kind, p.id)].map(str::to_owned),
-                rule: key.clone(),
-            });
+            wanted.push(assign_to(p, AssignmentKind::Application, &rule.application_arn, &key));
         }
     }
 

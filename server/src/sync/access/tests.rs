@@ -8,7 +8,7 @@ use crate::store::{
     PrincipalType, Store,
 };
 use crate::sync::target::fake::FakeAws;
-use crate::sync::target::{AccountAssignment, PermissionSetShape, SsoAdmin};
+use crate::sync::target::{AccountAssignment, Change, PermissionSetShape, SsoAdmin};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -304,7 +304,7 @@ async fn an_operation_a_dead_process_left_open_is_settled_by_its_request_id() {
     let arn = aws.seed_permission_set("ReadOnly", PermissionSetShape::default());
     let group = aws.seed_group("Admins");
     // Sent by a process that died before it saw the answer.
-    let sent = aws.create_account_assignment(&in_aws(&arn, &group)).await.expect("sent");
+    let sent = aws.account_assignment(&in_aws(&arn, &group), Change::Add).await.expect("sent");
     let row = AssignmentRecord {
         key: key(&arn, &group),
         state: AssignmentState::Creating,

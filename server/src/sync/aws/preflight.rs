@@ -11,7 +11,7 @@
 use super::AwsDirectory;
 use crate::store::PrincipalType;
 use crate::sync::access::rules::{AssignmentSettings, PermissionSetSettings, referenced_only};
-use crate::sync::target::{AccountAssignment, AwsError, Directory, SsoAdmin};
+use crate::sync::target::{AccountAssignment, AwsError, Change, Directory, SsoAdmin};
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -136,7 +136,7 @@ impl AwsDirectory {
             record(
                 &mut checks,
                 "sso:DeleteAccountAssignment",
-                self.delete_account_assignment(&probe).await.map(drop),
+                self.account_assignment(&probe, Change::Remove).await.map(drop),
             );
         }
         let applications: BTreeSet<&str> =

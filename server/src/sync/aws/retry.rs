@@ -21,22 +21,17 @@ const CONFLICT_ATTEMPTS: u32 = 8;
 impl AwsDirectory {
     /// One AWS operation: waits for the limiter before every attempt, counts it, and retries
     /// what is worth retrying.
-    pub(super) async fn call<T, E, F, Fut>(
+    pub(super) async fn call<T>(
         &self,
         operation: &'static str,
-        mut send: F,
-    ) -> Result<T, AwsError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, SdkError<E>>>,
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
+        mut send: impl Attempt<T>,
+    ) -> Result<T, AwsError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.limiter.until_ready().await;
             self.count(operation);
-            let err = match send().await {
+            let err = match send.send().await {
                 Ok(out) => {
                     self.reached.store(true, Ordering::Relaxed);
                     aws_call_metric(operation, "ok");
@@ -98,22 +93,16 @@ impl AwsDirectory {
         }
     }
 
-    /// [`AwsDirectory::call`], with ConflictException retried after a backoff.
-    pub(super) async fn call_settling<T, E, F, Fut>(
+    /// [`AwsDirectory::call`], with ConflictException retried after a backoff; the last
+    /// attempt's answer, whatever it is, is the call's.
+    pub(super) async fn call_settling<T>(
         &self,
         operation: &'static str,
-        mut send: F,
-    ) -> Result<T, AwsError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, SdkError<E>>>,
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.call(operation, &mut send).await {
-                Err(AwsError::Conflict { message, .. }) if attempt < CONFLICT_ATTEMPTS => {
+        mut send: impl Attempt<T>,
+    ) -> Result<T, AwsError> {
+        for attempt in 1..CONFLICT_ATTEMPTS {
+            match self.call(operation, || send.send()).await {
+                Err(AwsError::Conflict { message, .. }) => {
                     let wait = backoff(attempt + 1, None, 0.5 + rand::random::<f64>() / 2.0);
                     tracing::debug!(operation, attempt, ?wait, %message, "conflict; retrying");
                     tokio::time::sleep(wait).await;
@@ -121,6 +110,7 @@ impl AwsDirectory {
                 other => return other,
             }
         }
+        self.call(operation, || send.send()).await
     }
 
     /// Every page of a list operation: `send` fetches the page after a token, `take` keeps
@@ -161,6 +151,28 @@ impl AwsDirectory {
         if let Ok(mut calls) = self.calls.lock() {
             *calls.entry(operation.to_owned()).or_default() += 1;
         }
+    }
+}
+
+/// One attempt of an SDK request (`|| req.clone().send()`), sent anew on every retry.
+pub(super) trait Attempt<T> {
+    type Error: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static;
+    type Sent: Future<Output = Result<T, SdkError<Self::Error>>>;
+
+    fn send(&mut self) -> Self::Sent;
+}
+
+impl<T, E, F, Fut> Attempt<T> for F
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    type Error = E;
+    type Sent = Fut;
+
+    fn send(&mut self) -> Fut {
+        self()
     }
 }
 

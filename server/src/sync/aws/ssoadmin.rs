@@ -6,14 +6,21 @@
 //! account).
 
 use super::AwsDirectory;
-use super::retry::gone;
+use super::retry::{Attempt, gone};
 use crate::store::PrincipalType;
 use crate::sync::target::{
-    AccountAssignment, AwsError, CustomerManagedPolicy, OpState, OpStatus, PermissionSetShape,
-    SsoAdmin,
+    AccountAssignment, ApplicationAssignment, AwsError, Change, CustomerManagedPolicy, OpState,
+    OpStatus, PermissionSetShape, PolicyChange, SsoAdmin,
 };
 use async_trait::async_trait;
 
+use aws_sdk_ssoadmin::Client;
+use aws_sdk_ssoadmin::operation::list_account_assignments::ListAccountAssignmentsOutput;
+use aws_sdk_ssoadmin::operation::list_accounts_for_provisioned_permission_set::ListAccountsForProvisionedPermissionSetOutput as ProvisionedAccounts;
+use aws_sdk_ssoadmin::operation::list_application_assignments::ListApplicationAssignmentsOutput;
+use aws_sdk_ssoadmin::operation::list_customer_managed_policy_references_in_permission_set::ListCustomerManagedPolicyReferencesInPermissionSetOutput as CustomerManagedPolicies;
+use aws_sdk_ssoadmin::operation::list_managed_policies_in_permission_set::ListManagedPoliciesInPermissionSetOutput as ManagedPolicies;
+use aws_sdk_ssoadmin::operation::list_permission_sets::ListPermissionSetsOutput;
 use aws_sdk_ssoadmin::types::{
     self as sso, CustomerManagedPolicyReference, ProvisionTargetType, StatusValues, TargetType,
 };
@@ -45,6 +52,21 @@ impl AwsDirectory {
             })
             .await
             .map(String::as_str)
+    }
+
+    /// The SSO Admin client and the instance ARN, which every permission-set and
+    /// account-assignment request names.
+    async fn on_instance(&self) -> Result<(&Client, &str), AwsError> {
+        Ok((&self.sso, self.instance_arn().await?))
+    }
+
+    /// A write: ConflictException retried ([`AwsDirectory::call_settling`]), the answer dropped.
+    async fn write<T>(
+        &self,
+        operation: &'static str,
+        send: impl Attempt<T>,
+    ) -> Result<(), AwsError> {
+        self.call_settling(operation, send).await.map(drop)
     }
 }
 
@@ -99,6 +121,19 @@ fn provisioning_status(
     op_status(operation, s.status(), s.request_id(), s.failure_reason())
 }
 
+/// `$request` (CreateAccountAssignment or DeleteAccountAssignment: two SDK types with the
+/// same fields) for the [`AccountAssignment`] `$a`.
+macro_rules! assignment_of {
+    ($request:expr, $a:expr) => {
+        $request
+            .target_id(&$a.account)
+            .target_type(TargetType::AwsAccount)
+            .permission_set_arn(&$a.permission_set_arn)
+            .principal_type(sdk_principal($a.principal_type))
+            .principal_id(&$a.principal_id)
+    };
+}
+
 fn reference(
     operation: &'static str,
     p: &CustomerManagedPolicy,
@@ -114,39 +149,28 @@ fn reference(
 impl SsoAdmin for AwsDirectory {
     #[tracing::instrument(skip_all, level = "debug", fields(operation = "ListPermissionSets"))]
     async fn list_permission_sets(&self) -> Result<Vec<String>, AwsError> {
-        let list = self
-            .sso
-            .list_permission_sets()
-            .instance_arn(self.instance_arn().await?)
-            .max_results(100);
+        let (sso, instance) = self.on_instance().await?;
+        let list = sso.list_permission_sets().instance_arn(instance).max_results(100);
         let send = |token| list.clone().set_next_token(token).send();
-        self.all_pages(
-            "ListPermissionSets",
-            send,
-            |page: aws_sdk_ssoadmin::operation::list_permission_sets::ListPermissionSetsOutput,
-             all| {
-                all.extend(page.permission_sets().iter().cloned());
-                page.next_token().map(str::to_owned)
-            },
-        )
+        self.all_pages("ListPermissionSets", send, |page: ListPermissionSetsOutput, all| {
+            all.extend(page.permission_sets().iter().cloned());
+            page.next_token().map(str::to_owned)
+        })
         .await
     }
 
     #[tracing::instrument(skip_all, level = "debug", fields(operation = "DescribePermissionSet", permission_set = arn))]
     async fn permission_set_name(&self, arn: &str) -> Result<String, AwsError> {
-        let req = self
-            .sso
-            .describe_permission_set()
-            .instance_arn(self.instance_arn().await?)
-            .permission_set_arn(arn);
+        let (sso, instance) = self.on_instance().await?;
+        let req = sso.describe_permission_set().instance_arn(instance).permission_set_arn(arn);
         let out = self.call("DescribePermissionSet", || req.clone().send()).await?;
         Ok(out.permission_set().and_then(|p| p.name()).unwrap_or_default().to_owned())
     }
 
     #[tracing::instrument(skip_all, level = "debug", fields(operation = "DescribePermissionSet", permission_set = arn))]
     async fn read_permission_set(&self, arn: &str) -> Result<PermissionSetShape, AwsError> {
-        let instance = self.instance_arn().await?;
-        let req = self.sso.describe_permission_set().instance_arn(instance).permission_set_arn(arn);
+        let (sso, instance) = self.on_instance().await?;
+        let req = sso.describe_permission_set().instance_arn(instance).permission_set_arn(arn);
         let out = self.call("DescribePermissionSet", || req.clone().send()).await?;
         let set = out.permission_set();
         let mut shape = PermissionSetShape {
@@ -155,44 +179,32 @@ impl SsoAdmin for AwsDirectory {
             relay_state: set.and_then(|s| s.relay_state()).map(str::to_owned),
             ..Default::default()
         };
-        let list = self
-            .sso
-            .list_managed_policies_in_permission_set()
-            .instance_arn(instance)
-            .permission_set_arn(arn)
-            .max_results(100);
+        let list = sso.list_managed_policies_in_permission_set().instance_arn(instance);
+        let list = list.permission_set_arn(arn).max_results(100);
         let send = |token| list.clone().set_next_token(token).send();
-        shape.managed_policies = self
-            .all_pages("ListManagedPoliciesInPermissionSet", send, |page: aws_sdk_ssoadmin::operation::list_managed_policies_in_permission_set::ListManagedPoliciesInPermissionSetOutput, all| {
-                all.extend(page.attached_managed_policies().iter().filter_map(|p| p.arn()).map(str::to_owned));
-                page.next_token().map(str::to_owned)
-            })
-            .await?
-            .into_iter()
-            .collect();
-        let list = self
-            .sso
-            .list_customer_managed_policy_references_in_permission_set()
-            .instance_arn(instance)
-            .permission_set_arn(arn)
-            .max_results(100);
+        let op = "ListManagedPoliciesInPermissionSet";
+        let managed = self.all_pages(op, send, |page: ManagedPolicies, all| {
+            let arns = page.attached_managed_policies().iter().filter_map(|p| p.arn());
+            all.extend(arns.map(str::to_owned));
+            page.next_token().map(str::to_owned)
+        });
+        shape.managed_policies = managed.await?.into_iter().collect();
+        let list = sso.list_customer_managed_policy_references_in_permission_set();
+        let list = list.instance_arn(instance).permission_set_arn(arn).max_results(100);
         let send = |token| list.clone().set_next_token(token).send();
-        shape.customer_managed_policies = self
-            .all_pages("ListCustomerManagedPolicyReferencesInPermissionSet", send, |page: aws_sdk_ssoadmin::operation::list_customer_managed_policy_references_in_permission_set::ListCustomerManagedPolicyReferencesInPermissionSetOutput, all| {
-                all.extend(page.customer_managed_policy_references().iter().map(|p| CustomerManagedPolicy {
+        let op = "ListCustomerManagedPolicyReferencesInPermissionSet";
+        let customer = self.all_pages(op, send, |page: CustomerManagedPolicies, all| {
+            all.extend(page.customer_managed_policy_references().iter().map(|p| {
+                CustomerManagedPolicy {
                     name: p.name().to_owned(),
                     path: p.path().unwrap_or("/").to_owned(),
-                }));
-                page.next_token().map(str::to_owned)
-            })
-            .await?
-            .into_iter()
-            .collect();
-        let req = self
-            .sso
-            .get_inline_policy_for_permission_set()
-            .instance_arn(instance)
-            .permission_set_arn(arn);
+                }
+            }));
+            page.next_token().map(str::to_owned)
+        });
+        shape.customer_managed_policies = customer.await?.into_iter().collect();
+        let req = sso.get_inline_policy_for_permission_set().instance_arn(instance);
+        let req = req.permission_set_arn(arn);
         let out = self.call("GetInlinePolicyForPermissionSet", || req.clone().send()).await?;
         shape.inline_policy = out
             .inline_policy()
@@ -208,21 +220,17 @@ impl SsoAdmin for AwsDirectory {
         name: &str,
         shape: &PermissionSetShape,
     ) -> Result<String, AwsError> {
-        let req = self
-            .sso
-            .create_permission_set()
-            .instance_arn(self.instance_arn().await?)
-            .name(name)
+        let (sso, instance) = self.on_instance().await?;
+        let req = sso.create_permission_set().instance_arn(instance).name(name);
+        let req = req
             .set_description(shape.description.clone())
             .set_session_duration(shape.session_duration.clone())
             .set_relay_state(shape.relay_state.clone());
         let out = self.call_settling("CreatePermissionSet", || req.clone().send()).await?;
-        out.permission_set().and_then(|p| p.permission_set_arn()).map(str::to_owned).ok_or(
-            AwsError::Invalid {
-                operation: "CreatePermissionSet",
-                message: "no ARN in the answer".into(),
-            },
-        )
+        let arn = out.permission_set().and_then(|p| p.permission_set_arn());
+        let message = "no ARN in the answer".into();
+        let invalid = AwsError::Invalid { operation: "CreatePermissionSet", message };
+        arn.map(str::to_owned).ok_or(invalid)
     }
 
     #[tracing::instrument(skip_all, level = "debug", fields(operation = "UpdatePermissionSet", permission_set = arn))]
@@ -231,109 +239,60 @@ impl SsoAdmin for AwsDirectory {
         arn: &str,
         shape: &PermissionSetShape,
     ) -> Result<(), AwsError> {
-        let req = self
-            .sso
-            .update_permission_set()
-            .instance_arn(self.instance_arn().await?)
-            .permission_set_arn(arn)
+        let (sso, instance) = self.on_instance().await?;
+        let req = sso.update_permission_set().instance_arn(instance).permission_set_arn(arn);
+        let req = req
             .set_description(shape.description.clone())
             .set_session_duration(shape.session_duration.clone())
             .set_relay_state(shape.relay_state.clone());
-        self.call_settling("UpdatePermissionSet", || req.clone().send()).await.map(|_| ())
+        self.write("UpdatePermissionSet", || req.clone().send()).await
     }
 
-    #[tracing::instrument(skip_all, level = "debug", fields(operation = "AttachManagedPolicyToPermissionSet", permission_set = arn, policy = policy_arn))]
-    async fn attach_managed_policy(&self, arn: &str, policy_arn: &str) -> Result<(), AwsError> {
-        let req = self
-            .sso
-            .attach_managed_policy_to_permission_set()
-            .instance_arn(self.instance_arn().await?)
-            .permission_set_arn(arn)
-            .managed_policy_arn(policy_arn);
-        self.call_settling("AttachManagedPolicyToPermissionSet", || req.clone().send())
-            .await
-            .map(|_| ())
-    }
-
-    #[tracing::instrument(skip_all, level = "debug", fields(operation = "DetachManagedPolicyFromPermissionSet", permission_set = arn, policy = policy_arn))]
-    async fn detach_managed_policy(&self, arn: &str, policy_arn: &str) -> Result<(), AwsError> {
-        let req = self
-            .sso
-            .detach_managed_policy_from_permission_set()
-            .instance_arn(self.instance_arn().await?)
-            .permission_set_arn(arn)
-            .managed_policy_arn(policy_arn);
-        self.call_settling("DetachManagedPolicyFromPermissionSet", || req.clone().send())
-            .await
-            .map(|_| ())
-    }
-
-    #[tracing::instrument(skip_all, level = "debug", fields(operation = "AttachCustomerManagedPolicyReferenceToPermissionSet", permission_set = arn, policy = %policy.name))]
-    async fn attach_customer_managed_policy(
-        &self,
-        arn: &str,
-        policy: &CustomerManagedPolicy,
-    ) -> Result<(), AwsError> {
-        const OP: &str = "AttachCustomerManagedPolicyReferenceToPermissionSet";
-        let req = self
-            .sso
-            .attach_customer_managed_policy_reference_to_permission_set()
-            .instance_arn(self.instance_arn().await?)
-            .permission_set_arn(arn)
-            .customer_managed_policy_reference(reference(OP, policy)?);
-        self.call_settling(OP, || req.clone().send()).await.map(|_| ())
-    }
-
-    #[tracing::instrument(skip_all, level = "debug", fields(operation = "DetachCustomerManagedPolicyReferenceFromPermissionSet", permission_set = arn, policy = %policy.name))]
-    async fn detach_customer_managed_policy(
-        &self,
-        arn: &str,
-        policy: &CustomerManagedPolicy,
-    ) -> Result<(), AwsError> {
-        const OP: &str = "DetachCustomerManagedPolicyReferenceFromPermissionSet";
-        let req = self
-            .sso
-            .detach_customer_managed_policy_reference_from_permission_set()
-            .instance_arn(self.instance_arn().await?)
-            .permission_set_arn(arn)
-            .customer_managed_policy_reference(reference(OP, policy)?);
-        self.call_settling(OP, || req.clone().send()).await.map(|_| ())
-    }
-
-    #[tracing::instrument(skip_all, level = "debug", fields(operation = "PutInlinePolicyToPermissionSet", permission_set = arn))]
-    async fn put_inline_policy(&self, arn: &str, document: &Value) -> Result<(), AwsError> {
-        let req = self
-            .sso
-            .put_inline_policy_to_permission_set()
-            .instance_arn(self.instance_arn().await?)
-            .permission_set_arn(arn)
-            .inline_policy(document.to_string());
-        self.call_settling("PutInlinePolicyToPermissionSet", || req.clone().send())
-            .await
-            .map(|_| ())
-    }
-
-    #[tracing::instrument(skip_all, level = "debug", fields(operation = "DeleteInlinePolicyFromPermissionSet", permission_set = arn))]
-    async fn delete_inline_policy(&self, arn: &str) -> Result<(), AwsError> {
-        let req = self
-            .sso
-            .delete_inline_policy_from_permission_set()
-            .instance_arn(self.instance_arn().await?)
-            .permission_set_arn(arn);
-        self.call_settling("DeleteInlinePolicyFromPermissionSet", || req.clone().send())
-            .await
-            .map(|_| ())
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = change.operation(), permission_set = arn))]
+    async fn change_policy(&self, arn: &str, change: PolicyChange<'_>) -> Result<(), AwsError> {
+        let operation = change.operation();
+        let (sso, instance) = self.on_instance().await?;
+        match change {
+            PolicyChange::AttachManaged(policy) => {
+                let req = sso.attach_managed_policy_to_permission_set().instance_arn(instance);
+                let req = req.permission_set_arn(arn).managed_policy_arn(policy);
+                self.write(operation, || req.clone().send()).await
+            }
+            PolicyChange::DetachManaged(policy) => {
+                let req = sso.detach_managed_policy_from_permission_set().instance_arn(instance);
+                let req = req.permission_set_arn(arn).managed_policy_arn(policy);
+                self.write(operation, || req.clone().send()).await
+            }
+            PolicyChange::AttachCustomerManaged(policy) => {
+                let req = sso.attach_customer_managed_policy_reference_to_permission_set();
+                let req = req.customer_managed_policy_reference(reference(operation, policy)?);
+                let req = req.instance_arn(instance).permission_set_arn(arn);
+                self.write(operation, || req.clone().send()).await
+            }
+            PolicyChange::DetachCustomerManaged(policy) => {
+                let req = sso.detach_customer_managed_policy_reference_from_permission_set();
+                let req = req.customer_managed_policy_reference(reference(operation, policy)?);
+                let req = req.instance_arn(instance).permission_set_arn(arn);
+                self.write(operation, || req.clone().send()).await
+            }
+            PolicyChange::PutInline(document) => {
+                let req = sso.put_inline_policy_to_permission_set().instance_arn(instance);
+                let req = req.permission_set_arn(arn).inline_policy(document.to_string());
+                self.write(operation, || req.clone().send()).await
+            }
+            PolicyChange::DeleteInline => {
+                let req = sso.delete_inline_policy_from_permission_set().instance_arn(instance);
+                self.write(operation, || req.clone().permission_set_arn(arn).send()).await
+            }
+        }
     }
 
     #[tracing::instrument(skip_all, level = "debug", fields(operation = "ProvisionPermissionSet", permission_set = arn))]
     async fn provision_permission_set(&self, arn: &str) -> Result<OpStatus, AwsError> {
         const OP: &str = "ProvisionPermissionSet";
-        let req = self
-            .sso
-            .provision_permission_set()
-            .instance_arn(self.instance_arn().await?)
-            .permission_set_arn(arn)
-            .target_type(ProvisionTargetType::AllProvisionedAccounts);
+        let (sso, instance) = self.on_instance().await?;
+        let req = sso.provision_permission_set().instance_arn(instance).permission_set_arn(arn);
+        let req = req.target_type(ProvisionTargetType::AllProvisionedAccounts);
         let out = self.call_settling(OP, || req.clone().send()).await?;
         provisioning_status(OP, out.permission_set_provisioning_status())
     }
@@ -345,25 +304,21 @@ impl SsoAdmin for AwsDirectory {
     )]
     async fn provisioning_status(&self, request_id: &str) -> Result<OpStatus, AwsError> {
         const OP: &str = "DescribePermissionSetProvisioningStatus";
-        let req = self
-            .sso
-            .describe_permission_set_provisioning_status()
-            .instance_arn(self.instance_arn().await?)
-            .provision_permission_set_request_id(request_id);
+        let (sso, instance) = self.on_instance().await?;
+        let req = sso.describe_permission_set_provisioning_status().instance_arn(instance);
+        let req = req.provision_permission_set_request_id(request_id);
         let out = self.call(OP, || req.clone().send()).await?;
         provisioning_status(OP, out.permission_set_provisioning_status())
     }
 
     #[tracing::instrument(skip_all, level = "debug", fields(operation = "ListAccountsForProvisionedPermissionSet", permission_set = arn))]
     async fn provisioned_accounts(&self, arn: &str) -> Result<Vec<String>, AwsError> {
-        let list = self
-            .sso
-            .list_accounts_for_provisioned_permission_set()
-            .instance_arn(self.instance_arn().await?)
-            .permission_set_arn(arn)
-            .max_results(100);
+        let (sso, instance) = self.on_instance().await?;
+        let list = sso.list_accounts_for_provisioned_permission_set().instance_arn(instance);
+        let list = list.permission_set_arn(arn).max_results(100);
         let send = |token| list.clone().set_next_token(token).send();
-        self.all_pages("ListAccountsForProvisionedPermissionSet", send, |page: aws_sdk_ssoadmin::operation::list_accounts_for_provisioned_permission_set::ListAccountsForProvisionedPermissionSetOutput, all| {
+        let op = "ListAccountsForProvisionedPermissionSet";
+        self.all_pages(op, send, |page: ProvisionedAccounts, all| {
             all.extend(page.account_ids().iter().cloned());
             page.next_token().map(str::to_owned)
         })
@@ -376,15 +331,11 @@ impl SsoAdmin for AwsDirectory {
         account: &str,
         permission_set_arn: &str,
     ) -> Result<Vec<(PrincipalType, String)>, AwsError> {
-        let list = self
-            .sso
-            .list_account_assignments()
-            .instance_arn(self.instance_arn().await?)
-            .account_id(account)
-            .permission_set_arn(permission_set_arn)
-            .max_results(100);
+        let (sso, instance) = self.on_instance().await?;
+        let list = sso.list_account_assignments().instance_arn(instance).account_id(account);
+        let list = list.permission_set_arn(permission_set_arn).max_results(100);
         let send = |token| list.clone().set_next_token(token).send();
-        self.all_pages("ListAccountAssignments", send, |page: aws_sdk_ssoadmin::operation::list_account_assignments::ListAccountAssignmentsOutput, all| {
+        self.all_pages("ListAccountAssignments", send, |page: ListAccountAssignmentsOutput, all| {
             all.extend(page.account_assignments().iter().filter_map(|a| {
                 Some((our_principal(a.principal_type())?, a.principal_id()?.to_owned()))
             }));
@@ -393,36 +344,27 @@ impl SsoAdmin for AwsDirectory {
         .await
     }
 
-    #[tracing::instrument(skip_all, level = "debug", fields(operation = "CreateAccountAssignment", account = %a.account, permission_set = %a.permission_set_arn, principal_type = ?a.principal_type, principal_id = %a.principal_id))]
-    async fn create_account_assignment(&self, a: &AccountAssignment) -> Result<OpStatus, AwsError> {
-        const OP: &str = "CreateAccountAssignment";
-        let req = self
-            .sso
-            .create_account_assignment()
-            .instance_arn(self.instance_arn().await?)
-            .target_id(&a.account)
-            .target_type(TargetType::AwsAccount)
-            .permission_set_arn(&a.permission_set_arn)
-            .principal_type(sdk_principal(a.principal_type))
-            .principal_id(&a.principal_id);
-        let out = self.call_settling(OP, || req.clone().send()).await?;
-        assignment_status(OP, out.account_assignment_creation_status())
-    }
-
-    #[tracing::instrument(skip_all, level = "debug", fields(operation = "DeleteAccountAssignment", account = %a.account, permission_set = %a.permission_set_arn, principal_type = ?a.principal_type, principal_id = %a.principal_id))]
-    async fn delete_account_assignment(&self, a: &AccountAssignment) -> Result<OpStatus, AwsError> {
-        const OP: &str = "DeleteAccountAssignment";
-        let req = self
-            .sso
-            .delete_account_assignment()
-            .instance_arn(self.instance_arn().await?)
-            .target_id(&a.account)
-            .target_type(TargetType::AwsAccount)
-            .permission_set_arn(&a.permission_set_arn)
-            .principal_type(sdk_principal(a.principal_type))
-            .principal_id(&a.principal_id);
-        let out = self.call_settling(OP, || req.clone().send()).await?;
-        assignment_status(OP, out.account_assignment_deletion_status())
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = match change { Change::Add => "CreateAccountAssignment", Change::Remove => "DeleteAccountAssignment" }, account = %a.account, permission_set = %a.permission_set_arn, principal_type = ?a.principal_type, principal_id = %a.principal_id))]
+    async fn account_assignment(
+        &self,
+        a: &AccountAssignment,
+        change: Change,
+    ) -> Result<OpStatus, AwsError> {
+        let (sso, instance) = self.on_instance().await?;
+        match change {
+            Change::Add => {
+                const OP: &str = "CreateAccountAssignment";
+                let req = assignment_of!(sso.create_account_assignment().instance_arn(instance), a);
+                let out = self.call_settling(OP, || req.clone().send()).await?;
+                assignment_status(OP, out.account_assignment_creation_status())
+            }
+            Change::Remove => {
+                const OP: &str = "DeleteAccountAssignment";
+                let req = assignment_of!(sso.delete_account_assignment().instance_arn(instance), a);
+                let out = self.call_settling(OP, || req.clone().send()).await?;
+                assignment_status(OP, out.account_assignment_deletion_status())
+            }
+        }
     }
 
     #[tracing::instrument(skip_all, level = "debug", fields(operation = if deletion { "DescribeAccountAssignmentDeletionStatus" } else { "DescribeAccountAssignmentCreationStatus" }, request_id = request_id))]
@@ -431,23 +373,17 @@ impl SsoAdmin for AwsDirectory {
         request_id: &str,
         deletion: bool,
     ) -> Result<OpStatus, AwsError> {
-        let instance = self.instance_arn().await?;
+        let (sso, instance) = self.on_instance().await?;
         if deletion {
             const OP: &str = "DescribeAccountAssignmentDeletionStatus";
-            let req = self
-                .sso
-                .describe_account_assignment_deletion_status()
-                .instance_arn(instance)
-                .account_assignment_deletion_request_id(request_id);
+            let req = sso.describe_account_assignment_deletion_status().instance_arn(instance);
+            let req = req.account_assignment_deletion_request_id(request_id);
             let out = self.call(OP, || req.clone().send()).await?;
             assignment_status(OP, out.account_assignment_deletion_status())
         } else {
             const OP: &str = "DescribeAccountAssignmentCreationStatus";
-            let req = self
-                .sso
-                .describe_account_assignment_creation_status()
-                .instance_arn(instance)
-                .account_assignment_creation_request_id(request_id);
+            let req = sso.describe_account_assignment_creation_status().instance_arn(instance);
+            let req = req.account_assignment_creation_request_id(request_id);
             let out = self.call(OP, || req.clone().send()).await?;
             assignment_status(OP, out.account_assignment_creation_status())
         }
@@ -458,13 +394,11 @@ impl SsoAdmin for AwsDirectory {
         &self,
         application_arn: &str,
     ) -> Result<Vec<(PrincipalType, String)>, AwsError> {
-        let list = self
-            .sso
-            .list_application_assignments()
-            .application_arn(application_arn)
-            .max_results(100);
+        let list = self.sso.list_application_assignments().application_arn(application_arn);
+        let list = list.max_results(100);
         let send = |token| list.clone().set_next_token(token).send();
-        self.all_pages("ListApplicationAssignments", send, |page: aws_sdk_ssoadmin::operation::list_application_assignments::ListApplicationAssignmentsOutput, all| {
+        let op = "ListApplicationAssignments";
+        self.all_pages(op, send, |page: ListApplicationAssignmentsOutput, all| {
             all.extend(page.application_assignments().iter().filter_map(|a| {
                 Some((our_principal(Some(a.principal_type()))?, a.principal_id().to_owned()))
             }));
@@ -473,40 +407,27 @@ impl SsoAdmin for AwsDirectory {
         .await
     }
 
-    #[tracing::instrument(skip_all, level = "debug", fields(operation = "CreateApplicationAssignment", application = application_arn, principal_type = ?principal_type, principal_id = principal_id))]
-    async fn create_application_assignment(
+    #[tracing::instrument(skip_all, level = "debug", fields(operation = match change { Change::Add => "CreateApplicationAssignment", Change::Remove => "DeleteApplicationAssignment" }, application = %a.application_arn, principal_type = ?a.principal_type, principal_id = %a.principal_id))]
+    async fn application_assignment(
         &self,
-        application_arn: &str,
-        principal_type: PrincipalType,
-        principal_id: &str,
+        a: &ApplicationAssignment,
+        change: Change,
     ) -> Result<(), AwsError> {
-        let req = self
-            .sso
-            .create_application_assignment()
-            .application_arn(application_arn)
-            .principal_type(sdk_principal(principal_type))
-            .principal_id(principal_id);
-        self.call_settling("CreateApplicationAssignment", || req.clone().send()).await.map(|_| ())
-    }
-
-    #[tracing::instrument(skip_all, level = "debug", fields(operation = "DeleteApplicationAssignment", application = application_arn, principal_type = ?principal_type, principal_id = principal_id))]
-    async fn delete_application_assignment(
-        &self,
-        application_arn: &str,
-        principal_type: PrincipalType,
-        principal_id: &str,
-    ) -> Result<(), AwsError> {
-        let req = self
-            .sso
-            .delete_application_assignment()
-            .application_arn(application_arn)
-            .principal_type(sdk_principal(principal_type))
-            .principal_id(principal_id);
-        gone(
-            self.call_settling("DeleteApplicationAssignment", || req.clone().send())
-                .await
-                .map(|_| ()),
-        )
+        let principal_type = sdk_principal(a.principal_type);
+        match change {
+            Change::Add => {
+                let req = self.sso.create_application_assignment();
+                let req = req.application_arn(&a.application_arn).principal_type(principal_type);
+                let req = req.principal_id(&a.principal_id);
+                self.write("CreateApplicationAssignment", || req.clone().send()).await
+            }
+            Change::Remove => {
+                let req = self.sso.delete_application_assignment();
+                let req = req.application_arn(&a.application_arn).principal_type(principal_type);
+                let req = req.principal_id(&a.principal_id);
+                gone(self.write("DeleteApplicationAssignment", || req.clone().send()).await)
+            }
+        }
     }
 
     #[tracing::instrument(skip_all, level = "debug", fields(operation = "PutApplicationAssignmentConfiguration", application = application_arn, required = required))]
@@ -515,13 +436,8 @@ impl SsoAdmin for AwsDirectory {
         application_arn: &str,
         required: bool,
     ) -> Result<(), AwsError> {
-        let req = self
-            .sso
-            .put_application_assignment_configuration()
-            .application_arn(application_arn)
-            .assignment_required(required);
-        self.call_settling("PutApplicationAssignmentConfiguration", || req.clone().send())
-            .await
-            .map(|_| ())
+        let req = self.sso.put_application_assignment_configuration();
+        let req = req.application_arn(application_arn).assignment_required(required);
+        self.write("PutApplicationAssignmentConfiguration", || req.clone().send()).await
     }
 }

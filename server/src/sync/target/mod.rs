@@ -149,6 +149,52 @@ pub struct AccountAssignment {
     pub principal_id: String,
 }
 
+/// One change to a permission set's policies: each is one SSO Admin operation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PolicyChange<'a> {
+    /// An AWS managed policy, by ARN.
+    AttachManaged(&'a str),
+    DetachManaged(&'a str),
+    AttachCustomerManaged(&'a CustomerManagedPolicy),
+    DetachCustomerManaged(&'a CustomerManagedPolicy),
+    PutInline(&'a Value),
+    DeleteInline,
+}
+
+impl PolicyChange<'_> {
+    /// The SSO Admin operation that makes the change.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            PolicyChange::AttachManaged(_) => "AttachManagedPolicyToPermissionSet",
+            PolicyChange::DetachManaged(_) => "DetachManagedPolicyFromPermissionSet",
+            PolicyChange::AttachCustomerManaged(_) => {
+                "AttachCustomerManagedPolicyReferenceToPermissionSet"
+            }
+            PolicyChange::DetachCustomerManaged(_) => {
+                "DetachCustomerManagedPolicyReferenceFromPermissionSet"
+            }
+            PolicyChange::PutInline(_) => "PutInlinePolicyToPermissionSet",
+            PolicyChange::DeleteInline => "DeleteInlinePolicyFromPermissionSet",
+        }
+    }
+}
+
+/// One application assignment as AWS names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationAssignment {
+    pub application_arn: String,
+    pub principal_type: PrincipalType,
+    pub principal_id: String,
+}
+
+/// Whether an assignment is created or deleted (SSO Admin's two operations of each pair take
+/// the same fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Add,
+    Remove,
+}
+
 /// What the sync engine needs of SSO Admin (IAM Identity Center's permission sets and
 /// assignments) — the same adapter, limiter and retries as the Identity Store.
 #[async_trait]
@@ -170,20 +216,8 @@ pub trait SsoAdmin: Send + Sync {
         arn: &str,
         shape: &PermissionSetShape,
     ) -> Result<(), AwsError>;
-    async fn attach_managed_policy(&self, arn: &str, policy_arn: &str) -> Result<(), AwsError>;
-    async fn detach_managed_policy(&self, arn: &str, policy_arn: &str) -> Result<(), AwsError>;
-    async fn attach_customer_managed_policy(
-        &self,
-        arn: &str,
-        policy: &CustomerManagedPolicy,
-    ) -> Result<(), AwsError>;
-    async fn detach_customer_managed_policy(
-        &self,
-        arn: &str,
-        policy: &CustomerManagedPolicy,
-    ) -> Result<(), AwsError>;
-    async fn put_inline_policy(&self, arn: &str, document: &Value) -> Result<(), AwsError>;
-    async fn delete_inline_policy(&self, arn: &str) -> Result<(), AwsError>;
+    /// Attaches or detaches one of its policies, or puts or deletes its inline policy.
+    async fn change_policy(&self, arn: &str, change: PolicyChange<'_>) -> Result<(), AwsError>;
     /// Re-provisions it to every account it is provisioned to.
     async fn provision_permission_set(&self, arn: &str) -> Result<OpStatus, AwsError>;
     async fn provisioning_status(&self, request_id: &str) -> Result<OpStatus, AwsError>;
@@ -196,8 +230,12 @@ pub trait SsoAdmin: Send + Sync {
         account: &str,
         permission_set_arn: &str,
     ) -> Result<Vec<(PrincipalType, String)>, AwsError>;
-    async fn create_account_assignment(&self, a: &AccountAssignment) -> Result<OpStatus, AwsError>;
-    async fn delete_account_assignment(&self, a: &AccountAssignment) -> Result<OpStatus, AwsError>;
+    /// Creates or deletes the assignment: an asynchronous operation in AWS.
+    async fn account_assignment(
+        &self,
+        a: &AccountAssignment,
+        change: Change,
+    ) -> Result<OpStatus, AwsError>;
     async fn account_assignment_status(
         &self,
         request_id: &str,
@@ -208,17 +246,11 @@ pub trait SsoAdmin: Send + Sync {
         &self,
         application_arn: &str,
     ) -> Result<Vec<(PrincipalType, String)>, AwsError>;
-    async fn create_application_assignment(
+    /// Creates or deletes the assignment (synchronous in AWS).
+    async fn application_assignment(
         &self,
-        application_arn: &str,
-        principal_type: PrincipalType,
-        principal_id: &str,
-    ) -> Result<(), AwsError>;
-    async fn delete_application_assignment(
-        &self,
-        application_arn: &str,
-        principal_type: PrincipalType,
-        principal_id: &str,
+        a: &ApplicationAssignment,
+        change: Change,
     ) -> Result<(), AwsError>;
     async fn set_assignment_required(
         &self,

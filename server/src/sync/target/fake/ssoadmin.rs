@@ -4,10 +4,10 @@
 use super::{Effect, FakeAws, lock, not_found};
 use crate::store::PrincipalType;
 use crate::sync::target::{
-    AccountAssignment, AwsError, CustomerManagedPolicy, OpStatus, PermissionSetShape, SsoAdmin,
+    AccountAssignment, ApplicationAssignment, AwsError, Change, OpStatus, PermissionSetShape,
+    PolicyChange, SsoAdmin,
 };
 use async_trait::async_trait;
-use serde_json::Value;
 
 #[async_trait]
 impl SsoAdmin for FakeAws {
@@ -57,47 +57,25 @@ impl SsoAdmin for FakeAws {
         })
     }
 
-    async fn attach_managed_policy(&self, arn: &str, policy_arn: &str) -> Result<(), AwsError> {
-        self.with_set("AttachManagedPolicyToPermissionSet", arn, |s| {
-            s.shape.managed_policies.insert(policy_arn.to_owned());
-        })
-    }
-
-    async fn detach_managed_policy(&self, arn: &str, policy_arn: &str) -> Result<(), AwsError> {
-        self.with_set("DetachManagedPolicyFromPermissionSet", arn, |s| {
-            s.shape.managed_policies.remove(policy_arn);
-        })
-    }
-
-    async fn attach_customer_managed_policy(
-        &self,
-        arn: &str,
-        policy: &CustomerManagedPolicy,
-    ) -> Result<(), AwsError> {
-        self.with_set("AttachCustomerManagedPolicyReferenceToPermissionSet", arn, |s| {
-            s.shape.customer_managed_policies.insert(policy.clone());
-        })
-    }
-
-    async fn detach_customer_managed_policy(
-        &self,
-        arn: &str,
-        policy: &CustomerManagedPolicy,
-    ) -> Result<(), AwsError> {
-        self.with_set("DetachCustomerManagedPolicyReferenceFromPermissionSet", arn, |s| {
-            s.shape.customer_managed_policies.remove(policy);
-        })
-    }
-
-    async fn put_inline_policy(&self, arn: &str, document: &Value) -> Result<(), AwsError> {
-        self.with_set("PutInlinePolicyToPermissionSet", arn, |s| {
-            s.shape.inline_policy = Some(document.clone());
-        })
-    }
-
-    async fn delete_inline_policy(&self, arn: &str) -> Result<(), AwsError> {
-        self.with_set("DeleteInlinePolicyFromPermissionSet", arn, |s| {
-            s.shape.inline_policy = None;
+    async fn change_policy(&self, arn: &str, change: PolicyChange<'_>) -> Result<(), AwsError> {
+        self.with_set(change.operation(), arn, |s| {
+            let shape = &mut s.shape;
+            match change {
+                PolicyChange::AttachManaged(p) => {
+                    shape.managed_policies.insert(p.to_owned());
+                }
+                PolicyChange::DetachManaged(p) => {
+                    shape.managed_policies.remove(p);
+                }
+                PolicyChange::AttachCustomerManaged(p) => {
+                    shape.customer_managed_policies.insert(p.clone());
+                }
+                PolicyChange::DetachCustomerManaged(p) => {
+                    shape.customer_managed_policies.remove(p);
+                }
+                PolicyChange::PutInline(document) => shape.inline_policy = Some(document.clone()),
+                PolicyChange::DeleteInline => shape.inline_policy = None,
+            }
         })
     }
 
@@ -134,12 +112,15 @@ impl SsoAdmin for FakeAws {
         Ok(held.map(|t| (t.2, t.3.clone())).collect())
     }
 
-    async fn create_account_assignment(&self, a: &AccountAssignment) -> Result<OpStatus, AwsError> {
-        self.assignment_operation("CreateAccountAssignment", a, false)
-    }
-
-    async fn delete_account_assignment(&self, a: &AccountAssignment) -> Result<OpStatus, AwsError> {
-        self.assignment_operation("DeleteAccountAssignment", a, true)
+    async fn account_assignment(
+        &self,
+        a: &AccountAssignment,
+        change: Change,
+    ) -> Result<OpStatus, AwsError> {
+        match change {
+            Change::Add => self.assignment_operation("CreateAccountAssignment", a, false),
+            Change::Remove => self.assignment_operation("DeleteAccountAssignment", a, true),
+        }
     }
 
     async fn account_assignment_status(
@@ -165,28 +146,21 @@ impl SsoAdmin for FakeAws {
         })
     }
 
-    async fn create_application_assignment(
+    async fn application_assignment(
         &self,
-        application_arn: &str,
-        principal_type: PrincipalType,
-        principal_id: &str,
+        a: &ApplicationAssignment,
+        change: Change,
     ) -> Result<(), AwsError> {
-        let args = [application_arn, principal_id];
-        self.with_application("CreateApplicationAssignment", &args, |a| {
-            a.assignments.insert((principal_type, principal_id.to_owned()));
-        })
-    }
-
-    async fn delete_application_assignment(
-        &self,
-        application_arn: &str,
-        principal_type: PrincipalType,
-        principal_id: &str,
-    ) -> Result<(), AwsError> {
-        let args = [application_arn, principal_id];
-        self.with_application("DeleteApplicationAssignment", &args, |a| {
-            a.assignments.remove(&(principal_type, principal_id.to_owned()));
-        })
+        let args = [a.application_arn.as_str(), a.principal_id.as_str()];
+        let principal = (a.principal_type, a.principal_id.clone());
+        match change {
+            Change::Add => self.with_application("CreateApplicationAssignment", &args, |app| {
+                app.assignments.insert(principal);
+            }),
+            Change::Remove => self.with_application("DeleteApplicationAssignment", &args, |app| {
+                app.assignments.remove(&principal);
+            }),
+        }
     }
 
     async fn set_assignment_required(
