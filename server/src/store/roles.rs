@@ -6,10 +6,10 @@
 use super::{
     AccessObject, AccessObjectKind, AccessState, AssignmentKey, AssignmentRecord, AuditEntry,
     AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Hold, HoldState, IdentityStoreRef, IfMatch,
-    JournalEntry, ListPage, ListQuery, Load, NewResource, NewToken, Patcher, PendingCreate,
-    PoolStats, Removals, RunRecord, ServingRules, Snapshot, Source, StoreError, StoredResource,
-    SyncCounts, SyncFailure, SyncHealthRecord, SyncPause, SyncState, Timestamp, TokenInfo,
-    TokenRecord, WriteCtx,
+    JournalEntry, ListPage, ListQuery, Load, NewResource, NewToken, Patcher, PendingChange,
+    PendingCreate, PendingSummary, PoolStats, Removals, RunRecord, ServingRules, Snapshot, Source,
+    StoreError, StoredResource, SyncCounts, SyncFailure, SyncHealthRecord, SyncPause, SyncState,
+    Timestamp, TokenInfo, TokenRecord, WriteCtx,
 };
 use async_trait::async_trait;
 use scim_schema::schema::ResourceKind;
@@ -18,12 +18,30 @@ use uuid::Uuid;
 
 /// Every role: what the composition root builds and hands around as `Arc<dyn Store>`.
 pub trait Store:
-    Admin + Resources + Journal + Tokens + SyncRecord + AccessRecord + RunLog + Lease + Control
+    Admin
+    + Resources
+    + Journal
+    + Pending
+    + Tokens
+    + SyncRecord
+    + AccessRecord
+    + RunLog
+    + Lease
+    + Control
 {
 }
 
 impl<T> Store for T where
-    T: Admin + Resources + Journal + Tokens + SyncRecord + AccessRecord + RunLog + Lease + Control
+    T: Admin
+        + Resources
+        + Journal
+        + Pending
+        + Tokens
+        + SyncRecord
+        + AccessRecord
+        + RunLog
+        + Lease
+        + Control
 {
 }
 
@@ -125,6 +143,24 @@ pub trait Journal: Send + Sync + 'static {
 
     /// The newest journal sequence number (0 when empty): a cheap "did anything change?".
     async fn journal_head(&self) -> Result<i64, StoreError>;
+}
+
+/// The pending set (`sync_pending`): the SCIM resources changed and not yet covered by a
+/// successful real sync run, what change runs are triggered by. Every journal row marks its
+/// resource in the journal row's transaction (a database trigger), with the row's seq as the
+/// mark; unlike a cursor over `seq`, nothing is skipped when PostgreSQL makes rows visible out of
+/// `seq` order.
+#[async_trait]
+pub trait Pending: Send + Sync + 'static {
+    /// At most `limit` pending resources, oldest mark first.
+    async fn pending_changes(&self, limit: i64) -> Result<Vec<PendingChange>, StoreError>;
+
+    /// How many resources are pending, the highest mark and the newest change's time.
+    async fn pending_summary(&self) -> Result<PendingSummary, StoreError>;
+
+    /// Compare-and-delete: removes each of `changes` whose mark is still the one given (a
+    /// resource changed again since it was read stays pending). Returns how many were removed.
+    async fn clear_pending(&self, changes: &[PendingChange]) -> Result<u64, StoreError>;
 }
 
 /// Sources and their bearer tokens.

@@ -47,6 +47,7 @@ macro_rules! text_enum {
 mod access;
 mod control;
 mod journal;
+mod pending;
 mod resources;
 mod runs;
 mod sync_record;
@@ -55,6 +56,7 @@ mod tokens;
 pub use access::*;
 pub use control::*;
 pub use journal::*;
+pub use pending::*;
 pub use resources::*;
 pub use runs::*;
 pub use sync_record::*;
