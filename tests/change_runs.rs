@@ -1,12 +1,13 @@
 //! Change runs follow the pending set (issue 16): SCIM writers hammer the bridge concurrently —
 //! on PostgreSQL through two replicas of one database, whose write transactions commit out of
-//! `seq` order — while change runs follow with a one-second debounce. With no full run after
-//! the start-up one, AWS ends up holding exactly what the database holds: no change is missed.
+//! `seq` order (one of the last wave's held open for seconds) — while change runs follow with a
+//! one-second debounce. With no full run after the start-up one, AWS ends up holding exactly
+//! what the database holds: no change is missed.
 
 use crate::on_both_backends;
 use crate::support::binary::{BinaryApp, IdpClient};
 use crate::support::moto::{Moto, SYNCING_ENV};
-use crate::support::{Backend, eventually, eventually_ok, group, patch_op, user};
+use crate::support::{Backend, eventually, eventually_ok, execute_sql, group, patch_op, user};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -58,6 +59,12 @@ async fn change_runs_follow_concurrent_writers_and_miss_nothing(b: Backend) {
     // run.
     let mut mine: Vec<Vec<String>> = vec![Vec::new(); WRITERS];
     for round in 0..ROUNDS {
+        if round == ROUNDS - 1 && b == Backend::Postgres {
+            // One write of the last wave takes its journal seq, then stays uncommitted for 4 s
+            // while the others commit later seqs and a change run starts: the commit order a
+            // cursor over the journal's head loses (no later write moves the head again).
+            slow_down_writes_of(&a.url, &mine[0][round - 1]).await;
+        }
         let wave = join_all(mine.iter().enumerate().map(|(w, own)| {
             let idp = &replicas[(w + round) % replicas.len()];
             let groups = &groups;
@@ -96,6 +103,19 @@ async fn change_runs_follow_concurrent_writers_and_miss_nothing(b: Backend) {
     }
     let change_runs = runs.iter().filter(|r| r.trigger.as_str() == "change").count();
     assert!(change_runs >= 2, "change runs followed the writers: {change_runs}");
+}
+
+/// Makes every write of resource `id` wait 4 s after its journal row (and seq) was taken,
+/// before it commits: a trigger on this test's database only.
+async fn slow_down_writes_of(url: &str, id: &str) {
+    let function = format!(
+        "CREATE FUNCTION test_slow_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF NEW.resource_id = '{id}' THEN PERFORM pg_sleep(4); END IF; RETURN NULL; END $$"
+    );
+    execute_sql(url, function).await;
+    let trigger = "CREATE TRIGGER zz_test_slow_write AFTER INSERT ON change_journal \
+                   FOR EACH ROW EXECUTE FUNCTION test_slow_write()";
+    execute_sql(url, trigger.to_owned()).await;
 }
 
 /// One writer's round: a new user (put in a group), the previous round's user renamed, and
