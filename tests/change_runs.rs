@@ -1,6 +1,6 @@
 //! Change runs follow the pending set (issue 16): SCIM writers hammer the bridge concurrently —
 //! on PostgreSQL through two replicas of one database, whose write transactions commit out of
-//! `seq` order (one of the last wave's held open for seconds) — while change runs follow with a
+//! `seq` order (one of the last wave's held open until a change run has come and gone) — while change runs follow with a
 //! one-second debounce. With no full run after the start-up one, AWS ends up holding exactly
 //! what the database holds: no change is missed.
 
@@ -60,9 +60,10 @@ async fn change_runs_follow_concurrent_writers_and_miss_nothing(b: Backend) {
     let mut mine: Vec<Vec<String>> = vec![Vec::new(); WRITERS];
     for round in 0..ROUNDS {
         if round == ROUNDS - 1 && b == Backend::Postgres {
-            // One write of the last wave takes its journal seq, then stays uncommitted for 4 s
-            // while the others commit later seqs and a change run starts: the commit order a
-            // cursor over the journal's head loses (no later write moves the head again).
+            // One write of the last wave takes its journal seq, then stays uncommitted for 8 s
+            // while the others commit later seqs and a change run covers them and ends: the
+            // commit order a cursor over the journal's head loses (no later write moves the
+            // head again).
             slow_down_writes_of(&a.url, &mine[0][round - 1]).await;
         }
         let wave = join_all(mine.iter().enumerate().map(|(w, own)| {
@@ -105,12 +106,12 @@ async fn change_runs_follow_concurrent_writers_and_miss_nothing(b: Backend) {
     assert!(change_runs >= 2, "change runs followed the writers: {change_runs}");
 }
 
-/// Makes every write of resource `id` wait 4 s after its journal row (and seq) was taken,
+/// Makes every write of resource `id` wait 8 s after its journal row (and seq) was taken,
 /// before it commits: a trigger on this test's database only.
 async fn slow_down_writes_of(url: &str, id: &str) {
     let function = format!(
         "CREATE FUNCTION test_slow_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-           IF NEW.resource_id = '{id}' THEN PERFORM pg_sleep(4); END IF; RETURN NULL; END $$"
+           IF NEW.resource_id = '{id}' THEN PERFORM pg_sleep(8); END IF; RETURN NULL; END $$"
     );
     execute_sql(url, function).await;
     let trigger = "CREATE TRIGGER zz_test_slow_write AFTER INSERT ON change_journal \
