@@ -1,8 +1,8 @@
 //! Change runs follow the pending set (issue 16): SCIM writers hammer the bridge concurrently —
 //! on PostgreSQL through two replicas of one database, whose write transactions commit out of
-//! `seq` order (one of the last wave's held open until a change run has come and gone) — while change runs follow with a
-//! one-second debounce. With no full run after the start-up one, AWS ends up holding exactly
-//! what the database holds: no change is missed.
+//! `seq` order (one of the last wave's held open until a change run has come and gone) — while
+//! change runs follow with a one-second debounce. With no full run after the start-up one, AWS
+//! ends up holding exactly what the database holds: no change is missed.
 
 use crate::on_both_backends;
 use crate::support::binary::{BinaryApp, IdpClient};

@@ -1,9 +1,9 @@
 //! The triggers of `scimbridge serve`: a full reconcile on `sync.schedule` (6-field cron, UTC)
 //! and at start-up, and a run `sync.debounce_seconds` after the SCIM side last changed (the
 //! pending set is not empty and stayed put: [`ChangeTrigger`]) that diffs against the bridge's
-//! own record and reads nothing from AWS. Runs go through the sync lease, so replicas never run at once;
-//! a replica that finds the lease taken tries again on its next tick. Runs an admin asks for
-//! (`POST /admin/v1/sync`) come through a [`SyncHandle`] and go through the same loop.
+//! own record and reads nothing from AWS. Runs go through the sync lease, so replicas never run
+//! at once; a replica that finds the lease taken tries again on its next tick. Runs an admin
+//! asks for (`POST /admin/v1/sync`) come through a [`SyncHandle`] and go through the same loop.
 
 use super::aws::AwsDirectory;
 use super::change_trigger::ChangeTrigger;

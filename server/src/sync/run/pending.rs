@@ -46,7 +46,7 @@ pub(super) async fn clear_covered(store: &dyn Store, report: &RunReport) {
         ),
         Err(e) => tracing::warn!(
             run_id = %report.run_id, error = %e,
-            "sync: cannot clear the pending changes this run covered; the next run covers them again"
+            "sync: cannot clear the pending changes this run covered; the next run covers them"
         ),
     }
 }
