@@ -11,6 +11,7 @@ mod admin;
 mod assignments;
 mod bad_input;
 mod bulk;
+mod change_runs;
 mod cli;
 mod concurrency;
 mod control;

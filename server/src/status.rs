@@ -23,7 +23,8 @@ pub fn run_json(r: &RunRecord) -> Value {
 }
 
 /// Sources with their resource counts, what the bridge manages in AWS, the change-journal rows
-/// not yet covered by a finished run, the last run, and the sync's health. `enabled`: whether
+/// not yet covered by a finished run and the resources not yet covered by a succeeded one, the
+/// last run, and the sync's health. `enabled`: whether
 /// this replica (or, for the CLI, its config) syncs by itself.
 pub async fn report(
     store: &dyn Store,
@@ -32,6 +33,7 @@ pub async fn report(
 ) -> Result<Value, StoreError> {
     let (sources, counts, last) =
         (store.list_sources().await?, store.sync_counts().await?, store.list_runs(1).await?);
+    let pending = store.pending_summary().await?;
     let sources: Vec<Value> = sources
         .iter()
         .map(|s| {
@@ -77,6 +79,7 @@ pub async fn report(
             "application_assignments": counts.aws_application_assignments,
         },
         "pending_journal_entries": counts.pending_journal_entries,
+        "pending_resources": pending.count,
         "last_run": last.first().map(run_json),
     }))
 }
@@ -174,6 +177,7 @@ pub fn text(report: &Value) -> Vec<String> {
         lines.push("last run:          none".to_owned());
     }
     lines.push(format!("pending changes:   {}", report["pending_journal_entries"]));
+    lines.push(format!("pending resources: {}", report["pending_resources"]));
     lines.push(format!("database:          {}", s(&report["database"])));
     let aws = &report["aws"];
     lines.push(format!(
@@ -226,6 +230,7 @@ mod tests {
             "sources": [{"name": "okta", "compat": "auto", "detected_compat": "okta", "users": 2, "groups": 1}],
             "aws": {"users": 2, "groups": 1, "memberships": 2, "account_assignments": 0, "application_assignments": 0},
             "pending_journal_entries": 0,
+            "pending_resources": 3,
             "last_run": null,
         });
         let lines = text(&report);
@@ -252,6 +257,7 @@ mod tests {
         assert_eq!(line("pending approvals:"), "pending approvals: none");
         assert_eq!(line("rules:"), "rules:             0123456789ab");
         assert_eq!(line("last run:"), "last run:          none");
+        assert_eq!(line("pending resources:"), "pending resources: 3");
         assert_eq!(
             line("sources:"),
             "sources:           okta (compat auto:okta): 2 users, 1 groups"

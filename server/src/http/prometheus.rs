@@ -31,6 +31,10 @@ pub async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
             metrics::gauge!("scimbridge_database_up").set(0.0);
         }
     }
+    match state.store.pending_summary().await {
+        Ok(p) => metrics::gauge!("scimbridge_sync_pending_resources").set(p.count as f64),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the pending changes"),
+    }
     // Also set by the scheduler when it sees a pause; read here too, so that every replica
     // (sync on or off) reports the database's pause.
     match state.store.sync_pause().await {

@@ -7,10 +7,10 @@ use super::CompatMode;
 use super::{
     AccessObject, AccessObjectKind, AccessState, AssignmentKey, AssignmentRecord, AuditEntry,
     AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Hold, HoldState, IdentityStoreRef, IfMatch,
-    JournalEntry, ListPage, ListQuery, Load, NewResource, NewToken, Patcher, PendingCreate,
-    PoolStats, Removals, RunRecord, ServingRules, Snapshot, Source, StoreError, StoredResource,
-    SyncCounts, SyncFailure, SyncHealthRecord, SyncPause, SyncState, Timestamp, TokenInfo,
-    TokenRecord, WriteCtx,
+    JournalEntry, ListPage, ListQuery, Load, NewResource, NewToken, Patcher, PendingChange,
+    PendingCreate, PendingSummary, PoolStats, Removals, RunRecord, ServingRules, Snapshot, Source,
+    StoreError, StoredResource, SyncCounts, SyncFailure, SyncHealthRecord, SyncPause, SyncState,
+    Timestamp, TokenInfo, TokenRecord, WriteCtx,
 };
 use crate::names::SourceName;
 use async_trait::async_trait;
@@ -23,6 +23,7 @@ pub trait Store:
     Admin
     + Resources
     + Journal
+    + Pending
     + Tokens
     + SyncRecord
     + AccessRecord
@@ -37,6 +38,7 @@ impl<T> Store for T where
     T: Admin
         + Resources
         + Journal
+        + Pending
         + Tokens
         + SyncRecord
         + AccessRecord
@@ -145,6 +147,24 @@ pub trait Journal: Send + Sync + 'static {
 
     /// The newest journal sequence number (0 when empty): a cheap "did anything change?".
     async fn journal_head(&self) -> Result<i64, StoreError>;
+}
+
+/// The pending set (`sync_pending`): the SCIM resources changed and not yet covered by a
+/// successful real sync run, what change runs are triggered by. Every journal row marks its
+/// resource in the journal row's transaction (a database trigger), with the row's seq as the
+/// mark; unlike a cursor over `seq`, nothing is skipped when PostgreSQL makes rows visible out of
+/// `seq` order.
+#[async_trait]
+pub trait Pending: Send + Sync + 'static {
+    /// At most `limit` pending resources, oldest mark first.
+    async fn pending_changes(&self, limit: i64) -> Result<Vec<PendingChange>, StoreError>;
+
+    /// How many resources are pending, the highest mark and the newest change's time.
+    async fn pending_summary(&self) -> Result<PendingSummary, StoreError>;
+
+    /// Compare-and-delete: removes each of `changes` whose mark is still the one given (a
+    /// resource changed again since it was read stays pending). Returns how many were removed.
+    async fn clear_pending(&self, changes: &[PendingChange]) -> Result<u64, StoreError>;
 }
 
 /// Sources and their bearer tokens.

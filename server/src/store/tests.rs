@@ -13,6 +13,8 @@ struct TestStore {
     _dir: Option<tempfile::TempDir>,
     /// The server's admin URL and the database's name.
     postgres: Option<(String, String)>,
+    /// The database's own URL.
+    url: String,
 }
 
 impl TestStore {
@@ -32,7 +34,7 @@ async fn stores() -> Vec<TestStore> {
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
     let store = connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
-    let mut out = vec![TestStore { store, _dir: Some(dir), postgres: None }];
+    let mut out = vec![TestStore { store, _dir: Some(dir), postgres: None, url }];
     if let Some(admin_url) =
         std::env::var("DATABASE_URL").ok().filter(|u| u.starts_with("postgres"))
     {
@@ -43,9 +45,10 @@ async fn stores() -> Vec<TestStore> {
         admin.close().await;
         let (prefix, _) = admin_url.rsplit_once('/').unwrap();
         let query = admin_url.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
-        let store = connect(&format!("{prefix}/{name}{query}"), 2).await.unwrap();
+        let url = format!("{prefix}/{name}{query}");
+        let store = connect(&url, 2).await.unwrap();
         store.migrate().await.unwrap();
-        out.push(TestStore { store, _dir: None, postgres: Some((admin_url, name)) });
+        out.push(TestStore { store, _dir: None, postgres: Some((admin_url, name)), url });
     }
     out
 }
@@ -486,4 +489,230 @@ async fn old_audit_rows_go_in_batches_but_never_the_newest() {
         assert!(left[0].seq > seqs[4], "{}: a seq is never handed out again", s.backend());
         t.drop_database().await;
     }
+}
+
+fn named(doc_name: &str) -> NewResource {
+    NewResource { doc: json!({"userName": doc_name}), members: None }
+}
+
+fn pending_of(kind: ResourceKind, id: &str, mark: i64) -> PendingChange {
+    PendingChange { kind, resource_id: id.parse().unwrap(), mark }
+}
+
+#[tokio::test]
+async fn every_write_marks_its_resource_pending_and_a_clear_removes_only_unchanged_marks() {
+    for t in stores().await {
+        let s = &*t.store;
+        let b = s.backend();
+        assert_eq!(s.pending_summary().await.unwrap(), PendingSummary::default(), "{b}");
+        let source = s.upsert_source(&source_name("idp"), None).await.unwrap();
+        let ctx = ctx(source.id);
+        let ada = s.create(&ctx, ResourceKind::User, &named("ada")).await.unwrap();
+        let refs = Some(vec![scim_schema::resource::MemberRef {
+            value: ada.id.clone(),
+            member_type: None,
+        }]);
+        let admins = NewResource { doc: json!({"displayName": "admins"}), members: refs };
+        let admins = s.create(&ctx, ResourceKind::Group, &admins).await.unwrap();
+        // Each mark is the seq of the resource's newest journal row, oldest first.
+        let journal = s.journal_since(0, 100).await.unwrap();
+        let first = s.pending_changes(100).await.unwrap();
+        assert_eq!(
+            first,
+            [
+                pending_of(ResourceKind::User, &ada.id, journal[0].seq),
+                pending_of(ResourceKind::Group, &admins.id, journal[1].seq)
+            ],
+            "{b}"
+        );
+        assert_eq!(s.pending_changes(1).await.unwrap(), first[..1], "{b}: oldest first");
+
+        // A second change to ada moves her mark (an upsert: still two pending).
+        let renamed = s
+            .replace(
+                &ctx,
+                ResourceKind::User,
+                &ada.id,
+                &named("ada2"),
+                &IfMatch::None,
+                Load::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(renamed.doc["userName"], "ada2");
+        let head = s.journal_head().await.unwrap();
+        let newest = s.journal_since(head - 1, 1).await.unwrap().remove(0);
+        let summary = s.pending_summary().await.unwrap();
+        assert_eq!(
+            summary,
+            PendingSummary { count: 2, newest_mark: head, newest_at: Some(newest.at) },
+            "{b}"
+        );
+        // A run that read the first state clears the group, whose mark it read, and leaves ada,
+        // changed since it read her.
+        assert_eq!(s.clear_pending(&first).await.unwrap(), 1, "{b}");
+        assert_eq!(
+            s.pending_changes(100).await.unwrap(),
+            [pending_of(ResourceKind::User, &ada.id, head)],
+            "{b}"
+        );
+
+        // Deleting ada marks her, and the group she was taken out of.
+        s.delete(&ctx, ResourceKind::User, &ada.id, &IfMatch::None).await.unwrap();
+        let head = s.journal_head().await.unwrap();
+        let read = s.pending_changes(100).await.unwrap();
+        assert_eq!(
+            read,
+            [
+                pending_of(ResourceKind::User, &ada.id, head - 1),
+                pending_of(ResourceKind::Group, &admins.id, head)
+            ],
+            "{b}"
+        );
+        // Clearing is idempotent, and clears nothing it was not given.
+        assert_eq!(s.clear_pending(&[]).await.unwrap(), 0);
+        assert_eq!(s.clear_pending(&read).await.unwrap(), 2, "{b}");
+        assert_eq!(s.clear_pending(&read).await.unwrap(), 0, "{b}");
+        assert_eq!(s.pending_summary().await.unwrap(), PendingSummary::default(), "{b}");
+        t.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn clearing_many_pending_resources_takes_every_chunk() {
+    for t in stores().await {
+        let s = &*t.store;
+        let source = s.upsert_source(&source_name("idp"), None).await.unwrap();
+        for i in 0..1203 {
+            s.create(&ctx(source.id), ResourceKind::User, &named(&format!("u{i}"))).await.unwrap();
+        }
+        let read = s.pending_changes(5000).await.unwrap();
+        assert_eq!(read.len(), 1203, "{}", s.backend());
+        assert!(read.windows(2).all(|w| w[0].mark < w[1].mark));
+        assert_eq!(s.clear_pending(&read).await.unwrap(), 1203, "{}", s.backend());
+        assert!(s.pending_summary().await.unwrap().is_empty());
+        t.drop_database().await;
+    }
+}
+
+/// The race a cursor over the journal's `seq` loses on PostgreSQL, reproduced with the real
+/// write path: write A takes its seq, then waits (a test trigger blocks it on an advisory lock)
+/// while write B takes a later seq and commits. A run reads what is pending (B only) and clears
+/// it; then A commits. A head cursor, now at B's seq, never sees A; the pending set still has
+/// it. Then a change made while a clear waits on its row keeps its resource pending.
+#[tokio::test]
+async fn a_write_committed_out_of_seq_order_stays_pending_where_a_head_cursor_skips_it() {
+    for t in stores().await {
+        if t.postgres.is_none() {
+            // SQLite has one writer at a time: its rows appear in seq order.
+            continue;
+        }
+        let s = t.store.clone();
+        let source = s.upsert_source(&source_name("idp"), None).await.unwrap();
+        let ctx = ctx(source.id);
+        let a = s.create(&ctx, ResourceKind::User, &named("a")).await.unwrap().id;
+        let b = s.create(&ctx, ResourceKind::User, &named("b")).await.unwrap().id;
+        s.clear_pending(&s.pending_changes(100).await.unwrap()).await.unwrap();
+
+        let pg = sqlx::PgPool::connect(&t.url).await.unwrap();
+        let hold = format!(
+            "CREATE FUNCTION test_hold() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               IF NEW.resource_id = '{a}' THEN PERFORM pg_advisory_xact_lock_shared(4242); END IF; \
+               RETURN NULL; END $$"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(hold)).execute(&pg).await.unwrap();
+        // Fired after change_journal_marks_pending (same event: name order).
+        let trigger = "CREATE TRIGGER zz_test_hold AFTER INSERT ON change_journal \
+                       FOR EACH ROW EXECUTE FUNCTION test_hold()";
+        sqlx::query(trigger).execute(&pg).await.unwrap();
+        let mut gate = pg.acquire().await.unwrap();
+        sqlx::query("SELECT pg_advisory_lock(4242)").execute(&mut *gate).await.unwrap();
+
+        // A: its journal row (and mark) taken, its commit held back.
+        let write_a = {
+            let (s, ctx, a) = (s.clone(), ctx.clone(), a.clone());
+            tokio::spawn(async move {
+                s.replace(
+                    &ctx,
+                    ResourceKind::User,
+                    &a,
+                    &named("a2"),
+                    &IfMatch::None,
+                    Load::default(),
+                )
+                .await
+            })
+        };
+        waiting(&pg, "locktype = 'advisory' AND NOT granted").await;
+        // B: a later seq, committed first.
+        s.replace(&ctx, ResourceKind::User, &b, &named("b2"), &IfMatch::None, Load::default())
+            .await
+            .unwrap();
+        // A run starts: it reads the pending set (what a head cursor would read: up to here).
+        let head = s.journal_head().await.unwrap();
+        let read = s.pending_changes(100).await.unwrap();
+        assert_eq!(read, [pending_of(ResourceKind::User, &b, head)]);
+        assert_eq!(s.clear_pending(&read).await.unwrap(), 1);
+        // A commits.
+        sqlx::query("SELECT pg_advisory_unlock(4242)").execute(&mut *gate).await.unwrap();
+        write_a.await.unwrap().unwrap();
+        let journal = s.journal_since(0, 100).await.unwrap();
+        let mark_a = journal.iter().filter(|e| e.resource_id == a).map(|e| e.seq).max().unwrap();
+        assert!(mark_a < head, "A's seq {mark_a} is below the head {head} the run saw");
+        // A head cursor at `head` has nothing more to read: A is lost to it.
+        assert!(s.journal_since(head, 100).await.unwrap().is_empty());
+        // The pending set still has A.
+        let read = s.pending_changes(100).await.unwrap();
+        assert_eq!(read, [pending_of(ResourceKind::User, &a, mark_a)]);
+
+        // A run read A; A changes again and waits to commit, holding its pending row; the
+        // run's clear waits on that row, then finds a new mark there and leaves it.
+        sqlx::query("SELECT pg_advisory_lock(4242)").execute(&mut *gate).await.unwrap();
+        let write_again = {
+            let (s, ctx, a) = (s.clone(), ctx.clone(), a.clone());
+            tokio::spawn(async move {
+                s.replace(
+                    &ctx,
+                    ResourceKind::User,
+                    &a,
+                    &named("a3"),
+                    &IfMatch::None,
+                    Load::default(),
+                )
+                .await
+            })
+        };
+        waiting(&pg, "locktype = 'advisory' AND NOT granted").await;
+        let clear = {
+            let (s, read) = (s.clone(), read.clone());
+            tokio::spawn(async move { s.clear_pending(&read).await })
+        };
+        waiting(&pg, "locktype = 'transactionid' AND NOT granted").await;
+        sqlx::query("SELECT pg_advisory_unlock(4242)").execute(&mut *gate).await.unwrap();
+        write_again.await.unwrap().unwrap();
+        assert_eq!(clear.await.unwrap().unwrap(), 0, "the changed row stays");
+        let again = s.journal_head().await.unwrap();
+        assert_eq!(
+            s.pending_changes(100).await.unwrap(),
+            [pending_of(ResourceKind::User, &a, again)]
+        );
+        drop(gate);
+        pg.close().await;
+        drop(s);
+        t.drop_database().await;
+    }
+}
+
+/// Waits until a lock matching `condition` (over `pg_locks`) is waited for.
+async fn waiting(pg: &sqlx::PgPool, condition: &str) {
+    let sql = format!("SELECT COUNT(*) FROM pg_locks WHERE {condition}");
+    for _ in 0..500 {
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).fetch_one(pg).await.unwrap();
+        if n > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("nothing waited for a lock where {condition}");
 }

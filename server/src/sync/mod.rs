@@ -7,6 +7,7 @@
 pub mod access;
 pub mod audit;
 pub mod aws;
+pub mod change_trigger;
 pub mod control;
 pub mod counts;
 pub mod engine;

@@ -1,11 +1,12 @@
 //! The triggers of `scimbridge serve`: a full reconcile on `sync.schedule` (6-field cron, UTC)
 //! and at start-up, and a run `sync.debounce_seconds` after the SCIM side last changed (the
-//! change journal's head moved and then stayed put) that diffs against the bridge's own record
-//! and reads nothing from AWS. Runs go through the sync lease, so replicas never run at once;
-//! a replica that finds the lease taken tries again on its next tick. Runs an admin asks for
-//! (`POST /admin/v1/sync`) come through a [`SyncHandle`] and go through the same loop.
+//! pending set is not empty and stayed put: [`ChangeTrigger`]) that diffs against the bridge's
+//! own record and reads nothing from AWS. Runs go through the sync lease, so replicas never run
+//! at once; a replica that finds the lease taken tries again on its next tick. Runs an admin
+//! asks for (`POST /admin/v1/sync`) come through a [`SyncHandle`] and go through the same loop.
 
 use super::aws::AwsDirectory;
+use super::change_trigger::ChangeTrigger;
 use super::engine::{self, RunOptions, SyncConfig, run_exclusive};
 use super::health;
 use crate::config::Settings;
@@ -153,10 +154,7 @@ async fn run_forever(
         debounce_seconds = settings.sync.debounce_seconds, "sync: scheduler started");
     let debounce = Duration::from_secs(settings.sync.debounce_seconds);
     let mut next_full = schedule.upcoming(Utc).next();
-    // The journal head the last successful run covered, and when the head last moved.
-    let mut synced_head = 0i64;
-    let mut seen_head = 0i64;
-    let mut moved_at = Instant::now();
+    let mut changes = ChangeTrigger::new(debounce, Instant::now());
     // A change-triggered run right away covers whatever happened while the server was down.
     let mut pending_startup = true;
     // After a failed run, changes wait this long before the next attempt (not every tick).
@@ -175,23 +173,19 @@ async fn run_forever(
                 continue;
             }
         }
-        let head = match store.journal_head().await {
-            Ok(h) => h,
+        match store.pending_summary().await {
+            Ok(pending) => changes.observe(pending, crate::store::now(), Instant::now()),
             Err(e) => {
-                tracing::warn!(error = %e, "sync: cannot read the change journal");
+                tracing::warn!(error = %e, "sync: cannot read the pending changes");
                 continue;
             }
-        };
-        if head != seen_head {
-            seen_head = head;
-            moved_at = Instant::now();
         }
         // While paused no run starts; what became due waits, and runs once sync is resumed.
         if pause.look(&*store).await {
             continue;
         }
         let due_full = next_full.is_some_and(|t| t <= Utc::now());
-        let due_change = head > synced_head && moved_at.elapsed() >= debounce;
+        let due_change = changes.due(Instant::now());
         if !(due_full || due_change || pending_startup) || Instant::now() < not_before {
             continue;
         }
@@ -199,11 +193,12 @@ async fn run_forever(
         // directory's size); the schedule and start-up re-read AWS and repair drift.
         let full = due_full || pending_startup;
         // Another replica (or an admin) may have done it already: N replicas must not make N
-        // full reconciles of each schedule, nor push the same changes twice.
+        // full reconciles of each schedule. (Changes another run covered are no longer
+        // pending, so they are not due here.)
         let since = if due_full { next_full.unwrap_or(started) } else { started };
-        match done_elsewhere(&*store, since).await {
-            Ok(done) => {
-                if full && done.full {
+        if full {
+            match full_run_done_since(&*store, since).await {
+                Ok(true) => {
                     tracing::info!(
                         "sync: a full run since {since} was made by another run; skipping"
                     );
@@ -211,16 +206,14 @@ async fn run_forever(
                     if due_full {
                         next_full = schedule.upcoming(Utc).next();
                     }
-                    synced_head = synced_head.max(done.head);
                     continue;
                 }
-                if !full && done.head >= head {
-                    synced_head = head;
-                    continue;
-                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "sync: cannot read the recorded runs"),
             }
-            Err(e) => tracing::warn!(error = %e, "sync: cannot read the recorded runs"),
         }
+        // What was pending when the run was decided on (it reads the set again itself).
+        let pending_before = changes.seen();
         let trigger = if due_full {
             Trigger::Schedule
         } else if pending_startup {
@@ -247,12 +240,12 @@ async fn run_forever(
             Ok(Some(report)) if report.status == "failed" => {
                 not_before = Instant::now() + RETRY_AFTER_FAILURE;
             }
-            Ok(Some(_)) => {
+            Ok(Some(report)) => {
                 pending_startup = false;
                 if due_full {
                     next_full = schedule.upcoming(Utc).next();
                 }
-                synced_head = head;
+                changes.ran(pending_before, report.status);
             }
             // Its own change lane pushes what is changing meanwhile: look again in a while,
             // not every tick (each look reads the recorded runs).
@@ -334,31 +327,20 @@ async fn record_health(store: &dyn Store, outcome: &anyhow::Result<Option<engine
     }
 }
 
-/// What finished runs (of any replica) cover.
-struct DoneElsewhere {
-    /// A real full run started at or after `since` finished.
-    full: bool,
-    /// The newest journal head a finished real run covered.
-    head: i64,
-}
-
-async fn done_elsewhere(
+/// Whether a real full run (of any replica, or an admin's) started at or after `since` has
+/// finished, succeeded or partial.
+async fn full_run_done_since(
     store: &dyn Store,
     since: crate::store::Timestamp,
-) -> Result<DoneElsewhere, crate::store::StoreError> {
+) -> Result<bool, crate::store::StoreError> {
     let runs = store.list_runs(10).await?;
-    let finished = runs.iter().filter(|r| {
+    Ok(runs.iter().any(|r| {
         !r.dry_run
             && r.finished_at.is_some()
             && ["succeeded", "partial"].contains(&r.status.as_str())
-    });
-    let mut done = DoneElsewhere { full: false, head: 0 };
-    for r in finished {
-        done.head = done.head.max(r.journal_head.unwrap_or(0));
-        let full = r.report.get("full").and_then(serde_json::Value::as_bool) == Some(true);
-        done.full |= full && r.started_at >= since;
-    }
-    Ok(done)
+            && r.report.get("full").and_then(serde_json::Value::as_bool) == Some(true)
+            && r.started_at >= since
+    }))
 }
 
 /// An admin's run: waits for the lease up to [`ADMIN_WAIT`]; a run that could not start is

@@ -50,6 +50,7 @@ macro_rules! text_enum {
 mod access;
 mod control;
 mod journal;
+mod pending;
 mod resources;
 mod runs;
 mod sync_record;
@@ -58,6 +59,7 @@ mod tokens;
 pub use access::*;
 pub use control::*;
 pub use journal::*;
+pub use pending::*;
 pub use resources::*;
 pub use runs::*;
 pub use sync_record::*;

@@ -13,6 +13,7 @@ mod control;
 mod journal;
 mod lease;
 mod members;
+mod pending;
 mod resource_sql;
 mod resources;
 mod retention;

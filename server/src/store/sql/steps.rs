@@ -354,6 +354,8 @@ impl<C: Tx> Steps<C> {
         Ok(())
     }
 
+    /// Appends the journal row. Its insert trigger (`0008_sync_pending.sql`) marks the
+    /// resource pending in this same transaction, for the next sync run to cover.
     pub async fn journal(&mut self, row: JournalRow<'_>) -> Result<(), StoreError> {
         let sql = "INSERT INTO change_journal (at, source_id, token_id, resource_type, resource_id, action, detail) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)";

@@ -3,7 +3,8 @@
 //! happens, so a run killed half-way leaves a record the next run continues from — and report.
 //!
 //! [`run`] records the run around [`orchestrate`], which runs its phases; [`lease`] runs it
-//! under the sync lease; [`lane`] follows the change journal while it lasts.
+//! under the sync lease; [`lane`] follows the change journal while it lasts; [`pending`] reads
+//! the pending set at the start and clears what a successful run covered.
 
 mod approvals;
 mod assignments;
@@ -13,6 +14,7 @@ mod lane;
 pub mod lease;
 pub mod options;
 mod orchestrate;
+pub mod pending;
 mod preview;
 pub mod record;
 pub mod report;
@@ -22,6 +24,7 @@ pub use super::counts::{ActionKind, Counts};
 pub use config::{SyncConfig, SyncTimings};
 pub use lease::run_exclusive;
 pub use options::{Progress, RunOptions};
+pub use pending::PendingRead;
 pub use record::{record_abandoned, record_requested};
 pub use report::RunReport;
 
@@ -45,7 +48,15 @@ pub async fn run(
     record::save(store, &report, started_at, false).await?;
     // The run's own calls (not, say, the instance discovery before it).
     let (calls_before, throttles_before) = (directory.calls(), directory.throttles());
-    let outcome = orchestrate::execute(store, directory, config, opts, &mut report).await;
+    // The pending set is read before anything of the SCIM side, so that whatever it names is
+    // in what the run then reads (or newer).
+    let outcome = match pending::read(store).await {
+        Ok(read) => {
+            report.pending = read;
+            orchestrate::execute(store, directory, config, opts, &mut report).await
+        }
+        Err(e) => Err(e),
+    };
     opts.progress().finish();
     report.aws_calls = directory
         .calls()
@@ -69,6 +80,8 @@ pub async fn run(
     {
         tracing::warn!(error = %e, "sync: cannot record the sync's health");
     }
+    // Before the run reads as finished: whoever sees it finished sees what it covered cleared.
+    pending::clear_covered(store, &report).await;
     record::save(store, &report, started_at, true).await?;
     record::record_metrics(&report, started_at);
     tracing::info!(

@@ -42,6 +42,9 @@ pub struct RunReport {
     /// The change-journal head the run's last plan covered (a real run that finished).
     #[serde(skip)]
     pub journal_head: Option<i64>,
+    /// The pending resources the run read at its start (cleared at its end if it succeeded).
+    #[serde(skip)]
+    pub pending: super::pending::PendingRead,
     /// The run failed because the setup is wrong (access denied, no identity store, KMS).
     #[serde(skip)]
     pub configuration_error: bool,
@@ -86,6 +89,7 @@ impl RunReport {
             applied_approvals: Vec::new(),
             rules_fingerprint: None,
             journal_head: None,
+            pending: Default::default(),
             configuration_error: false,
             unreachable: false,
             forced: opts.force && !opts.dry_run,

@@ -1,0 +1,87 @@
+//! The pending set (the [`Pending`] role, `migrations/*/0008_sync_pending.sql`). Rows are
+//! written by a trigger on `change_journal`, in the transaction of the write they record;
+//! here they are read, summarised and cleared.
+
+use super::{SqlStore, retry_transient};
+use crate::store::backend::{Access, Backend, Bind, RowExt, binds};
+use crate::store::roles::Pending;
+use crate::store::{PendingChange, PendingSummary, StoreError, kind_of};
+use async_trait::async_trait;
+
+const SELECT_PENDING: &str =
+    "SELECT resource_type, resource_id, mark FROM sync_pending ORDER BY mark LIMIT $1";
+const SUMMARY: &str = "SELECT COUNT(*) AS n, COALESCE(MAX(mark), 0) AS newest_mark, \
+     MAX(marked_at) AS newest_at FROM sync_pending";
+/// Rows cleared per statement (three parameters each: well below either database's limit).
+const CLEAR_CHUNK: usize = 500;
+
+fn change_of<R: RowExt>(row: &R) -> Result<PendingChange, StoreError> {
+    Ok(PendingChange {
+        kind: kind_of(&row.text("resource_type")?)?,
+        resource_id: row.uuid("resource_id")?,
+        mark: row.int("mark")?,
+    })
+}
+
+/// `DELETE … WHERE (resource_type, resource_id, mark) IN (VALUES ($1, $2, $3), …)` for `n`
+/// rows: the same text on both databases (row values), typed by the binds.
+fn clear_sql(n: usize) -> String {
+    let rows: Vec<String> =
+        (0..n).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+    format!(
+        "DELETE FROM sync_pending WHERE (resource_type, resource_id, mark) IN (VALUES {})",
+        rows.join(", ")
+    )
+}
+
+#[async_trait]
+impl<B: Backend> Pending for SqlStore<B> {
+    #[tracing::instrument(skip_all, fields(limit), level = "debug")]
+    async fn pending_changes(&self, limit: i64) -> Result<Vec<PendingChange>, StoreError> {
+        let rows = self.backend.fetch_all(Access::Read, SELECT_PENDING, binds![limit]).await?;
+        rows.iter().map(change_of).collect()
+    }
+
+    #[tracing::instrument(skip_all, level = "debug")]
+    async fn pending_summary(&self) -> Result<PendingSummary, StoreError> {
+        let row = self.backend.fetch_one(Access::Read, SUMMARY, Vec::new()).await?;
+        Ok(PendingSummary {
+            count: row.int("n")?,
+            newest_mark: row.int("newest_mark")?,
+            newest_at: row.opt_ts("newest_at")?,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(changes = changes.len()), level = "debug")]
+    async fn clear_pending(&self, changes: &[PendingChange]) -> Result<u64, StoreError> {
+        let mut cleared = 0;
+        for chunk in changes.chunks(CLEAR_CHUNK) {
+            let sql = clear_sql(chunk.len());
+            let binds: Vec<Bind> =
+                chunk.iter().flat_map(|c| binds![c.kind.name(), c.resource_id, c.mark]).collect();
+            // A write marking one of these rows and another row this statement already
+            // deleted can deadlock with it on PostgreSQL; one of the two is retried.
+            cleared += retry_transient(|| {
+                let binds = binds.clone();
+                let sql = sql.as_str();
+                async move { self.backend.execute(Access::Write, sql, binds).await }
+            })
+            .await?;
+        }
+        Ok(cleared)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clear_statement_has_three_parameters_per_row() {
+        assert_eq!(
+            clear_sql(2),
+            "DELETE FROM sync_pending WHERE (resource_type, resource_id, mark) IN \
+             (VALUES ($1, $2, $3), ($4, $5, $6))"
+        );
+    }
+}
