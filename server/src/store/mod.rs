@@ -83,4 +83,4 @@ pub async fn open(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

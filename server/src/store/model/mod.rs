@@ -49,6 +49,7 @@ mod control;
 mod journal;
 mod resources;
 mod runs;
+mod scope;
 mod sync_record;
 mod tokens;
 
@@ -57,6 +58,7 @@ pub use control::*;
 pub use journal::*;
 pub use resources::*;
 pub use runs::*;
+pub use scope::*;
 pub use sync_record::*;
 pub use tokens::*;
 

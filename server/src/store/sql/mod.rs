@@ -16,6 +16,7 @@ mod members;
 mod resource_sql;
 mod resources;
 mod runs;
+mod scope;
 mod steps;
 mod sync_record;
 mod tokens;

@@ -7,8 +7,11 @@
 
 mod approvals;
 mod assignments;
+mod changes;
 pub mod config;
 mod drift;
+#[cfg(test)]
+mod equivalence_tests;
 mod lane;
 pub mod lease;
 pub mod options;
@@ -16,6 +19,7 @@ mod orchestrate;
 mod preview;
 pub mod record;
 pub mod report;
+mod scoped;
 mod state;
 
 pub use super::counts::{ActionKind, Counts};
