@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod diff;
+mod memberships;
 mod outcome;
 pub mod plan;
 pub mod scope;

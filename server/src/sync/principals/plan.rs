@@ -12,6 +12,7 @@
 //! - nested SCIM groups are flattened: an AWS group gets every user reachable through it.
 
 pub use super::diff::diff;
+use super::memberships::plan_memberships;
 use super::scope::{self, PlanScope, Widen};
 use crate::config::OnDeactivate;
 use crate::mapping::aws_profile::{AwsAttributes, ENTERPRISE_EXTENSION, shape_group, shape_user};
@@ -20,11 +21,10 @@ use crate::names::fold;
 use crate::store::{AwsPrincipal, RecordTotals, Snapshot, SyncState};
 use crate::sync::counts::ActionKind;
 use crate::sync::target::AttributeChange;
-use scim_schema::resource::MemberType;
 use scim_schema::schema::ResourceKind;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 /// What the plan needs of the configuration.
@@ -175,10 +175,10 @@ impl Plan {
 }
 
 /// A synced principal: its AWS name and shape, and the source that pushed it.
-struct Desired {
-    name: String,
-    attrs: AwsAttributes,
-    source: String,
+pub(super) struct Desired {
+    pub(super) name: String,
+    pub(super) attrs: AwsAttributes,
+    pub(super) source: String,
 }
 
 /// What must change in AWS so that it matches `snapshot`, given the record `state`: the users
@@ -210,7 +210,7 @@ pub fn plan_scoped(
 
 /// What a plan may act on.
 #[derive(Clone, Copy)]
-enum Reach<'a> {
+pub(super) enum Reach<'a> {
     /// Everything: the snapshot and the record are the whole directory.
     Everything,
     /// A change run's scope: the snapshot and the record hold only it.
@@ -230,7 +230,7 @@ impl Reach<'_> {
 
     /// Whether the plan decides this membership: a scoped plan only those of a group planned
     /// whole or of a user planned whole.
-    fn has_pair(self, group: Uuid, user: Uuid) -> bool {
+    pub(super) fn has_pair(self, group: Uuid, user: Uuid) -> bool {
         match self {
             Reach::Everything => true,
             Reach::Scope(s) => s.whole_groups.contains(&group) || s.users.contains(&user),
@@ -270,7 +270,7 @@ fn plan_within(
 }
 
 /// The record of every managed principal, by kind and SCIM resource.
-type Recorded<'a> = HashMap<(ResourceKind, Uuid), &'a AwsPrincipal>;
+pub(super) type Recorded<'a> = HashMap<(ResourceKind, Uuid), &'a AwsPrincipal>;
 
 /// What the SCIM side says of the recorded principals while the desired ones are worked out.
 #[derive(Default)]
@@ -284,10 +284,10 @@ struct Standing {
 }
 
 /// The synced users and groups, by SCIM resource.
-struct Wanted {
-    users: BTreeMap<Uuid, Desired>,
-    groups: BTreeMap<Uuid, Desired>,
-    inactive: HashSet<Uuid>,
+pub(super) struct Wanted {
+    pub(super) users: BTreeMap<Uuid, Desired>,
+    pub(super) groups: BTreeMap<Uuid, Desired>,
+    pub(super) inactive: HashSet<Uuid>,
 }
 
 impl Plan {
@@ -494,60 +494,6 @@ fn plan_upserts(recorded: &Recorded, policy: &Policy, wanted: &Wanted, out: &mut
     out.actions.extend(creates);
 }
 
-/// Memberships: every synced, active user reachable from a synced group is added; a recorded
-/// one no longer wanted is removed, unless an end is deleted (that removes it) or not synced
-/// (a membership of a protected or unshapeable principal stays as it is).
-fn plan_memberships(
-    snapshot: &Snapshot,
-    state: &SyncState,
-    recorded: &Recorded,
-    wanted: &Wanted,
-    deleting: &HashSet<(ResourceKind, Uuid)>,
-    reach: Reach,
-    out: &mut Plan,
-) {
-    let mut want = desired_memberships(snapshot, &wanted.users, &wanted.groups, &wanted.inactive);
-    want.retain(|(g, u)| reach.has_pair(*g, *u));
-    let have: BTreeMap<(Uuid, Uuid), &str> = state
-        .memberships
-        .iter()
-        .filter(|m| reach.has_pair(m.group_id, m.user_id))
-        .map(|m| ((m.group_id, m.user_id), m.membership_id.as_str()))
-        .collect();
-    let name_of = |kind: ResourceKind, id: &Uuid| -> String {
-        let desired = if kind == ResourceKind::User { &wanted.users } else { &wanted.groups };
-        desired
-            .get(id)
-            .map(|d| d.name.clone())
-            .or_else(|| recorded.get(&(kind, *id)).map(|p| p.name.clone()))
-            .unwrap_or_else(|| id.to_string())
-    };
-    for (g, u) in &want {
-        if !have.contains_key(&(*g, *u)) {
-            out.actions.push(Action::AddMember {
-                group: name_of(ResourceKind::Group, g),
-                user: name_of(ResourceKind::User, u),
-                group_id: *g,
-                user_id: *u,
-            });
-        }
-    }
-    for ((g, u), membership_id) in &have {
-        let ends_deleted = deleting.contains(&(ResourceKind::Group, *g))
-            || deleting.contains(&(ResourceKind::User, *u));
-        let ends_synced = wanted.groups.contains_key(g) && wanted.users.contains_key(u);
-        if !want.contains(&(*g, *u)) && !ends_deleted && ends_synced {
-            out.actions.push(Action::RemoveMember {
-                group: name_of(ResourceKind::Group, g),
-                user: name_of(ResourceKind::User, u),
-                group_id: *g,
-                user_id: *u,
-                membership_id: (*membership_id).to_owned(),
-            });
-        }
-    }
-}
-
 fn skipped(principal: &str, message: &str) -> Skipped {
     Skipped { principal: principal.to_owned(), message: message.to_owned() }
 }
@@ -574,42 +520,6 @@ fn snapshot_has(s: &Snapshot, kind: ResourceKind, id: Uuid) -> bool {
     }
 }
 
-/// (group, user) for every synced group and every synced, active user reachable from it through
-/// nested groups (cycles are cut; AWS groups hold only users).
-fn desired_memberships(
-    snapshot: &Snapshot,
-    users: &BTreeMap<Uuid, Desired>,
-    groups: &BTreeMap<Uuid, Desired>,
-    inactive: &HashSet<Uuid>,
-) -> BTreeSet<(Uuid, Uuid)> {
-    let mut children: HashMap<Uuid, Vec<(Uuid, MemberType)>> = HashMap::new();
-    for (g, m, t) in &snapshot.members {
-        children.entry(*g).or_default().push((*m, *t));
-    }
-    let mut out = BTreeSet::new();
-    for group in groups.keys() {
-        let mut seen: HashSet<Uuid> = HashSet::from([*group]);
-        let mut stack = vec![*group];
-        while let Some(g) = stack.pop() {
-            for (member, t) in children.get(&g).map(Vec::as_slice).unwrap_or_default() {
-                match t {
-                    MemberType::User => {
-                        if users.contains_key(member) && !inactive.contains(member) {
-                            out.insert((*group, *member));
-                        }
-                    }
-                    MemberType::Group => {
-                        if seen.insert(*member) {
-                            stack.push(*member);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 /// The plan as the run report lists it.
 pub fn describe(actions: &[Action]) -> Vec<Value> {
     actions.iter().map(|a| serde_json::to_value(a).unwrap_or_else(|_| json!({}))).collect()
@@ -619,6 +529,8 @@ pub fn describe(actions: &[Action]) -> Vec<Value> {
 mod tests {
     use super::*;
     use crate::store::{AwsMembership, Ownership, SnapshotGroup, SnapshotUser};
+    use scim_schema::resource::MemberType;
+    use std::collections::BTreeSet;
 
     fn policy() -> Policy {
         Policy {
@@ -962,43 +874,5 @@ mod tests {
                 ("off@x", "deactivated (on_deactivate = delete)"),
             ]
         );
-    }
-
-    #[test]
-    fn memberships_of_unsynced_or_deleted_ends_are_not_removed() {
-        let desired = |name: &str| Desired {
-            name: name.into(),
-            attrs: AwsAttributes::new(),
-            source: "okta".into(),
-        };
-        // Synced: group 10, users 1 and 2. User 3 is protected (not wanted), user 4 deleted.
-        let wanted = Wanted {
-            users: BTreeMap::from([(id(1), desired("a@x")), (id(2), desired("b@x"))]),
-            groups: BTreeMap::from([(id(10), desired("G"))]),
-            inactive: HashSet::new(),
-        };
-        let snapshot =
-            Snapshot { members: vec![(id(10), id(1), MemberType::User)], ..Snapshot::default() };
-        let member = |u: u128| AwsMembership {
-            group_id: id(10),
-            user_id: id(u),
-            membership_id: format!("m-{u}"),
-        };
-        let state =
-            SyncState { principals: vec![], memberships: vec![member(2), member(3), member(4)] };
-        let deleting = HashSet::from([(ResourceKind::User, id(4))]);
-        let mut out = Plan::default();
-        plan_memberships(
-            &snapshot,
-            &state,
-            &HashMap::new(),
-            &wanted,
-            &deleting,
-            Reach::Everything,
-            &mut out,
-        );
-        // a is added; b, no longer a member, is removed; the protected and the deleted stay.
-        assert_eq!(kinds(&out), ["add_membership", "remove_membership"]);
-        assert!(matches!(&out.actions[1], Action::RemoveMember { user, .. } if user == "b@x"));
     }
 }
