@@ -37,6 +37,7 @@ on_both_backends!(
     a_broken_expression_is_a_configuration_error,
     a_filter_of_the_wrong_type_is_caught,
     changes_during_a_full_runs_reads_are_pushed_and_kept,
+    change_runs_plan_only_the_changes_and_leave_a_full_run_nothing,
 );
 
 /// `scimbridge sync --json [extra]` against the app's database and the emulator.
@@ -1041,4 +1042,74 @@ async fn a_text_dry_run_says_so_and_prints_its_plan_as_a_table(b: Backend) {
     );
     assert!(!stdout.contains("{\""), "no raw JSON in the text report: {stdout}");
     assert!(moto.users().await.is_empty(), "a dry run writes nothing");
+}
+
+/// Change runs (`scimbridge sync` without `--full`) plan only what changed since the last run
+/// (docs/sync.md, "What a change run reads"); after several, a full dry run finds nothing left
+/// to do: the scoped plans reached the state a full plan wants.
+async fn change_runs_plan_only_the_changes_and_leave_a_full_run_nothing(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let mut people = Vec::new();
+    for i in 0..6 {
+        people.push(app.create_user(&format!("p{i}@example.com")).await);
+    }
+    // p0, p1 ∈ Inner ∈ Outer ∋ p2; p3, p4 ∈ Big.
+    let inner = app.create_group("Inner", &[&people[0], &people[1]]).await;
+    let outer = app.create_group("Outer", &[&inner, &people[2]]).await;
+    let big = app.create_group("Big", &[&people[3], &people[4]]).await;
+    let (code, first) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(count(&first, "add_membership"), 7, "{first}");
+    let aws_groups = moto.groups().await;
+
+    // p5 joins Inner: Outer gets p5 through the nesting, and nothing else is touched.
+    let add =
+        |id: &str| patch_op(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]));
+    assert_eq!(
+        app.patch(&format!("/Groups/{inner}"), &add(&people[5])).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["counts"], json!({"add_membership": 2}), "{report}");
+    assert_eq!(
+        moto.members(&aws_groups["Outer"]).await,
+        ["p0@example.com", "p1@example.com", "p2@example.com", "p5@example.com"]
+    );
+
+    // A rename, a deactivation in Big, a delete, and Inner taken out of Outer.
+    rename(&app, &people[1], "p1.renamed@example.com").await;
+    let off = patch_op(json!([{"op": "replace", "value": {"active": false}}]));
+    assert_eq!(app.patch(&format!("/Users/{}", people[3]), &off).await.status, StatusCode::OK);
+    assert_eq!(app.delete(&format!("/Users/{}", people[4])).await.status, StatusCode::NO_CONTENT);
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(count(&report, "update_user"), 1, "{report}");
+    assert_eq!(count(&report, "delete_user"), 1, "{report}");
+    let unnest = patch_op(json!([
+        {"op": "remove", "path": format!("members[value eq \"{inner}\"]")}
+    ]));
+    assert_eq!(
+        app.patch(&format!("/Groups/{outer}"), &unnest).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let (code, report) = sync(&app, &moto, "", &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["counts"], json!({"remove_membership": 3}), "{report}");
+    assert_eq!(moto.members(&aws_groups["Outer"]).await, ["p2@example.com"]);
+    assert_eq!(
+        moto.members(&aws_groups["Inner"]).await,
+        ["p0@example.com", "p1.renamed@example.com", "p5@example.com"]
+    );
+    // p3 is off; p4 is deleted (moto, unlike AWS, lists a deleted user's membership by id).
+    let big_members = moto.members(&aws_groups["Big"]).await;
+    assert!(!big_members.iter().any(|m| m.ends_with("@example.com")), "{big_members:?}");
+    assert!(!moto.users().await.contains_key("p4@example.com"));
+    let _ = big;
+
+    // The safety net agrees: a full plan of everything finds nothing to do.
+    let (code, full) = sync(&app, &moto, "", &["--full", "--dry-run"]);
+    assert_eq!(code, 0, "{full}");
+    assert_eq!(full["counts"], json!({}), "{full}");
+    assert_eq!(full["plan"], json!([]), "{full}");
 }

@@ -114,18 +114,22 @@ pub fn shape_user(scim: &Value) -> Result<AwsUser, ShapeError> {
                 enterprise.insert((*attr).into(), json!(v));
             }
         }
-        manager_scim_id = ext
-            .get("manager")
-            .and_then(|m| m.get("value"))
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
+        manager_scim_id = manager_scim_id_of(scim).map(str::to_owned);
         if !enterprise.is_empty() {
             out.insert("extensions".into(), json!({ ENTERPRISE_EXTENSION: enterprise }));
         }
     }
     Ok(AwsUser { attributes: out, manager_scim_id })
+}
+
+/// The SCIM id of a SCIM user's enterprise `manager`, if it names one.
+pub fn manager_scim_id_of(scim: &Value) -> Option<&str> {
+    scim.get(SCIM_ENTERPRISE)
+        .and_then(|ext| ext.get("manager"))
+        .and_then(|m| m.get("value"))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 /// Shapes a SCIM group: the Identity Store keeps only `displayName` (and a description SCIM

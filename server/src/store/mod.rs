@@ -84,4 +84,4 @@ pub async fn open(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -8,9 +8,10 @@ use super::{
     AccessObject, AccessObjectKind, AccessState, AssignmentKey, AssignmentRecord, AuditEntry,
     AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Hold, HoldState, IdentityStoreRef, IfMatch,
     JournalEntry, ListPage, ListQuery, Load, NewResource, NewToken, Patcher, PendingChange,
-    PendingCreate, PendingSummary, PoolStats, Removals, RunRecord, ServingRules, Snapshot, Source,
-    StoreError, StoredResource, SyncCounts, SyncFailure, SyncHealthRecord, SyncPause, SyncState,
-    Timestamp, TokenInfo, TokenRecord, WriteCtx,
+    PendingCreate, PendingSummary, PoolStats, RecordTotals, Removals, RunRecord, ScopeRead,
+    ScopeSeeds, ServingRules, Snapshot, Source, StoreError, StoredResource, SyncCounts,
+    SyncFailure, SyncHealthRecord, SyncPause, SyncState, Timestamp, TokenInfo, TokenRecord,
+    WriteCtx,
 };
 use crate::names::SourceName;
 use async_trait::async_trait;
@@ -26,6 +27,7 @@ pub trait Store:
     + Pending
     + Tokens
     + SyncRecord
+    + ScopedRecord
     + AccessRecord
     + RunLog
     + Lease
@@ -41,6 +43,7 @@ impl<T> Store for T where
         + Pending
         + Tokens
         + SyncRecord
+        + ScopedRecord
         + AccessRecord
         + RunLog
         + Lease
@@ -218,6 +221,34 @@ pub trait SyncRecord: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Creates a process died in the middle of, oldest first.
     async fn pending_creates(&self) -> Result<Vec<PendingCreate>, StoreError>;
+}
+
+/// The sync record as a change run reads it: only the part of the directory its changes reach
+/// (see `docs/sync.md`), so that its cost follows the change, not the directory.
+#[async_trait]
+pub trait ScopedRecord: Send + Sync + 'static {
+    /// The scope grown from `seeds` (ancestors of the seed users and nesting groups, the
+    /// flattened membership of the whole groups), its documents, its record and the
+    /// memberships recorded for it, read in one consistent snapshot.
+    async fn scope(&self, seeds: &ScopeSeeds) -> Result<ScopeRead, StoreError>;
+    /// The recorded principals of these SCIM resources or with these AWS ids.
+    async fn recorded(
+        &self,
+        resource_ids: &[Uuid],
+        aws_ids: &[String],
+    ) -> Result<Vec<AwsPrincipal>, StoreError>;
+    /// How many principals and memberships are recorded in all, and for each of `groups`.
+    async fn record_totals(&self, groups: &[Uuid]) -> Result<RecordTotals, StoreError>;
+    /// Which of `ids` name a user or a group now.
+    async fn kinds_of(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, ResourceKind)>, StoreError>;
+    /// The users and groups with these names (folded, [`crate::names::fold`]) or group
+    /// externalIds: what access rules name.
+    async fn named(
+        &self,
+        user_names: &[String],
+        group_names: &[String],
+        group_external_ids: &[String],
+    ) -> Result<Vec<Uuid>, StoreError>;
 }
 
 /// Permission sets, applications and assignments (the access part of the sync record).

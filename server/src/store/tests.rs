@@ -8,8 +8,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 /// A migrated store and what removes its database when the test is done.
-struct TestStore {
-    store: Arc<dyn Store>,
+pub(crate) struct TestStore {
+    pub(crate) store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
     /// The server's admin URL and the database's name.
     postgres: Option<(String, String)>,
@@ -18,7 +18,7 @@ struct TestStore {
 }
 
 impl TestStore {
-    async fn drop_database(self) {
+    pub(crate) async fn drop_database(self) {
         let Some((admin_url, name)) = self.postgres else { return };
         drop(self.store);
         let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
@@ -29,7 +29,7 @@ impl TestStore {
 }
 
 /// A fresh store on SQLite and, with `DATABASE_URL=postgres://…`, on PostgreSQL.
-async fn stores() -> Vec<TestStore> {
+pub(crate) async fn stores() -> Vec<TestStore> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
     let store = connect(&url, 2).await.unwrap();
@@ -57,7 +57,7 @@ fn source_name(name: &str) -> crate::names::SourceName {
     crate::names::SourceName::parse(name).unwrap()
 }
 
-fn ctx(source_id: i64) -> WriteCtx {
+pub(crate) fn ctx(source_id: i64) -> WriteCtx {
     WriteCtx { source_id, token_id: None, adopt_from: Vec::new() }
 }
 

@@ -53,6 +53,7 @@ mod journal;
 mod pending;
 mod resources;
 mod runs;
+mod scope;
 mod sync_record;
 mod tokens;
 
@@ -62,6 +63,7 @@ pub use journal::*;
 pub use pending::*;
 pub use resources::*;
 pub use runs::*;
+pub use scope::*;
 pub use sync_record::*;
 pub use tokens::*;
 

@@ -18,6 +18,7 @@ mod resource_sql;
 mod resources;
 mod retention;
 mod runs;
+mod scope;
 mod steps;
 mod sync_record;
 mod tokens;

@@ -38,7 +38,7 @@ const REMOVE_PENDING_CREATE: &str =
 const SELECT_PENDING_CREATES: &str =
     "SELECT kind, resource_id, name FROM aws_pending_creates ORDER BY started_at";
 
-fn principal_of<R: RowExt>(r: &R) -> Result<AwsPrincipal, StoreError> {
+pub(super) fn principal_of<R: RowExt>(r: &R) -> Result<AwsPrincipal, StoreError> {
     Ok(AwsPrincipal {
         kind: kind_of(&r.text("kind")?)?,
         resource_id: r.uuid("resource_id")?,
@@ -49,7 +49,7 @@ fn principal_of<R: RowExt>(r: &R) -> Result<AwsPrincipal, StoreError> {
     })
 }
 
-fn membership_of<R: RowExt>(r: &R) -> Result<AwsMembership, StoreError> {
+pub(super) fn membership_of<R: RowExt>(r: &R) -> Result<AwsMembership, StoreError> {
     Ok(AwsMembership {
         group_id: r.uuid("group_id")?,
         user_id: r.uuid("user_id")?,

@@ -43,6 +43,8 @@ pub(crate) struct Apply<'a> {
     /// request may still land (a request AWS takes after its sender gave up), so a conflict on
     /// that name in this run is taken for that create, not for a principal made by hand.
     unresolved_creates: HashSet<(ResourceKind, Uuid, String)>,
+    /// The AWS ids of the principals this run created.
+    pub created: HashSet<String>,
     pub failures: Vec<Skipped>,
 }
 
@@ -64,6 +66,7 @@ impl<'a> Apply<'a> {
             principals: HashMap::new(),
             memberships: Vec::new(),
             unresolved_creates: HashSet::new(),
+            created: HashSet::new(),
             failures: Vec::new(),
         };
         apply.reset(state);
@@ -85,9 +88,14 @@ impl<'a> Apply<'a> {
         self.principals.get(&(kind, resource_id)).map(|p| p.name.clone()).unwrap_or_default()
     }
 
-    /// Whether this AWS principal is recorded for some SCIM resource.
-    fn is_managed(&self, kind: ResourceKind, aws_id: &str) -> bool {
-        self.principals.values().any(|p| p.kind == kind && p.aws_id == aws_id)
+    /// Whether this AWS principal is recorded for some SCIM resource. The store is asked when
+    /// the run's record does not have it: a change run holds the record of its scope only.
+    async fn is_managed(&self, kind: ResourceKind, aws_id: &str) -> Result<bool, Failure> {
+        if self.principals.values().any(|p| p.kind == kind && p.aws_id == aws_id) {
+            return Ok(true);
+        }
+        let found = self.store.recorded(&[], &[aws_id.to_owned()]).await?;
+        Ok(found.iter().any(|p| p.kind == kind))
     }
 
     /// Whether another managed principal is recorded under this name (AWS compares names
@@ -349,7 +357,7 @@ impl<'a> Apply<'a> {
                 if found.is_none() {
                     self.unresolved_creates.insert((p.kind, p.resource_id, p.name.clone()));
                 } else if let Some(aws_id) = found
-                    && !self.is_managed(p.kind, &aws_id)
+                    && !self.is_managed(p.kind, &aws_id).await.map_err(Failure::into_sync_error)?
                 {
                     tracing::warn!(name = %p.name, %aws_id, "recording a create an earlier run did not live to record");
                     let mut pushed = AwsAttributes::new();
@@ -396,6 +404,7 @@ impl<'a> Apply<'a> {
             Ok(aws_id) => {
                 self.record(kind, resource_id, &aws_id, name, attrs, Some(Ownership::Created))
                     .await?;
+                self.created.insert(aws_id.clone());
                 self.audit("create", kind, name, Some(&aws_id), None).await?;
                 Ok(Outcome::AsPlanned)
             }
@@ -410,7 +419,7 @@ impl<'a> Apply<'a> {
                     }));
                 };
                 if self.unresolved_creates.remove(&(kind, resource_id, name.to_owned()))
-                    && !self.is_managed(kind, &aws_id)
+                    && !self.is_managed(kind, &aws_id).await?
                 {
                     // The dead run's create landed after all: ours, as created, with every
                     // attribute of ours (it was sent with an older version).
@@ -419,6 +428,7 @@ impl<'a> Apply<'a> {
                     self.update(kind, &aws_id, &changes).await?;
                     self.record(kind, resource_id, &aws_id, name, attrs, Some(Ownership::Created))
                         .await?;
+                    self.created.insert(aws_id.clone());
                     self.audit(
                         "create",
                         kind,
@@ -456,7 +466,7 @@ impl<'a> Apply<'a> {
         // Never take over a principal recorded for another SCIM resource (say, the same
         // userName deleted and provisioned again at the IdP): overwriting it would give one AWS
         // identity two owners. The other resource's change frees it first.
-        if self.is_managed(kind, aws_id) {
+        if self.is_managed(kind, aws_id).await? {
             return Err(Failure::Aws(AwsError::Conflict {
                 operation: if kind == ResourceKind::User { "CreateUser" } else { "CreateGroup" },
                 message: format!(

@@ -12,18 +12,19 @@
 //! - nested SCIM groups are flattened: an AWS group gets every user reachable through it.
 
 pub use super::diff::diff;
+use super::memberships::plan_memberships;
+use super::scope::{self, PlanScope, Widen};
 use crate::config::OnDeactivate;
 use crate::mapping::aws_profile::{AwsAttributes, ENTERPRISE_EXTENSION, shape_group, shape_user};
 use crate::mapping::rules::{Rules, Selection};
 use crate::names::NameKey;
-use crate::store::{AwsPrincipal, Snapshot, SyncState};
+use crate::store::{AwsPrincipal, RecordTotals, Snapshot, SyncState};
 use crate::sync::counts::ActionKind;
 use crate::sync::target::AttributeChange;
-use scim_schema::resource::MemberType;
 use scim_schema::schema::ResourceKind;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 /// What the plan needs of the configuration.
@@ -174,40 +175,106 @@ impl Plan {
 }
 
 /// A synced principal: its AWS name and shape, and the source that pushed it.
-struct Desired {
-    name: String,
-    attrs: AwsAttributes,
-    source: String,
+pub(super) struct Desired {
+    pub(super) name: String,
+    pub(super) attrs: AwsAttributes,
+    pub(super) source: String,
 }
 
 /// What must change in AWS so that it matches `snapshot`, given the record `state`: the users
 /// and groups as they are to be, then deletes, updates and creates, then memberships.
 pub fn plan(snapshot: &Snapshot, state: &SyncState, policy: &Policy) -> Plan {
-    let mut out = Plan::before(state);
+    plan_within(snapshot, state, policy, Reach::Everything, Plan::before(state)).0
+}
+
+/// The plan of a change run: the same rules as [`plan`] over a scoped read (the documents and
+/// record of the scope only), acting only within `scope` — nothing outside it is deleted,
+/// removed or added — and weighed by the delete guard against the whole record (`totals`).
+/// Also what the scope turned out too narrow for ([`Widen`]): the caller reads more and plans
+/// again.
+pub fn plan_scoped(
+    snapshot: &Snapshot,
+    state: &SyncState,
+    policy: &Policy,
+    scope: &PlanScope,
+    totals: &RecordTotals,
+) -> (Plan, Widen) {
+    let before = Plan {
+        managed: totals.principals,
+        memberships: totals.memberships,
+        members_per_group: totals.members_per_group.clone(),
+        ..Plan::default()
+    };
+    plan_within(snapshot, state, policy, Reach::Scope(scope), before)
+}
+
+/// What a plan may act on.
+#[derive(Clone, Copy)]
+pub(super) enum Reach<'a> {
+    /// Everything: the snapshot and the record are the whole directory.
+    Everything,
+    /// A change run's scope: the snapshot and the record hold only it.
+    Scope(&'a PlanScope),
+}
+
+impl Reach<'_> {
+    /// Whether the plan may delete this recorded principal (its resource gone or no longer
+    /// wanted): a scoped plan only those the change set names (a principal merely read for
+    /// context, say a manager, is absent from a scoped snapshot without being gone).
+    fn may_delete(self, id: Uuid) -> bool {
+        match self {
+            Reach::Everything => true,
+            Reach::Scope(s) => s.deletable.contains(&id),
+        }
+    }
+
+    /// Whether the plan decides this membership: a scoped plan only those of a group planned
+    /// whole or of a user planned whole.
+    pub(super) fn has_pair(self, group: Uuid, user: Uuid) -> bool {
+        match self {
+            Reach::Everything => true,
+            Reach::Scope(s) => s.whole_groups.contains(&group) || s.users.contains(&user),
+        }
+    }
+}
+
+fn plan_within(
+    snapshot: &Snapshot,
+    state: &SyncState,
+    policy: &Policy,
+    reach: Reach,
+    mut out: Plan,
+) -> (Plan, Widen) {
     let recorded: Recorded =
         state.principals.iter().map(|p| ((p.kind, p.resource_id), p)).collect();
-    let mut scope = Scope::default();
-    let users = desired_users(snapshot, &recorded, policy, &mut scope, &mut out);
-    let groups = desired_groups(snapshot, &recorded, policy, &mut scope, &mut out);
-    let wanted = Wanted { users, groups, inactive: std::mem::take(&mut scope.inactive) };
-    let deleting: HashSet<(ResourceKind, Uuid)> = state
+    let mut standing = Standing::default();
+    let users = desired_users(snapshot, &recorded, policy, &mut standing, &mut out);
+    let groups = desired_groups(snapshot, &recorded, policy, &mut standing, &mut out);
+    let wanted = Wanted { users, groups, inactive: std::mem::take(&mut standing.inactive) };
+    let unwanted: Vec<(ResourceKind, Uuid)> = state
         .principals
         .iter()
         .map(|p| (p.kind, p.resource_id))
-        .filter(|k| !scope.keep.contains(k))
+        .filter(|k| !standing.keep.contains(k))
         .collect();
-    plan_deletes(snapshot, state, policy, &deleting, &scope.unselected, &mut out);
+    let deleting: HashSet<(ResourceKind, Uuid)> =
+        unwanted.iter().copied().filter(|(_, id)| reach.may_delete(*id)).collect();
+    plan_deletes(snapshot, state, policy, &deleting, &standing.unselected, &mut out);
     plan_upserts(&recorded, policy, &wanted, &mut out);
-    plan_memberships(snapshot, state, &recorded, &wanted, &deleting, &mut out);
-    out
+    plan_memberships(snapshot, state, &recorded, &wanted, &deleting, reach, &mut out);
+    let widen = match reach {
+        Reach::Everything => Widen::default(),
+        Reach::Scope(scope) => scope::widen(scope, snapshot, &out, &unwanted),
+    };
+    (out, widen)
 }
 
 /// The record of every managed principal, by kind and SCIM resource.
-type Recorded<'a> = HashMap<(ResourceKind, Uuid), &'a AwsPrincipal>;
+pub(super) type Recorded<'a> = HashMap<(ResourceKind, Uuid), &'a AwsPrincipal>;
 
 /// What the SCIM side says of the recorded principals while the desired ones are worked out.
 #[derive(Default)]
-struct Scope {
+struct Standing {
     /// Principals that stay (the others recorded are deleted).
     keep: HashSet<(ResourceKind, Uuid)>,
     /// Resources `[sync.filter]` does not select: not synced, and deleted if they were.
@@ -217,10 +284,10 @@ struct Scope {
 }
 
 /// The synced users and groups, by SCIM resource.
-struct Wanted {
-    users: BTreeMap<Uuid, Desired>,
-    groups: BTreeMap<Uuid, Desired>,
-    inactive: HashSet<Uuid>,
+pub(super) struct Wanted {
+    pub(super) users: BTreeMap<Uuid, Desired>,
+    pub(super) groups: BTreeMap<Uuid, Desired>,
+    pub(super) inactive: HashSet<Uuid>,
 }
 
 impl Plan {
@@ -241,44 +308,66 @@ impl Plan {
 
 const PROTECTED: &str = "protected: never adopted, changed or deleted";
 
+impl Standing {
+    /// The protection and `[sync.filter]` verdict on one SCIM resource (`key`), users and
+    /// groups alike: true when it goes on to be shaped. A protected one is skipped (kept:
+    /// never deleted for it); an unselected one is not kept (deleted if it was synced); one
+    /// the filter fails for is neither synced nor deleted — an expression error must never
+    /// remove anyone.
+    fn admit(
+        &mut self,
+        key: (ResourceKind, Uuid),
+        label: &str,
+        select: impl FnOnce() -> Selection,
+        recorded: &Recorded,
+        policy: &Policy,
+        out: &mut Plan,
+    ) -> bool {
+        self.keep.insert(key);
+        let recorded_name = recorded.get(&key).map(|p| p.name.as_str());
+        if policy.is_protected(key.0, label, recorded_name) {
+            out.skipped.push(skipped(label, PROTECTED));
+            return false;
+        }
+        match select() {
+            Selection::Selected => true,
+            Selection::NotSelected => {
+                self.keep.remove(&key);
+                self.unselected.insert(key.1);
+                false
+            }
+            Selection::Failed(e) => {
+                out.filter_failures.push(skipped(label, &e));
+                false
+            }
+        }
+    }
+}
+
 /// Users: shaped, unless protected or unshapeable (both skipped, never deleted).
 fn desired_users(
     snapshot: &Snapshot,
     recorded: &Recorded,
     policy: &Policy,
-    scope: &mut Scope,
+    standing: &mut Standing,
     out: &mut Plan,
 ) -> BTreeMap<Uuid, Desired> {
     let mut users = BTreeMap::new();
     for u in &snapshot.users {
         let label = u.doc.get("userName").and_then(Value::as_str).unwrap_or("?").to_owned();
-        scope.keep.insert((ResourceKind::User, u.id));
-        let recorded_name = recorded.get(&(ResourceKind::User, u.id)).map(|p| p.name.as_str());
-        if policy.is_protected(ResourceKind::User, &label, recorded_name) {
-            out.skipped.push(skipped(&label, PROTECTED));
+        let select = || policy.rules.select_user(&u.doc);
+        let key = (ResourceKind::User, u.id);
+        if !standing.admit(key, &label, select, recorded, policy, out) {
             continue;
-        }
-        match policy.rules.select_user(&u.doc) {
-            Selection::Selected => {}
-            Selection::NotSelected => {
-                scope.keep.remove(&(ResourceKind::User, u.id));
-                scope.unselected.insert(u.id);
-                continue;
-            }
-            // Neither synced nor deleted: an expression error must never remove anyone.
-            Selection::Failed(e) => {
-                out.filter_failures.push(skipped(&label, &e));
-                continue;
-            }
         }
         if !u.active {
             match policy.on_deactivate {
                 OnDeactivate::Delete => {
-                    scope.keep.remove(&(ResourceKind::User, u.id));
+                    standing.keep.remove(&(ResourceKind::User, u.id));
                     continue;
                 }
                 OnDeactivate::RemoveMemberships => {
-                    scope.inactive.insert(u.id);
+                    standing.inactive.insert(u.id);
                 }
                 OnDeactivate::Ignore => {}
             }
@@ -312,29 +401,16 @@ fn desired_groups(
     snapshot: &Snapshot,
     recorded: &Recorded,
     policy: &Policy,
-    scope: &mut Scope,
+    standing: &mut Standing,
     out: &mut Plan,
 ) -> BTreeMap<Uuid, Desired> {
     let mut groups = BTreeMap::new();
     for g in &snapshot.groups {
         let label = g.doc.get("displayName").and_then(Value::as_str).unwrap_or("?").to_owned();
-        scope.keep.insert((ResourceKind::Group, g.id));
-        let recorded_name = recorded.get(&(ResourceKind::Group, g.id)).map(|p| p.name.as_str());
-        if policy.is_protected(ResourceKind::Group, &label, recorded_name) {
-            out.skipped.push(skipped(&label, PROTECTED));
+        let select = || policy.rules.select_group(&g.doc);
+        let key = (ResourceKind::Group, g.id);
+        if !standing.admit(key, &label, select, recorded, policy, out) {
             continue;
-        }
-        match policy.rules.select_group(&g.doc) {
-            Selection::Selected => {}
-            Selection::NotSelected => {
-                scope.keep.remove(&(ResourceKind::Group, g.id));
-                scope.unselected.insert(g.id);
-                continue;
-            }
-            Selection::Failed(e) => {
-                out.filter_failures.push(skipped(&label, &e));
-                continue;
-            }
         }
         match shape_group(&g.doc) {
             Ok(attrs) => {
@@ -418,57 +494,6 @@ fn plan_upserts(recorded: &Recorded, policy: &Policy, wanted: &Wanted, out: &mut
     out.actions.extend(creates);
 }
 
-/// Memberships: every synced, active user reachable from a synced group is added; a recorded
-/// one no longer wanted is removed, unless an end is deleted (that removes it) or not synced
-/// (a membership of a protected or unshapeable principal stays as it is).
-fn plan_memberships(
-    snapshot: &Snapshot,
-    state: &SyncState,
-    recorded: &Recorded,
-    wanted: &Wanted,
-    deleting: &HashSet<(ResourceKind, Uuid)>,
-    out: &mut Plan,
-) {
-    let want = desired_memberships(snapshot, &wanted.users, &wanted.groups, &wanted.inactive);
-    let have: BTreeMap<(Uuid, Uuid), &str> = state
-        .memberships
-        .iter()
-        .map(|m| ((m.group_id, m.user_id), m.membership_id.as_str()))
-        .collect();
-    let name_of = |kind: ResourceKind, id: &Uuid| -> String {
-        let desired = if kind == ResourceKind::User { &wanted.users } else { &wanted.groups };
-        desired
-            .get(id)
-            .map(|d| d.name.clone())
-            .or_else(|| recorded.get(&(kind, *id)).map(|p| p.name.clone()))
-            .unwrap_or_else(|| id.to_string())
-    };
-    for (g, u) in &want {
-        if !have.contains_key(&(*g, *u)) {
-            out.actions.push(Action::AddMember {
-                group: name_of(ResourceKind::Group, g),
-                user: name_of(ResourceKind::User, u),
-                group_id: *g,
-                user_id: *u,
-            });
-        }
-    }
-    for ((g, u), membership_id) in &have {
-        let ends_deleted = deleting.contains(&(ResourceKind::Group, *g))
-            || deleting.contains(&(ResourceKind::User, *u));
-        let ends_synced = wanted.groups.contains_key(g) && wanted.users.contains_key(u);
-        if !want.contains(&(*g, *u)) && !ends_deleted && ends_synced {
-            out.actions.push(Action::RemoveMember {
-                group: name_of(ResourceKind::Group, g),
-                user: name_of(ResourceKind::User, u),
-                group_id: *g,
-                user_id: *u,
-                membership_id: (*membership_id).to_owned(),
-            });
-        }
-    }
-}
-
 fn skipped(principal: &str, message: &str) -> Skipped {
     Skipped { principal: principal.to_owned(), message: message.to_owned() }
 }
@@ -495,42 +520,6 @@ fn snapshot_has(s: &Snapshot, kind: ResourceKind, id: Uuid) -> bool {
     }
 }
 
-/// (group, user) for every synced group and every synced, active user reachable from it through
-/// nested groups (cycles are cut; AWS groups hold only users).
-fn desired_memberships(
-    snapshot: &Snapshot,
-    users: &BTreeMap<Uuid, Desired>,
-    groups: &BTreeMap<Uuid, Desired>,
-    inactive: &HashSet<Uuid>,
-) -> BTreeSet<(Uuid, Uuid)> {
-    let mut children: HashMap<Uuid, Vec<(Uuid, MemberType)>> = HashMap::new();
-    for (g, m, t) in &snapshot.members {
-        children.entry(*g).or_default().push((*m, *t));
-    }
-    let mut out = BTreeSet::new();
-    for group in groups.keys() {
-        let mut seen: HashSet<Uuid> = HashSet::from([*group]);
-        let mut stack = vec![*group];
-        while let Some(g) = stack.pop() {
-            for (member, t) in children.get(&g).map(Vec::as_slice).unwrap_or_default() {
-                match t {
-                    MemberType::User => {
-                        if users.contains_key(member) && !inactive.contains(member) {
-                            out.insert((*group, *member));
-                        }
-                    }
-                    MemberType::Group => {
-                        if seen.insert(*member) {
-                            stack.push(*member);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 /// The plan as the run report lists it.
 pub fn describe(actions: &[Action]) -> Vec<Value> {
     actions.iter().map(|a| serde_json::to_value(a).unwrap_or_else(|_| json!({}))).collect()
@@ -540,6 +529,8 @@ pub fn describe(actions: &[Action]) -> Vec<Value> {
 mod tests {
     use super::*;
     use crate::store::{AwsMembership, Ownership, SnapshotGroup, SnapshotUser};
+    use scim_schema::resource::MemberType;
+    use std::collections::BTreeSet;
 
     fn policy() -> Policy {
         Policy {
@@ -832,15 +823,15 @@ mod tests {
         };
         let mut pol = policy();
         pol.protected_groups = HashSet::from([NameKey::of("admins")]);
-        let (mut scope, mut out) = (Scope::default(), Plan::default());
-        let groups = desired_groups(&snapshot, &HashMap::new(), &pol, &mut scope, &mut out);
+        let (mut standing, mut out) = (Standing::default(), Plan::default());
+        let groups = desired_groups(&snapshot, &HashMap::new(), &pol, &mut standing, &mut out);
         // G is wanted; Admins is protected and the blank name unshapeable: both skipped, and
         // all three are kept (never deleted for it).
         assert_eq!(groups.keys().copied().collect::<Vec<_>>(), [id(10)]);
         assert_eq!(out.skipped.len(), 2, "{:?}", out.skipped);
         assert_eq!(out.skipped[0].message, PROTECTED);
-        assert_eq!(scope.keep.len(), 3);
-        assert!(scope.unselected.is_empty() && scope.inactive.is_empty());
+        assert_eq!(standing.keep.len(), 3);
+        assert!(standing.unselected.is_empty() && standing.inactive.is_empty());
     }
 
     #[test]
@@ -883,35 +874,5 @@ mod tests {
                 ("off@x", "deactivated (on_deactivate = delete)"),
             ]
         );
-    }
-
-    #[test]
-    fn memberships_of_unsynced_or_deleted_ends_are_not_removed() {
-        let desired = |name: &str| Desired {
-            name: name.into(),
-            attrs: AwsAttributes::new(),
-            source: "okta".into(),
-        };
-        // Synced: group 10, users 1 and 2. User 3 is protected (not wanted), user 4 deleted.
-        let wanted = Wanted {
-            users: BTreeMap::from([(id(1), desired("a@x")), (id(2), desired("b@x"))]),
-            groups: BTreeMap::from([(id(10), desired("G"))]),
-            inactive: HashSet::new(),
-        };
-        let snapshot =
-            Snapshot { members: vec![(id(10), id(1), MemberType::User)], ..Snapshot::default() };
-        let member = |u: u128| AwsMembership {
-            group_id: id(10),
-            user_id: id(u),
-            membership_id: format!("m-{u}"),
-        };
-        let state =
-            SyncState { principals: vec![], memberships: vec![member(2), member(3), member(4)] };
-        let deleting = HashSet::from([(ResourceKind::User, id(4))]);
-        let mut out = Plan::default();
-        plan_memberships(&snapshot, &state, &HashMap::new(), &wanted, &deleting, &mut out);
-        // a is added; b, no longer a member, is removed; the protected and the deleted stay.
-        assert_eq!(kinds(&out), ["add_membership", "remove_membership"]);
-        assert!(matches!(&out.actions[1], Action::RemoveMember { user, .. } if user == "b@x"));
     }
 }

@@ -8,8 +8,11 @@
 
 mod approvals;
 mod assignments;
+mod changes;
 pub mod config;
 mod drift;
+#[cfg(test)]
+mod equivalence_tests;
 mod lane;
 pub mod lease;
 pub mod options;
@@ -18,6 +21,7 @@ pub mod pending;
 mod preview;
 pub mod record;
 pub mod report;
+mod scoped;
 mod state;
 
 pub use super::counts::{ActionKind, Counts};

@@ -8,8 +8,9 @@ use super::lane::prioritise;
 use super::options::RunOptions;
 use super::preview;
 use super::report::{RunReport, created_any, planned_counts};
+use super::scoped::access_context;
 use super::state::Run;
-use crate::store::{Ownership, RunStatus, Store};
+use crate::store::{RunStatus, Store};
 use crate::sync::access::apply::{self as access_apply, AccessRun};
 use crate::sync::access::plan::{self as access_plan, AccessPlan};
 use crate::sync::counts;
@@ -45,9 +46,6 @@ pub(super) async fn execute(
         phases.run.report_held(report);
         return Ok(());
     }
-    // Principals in AWS before this run's creates (a created one has no assignment yet).
-    let existed_before: HashSet<String> =
-        phases.run.state.principals.iter().map(|p| p.aws_id.clone()).collect();
     let Some(mut left) = phases.apply(plan, access_plan.as_ref(), report).await? else {
         return Ok(());
     };
@@ -55,7 +53,7 @@ pub(super) async fn execute(
     // updates, so an IdP change it happens to see is left for the next run.
     let covered = phases.run.lane.covered;
     phases.close(&mut left).await?;
-    phases.access(&existed_before, &mut left, report).await?;
+    phases.access(&mut left, report).await?;
     phases.finish(left, covered, report).await
 }
 
@@ -98,13 +96,20 @@ impl<'a> Phases<'a> {
         opts: &'a RunOptions,
         report: &RunReport,
     ) -> Result<Phases<'a>, SyncError> {
-        let run = Run::start(store, directory, config, opts, report.run_id).await?;
+        let mut run = Run::start(store, directory, config, opts, report.run_id).await?;
         let access =
             AccessRun::load(store, directory.sso(), report.run_id, opts.dry_run, opts.stop.clone())
                 .await?;
         let access_active = access_apply::configured(&config.permission_sets, &config.assignments)
             || !access.state.assignments.is_empty();
         let sources = store.list_sources().await?.into_iter().map(|s| s.name.into()).collect();
+        if run.scoped && access_active {
+            // A scoped plan reads what the access plan needs too, so that the assignments are
+            // planned as against the whole directory.
+            let assigned: Vec<String> =
+                access.state.assignments.iter().map(|a| a.key.principal_id.clone()).collect();
+            run.context = access_context(store, &config.assignments, &assigned).await?;
+        }
         Ok(Phases { store, config, opts, run, access, access_active, sources })
     }
 
@@ -254,25 +259,15 @@ impl<'a> Phases<'a> {
 
     /// Access: permission sets first (assignments need their ARNs), then the assignments,
     /// planned against the principals as AWS now has them.
-    async fn access(
-        &mut self,
-        existed_before: &HashSet<String>,
-        left: &mut Left,
-        report: &mut RunReport,
-    ) -> Result<(), SyncError> {
+    async fn access(&mut self, left: &mut Left, report: &mut RunReport) -> Result<(), SyncError> {
         if !self.access_active {
             return Ok(());
         }
         let config = self.config;
         self.access.sync_permission_sets(&config.permission_sets, self.opts.full).await?;
-        let state = self.store.sync_state().await?;
-        self.access.created_principals = state
-            .principals
-            .iter()
-            .filter(|p| p.ownership == Ownership::Created)
-            .filter(|p| !existed_before.contains(&p.aws_id))
-            .map(|p| p.aws_id.clone())
-            .collect();
+        let state = self.run.record_now().await?;
+        // A principal this run created has no assignment yet: none is looked up for it.
+        self.access.created_principals = self.run.apply.created.clone();
         let after = principals_after(&state, None);
         let mut access_plan =
             plan_access(config, &self.access, &self.run.snapshot, &after, &self.sources);

@@ -13,6 +13,7 @@ use crate::sync::guard;
 use crate::sync::hold::{self, Held};
 use crate::sync::plan::{self, Plan, Policy};
 use crate::sync::principals::apply::Apply;
+use crate::sync::principals::scope::Scope;
 use crate::sync::target::Directory;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -31,8 +32,17 @@ pub(super) struct Run<'a> {
     pub apply: Apply<'a>,
     /// The record as the current plan saw it.
     pub state: SyncState,
-    /// The SCIM side as the current plan saw it.
+    /// The SCIM side as the current plan saw it (a scoped plan's: only its scope).
     pub snapshot: Snapshot,
+    /// A change run: each plan reads and plans only what changed since the last covered
+    /// point ([`super::scoped`]), unless that is unknown.
+    pub scoped: bool,
+    /// The scope of the current plan; None: it planned everything.
+    pub scope: Option<Scope>,
+    /// Principals every scoped plan reads besides the changed ones (what the access plan
+    /// needs: see [`super::scoped::access_context`]).
+    pub context: Vec<Uuid>,
+    pub rules_fingerprint: String,
     pub stop: Option<Arc<AtomicBool>>,
     /// What the runs of the guard's window deleted and removed before this one.
     pub window: Removals,
@@ -58,7 +68,12 @@ impl<'a> Run<'a> {
     ) -> Result<Run<'a>, SyncError> {
         let settings = &config.sync;
         let head = store.journal_head().await?;
-        let state = store.sync_state().await?;
+        let holding = settings.approve_destructive;
+        // Held actions are judged against every plan's whole set (a hold is superseded by a
+        // plan that holds another set), so a run that may hold plans everything.
+        let scoped = !opts.full && !opts.dry_run && !holding;
+        // A scoped run reads the record of its scope with each plan, not the whole record.
+        let state = if scoped { SyncState::default() } else { store.sync_state().await? };
         let window_start = chrono::Duration::from_std(settings.guard_window())
             .ok()
             .and_then(|d| crate::store::now().checked_sub_signed(d))
@@ -98,9 +113,13 @@ impl<'a> Run<'a> {
             apply: Apply::new(store, directory, run_id, &state),
             state,
             snapshot: Snapshot::default(),
+            scoped,
+            scope: None,
+            context: Vec::new(),
+            rules_fingerprint: config.rules_fingerprint.clone(),
             stop: opts.stop.clone(),
             window,
-            holding: settings.approve_destructive,
+            holding,
             approved,
             approved_runs,
             held: Vec::new(),
@@ -124,21 +143,34 @@ impl<'a> Run<'a> {
     }
 
     /// A plan from the SCIM side and the record as they are now, and the SCIM resources changed
-    /// since the previous plan. A dry run keeps its in-memory record (its drift repair is not
-    /// written).
+    /// since the previous plan. A change run plans only what changed ([`super::scoped`]). A
+    /// dry run keeps its in-memory record (its drift repair is not written).
     pub async fn replan(&mut self) -> Result<(Plan, HashSet<Uuid>), SyncError> {
         let head = self.store.journal_head().await?;
-        let snapshot = self.store.snapshot().await?;
+        let mut plan = match self.plan_changes(head).await? {
+            Some(scoped) => {
+                self.state = scoped.state;
+                self.snapshot = scoped.snapshot;
+                self.scope = Some(scoped.scope);
+                scoped.plan
+            }
+            None => {
+                let snapshot = self.store.snapshot().await?;
+                if !self.dry_run {
+                    self.state = self.store.sync_state().await?;
+                }
+                self.snapshot = snapshot;
+                self.scope = None;
+                plan::plan(&self.snapshot, &self.state, &self.policy)
+            }
+        };
         if !self.dry_run {
-            self.state = self.store.sync_state().await?;
             self.apply.reset(&self.state);
         }
         let changed = self.lane.take(self.store, head).await?;
-        let mut plan = plan::plan(&snapshot, &self.state, &self.policy);
         if self.holding {
             self.held = hold::split(&mut plan, &self.approved);
         }
-        self.snapshot = snapshot;
         Ok((plan, changed))
     }
 

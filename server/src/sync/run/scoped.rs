@@ -1,0 +1,141 @@
+//! A change run's plan: it reads and plans only the scope its changes reach (see
+//! `docs/sync.md`), widening it where the plan finds it too narrow, and falls back to planning
+//! everything when its changes are unknown or too many.
+
+use super::changes::changes_since_covered;
+use super::state::Run;
+use crate::mapping::aws_profile::manager_scim_id_of;
+use crate::names::fold;
+use crate::store::{Snapshot, Store, SyncState};
+use crate::sync::access::rules::{AssignmentSettings, Subject};
+use crate::sync::error::SyncError;
+use crate::sync::plan::{self, Action, Plan};
+use crate::sync::principals::scope::Scope;
+use std::collections::{BTreeSet, HashSet};
+use uuid::Uuid;
+
+/// A scope widened this many times and still too narrow is given up for a plan of everything.
+const MAX_WIDENINGS: usize = 3;
+
+/// A scoped plan and what it was made from.
+pub(super) struct ScopedPlan {
+    pub plan: Plan,
+    pub snapshot: Snapshot,
+    pub state: SyncState,
+    pub scope: Scope,
+}
+
+impl Run<'_> {
+    /// The plan of the changes up to the journal head `head`, over a scoped read; None when
+    /// this run plans everything (a full or dry run, held actions, or changes unknown or too
+    /// many).
+    pub(super) async fn plan_changes(
+        &mut self,
+        head: i64,
+    ) -> Result<Option<ScopedPlan>, SyncError> {
+        if !self.scoped {
+            return Ok(None);
+        }
+        let fingerprint = self.rules_fingerprint.as_str();
+        let Some(changes) = changes_since_covered(self.store, fingerprint, head).await? else {
+            tracing::info!(
+                "sync: the changes since the last run are not known; planning everything"
+            );
+            return Ok(None);
+        };
+        let mut scope = Scope::of(&changes, self.context.iter().copied());
+        for _ in 0..MAX_WIDENINGS {
+            let (snapshot, state, whole_groups) = read(self.store, &scope).await?;
+            let totals = self.store.record_totals(&[]).await?;
+            let plan_scope = scope.plan_scope(&whole_groups);
+            let (mut plan, widen) =
+                plan::plan_scoped(&snapshot, &state, &self.policy, &plan_scope, &totals);
+            if scope.widen(&widen) {
+                continue;
+            }
+            // The guard weighs a group's removals against all of its recorded members.
+            let emptied: BTreeSet<Uuid> = plan
+                .actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::RemoveMember { group_id, .. } => Some(*group_id),
+                    _ => None,
+                })
+                .collect();
+            if !emptied.is_empty() {
+                let emptied: Vec<Uuid> = emptied.into_iter().collect();
+                plan.members_per_group =
+                    self.store.record_totals(&emptied).await?.members_per_group;
+            }
+            tracing::info!(
+                changed = changes.len(),
+                users = snapshot.users.len(),
+                groups = snapshot.groups.len(),
+                actions = plan.actions.len(),
+                "sync: planned the changes since the last run"
+            );
+            return Ok(Some(ScopedPlan { plan, snapshot, state, scope }));
+        }
+        tracing::info!("sync: the changes reach too far to plan them apart; planning everything");
+        Ok(None)
+    }
+
+    /// The record of the latest plan's scope as the store has it now (the whole record when
+    /// the plan was not scoped).
+    pub(super) async fn record_now(&self) -> Result<SyncState, SyncError> {
+        match &self.scope {
+            Some(scope) => Ok(read(self.store, scope).await?.1),
+            None => Ok(self.store.sync_state().await?),
+        }
+    }
+}
+
+/// The scope's documents and record, with the record of each manager its users name (the plan
+/// sends the manager's AWS id).
+async fn read(
+    store: &dyn Store,
+    scope: &Scope,
+) -> Result<(Snapshot, SyncState, BTreeSet<Uuid>), SyncError> {
+    let read = store.scope(&scope.seeds).await?;
+    let mut state = read.state;
+    let have: HashSet<Uuid> = state.principals.iter().map(|p| p.resource_id).collect();
+    let managers: BTreeSet<Uuid> = read
+        .snapshot
+        .users
+        .iter()
+        .filter_map(|u| manager_scim_id_of(&u.doc).and_then(|m| m.parse().ok()))
+        .filter(|m| !have.contains(m))
+        .collect();
+    if !managers.is_empty() {
+        let managers: Vec<Uuid> = managers.into_iter().collect();
+        state.principals.extend(store.recorded(&managers, &[]).await?);
+    }
+    Ok((read.snapshot, state, read.whole_groups))
+}
+
+/// The principals an access plan needs besides the changed ones, so that it is the plan of
+/// the whole directory: those the rules name, and those of the assignments recorded.
+pub(super) async fn access_context(
+    store: &dyn Store,
+    rules: &AssignmentSettings,
+    assigned: &[String],
+) -> Result<Vec<Uuid>, SyncError> {
+    let (mut users, mut groups, mut external_ids) = (Vec::new(), Vec::new(), Vec::new());
+    let subjects = rules
+        .account
+        .iter()
+        .map(|r| r.subject())
+        .chain(rules.application.iter().map(|r| r.subject()));
+    for subject in subjects {
+        match subject {
+            Subject::User(name) => users.push(fold(&name)),
+            Subject::Group(name) => groups.push(fold(&name)),
+            Subject::GroupExternalId(id) => external_ids.push(id),
+        }
+    }
+    let mut ids = store.named(&users, &groups, &external_ids).await?;
+    ids.extend(store.recorded(&[], assigned).await?.into_iter().map(|p| p.resource_id));
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
