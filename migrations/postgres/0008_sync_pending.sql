@@ -10,12 +10,16 @@
 -- run ran, whatever its seq, stays pending for the next run.
 --
 -- mark: the seq of the resource's newest journal row (a second change to a resource bumps it);
+-- first_mark: the seq of the resource's oldest journal row since it became pending (a change run
+-- reads the resource's journal rows from there, to know what kind of change it was: a
+-- membership change of a group, or a change of its nesting);
 -- marked_at: that row's time (the scheduler's debounce counts from the newest one).
 CREATE TABLE sync_pending (
     resource_type TEXT NOT NULL CHECK (resource_type IN ('User', 'Group')),
     resource_id   UUID NOT NULL,
     source_id     BIGINT NOT NULL,
     mark          BIGINT NOT NULL,
+    first_mark    BIGINT NOT NULL,
     marked_at     TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (resource_type, resource_id)
 );
@@ -26,10 +30,12 @@ CREATE TABLE sync_pending (
 -- its parents reach).
 CREATE FUNCTION sync_pending_mark() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO sync_pending (resource_type, resource_id, source_id, mark, marked_at)
-    VALUES (NEW.resource_type, NEW.resource_id, NEW.source_id, NEW.seq, NEW.at)
+    INSERT INTO sync_pending (resource_type, resource_id, source_id, mark, first_mark, marked_at)
+    VALUES (NEW.resource_type, NEW.resource_id, NEW.source_id, NEW.seq, NEW.seq, NEW.at)
     ON CONFLICT (resource_type, resource_id) DO UPDATE
-        SET source_id = EXCLUDED.source_id, mark = EXCLUDED.mark, marked_at = EXCLUDED.marked_at;
+        SET source_id = EXCLUDED.source_id, mark = EXCLUDED.mark,
+            first_mark = LEAST(sync_pending.first_mark, EXCLUDED.first_mark),
+            marked_at = EXCLUDED.marked_at;
     RETURN NULL;
 END
 $$;
@@ -41,8 +47,12 @@ CREATE TRIGGER change_journal_marks_pending AFTER INSERT ON change_journal
 -- too, so that a change run right after the upgrade (`scimbridge sync`) misses nothing. (The
 -- serving scheduler's start-up run is a full run anyway, and covers what a head cursor may have
 -- skipped before.)
-INSERT INTO sync_pending (resource_type, resource_id, source_id, mark, marked_at)
-SELECT j.resource_type, j.resource_id, j.source_id, j.seq, j.at
+INSERT INTO sync_pending (resource_type, resource_id, source_id, mark, first_mark, marked_at)
+SELECT j.resource_type, j.resource_id, j.source_id, j.seq,
+       (SELECT MIN(f.seq) FROM change_journal f
+        WHERE f.resource_type = j.resource_type AND f.resource_id = j.resource_id
+          AND f.seq > (SELECT COALESCE(MAX(journal_head), 0) FROM sync_runs)),
+       j.at
 FROM change_journal j
 WHERE j.seq > (SELECT COALESCE(MAX(journal_head), 0) FROM sync_runs)
   AND j.seq = (SELECT MAX(k.seq) FROM change_journal k

@@ -8,8 +8,8 @@ use super::{
     AccessObject, AccessObjectKind, AccessState, AssignmentKey, AssignmentRecord, AuditEntry,
     AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Hold, HoldState, IdentityStoreRef, IfMatch,
     JournalEntry, ListPage, ListQuery, Load, NewResource, NewToken, Patcher, PendingChange,
-    PendingCreate, PendingSummary, PoolStats, RecordTotals, Removals, RunRecord, ScopeRead,
-    ScopeSeeds, ServingRules, Snapshot, Source, StoreError, StoredResource, SyncCounts,
+    PendingCreate, PendingHistory, PendingSummary, PoolStats, RecordTotals, Removals, RunRecord,
+    ScopeRead, ScopeSeeds, ServingRules, Snapshot, Source, StoreError, StoredResource, SyncCounts,
     SyncFailure, SyncHealthRecord, SyncPause, SyncState, Timestamp, TokenInfo, TokenRecord,
     WriteCtx,
 };
@@ -168,6 +168,11 @@ pub trait Pending: Send + Sync + 'static {
     /// Compare-and-delete: removes each of `changes` whose mark is still the one given (a
     /// resource changed again since it was read stays pending). Returns how many were removed.
     async fn clear_pending(&self, changes: &[PendingChange]) -> Result<u64, StoreError>;
+
+    /// What kind of change each pending resource had: its journal rows from the oldest since
+    /// it became pending (`first_mark`), at most `limit` rows, oldest first; and the resources
+    /// whose oldest such row is gone (pruned), whose change is not known.
+    async fn pending_history(&self, limit: i64) -> Result<PendingHistory, StoreError>;
 }
 
 /// Sources and their bearer tokens.

@@ -319,10 +319,15 @@ async fn the_journal_is_pruned_only_up_to_what_a_finished_run_covered_and_never_
         s.save_run(&run_at(TimeDelta::zero(), RunStatus::Failed, None)).await.unwrap();
         assert_eq!(s.prune_journal(later, 100).await.unwrap(), 0);
 
-        // A run covered the fourth row: rows up to it go once old enough, in batches.
+        // A run covered the fourth row: rows up to it go once old enough, in batches, and
+        // once the run cleared what it covered from the pending set (a change run reads the
+        // rows of a pending resource to know what kind of change it was).
         s.save_run(&run_at(TimeDelta::hours(1), RunStatus::Succeeded, Some(seqs[3])))
             .await
             .unwrap();
+        assert_eq!(s.prune_journal(later, 100).await.unwrap(), 0, "still pending");
+        let pending = s.pending_changes(100).await.unwrap();
+        assert_eq!(s.clear_pending(&pending[..4]).await.unwrap(), 4);
         assert_eq!(s.prune_journal(before_writes, 100).await.unwrap(), 0, "too young");
         assert_eq!(s.prune_journal(later, 2).await.unwrap(), 2);
         assert_eq!(s.prune_journal(later, 2).await.unwrap(), 2);
@@ -331,7 +336,8 @@ async fn the_journal_is_pruned_only_up_to_what_a_finished_run_covered_and_never_
         assert_eq!(left, seqs[4..], "what no run covered stays, however old");
 
         // A newer run covered everything: all goes but the newest row, the head.
-        s.save_run(&run_at(TimeDelta::zero(), RunStatus::Partial, Some(seqs[5]))).await.unwrap();
+        s.save_run(&run_at(TimeDelta::zero(), RunStatus::Succeeded, Some(seqs[5]))).await.unwrap();
+        assert_eq!(s.clear_pending(&pending[4..]).await.unwrap(), 2);
         assert_eq!(s.prune_journal(later, 100).await.unwrap(), 1);
         assert_eq!(remaining().await, 1);
         assert_eq!(s.journal_head().await.unwrap(), seqs[5], "the head never moves back");
@@ -715,4 +721,35 @@ async fn waiting(pg: &sqlx::PgPool, condition: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("nothing waited for a lock where {condition}");
+}
+
+#[tokio::test]
+async fn a_pending_resource_s_history_runs_from_its_first_uncovered_change() {
+    for t in stores().await {
+        let s = &*t.store;
+        let source = s.upsert_source(&source_name("idp"), None).await.unwrap();
+        let old = s.create(&ctx(source.id), ResourceKind::User, &named("old")).await.unwrap();
+        // A run covered `old`: it is no longer pending, and its rows are no one's history.
+        let covered = s.pending_changes(10).await.unwrap();
+        assert_eq!(s.clear_pending(&covered).await.unwrap(), 1);
+        assert!(s.pending_history(100).await.unwrap().rows.is_empty(), "{}", s.backend());
+
+        // Two changes to one resource: both rows, oldest first, though the mark moved on.
+        let ada = s.create(&ctx(source.id), ResourceKind::User, &named("ada")).await.unwrap();
+        s.delete(&ctx(source.id), ResourceKind::User, &ada.id, &IfMatch::None).await.unwrap();
+        let history = s.pending_history(100).await.unwrap();
+        let actions: Vec<_> =
+            history.rows.iter().map(|r| (r.resource_id.clone(), r.action)).collect();
+        assert_eq!(
+            actions,
+            [(ada.id.clone(), JournalAction::Create), (ada.id.clone(), JournalAction::Delete)],
+            "{}",
+            s.backend()
+        );
+        assert!(history.unexplained.is_empty());
+        assert!(history.rows.iter().all(|r| r.resource_id != old.id));
+        // At most `limit` rows.
+        assert_eq!(s.pending_history(1).await.unwrap().rows.len(), 1);
+        t.drop_database().await;
+    }
 }

@@ -31,3 +31,14 @@ impl PendingSummary {
         self.count == 0
     }
 }
+
+/// The journal rows of the pending resources since each became pending
+/// ([`crate::store::Pending::pending_history`]).
+#[derive(Debug, Clone, Default)]
+pub struct PendingHistory {
+    /// Oldest first.
+    pub rows: Vec<super::JournalEntry>,
+    /// Pending resources whose oldest journal row since they became pending is gone: what
+    /// changed is not known (a change run plans them whole).
+    pub unexplained: Vec<(ResourceKind, uuid::Uuid)>,
+}

@@ -7,7 +7,7 @@ use crate::store::roles::Journal;
 use crate::store::{JournalAction, JournalEntry, StoreError, kind_of};
 use async_trait::async_trait;
 
-fn entry_of<R: RowExt>(row: &R) -> Result<JournalEntry, StoreError> {
+pub(super) fn entry_of<R: RowExt>(row: &R) -> Result<JournalEntry, StoreError> {
     Ok(JournalEntry {
         seq: row.int("seq")?,
         at: row.ts("at")?,

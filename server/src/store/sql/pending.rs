@@ -2,16 +2,26 @@
 //! written by a trigger on `change_journal`, in the transaction of the write they record;
 //! here they are read, summarised and cleared.
 
+use super::journal::entry_of;
 use super::{SqlStore, retry_transient};
 use crate::store::backend::{Access, Backend, Bind, RowExt, binds};
 use crate::store::roles::Pending;
-use crate::store::{PendingChange, PendingSummary, StoreError, kind_of};
+use crate::store::{PendingChange, PendingHistory, PendingSummary, StoreError, kind_of};
 use async_trait::async_trait;
 
 const SELECT_PENDING: &str =
     "SELECT resource_type, resource_id, mark FROM sync_pending ORDER BY mark LIMIT $1";
 const SUMMARY: &str = "SELECT COUNT(*) AS n, COALESCE(MAX(mark), 0) AS newest_mark, \
      MAX(marked_at) AS newest_at FROM sync_pending";
+/// The journal rows of the pending resources from each one's `first_mark` (the journal's
+/// resource index finds them).
+const HISTORY: &str = "SELECT j.seq, j.at, j.source_id, j.token_id, j.resource_type, j.resource_id, \
+     j.action, j.detail FROM sync_pending p JOIN change_journal j \
+     ON j.resource_type = p.resource_type AND j.resource_id = p.resource_id AND j.seq >= p.first_mark \
+     ORDER BY j.seq LIMIT $1";
+/// Pending resources whose oldest row since they became pending is no longer in the journal.
+const UNEXPLAINED: &str = "SELECT p.resource_type, p.resource_id FROM sync_pending p \
+     WHERE NOT EXISTS (SELECT 1 FROM change_journal j WHERE j.seq = p.first_mark)";
 /// Rows cleared per statement (three parameters each: well below either database's limit).
 const CLEAR_CHUNK: usize = 500;
 
@@ -69,6 +79,18 @@ impl<B: Backend> Pending for SqlStore<B> {
             .await?;
         }
         Ok(cleared)
+    }
+
+    #[tracing::instrument(skip_all, fields(limit), level = "debug")]
+    async fn pending_history(&self, limit: i64) -> Result<PendingHistory, StoreError> {
+        let rows = self.backend.fetch_all(Access::Read, HISTORY, binds![limit]).await?;
+        let rows = rows.iter().map(entry_of).collect::<Result<_, _>>()?;
+        let gone = self.backend.fetch_all(Access::Read, UNEXPLAINED, Vec::new()).await?;
+        let unexplained = gone
+            .iter()
+            .map(|r| Ok((kind_of(&r.text("resource_type")?)?, r.uuid("resource_id")?)))
+            .collect::<Result<_, StoreError>>()?;
+        Ok(PendingHistory { rows, unexplained })
     }
 }
 

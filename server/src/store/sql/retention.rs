@@ -14,12 +14,15 @@ const LAST_FINISHED_REAL: &str = "SELECT id FROM sync_runs WHERE dry_run = $3 \
      AND finished_at IS NOT NULL AND status IN ('succeeded', 'partial')";
 
 /// `$1` before, `$2` limit, `$3` false. The covered head is that of the newest run that
-/// recorded one (only finished real runs do); with none, nothing is covered.
+/// recorded one (only finished real runs do); with none, nothing is covered. The rows of a
+/// resource still pending (from its `first_mark`) stay: a change run reads them to know what
+/// kind of change it was.
 const PRUNE_JOURNAL: &str = "DELETE FROM change_journal WHERE seq IN ( \
      SELECT seq FROM change_journal WHERE at < $1 \
      AND seq <= COALESCE((SELECT journal_head FROM sync_runs WHERE journal_head IS NOT NULL \
         AND dry_run = $3 ORDER BY started_at DESC, id DESC LIMIT 1), 0) \
      AND seq < (SELECT MAX(seq) FROM change_journal) \
+     AND seq < COALESCE((SELECT MIN(first_mark) FROM sync_pending), seq + 1) \
      ORDER BY seq LIMIT $2)";
 
 /// `$1` before, `$2` limit.

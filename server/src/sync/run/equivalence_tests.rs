@@ -2,7 +2,7 @@
 //! through the real store (SQLite, and PostgreSQL when `DATABASE_URL` names one), change runs
 //! push them to the in-memory AWS, and a full run at the end must find nothing to do.
 
-use super::changes::changes_since_covered;
+use super::changes::pending_changes;
 use super::{RunOptions, RunReport, SyncConfig, run};
 use crate::config::{OnDeactivate, Settings};
 use crate::store::tests::{ctx, stores};
@@ -197,9 +197,7 @@ async fn scenario(s: &dyn Store, seed: u64) {
         for _ in 0..rng.below(6) + 1 {
             idp.change(s, &mut rng).await;
         }
-        let head = s.journal_head().await.expect("head");
-        let scoped =
-            changes_since_covered(s, &config.rules_fingerprint, head).await.expect("changes");
+        let scoped = pending_changes(s, &config.rules_fingerprint).await.expect("changes");
         assert!(scoped.is_some(), "seed {seed}: round {round} would not be a scoped change run");
         sync(s, &aws, &config, false).await;
     }

@@ -96,7 +96,9 @@ impl<'a> Phases<'a> {
         opts: &'a RunOptions,
         report: &RunReport,
     ) -> Result<Phases<'a>, SyncError> {
-        let mut run = Run::start(store, directory, config, opts, report.run_id).await?;
+        let mut run =
+            Run::start(store, directory, config, opts, report.run_id, report.pending.complete)
+                .await?;
         let access =
             AccessRun::load(store, directory.sso(), report.run_id, opts.dry_run, opts.stop.clone())
                 .await?;

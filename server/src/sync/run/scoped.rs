@@ -2,7 +2,7 @@
 //! `docs/sync.md`), widening it where the plan finds it too narrow, and falls back to planning
 //! everything when its changes are unknown or too many.
 
-use super::changes::changes_since_covered;
+use super::changes::pending_changes;
 use super::state::Run;
 use crate::mapping::aws_profile::manager_scim_id_of;
 use crate::names::fold;
@@ -26,18 +26,14 @@ pub(super) struct ScopedPlan {
 }
 
 impl Run<'_> {
-    /// The plan of the changes up to the journal head `head`, over a scoped read; None when
-    /// this run plans everything (a full or dry run, held actions, or changes unknown or too
-    /// many).
-    pub(super) async fn plan_changes(
-        &mut self,
-        head: i64,
-    ) -> Result<Option<ScopedPlan>, SyncError> {
+    /// The plan of the pending changes, over a scoped read; None when this run plans
+    /// everything (a full or dry run, held actions, or changes unknown or too many).
+    pub(super) async fn plan_changes(&mut self) -> Result<Option<ScopedPlan>, SyncError> {
         if !self.scoped {
             return Ok(None);
         }
         let fingerprint = self.rules_fingerprint.as_str();
-        let Some(changes) = changes_since_covered(self.store, fingerprint, head).await? else {
+        let Some(changes) = pending_changes(self.store, fingerprint).await? else {
             tracing::info!(
                 "sync: the changes since the last run are not known; planning everything"
             );

@@ -65,13 +65,15 @@ impl<'a> Run<'a> {
         config: &'a SyncConfig,
         opts: &RunOptions,
         run_id: Uuid,
+        pending_complete: bool,
     ) -> Result<Run<'a>, SyncError> {
         let settings = &config.sync;
         let head = store.journal_head().await?;
         let holding = settings.approve_destructive;
         // Held actions are judged against every plan's whole set (a hold is superseded by a
-        // plan that holds another set), so a run that may hold plans everything.
-        let scoped = !opts.full && !opts.dry_run && !holding;
+        // plan that holds another set), so a run that may hold plans everything; so does a run
+        // that could not read the whole pending set (what it did not read is not known).
+        let scoped = !opts.full && !opts.dry_run && !holding && pending_complete;
         // A scoped run reads the record of its scope with each plan, not the whole record.
         let state = if scoped { SyncState::default() } else { store.sync_state().await? };
         let window_start = chrono::Duration::from_std(settings.guard_window())
@@ -147,7 +149,7 @@ impl<'a> Run<'a> {
     /// dry run keeps its in-memory record (its drift repair is not written).
     pub async fn replan(&mut self) -> Result<(Plan, HashSet<Uuid>), SyncError> {
         let head = self.store.journal_head().await?;
-        let mut plan = match self.plan_changes(head).await? {
+        let mut plan = match self.plan_changes().await? {
             Some(scoped) => {
                 self.state = scoped.state;
                 self.snapshot = scoped.snapshot;
