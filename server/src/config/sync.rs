@@ -47,7 +47,8 @@ pub struct SyncSettings {
     pub lease_seconds: u64,
     /// Advanced: how often a running run looks at the change journal (50 to 60000).
     pub journal_poll_milliseconds: u64,
-    /// Advanced: how often `serve`'s scheduler looks at the change journal (50 to 60000).
+    /// Advanced: how often `serve`'s scheduler looks for pending changes and due runs (50 to
+    /// 60000).
     pub scheduler_tick_milliseconds: u64,
 }
 

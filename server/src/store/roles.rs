@@ -19,25 +19,19 @@ use scim_schema::schema::ResourceKind;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// Every role: what the composition root builds and hands around as `Arc<dyn Store>`.
-pub trait Store:
-    Admin
-    + Resources
-    + Journal
-    + Pending
-    + Tokens
-    + SyncRecord
-    + ScopedRecord
-    + AccessRecord
-    + RunLog
-    + Lease
-    + Control
-    + Retention
-{
+/// `Store` is every role: the trait and its blanket impl are made from one list, so a role
+/// added to one is in the other.
+macro_rules! store_of_roles {
+    ($first:ident $(+ $role:ident)*) => {
+        /// Every role: what the composition root builds and hands around as `Arc<dyn Store>`.
+        pub trait Store: $first $(+ $role)* {}
+
+        impl<T> Store for T where T: $first $(+ $role)* {}
+    };
 }
 
-impl<T> Store for T where
-    T: Admin
+store_of_roles!(
+    Admin
         + Resources
         + Journal
         + Pending
@@ -49,8 +43,7 @@ impl<T> Store for T where
         + Lease
         + Control
         + Retention
-{
-}
+);
 
 /// The database itself: which one, its pools, its migrations.
 #[async_trait]

@@ -497,6 +497,19 @@ async fn old_audit_rows_go_in_batches_but_never_the_newest() {
     }
 }
 
+/// Renames the user `id` in a task of its own (a write that a test holds back from committing).
+fn rename_in_background(
+    s: &Arc<dyn Store>,
+    ctx: &WriteCtx,
+    id: &str,
+    name: &str,
+) -> tokio::task::JoinHandle<Result<StoredResource, StoreError>> {
+    let (s, ctx, id, doc) = (s.clone(), ctx.clone(), id.to_owned(), named(name));
+    tokio::spawn(async move {
+        s.replace(&ctx, ResourceKind::User, &id, &doc, &IfMatch::None, Load::default()).await
+    })
+}
+
 fn named(doc_name: &str) -> NewResource {
     NewResource { doc: json!({"userName": doc_name}), members: None }
 }
@@ -635,20 +648,7 @@ async fn a_write_committed_out_of_seq_order_stays_pending_where_a_head_cursor_sk
         sqlx::query("SELECT pg_advisory_lock(4242)").execute(&mut *gate).await.unwrap();
 
         // A: its journal row (and mark) taken, its commit held back.
-        let write_a = {
-            let (s, ctx, a) = (s.clone(), ctx.clone(), a.clone());
-            tokio::spawn(async move {
-                s.replace(
-                    &ctx,
-                    ResourceKind::User,
-                    &a,
-                    &named("a2"),
-                    &IfMatch::None,
-                    Load::default(),
-                )
-                .await
-            })
-        };
+        let write_a = rename_in_background(&s, &ctx, &a, "a2");
         waiting(&pg, "locktype = 'advisory' AND NOT granted").await;
         // B: a later seq, committed first.
         s.replace(&ctx, ResourceKind::User, &b, &named("b2"), &IfMatch::None, Load::default())
@@ -667,27 +667,16 @@ async fn a_write_committed_out_of_seq_order_stays_pending_where_a_head_cursor_sk
         assert!(mark_a < head, "A's seq {mark_a} is below the head {head} the run saw");
         // A head cursor at `head` has nothing more to read: A is lost to it.
         assert!(s.journal_since(head, 100).await.unwrap().is_empty());
-        // The pending set still has A.
+        // The pending set still has A, and A's late row is what a change run reads of it.
         let read = s.pending_changes(100).await.unwrap();
         assert_eq!(read, [pending_of(ResourceKind::User, &a, mark_a)]);
+        let history = s.pending_history(100).await.unwrap();
+        assert!(history.rows.iter().any(|e| e.resource_id == a && e.seq == mark_a));
 
         // A run read A; A changes again and waits to commit, holding its pending row; the
         // run's clear waits on that row, then finds a new mark there and leaves it.
         sqlx::query("SELECT pg_advisory_lock(4242)").execute(&mut *gate).await.unwrap();
-        let write_again = {
-            let (s, ctx, a) = (s.clone(), ctx.clone(), a.clone());
-            tokio::spawn(async move {
-                s.replace(
-                    &ctx,
-                    ResourceKind::User,
-                    &a,
-                    &named("a3"),
-                    &IfMatch::None,
-                    Load::default(),
-                )
-                .await
-            })
-        };
+        let write_again = rename_in_background(&s, &ctx, &a, "a3");
         waiting(&pg, "locktype = 'advisory' AND NOT granted").await;
         let clear = {
             let (s, read) = (s.clone(), read.clone());

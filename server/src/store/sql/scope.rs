@@ -5,12 +5,11 @@
 
 use super::SqlStore;
 use super::columns::member_type_of;
-use super::sync_record::{membership_of, principal_of};
+use super::sync_record::{membership_of, principal_of, snapshot_group_of, snapshot_user_of};
 use crate::store::backend::{Access, Backend, Bind, Conn, Dialect, RowExt, Tx};
 use crate::store::roles::ScopedRecord;
 use crate::store::{
-    AwsPrincipal, RecordTotals, ScopeRead, ScopeSeeds, Snapshot, SnapshotGroup, SnapshotUser,
-    StoreError, SyncState,
+    AwsPrincipal, RecordTotals, ScopeRead, ScopeSeeds, Snapshot, StoreError, SyncState,
 };
 use async_trait::async_trait;
 use scim_schema::resource::MemberType;
@@ -171,26 +170,13 @@ impl<B: Backend> ScopedRecord for SqlStore<B> {
             .fetch_all(&users_sql(d), vec![ids(&users)])
             .await?
             .iter()
-            .map(|r| {
-                Ok(SnapshotUser {
-                    id: r.uuid("id")?,
-                    doc: r.json("doc")?,
-                    active: r.bool("active")?,
-                    source: r.text("source")?,
-                })
-            })
+            .map(snapshot_user_of)
             .collect::<Result<Vec<_>, StoreError>>()?;
         let snapshot_groups = tx
             .fetch_all(&groups_sql(d), vec![ids(&groups)])
             .await?
             .iter()
-            .map(|r| {
-                Ok(SnapshotGroup {
-                    id: r.uuid("id")?,
-                    doc: r.json("doc")?,
-                    source: r.text("source")?,
-                })
-            })
+            .map(snapshot_group_of)
             .collect::<Result<Vec<_>, StoreError>>()?;
         // The record of every principal named above, whichever table it is in now (or none:
         // deleted at the IdP).
@@ -333,6 +319,11 @@ mod tests {
         use std::collections::BTreeSet;
         use uuid::Uuid;
 
+        async fn okta(s: &dyn Store) -> i64 {
+            let name = crate::names::SourceName::parse("okta").unwrap();
+            s.upsert_source(&name, None).await.unwrap().id
+        }
+
         async fn user(s: &dyn Store, source: i64, name: &str) -> Uuid {
             let new = NewResource { doc: json!({"userName": name}), members: None };
             s.create(&ctx(source), ResourceKind::User, &new).await.unwrap().id.parse().unwrap()
@@ -376,11 +367,7 @@ mod tests {
         async fn one_user_changed_in_a_big_group_reads_its_pairs_not_the_members() {
             for t in stores().await {
                 let s = &*t.store;
-                let source = s
-                    .upsert_source(&crate::names::SourceName::parse("okta").unwrap(), None)
-                    .await
-                    .unwrap()
-                    .id;
+                let source = okta(s).await;
                 let mut users = Vec::new();
                 for n in 0..40 {
                     users.push(user(s, source, &format!("u{n}@x")).await);
@@ -424,11 +411,7 @@ mod tests {
         async fn a_nesting_change_reads_the_group_and_its_ancestors_whole() {
             for t in stores().await {
                 let s = &*t.store;
-                let source = s
-                    .upsert_source(&crate::names::SourceName::parse("okta").unwrap(), None)
-                    .await
-                    .unwrap()
-                    .id;
+                let source = okta(s).await;
                 let (a, b, c, d) = (
                     user(s, source, "a@x").await,
                     user(s, source, "b@x").await,
@@ -476,11 +459,7 @@ mod tests {
         async fn rule_subjects_and_member_kinds_are_found_by_index() {
             for t in stores().await {
                 let s = &*t.store;
-                let source = s
-                    .upsert_source(&crate::names::SourceName::parse("okta").unwrap(), None)
-                    .await
-                    .unwrap()
-                    .id;
+                let source = okta(s).await;
                 let a = user(s, source, "Ada@X").await;
                 let g = group(s, source, "AWS - Admins", &[a]).await;
                 let h = NewResource {

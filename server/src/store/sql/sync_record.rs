@@ -57,6 +57,21 @@ pub(super) fn membership_of<R: RowExt>(r: &R) -> Result<AwsMembership, StoreErro
     })
 }
 
+/// A user of the SCIM side as the sync reads it.
+pub(super) fn snapshot_user_of<R: RowExt>(r: &R) -> Result<SnapshotUser, StoreError> {
+    Ok(SnapshotUser {
+        id: r.uuid("id")?,
+        doc: r.json("doc")?,
+        active: r.bool("active")?,
+        source: r.text("source")?,
+    })
+}
+
+/// A group of the SCIM side as the sync reads it.
+pub(super) fn snapshot_group_of<R: RowExt>(r: &R) -> Result<SnapshotGroup, StoreError> {
+    Ok(SnapshotGroup { id: r.uuid("id")?, doc: r.json("doc")?, source: r.text("source")? })
+}
+
 #[async_trait]
 impl<B: Backend> SyncRecord for SqlStore<B> {
     #[tracing::instrument(skip_all, level = "debug")]
@@ -66,26 +81,13 @@ impl<B: Backend> SyncRecord for SqlStore<B> {
             .fetch_all(SELECT_USERS, Vec::new())
             .await?
             .iter()
-            .map(|r| {
-                Ok(SnapshotUser {
-                    id: r.uuid("id")?,
-                    doc: r.json("doc")?,
-                    active: r.bool("active")?,
-                    source: r.text("source")?,
-                })
-            })
+            .map(snapshot_user_of)
             .collect::<Result<Vec<_>, StoreError>>()?;
         let groups = tx
             .fetch_all(SELECT_GROUPS, Vec::new())
             .await?
             .iter()
-            .map(|r| {
-                Ok(SnapshotGroup {
-                    id: r.uuid("id")?,
-                    doc: r.json("doc")?,
-                    source: r.text("source")?,
-                })
-            })
+            .map(snapshot_group_of)
             .collect::<Result<Vec<_>, StoreError>>()?;
         let members = tx
             .fetch_all(SELECT_MEMBERS, Vec::new())
