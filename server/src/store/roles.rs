@@ -279,6 +279,10 @@ pub trait RunLog: Send + Sync + 'static {
     async fn sync_counts(&self) -> Result<SyncCounts, StoreError>;
     /// The rules of the newest run not started by the CLI (what the serving replicas use).
     async fn serving_rules(&self) -> Result<Option<ServingRules>, StoreError>;
+
+    /// The rules fingerprint of the newest real run that succeeded (finished, with a journal
+    /// head), among the newest `among` runs; None when there is none, or it recorded no rules.
+    async fn last_succeeded_rules(&self, among: i64) -> Result<Option<String>, StoreError>;
     /// The serving replicas' identity store and last failure (`sync_health`).
     async fn sync_health(&self) -> Result<SyncHealthRecord, StoreError>;
     /// Records the serving sync's failure; None clears it (a run succeeded).

@@ -26,6 +26,13 @@ const SELECT_RUNS: &str = "SELECT id, trigger, dry_run, status, started_at, fini
 /// The newest run not started by the CLI that recorded its rules: what the serving replicas run.
 const SERVING_RULES: &str = "SELECT id, trigger, started_at, rules_fingerprint FROM sync_runs \
      WHERE trigger <> 'cli' AND rules_fingerprint IS NOT NULL ORDER BY started_at DESC, id DESC LIMIT 1";
+/// `$1` among, `$2` false: the rules of the newest real run that succeeded among the newest runs
+/// (no report is read).
+const LAST_SUCCEEDED_RULES: &str = "SELECT rules_fingerprint FROM (SELECT id, started_at, dry_run, \
+     status, finished_at, journal_head, rules_fingerprint FROM sync_runs \
+     ORDER BY started_at DESC, id DESC LIMIT $1) AS newest \
+     WHERE dry_run = $2 AND status = 'succeeded' AND finished_at IS NOT NULL \
+     AND journal_head IS NOT NULL ORDER BY started_at DESC, id DESC LIMIT 1";
 const SELECT_SYNC_HEALTH: &str = "SELECT identity_store_id, instance_arn, region, connected_at, \
      failure, error, error_at, error_run_id FROM sync_health WHERE id = 1";
 const SET_SYNC_FAILURE: &str = "INSERT INTO sync_health (id, failure, error, error_at, error_run_id) \
@@ -189,6 +196,13 @@ impl<B: Backend> RunLog for SqlStore<B> {
             aws_application_assignments: r.int("aws_application_assignments")?,
             pending_journal_entries: r.int("pending")?,
         })
+    }
+
+    #[tracing::instrument(skip_all, fields(among), level = "debug")]
+    async fn last_succeeded_rules(&self, among: i64) -> Result<Option<String>, StoreError> {
+        let binds = binds![among, false];
+        let row = self.backend.fetch_optional(Access::Read, LAST_SUCCEEDED_RULES, binds).await?;
+        Ok(row.map(|r| r.opt_text("rules_fingerprint")).transpose()?.flatten())
     }
 
     #[tracing::instrument(skip_all, level = "debug")]

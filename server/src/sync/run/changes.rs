@@ -8,7 +8,7 @@
 //! pending that long) is planned as if anything had changed: a group whole, a user with every
 //! group that reaches it.
 
-use crate::store::{RunStatus, Store};
+use crate::store::Store;
 use crate::sync::error::SyncError;
 use crate::sync::principals::scope::{ChangeSet, MAX_CHANGED_RESOURCES};
 use scim_schema::schema::ResourceKind;
@@ -27,15 +27,8 @@ pub(super) async fn pending_changes(
     store: &dyn Store,
     fingerprint: &str,
 ) -> Result<Option<ChangeSet>, SyncError> {
-    let runs = store.list_runs(RUNS_SEARCHED).await?;
-    let covered = runs.iter().find(|r| {
-        !r.dry_run
-            && r.status == RunStatus::Succeeded
-            && r.finished_at.is_some()
-            && r.journal_head.is_some()
-    });
-    let Some(covered) = covered else { return Ok(None) };
-    if covered.rules_fingerprint.as_deref() != Some(fingerprint) {
+    let covered_rules = store.last_succeeded_rules(RUNS_SEARCHED).await?;
+    if covered_rules.as_deref() != Some(fingerprint) {
         return Ok(None);
     }
     let history = store.pending_history(MAX_JOURNAL_ROWS as i64 + 1).await?;

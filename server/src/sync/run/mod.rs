@@ -53,8 +53,9 @@ pub async fn run(
     // The run's own calls (not, say, the instance discovery before it).
     let (calls_before, throttles_before) = (directory.calls(), directory.throttles());
     // The pending set is read before anything of the SCIM side, so that whatever it names is
-    // in what the run then reads (or newer).
-    let outcome = match pending::read(store).await {
+    // in what the run then reads (or newer). A dry run neither plans from it nor clears it.
+    let read = if opts.dry_run { Ok(PendingRead::default()) } else { pending::read(store).await };
+    let outcome = match read {
         Ok(read) => {
             report.pending = read;
             orchestrate::execute(store, directory, config, opts, &mut report).await

@@ -24,7 +24,8 @@ pub struct PendingRead {
     pub complete: bool,
 }
 
-/// Reads the pending resources (every run does, dry runs too: a planner may need them).
+/// Reads the pending resources (every real run does; a dry run neither plans from them nor
+/// clears them).
 pub(super) async fn read(store: &dyn Store) -> Result<PendingRead, SyncError> {
     let mut changes = store.pending_changes(READ_AT_MOST + 1).await?;
     let complete = changes.len() as i64 <= READ_AT_MOST;

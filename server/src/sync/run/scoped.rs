@@ -6,7 +6,7 @@ use super::changes::pending_changes;
 use super::state::Run;
 use crate::mapping::aws_profile::manager_scim_id_of;
 use crate::names::fold;
-use crate::store::{Snapshot, Store, SyncState};
+use crate::store::{RecordTotals, Snapshot, Store, SyncState};
 use crate::sync::access::rules::{AssignmentSettings, Subject};
 use crate::sync::error::SyncError;
 use crate::sync::plan::{self, Action, Plan};
@@ -42,26 +42,34 @@ impl Run<'_> {
         let mut scope = Scope::of(&changes, self.context.iter().copied());
         for _ in 0..MAX_WIDENINGS {
             let (snapshot, state, whole_groups) = read(self.store, &scope).await?;
-            let totals = self.store.record_totals(&[]).await?;
             let plan_scope = scope.plan_scope(&whole_groups);
+            // Weighed against the whole record below, and only if it takes something away.
+            let unweighed = RecordTotals::default();
             let (mut plan, widen) =
-                plan::plan_scoped(&snapshot, &state, &self.policy, &plan_scope, &totals);
+                plan::plan_scoped(&snapshot, &state, &self.policy, &plan_scope, &unweighed);
             if scope.widen(&widen) {
                 continue;
             }
-            // The guard weighs a group's removals against all of its recorded members.
-            let emptied: BTreeSet<Uuid> = plan
-                .actions
-                .iter()
-                .filter_map(|a| match a {
-                    Action::RemoveMember { group_id, .. } => Some(*group_id),
-                    _ => None,
-                })
-                .collect();
-            if !emptied.is_empty() {
+            // The delete guard weighs deletes and removals against the whole record (counted
+            // in the database), and a group's removals against all of its recorded members. A
+            // plan that takes nothing away needs no count: the usual change costs no scan of
+            // the record.
+            let takes_away =
+                |a: &Action| matches!(a, Action::Delete { .. } | Action::RemoveMember { .. });
+            if plan.actions.iter().any(takes_away) {
+                let emptied: BTreeSet<Uuid> = plan
+                    .actions
+                    .iter()
+                    .filter_map(|a| match a {
+                        Action::RemoveMember { group_id, .. } => Some(*group_id),
+                        _ => None,
+                    })
+                    .collect();
                 let emptied: Vec<Uuid> = emptied.into_iter().collect();
-                plan.members_per_group =
-                    self.store.record_totals(&emptied).await?.members_per_group;
+                let totals = self.store.record_totals(&emptied).await?;
+                plan.managed = totals.principals;
+                plan.memberships = totals.memberships;
+                plan.members_per_group = totals.members_per_group;
             }
             tracing::info!(
                 changed = changes.len(),
