@@ -203,6 +203,8 @@ pub trait SyncRecord: Send + Sync + 'static {
     async fn sync_state(&self) -> Result<SyncState, StoreError>;
     /// Records (or updates) a managed principal.
     async fn put_principal(&self, p: &AwsPrincipal) -> Result<(), StoreError>;
+    /// Forgets a managed principal and every membership recorded for it (AWS deletes a
+    /// principal's memberships with it).
     async fn remove_principal(
         &self,
         kind: ResourceKind,
@@ -246,6 +248,15 @@ pub trait ScopedRecord: Send + Sync + 'static {
         user_names: &[String],
         group_names: &[String],
         group_external_ids: &[String],
+    ) -> Result<Vec<Uuid>, StoreError>;
+    /// The next keyed page of the directory a full run plans: up to `limit` ids of `kind`
+    /// greater than `after`, in id order, from the SCIM resources and the recorded principals
+    /// together (a principal whose resource was deleted at the IdP is in a page too).
+    async fn page_ids(
+        &self,
+        kind: ResourceKind,
+        after: Option<Uuid>,
+        limit: u32,
     ) -> Result<Vec<Uuid>, StoreError>;
 }
 

@@ -742,3 +742,53 @@ async fn a_pending_resource_s_history_runs_from_its_first_uncovered_change() {
         t.drop_database().await;
     }
 }
+
+/// A full run's pages: every user id once, in id order, whether the SCIM resource exists, the
+/// principal is recorded, or both; a recorded principal's removal takes its memberships with it.
+#[tokio::test]
+async fn pages_walk_resources_and_recorded_principals_once_each_in_id_order() {
+    for t in stores().await {
+        let s = &*t.store;
+        let source = s.upsert_source(&source_name("idp"), None).await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let new = named(&format!("u{i}"));
+            let u = s.create(&ctx(source.id), ResourceKind::User, &new).await.unwrap();
+            ids.push(u.id.parse::<Uuid>().unwrap());
+        }
+        // Recorded: one existing user, and one whose resource is gone (deleted at the IdP).
+        let gone = Uuid::now_v7();
+        let group = Uuid::now_v7();
+        for (kind, id) in [(ResourceKind::User, ids[2]), (ResourceKind::User, gone)] {
+            let p = AwsPrincipal {
+                kind,
+                resource_id: id,
+                aws_id: format!("aws-{id}"),
+                ownership: Ownership::Created,
+                name: id.to_string(),
+                pushed: json!({}),
+            };
+            s.put_principal(&p).await.unwrap();
+        }
+        ids.push(gone);
+        ids.sort();
+        let mut walked = Vec::new();
+        let mut after = None;
+        loop {
+            let page = s.page_ids(ResourceKind::User, after, 2).await.unwrap();
+            assert!(page.len() <= 2);
+            let Some(last) = page.last() else { break };
+            after = Some(*last);
+            walked.extend(page);
+        }
+        assert_eq!(walked, ids, "{}", s.backend());
+        assert!(s.page_ids(ResourceKind::Group, None, 10).await.unwrap().is_empty());
+        let m = AwsMembership { group_id: group, user_id: gone, membership_id: "m".into() };
+        s.put_membership(&m).await.unwrap();
+        s.remove_principal(ResourceKind::User, gone).await.unwrap();
+        let left = s.sync_state().await.unwrap();
+        assert!(left.memberships.is_empty(), "{}: {:?}", s.backend(), left.memberships);
+        assert_eq!(left.principals.len(), 1);
+        t.drop_database().await;
+    }
+}

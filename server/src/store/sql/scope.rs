@@ -85,6 +85,19 @@ fn memberships_sql(d: Dialect) -> String {
     )
 }
 
+/// A keyed page of ids of one kind, SCIM resources and recorded principals together.
+fn page_ids_sql(kind: ResourceKind) -> String {
+    let table = match kind {
+        ResourceKind::User => "users",
+        ResourceKind::Group => "groups",
+    };
+    format!(
+        "SELECT id FROM (SELECT id FROM {table} WHERE id > $1 \
+           UNION SELECT resource_id AS id FROM aws_principals WHERE kind = $2 AND resource_id > $1) \
+         AS ids ORDER BY id LIMIT $3"
+    )
+}
+
 fn ids(set: &BTreeSet<Uuid>) -> Bind {
     Bind::Ids(set.iter().copied().collect())
 }
@@ -281,6 +294,20 @@ impl<B: Backend> ScopedRecord for SqlStore<B> {
             }
         }
         Ok(out)
+    }
+
+    #[tracing::instrument(skip_all, fields(kind = kind.name(), limit), level = "debug")]
+    async fn page_ids(
+        &self,
+        kind: ResourceKind,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        // The nil id sorts before every other, in both dialects' id order.
+        let after = after.unwrap_or(Uuid::nil());
+        let binds = vec![after.into(), kind.name().into(), i64::from(limit).into()];
+        let rows = self.backend.fetch_all(Access::Read, &page_ids_sql(kind), binds).await?;
+        rows.iter().map(|r| r.uuid("id")).collect()
     }
 }
 

@@ -30,6 +30,8 @@ const REMOVE_PRINCIPAL: &str = "DELETE FROM aws_principals WHERE kind = $1 AND r
 const PUT_MEMBERSHIP: &str = "INSERT INTO aws_memberships (group_id, user_id, membership_id) VALUES ($1, $2, $3) \
      ON CONFLICT (group_id, user_id) DO UPDATE SET membership_id = excluded.membership_id";
 const REMOVE_MEMBERSHIP: &str = "DELETE FROM aws_memberships WHERE group_id = $1 AND user_id = $2";
+const REMOVE_MEMBERSHIPS_OF_USER: &str = "DELETE FROM aws_memberships WHERE user_id = $1";
+const REMOVE_MEMBERSHIPS_OF_GROUP: &str = "DELETE FROM aws_memberships WHERE group_id = $1";
 const PUT_PENDING_CREATE: &str = "INSERT INTO aws_pending_creates (kind, resource_id, name, started_at) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (kind, resource_id) DO UPDATE SET name = excluded.name, \
      started_at = excluded.started_at";
@@ -132,9 +134,16 @@ impl<B: Backend> SyncRecord for SqlStore<B> {
         kind: ResourceKind,
         resource_id: Uuid,
     ) -> Result<(), StoreError> {
-        let binds = binds![kind.name(), resource_id];
-        self.backend.execute(Access::Write, REMOVE_PRINCIPAL, binds).await?;
-        Ok(())
+        // AWS drops a deleted principal's memberships with it; so does the record, in the same
+        // transaction, whatever part of the record the caller held.
+        let mut tx = self.backend.write().await?;
+        tx.execute(REMOVE_PRINCIPAL, binds![kind.name(), resource_id]).await?;
+        let memberships = match kind {
+            ResourceKind::User => REMOVE_MEMBERSHIPS_OF_USER,
+            ResourceKind::Group => REMOVE_MEMBERSHIPS_OF_GROUP,
+        };
+        tx.execute(memberships, binds![resource_id]).await?;
+        tx.commit().await
     }
 
     #[tracing::instrument(skip_all, fields(group_id = %m.group_id, user_id = %m.user_id), level = "debug")]

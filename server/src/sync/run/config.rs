@@ -5,6 +5,8 @@ use super::super::access::rules::{AssignmentSettings, PermissionSetSettings};
 use super::super::error::SyncError;
 use crate::config::SyncSettings;
 use crate::mapping::rules::Rules;
+use crate::names::NameKey;
+use crate::sync::plan::Policy;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,9 @@ pub struct SyncConfig {
     pub rules_fingerprint: String,
     /// How long the lease lasts, how often the journal and the scheduler look.
     pub timings: SyncTimings,
+    /// Ids per page of a run that plans everything ([`super::paged`]); not a setting: the
+    /// tests make it small so that a small directory spans many pages.
+    pub page_size: u32,
 }
 
 impl SyncConfig {
@@ -40,7 +45,20 @@ impl SyncConfig {
                 .collect(),
             rules_fingerprint: crate::sync::fingerprint::of(settings),
             timings: SyncTimings::from_settings(&settings.sync)?,
+            page_size: super::paged::PAGE_SIZE,
         })
+    }
+
+    /// What the planner needs of it.
+    pub fn policy(&self) -> Policy {
+        let keys = |names: &[String]| names.iter().map(|n| NameKey::of(n)).collect();
+        Policy {
+            on_deactivate: self.sync.on_deactivate,
+            protected_users: keys(&self.sync.protected_users),
+            protected_groups: keys(&self.sync.protected_groups),
+            rules: self.rules.clone(),
+            adopt_existing: self.adopt_existing.clone(),
+        }
     }
 }
 

@@ -167,8 +167,17 @@ fn config(on_deactivate: OnDeactivate, filtered: bool) -> SyncConfig {
 }
 
 async fn sync(s: &dyn Store, aws: &FakeAws, config: &SyncConfig, full: bool) -> RunReport {
+    sync_with(s, aws, config, RunOptions { full, ..RunOptions::default() }).await
+}
+
+async fn sync_with(
+    s: &dyn Store,
+    aws: &FakeAws,
+    config: &SyncConfig,
+    opts: RunOptions,
+) -> RunReport {
     // Forced: the random deletes may well be a large share of a small directory.
-    let opts = RunOptions { full, force: true, trigger: Trigger::Change, ..RunOptions::default() };
+    let opts = RunOptions { force: true, trigger: Trigger::Change, ..opts };
     let report = run(s, aws, config, &opts).await.expect("the run is recorded");
     assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.errors);
     report
@@ -208,6 +217,67 @@ async fn scenario(s: &dyn Store, seed: u64) {
         s.backend(),
         full.counts
     );
+}
+
+/// The plan of the whole directory at once: what the pages of a run must add up to.
+async fn whole_plan(s: &dyn Store, config: &SyncConfig) -> crate::sync::plan::Plan {
+    let snapshot = s.snapshot().await.expect("snapshot");
+    let state = s.sync_state().await.expect("record");
+    crate::sync::plan::plan(&snapshot, &state, &config.policy())
+}
+
+/// One seeded scenario: after random SCIM changes, a dry run over pages of a few ids plans
+/// exactly what the plan of the whole directory does, and a real run over such pages leaves
+/// that plan nothing to do.
+async fn paged_scenario(s: &dyn Store, seed: u64) {
+    let mut rng = Rng(seed);
+    let on_deactivate =
+        [OnDeactivate::RemoveMemberships, OnDeactivate::Delete, OnDeactivate::Ignore][rng.below(3)];
+    let filtered = rng.chance(50);
+    let mut config = config(on_deactivate, filtered);
+    config.page_size = 1 + rng.below(4) as u32;
+    let aws = FakeAws::new();
+    let source = s
+        .upsert_source(&crate::names::SourceName::parse("okta").unwrap(), None)
+        .await
+        .expect("source")
+        .id;
+    let mut idp = Idp { source, users: Vec::new(), groups: Vec::new(), made: 0 };
+    let label = |round| {
+        format!(
+            "seed {seed} round {round} ({on_deactivate:?}, filtered: {filtered}, pages of {}, {})",
+            config.page_size,
+            s.backend()
+        )
+    };
+    for round in 0..8 {
+        for _ in 0..rng.below(20) + 1 {
+            idp.change(s, &mut rng).await;
+        }
+        let whole = whole_plan(s, &config).await;
+        let dry = RunOptions { dry_run: true, full: rng.chance(50), ..RunOptions::default() };
+        let dry = sync_with(s, &aws, &config, dry).await;
+        assert_eq!(dry.counts, super::report::planned_counts(&whole), "{}", label(round));
+        let described = dry.plan.as_ref().map_or(0, Vec::len);
+        assert_eq!(described, whole.actions.len(), "{}", label(round));
+        sync(s, &aws, &config, true).await;
+        let left = whole_plan(s, &config).await;
+        assert!(left.actions.is_empty(), "{}: left {:?}", label(round), left.actions);
+    }
+}
+
+#[tokio::test]
+async fn runs_in_pages_plan_what_the_whole_directory_plan_does() {
+    let seeds: Vec<u64> = match std::env::var("SCIMBRIDGE_EQUIVALENCE_SEED") {
+        Ok(seed) => vec![seed.parse().expect("a u64 seed")],
+        Err(_) => (1..=10).map(|n| 0xD1B5_4A32_D192_ED03_u64.wrapping_mul(n)).collect(),
+    };
+    for seed in seeds {
+        for t in stores().await {
+            paged_scenario(&*t.store, seed).await;
+            t.drop_database().await;
+        }
+    }
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ mod lane;
 pub mod lease;
 pub mod options;
 mod orchestrate;
+mod paged;
 pub mod pending;
 mod preview;
 pub mod record;

@@ -6,6 +6,7 @@ use super::assignments::{deleted, plan_access, principals_after};
 use super::config::SyncConfig;
 use super::lane::prioritise;
 use super::options::RunOptions;
+use super::paged;
 use super::preview;
 use super::report::{RunReport, created_any, planned_counts};
 use super::scoped::access_context;
@@ -13,13 +14,14 @@ use super::state::Run;
 use crate::store::{RunStatus, Store};
 use crate::sync::access::apply::{self as access_apply, AccessRun};
 use crate::sync::access::plan::{self as access_plan, AccessPlan};
-use crate::sync::counts;
+use crate::sync::counts::{self, Counts};
 use crate::sync::error::SyncError;
 use crate::sync::guard;
 use crate::sync::hold;
 use crate::sync::plan::{Action, Plan, Skipped};
 use crate::sync::target::Directory;
 use std::collections::{HashSet, VecDeque};
+use uuid::Uuid;
 
 /// Runs the phases into `report`. Err: the run failed (its report says so); a refusal by the
 /// delete guard is a report, not an error.
@@ -33,28 +35,10 @@ pub(super) async fn execute(
     let mut phases = Phases::start(store, directory, config, opts, report).await?;
     phases.settle().await?;
     phases.drift(report).await?;
-    let plan = phases.plan().await?;
-    let Verdict::Pass(access_plan) = phases.guard(&plan, report).await? else { return Ok(()) };
-    if opts.dry_run {
-        preview::report(
-            report,
-            &plan,
-            &phases.access,
-            access_plan.as_ref(),
-            &config.permission_sets,
-        );
-        phases.run.report_held(report);
-        return Ok(());
+    match phases.run.replan().await? {
+        Some((plan, _)) => phases.scoped(plan, report).await,
+        None => phases.paged(report).await,
     }
-    let Some(mut left) = phases.apply(plan, access_plan.as_ref(), report).await? else {
-        return Ok(());
-    };
-    // The journal head covered is the one before the closing pass: the pass applies only
-    // updates, so an IdP change it happens to see is left for the next run.
-    let covered = phases.run.lane.covered;
-    phases.close(&mut left).await?;
-    phases.access(&mut left, report).await?;
-    phases.finish(left, covered, report).await
 }
 
 /// What a run works with across its phases.
@@ -96,7 +80,7 @@ impl<'a> Phases<'a> {
         opts: &'a RunOptions,
         report: &RunReport,
     ) -> Result<Phases<'a>, SyncError> {
-        let mut run =
+        let run =
             Run::start(store, directory, config, opts, report.run_id, report.pending.complete)
                 .await?;
         let access =
@@ -105,14 +89,13 @@ impl<'a> Phases<'a> {
         let access_active = access_apply::configured(&config.permission_sets, &config.assignments)
             || !access.state.assignments.is_empty();
         let sources = store.list_sources().await?.into_iter().map(|s| s.name.into()).collect();
-        if run.scoped && access_active {
+        let mut phases = Phases { store, config, opts, run, access, access_active, sources };
+        if phases.run.scoped && access_active {
             // A scoped plan reads what the access plan needs too, so that the assignments are
             // planned as against the whole directory.
-            let assigned: Vec<String> =
-                access.state.assignments.iter().map(|a| a.key.principal_id.clone()).collect();
-            run.context = access_context(store, &config.assignments, &assigned).await?;
+            phases.run.context = phases.access_context().await?;
         }
-        Ok(Phases { store, config, opts, run, access, access_active, sources })
+        Ok(phases)
     }
 
     /// Settle: what a dead run left unrecorded (creates AWS may have made, assignment
@@ -138,22 +121,118 @@ impl<'a> Phases<'a> {
         Ok(())
     }
 
-    /// Plan: from the SCIM side and the record; a dry run's creates are looked up in AWS.
-    async fn plan(&mut self) -> Result<Plan, SyncError> {
-        let mut plan = self.run.replan().await?.0;
+    /// A change run: its plan of what changed, checked, applied, closed, then the access.
+    async fn scoped(mut self, plan: Plan, report: &mut RunReport) -> Result<(), SyncError> {
+        let counts = planned_counts(&plan);
+        let Verdict::Pass(access_plan) = self.guard(&plan, counts, report).await? else {
+            return Ok(());
+        };
+        let Some(mut left) = self.apply(plan, access_plan.as_ref(), report).await? else {
+            return Ok(());
+        };
+        // The journal head covered is the one before the closing pass: the pass applies only
+        // updates, so an IdP change it happens to see is left for the next run.
+        let covered = self.run.lane.covered;
+        self.close(&mut left).await?;
+        self.access(&mut left, report).await?;
+        self.finish(left, covered, report).await
+    }
+
+    /// A run that plans everything, page by page ([`super::paged`]): the survey, the guard,
+    /// then (a real run) the deletes, the pages again, the closing pass and the access.
+    async fn paged(mut self, report: &mut RunReport) -> Result<(), SyncError> {
+        let context = if self.access_active { self.access_context().await? } else { Vec::new() };
+        let in_context: HashSet<Uuid> = context.iter().copied().collect();
         if self.opts.dry_run {
-            // What a real run's creates would meet in AWS: adoptions, and refusals to adopt.
-            preview::resolve_adoptions(self.run.directory, &mut plan, &self.run.state).await?;
+            let mut sink = preview::DryRun::default();
+            let mut survey = self.run.survey(&in_context, &mut sink).await?;
+            if self.run.holding {
+                self.run.held = hold::split(&mut survey.kept, &self.run.approved);
+            }
+            survey.show_skips();
+            self.run.read_context(&context).await?;
+            let counts = survey.counts.clone();
+            let Verdict::Pass(access_plan) = self.guard(&survey.kept, counts, report).await? else {
+                return Ok(());
+            };
+            let access = (&self.access, access_plan.as_ref(), &self.config.permission_sets[..]);
+            preview::report(report, survey, sink.described, access);
+            self.run.report_held(report);
+            return Ok(());
         }
-        Ok(plan)
+        let mut survey = self.run.survey(&in_context, paged::NoSink).await?;
+        if self.run.holding {
+            self.run.held = hold::split(&mut survey.kept, &self.run.approved);
+        }
+        survey.show_skips();
+        self.run.read_context(&context).await?;
+        let counts = survey.counts.clone();
+        let Verdict::Pass(access_plan) = self.guard(&survey.kept, counts, report).await? else {
+            return Ok(());
+        };
+        if let Some(access_plan) = &access_plan {
+            // The assignments of principals this run deletes go before the principals do.
+            let doomed = deleted(&survey.kept);
+            let first: Vec<_> = access_plan
+                .unassign
+                .iter()
+                .filter(|u| doomed.contains(u.key.principal_id.as_str()))
+                .cloned()
+                .collect();
+            self.access.unassign(&first).await?;
+        }
+        let progress = self.opts.progress();
+        progress.phase("applying", survey.counts.values().sum());
+        self.run.delete_first(&survey).await?;
+        let mut skips = paged::Skips::default();
+        let force = self.opts.force;
+        if let Some(refusal) =
+            self.run.apply_pages(&mut survey, &mut skips, false, force, progress).await?
+        {
+            report.counts.extend(self.run.apply.done.clone());
+            report.removals = counts::removals_of(&self.run.apply.done);
+            report.refuse(&survey.kept, refusal);
+            return Ok(());
+        }
+        let covered = self.run.lane.covered;
+        // Close: renames that waited for a name another rename freed, then one pass for what
+        // could only be planned once this run's creates had AWS ids (a manager created in the
+        // same run). Its own creates wait for the next run.
+        self.run.apply.retry_deferred().await?;
+        if created_any(&self.run.apply.done) {
+            let mut closing = paged::Skips::default();
+            // Updates only: nothing in it is weighed by the guard.
+            let _never_refused =
+                self.run.apply_pages(&mut survey, &mut closing, true, force, progress).await?;
+            skips = closing;
+        }
+        let mut left = Left { skipped: skips.skipped, filter_failures: skips.filter_failures };
+        // The access plan is made against the principals it reads, as they are now.
+        self.run.read_context(&context).await?;
+        self.access(&mut left, report).await?;
+        self.finish(left, covered, report).await
+    }
+
+    /// The principals an access plan reads besides those a plan changes.
+    async fn access_context(&self) -> Result<Vec<Uuid>, SyncError> {
+        let assigned: Vec<String> =
+            self.access.state.assignments.iter().map(|a| a.key.principal_id.clone()).collect();
+        access_context(self.store, &self.config.assignments, &assigned).await
     }
 
     /// Guard: the plan's deletes and removals, then the assignment deletes the plan's principal
     /// changes lead to, checked before anything changes.
-    async fn guard(&mut self, plan: &Plan, report: &mut RunReport) -> Result<Verdict, SyncError> {
+    /// `counts`: what the whole plan does, by kind (a paged run's `plan` keeps only what the
+    /// guard weighs).
+    async fn guard(
+        &mut self,
+        plan: &Plan,
+        counts: Counts,
+        report: &mut RunReport,
+    ) -> Result<Verdict, SyncError> {
         let (settings, force) = (&self.config.sync, self.opts.force);
         if let Some(refusal) = guard::principals(plan, &self.run.window, settings, force) {
-            report.counts.extend(planned_counts(plan));
+            report.counts.extend(counts);
             report.refuse(plan, refusal);
             return Ok(Verdict::Refused);
         }
@@ -179,7 +258,7 @@ impl<'a> Phases<'a> {
             .as_ref()
             .and_then(|p| guard::assignments(p, &self.run.window, settings, force))
         {
-            report.counts.extend(planned_counts(plan));
+            report.counts.extend(counts);
             report.refuse(plan, refusal);
             return Ok(Verdict::Refused);
         }
@@ -220,7 +299,8 @@ impl<'a> Phases<'a> {
             if !self.run.lane.due(self.store).await? {
                 continue;
             }
-            let (plan, changed) = self.run.replan().await?;
+            // Changes that can no longer be planned apart wait for the next run.
+            let Some((plan, changed)) = self.run.replan().await? else { continue };
             if let Some(refusal) = guard::principals(&plan, &self.run.window_now(), settings, force)
             {
                 report.counts.extend(self.run.apply.done.clone());
@@ -248,7 +328,7 @@ impl<'a> Phases<'a> {
         if !created_any(&self.run.apply.done) {
             return Ok(());
         }
-        let (plan, _) = self.run.replan().await?;
+        let Some((plan, _)) = self.run.replan().await? else { return Ok(()) };
         let (settings, force) = (&self.config.sync, self.opts.force);
         if guard::principals(&plan, &self.run.window_now(), settings, force).is_none() {
             *left = Left { skipped: plan.skipped, filter_failures: plan.filter_failures };

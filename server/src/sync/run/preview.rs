@@ -1,9 +1,11 @@
 //! A dry run's own steps: its creates are looked up in AWS, so that it shows what the real run
 //! would meet (adoptions, refusals to adopt), and its report shows the plan instead of changes.
 
-use super::report::{RunReport, planned_counts};
+use super::paged::{AsyncPageSink, Survey};
+use super::report::RunReport;
+use super::state::Run;
 use crate::names::fold;
-use crate::store::{RunStatus, SyncState};
+use crate::store::{RunStatus, Store};
 use crate::sync::access::apply::{self as access_apply, AccessRun};
 use crate::sync::access::plan::AccessPlan;
 use crate::sync::access::rules::PermissionSetSettings;
@@ -12,6 +14,7 @@ use crate::sync::error::SyncError;
 use crate::sync::plan::{self, Action, Plan, Skipped};
 use crate::sync::target::Directory;
 use scim_schema::schema::ResourceKind;
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -19,17 +22,44 @@ use uuid::Uuid;
 /// the kind once (a page holds 100).
 const LOOKUPS_BEFORE_LISTING: usize = 200;
 
+/// A dry run's survey: each page's creates are looked up in AWS, and its plan described.
+#[derive(Default)]
+pub(super) struct DryRun {
+    held: NamesHeld,
+    pub described: Vec<Value>,
+}
+
+impl AsyncPageSink for &mut DryRun {
+    async fn page(&mut self, run: &mut Run<'_>, plan: &mut Plan) -> Result<(), SyncError> {
+        resolve_adoptions(run.directory, run.store, plan, &mut self.held).await?;
+        self.described.extend(plan::describe(&plan.actions));
+        Ok(())
+    }
+}
+
 /// Turns a dry run's creates into what the real run would meet: a name held in AWS by a
 /// principal the bridge does not manage becomes an `adopt` (the source has `adopt_existing`)
 /// or an error, with the memberships it would have had (the principal is left as it is).
-pub(super) async fn resolve_adoptions(
+async fn resolve_adoptions(
     directory: &dyn Directory,
+    store: &dyn Store,
     plan: &mut Plan,
-    state: &SyncState,
+    held: &mut NamesHeld,
 ) -> Result<(), SyncError> {
-    let managed: HashSet<(ResourceKind, &str)> =
-        state.principals.iter().map(|p| (p.kind, p.aws_id.as_str())).collect();
-    let held = names_held(directory, plan).await?;
+    held.look_up(directory, plan).await?;
+    let holders: Vec<String> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Create { kind, name, .. } => held.get(*kind, name).map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    let managed: HashSet<(ResourceKind, String)> = if holders.is_empty() {
+        HashSet::new()
+    } else {
+        store.recorded(&[], &holders).await?.into_iter().map(|p| (p.kind, p.aws_id)).collect()
+    };
     let mut refused: HashSet<Uuid> = HashSet::new();
     let mut actions = Vec::with_capacity(plan.actions.len());
     for action in std::mem::take(&mut plan.actions) {
@@ -40,23 +70,19 @@ pub(super) async fn resolve_adoptions(
         // A holder the bridge manages for another resource is not adoptable: the create goes
         // ahead and the run reports that conflict.
         let unmanaged = held
-            .get(&(kind, fold(&name)))
-            .filter(|aws_id| !managed.contains(&(kind, aws_id.as_str())));
+            .get(kind, &name)
+            .filter(|aws_id| !managed.contains(&(kind, (*aws_id).to_owned())))
+            .map(str::to_owned);
         match unmanaged {
             None => {
                 actions.push(Action::Create { kind, name, resource_id, source, may_adopt, attrs })
             }
-            Some(aws_id) if may_adopt => actions.push(Action::Adopt {
-                kind,
-                name,
-                resource_id,
-                source,
-                aws_id: aws_id.clone(),
-                attrs,
-            }),
+            Some(aws_id) if may_adopt => {
+                actions.push(Action::Adopt { kind, name, resource_id, source, aws_id, attrs })
+            }
             Some(aws_id) => {
                 refused.insert(resource_id);
-                let message = crate::sync::principals::not_adoptable(kind, &name, aws_id, &source);
+                let message = crate::sync::principals::not_adoptable(kind, &name, &aws_id, &source);
                 plan.skipped.push(Skipped { principal: name, message });
             }
         }
@@ -71,62 +97,73 @@ pub(super) async fn resolve_adoptions(
     Ok(())
 }
 
-/// The AWS ids holding the names of the plan's creates, by kind and folded name: looked up one
-/// by one, or listed when there are many.
-async fn names_held(
-    directory: &dyn Directory,
-    plan: &Plan,
-) -> Result<HashMap<(ResourceKind, String), String>, SyncError> {
-    let mut held: HashMap<(ResourceKind, String), String> = HashMap::new();
-    for kind in [ResourceKind::User, ResourceKind::Group] {
-        let names: Vec<&str> = plan
-            .actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::Create { kind: k, name, .. } if *k == kind => Some(name.as_str()),
-                _ => None,
-            })
-            .collect();
-        if names.len() > LOOKUPS_BEFORE_LISTING {
-            let listed = match kind {
-                ResourceKind::User => directory.list_users().await?,
-                ResourceKind::Group => directory.list_groups().await?,
-            };
-            held.extend(listed.into_iter().map(|l| ((kind, fold(&l.name)), l.id)));
-        } else {
+/// The AWS ids holding the names of a dry run's creates, by kind and folded name: looked up one
+/// by one, or listed once for the whole run when a page has many.
+#[derive(Default)]
+struct NamesHeld {
+    listed: HashSet<ResourceKind>,
+    held: HashMap<(ResourceKind, String), String>,
+}
+
+impl NamesHeld {
+    fn get(&self, kind: ResourceKind, name: &str) -> Option<&str> {
+        self.held.get(&(kind, fold(name))).map(String::as_str)
+    }
+
+    async fn look_up(&mut self, directory: &dyn Directory, plan: &Plan) -> Result<(), SyncError> {
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            if self.listed.contains(&kind) {
+                continue;
+            }
+            let names: Vec<&str> = plan
+                .actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Create { kind: k, name, .. } if *k == kind => Some(name.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if names.len() > LOOKUPS_BEFORE_LISTING {
+                let listed = match kind {
+                    ResourceKind::User => directory.list_users().await?,
+                    ResourceKind::Group => directory.list_groups().await?,
+                };
+                self.held.extend(listed.into_iter().map(|l| ((kind, fold(&l.name)), l.id)));
+                self.listed.insert(kind);
+                continue;
+            }
             for name in names {
                 let found = match kind {
                     ResourceKind::User => directory.find_user(name).await?,
                     ResourceKind::Group => directory.find_group(name).await?,
                 };
                 if let Some(id) = found {
-                    held.insert((kind, fold(name)), id);
+                    self.held.insert((kind, fold(name)), id);
                 }
             }
         }
+        Ok(())
     }
-    Ok(held)
 }
 
 /// A dry run's report: what the plan would do (and the drift check found), its skips, and the
 /// status the real run would have.
 pub(super) fn report(
     report: &mut RunReport,
-    plan: &Plan,
-    access: &AccessRun,
-    access_plan: Option<&AccessPlan>,
-    declared: &[PermissionSetSettings],
+    survey: Survey,
+    mut described: Vec<Value>,
+    (access, access_plan, declared): (&AccessRun, Option<&AccessPlan>, &[PermissionSetSettings]),
 ) {
-    report.counts.extend(planned_counts(plan));
-    report.errors.extend(plan.skipped.iter().cloned());
-    report.errors.extend(plan.filter_failures.iter().cloned());
-    let mut described = plan::describe(&plan.actions);
+    report.counts.extend(survey.counts);
+    let skips = survey.skips;
+    report.errors.extend(skips.skipped);
     report.status = RunStatus::Succeeded;
-    if !plan.filter_failures.is_empty() {
+    if !skips.filter_failures.is_empty() {
         // What the real run would say: the filter is wrong for these principals (exit 2).
         report.status = RunStatus::Partial;
         report.configuration_error = true;
     }
+    report.errors.extend(skips.filter_failures);
     if let Some(access_plan) = access_plan {
         let sets = access.planned_permission_sets(declared);
         // What the drift check found, and what the plan would do.

@@ -10,7 +10,7 @@ use crate::store::{RecordTotals, Snapshot, Store, SyncState};
 use crate::sync::access::rules::{AssignmentSettings, Subject};
 use crate::sync::error::SyncError;
 use crate::sync::plan::{self, Action, Plan};
-use crate::sync::principals::scope::Scope;
+use crate::sync::principals::scope::{ChangeSet, Scope};
 use std::collections::{BTreeSet, HashSet};
 use uuid::Uuid;
 
@@ -39,7 +39,16 @@ impl Run<'_> {
             );
             return Ok(None);
         };
-        let mut scope = Scope::of(&changes, self.context.iter().copied());
+        self.plan_scope_of(&changes).await
+    }
+
+    /// The plan of `changes` (and the run's context), over a scoped read widened where the
+    /// plan finds it too narrow; None when it stays too narrow (plan everything instead).
+    pub(super) async fn plan_scope_of(
+        &mut self,
+        changes: &ChangeSet,
+    ) -> Result<Option<ScopedPlan>, SyncError> {
+        let mut scope = Scope::of(changes, self.context.iter().copied());
         for _ in 0..MAX_WIDENINGS {
             let (snapshot, state, whole_groups) = read(self.store, &scope).await?;
             let plan_scope = scope.plan_scope(&whole_groups);
@@ -96,7 +105,7 @@ impl Run<'_> {
 
 /// The scope's documents and record, with the record of each manager its users name (the plan
 /// sends the manager's AWS id).
-async fn read(
+pub(super) async fn read(
     store: &dyn Store,
     scope: &Scope,
 ) -> Result<(Snapshot, SyncState, BTreeSet<Uuid>), SyncError> {

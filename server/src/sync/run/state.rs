@@ -3,15 +3,13 @@
 //! every phase shares: re-planning, pushing what changed meanwhile, stopping on shutdown.
 
 use super::config::SyncConfig;
-use super::lane::{ChangeLane, prioritise};
+use super::lane::ChangeLane;
 use super::options::RunOptions;
 use crate::config::SyncSettings;
-use crate::names::NameKey;
 use crate::store::{Removals, Snapshot, Store, SyncState};
 use crate::sync::error::SyncError;
-use crate::sync::guard;
 use crate::sync::hold::{self, Held};
-use crate::sync::plan::{self, Plan, Policy};
+use crate::sync::plan::{Plan, Policy};
 use crate::sync::principals::apply::Apply;
 use crate::sync::principals::scope::Scope;
 use crate::sync::target::Directory;
@@ -43,6 +41,8 @@ pub(super) struct Run<'a> {
     /// needs: see [`super::scoped::access_context`]).
     pub context: Vec<Uuid>,
     pub rules_fingerprint: String,
+    /// Ids per page of a run that plans everything.
+    pub page_size: u32,
     pub stop: Option<Arc<AtomicBool>>,
     /// What the runs of the guard's window deleted and removed before this one.
     pub window: Removals,
@@ -74,8 +74,9 @@ impl<'a> Run<'a> {
         // plan that holds another set), so a run that may hold plans everything; so does a run
         // that could not read the whole pending set (what it did not read is not known).
         let scoped = !opts.full && !opts.dry_run && !holding && pending_complete;
-        // A scoped run reads the record of its scope with each plan, not the whole record.
-        let state = if scoped { SyncState::default() } else { store.sync_state().await? };
+        // Each plan reads the record of its scope or page, not the whole record; the drift
+        // repair of a full run reads the whole record (until it walks it in pages).
+        let state = if opts.full { store.sync_state().await? } else { SyncState::default() };
         let window_start = chrono::Duration::from_std(settings.guard_window())
             .ok()
             .and_then(|d| crate::store::now().checked_sub_signed(d))
@@ -95,17 +96,7 @@ impl<'a> Run<'a> {
             directory,
             settings,
             dry_run: opts.dry_run,
-            policy: Policy {
-                on_deactivate: settings.on_deactivate,
-                protected_users: settings.protected_users.iter().map(|u| NameKey::of(u)).collect(),
-                protected_groups: settings
-                    .protected_groups
-                    .iter()
-                    .map(|g| NameKey::of(g))
-                    .collect(),
-                rules: config.rules.clone(),
-                adopt_existing: config.adopt_existing.clone(),
-            },
+            policy: config.policy(),
             lane: ChangeLane::new(
                 !opts.dry_run,
                 Duration::from_secs(settings.debounce_seconds),
@@ -119,6 +110,7 @@ impl<'a> Run<'a> {
             scope: None,
             context: Vec::new(),
             rules_fingerprint: config.rules_fingerprint.clone(),
+            page_size: config.page_size,
             stop: opts.stop.clone(),
             window,
             holding,
@@ -144,56 +136,28 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// A plan from the SCIM side and the record as they are now, and the SCIM resources changed
-    /// since the previous plan. A change run plans only what changed ([`super::scoped`]). A
-    /// dry run keeps its in-memory record (its drift repair is not written).
-    pub async fn replan(&mut self) -> Result<(Plan, HashSet<Uuid>), SyncError> {
+    /// A change run's plan of the pending changes as they are now (the SCIM side and the
+    /// record of their scope), and the SCIM resources changed since the previous plan. None:
+    /// this run plans everything, page by page ([`super::paged`]), or its changes can no
+    /// longer be planned apart (too many): what is left of them waits for the next run.
+    pub async fn replan(&mut self) -> Result<Option<(Plan, HashSet<Uuid>)>, SyncError> {
         let head = self.store.journal_head().await?;
-        let mut plan = match self.plan_changes().await? {
-            Some(scoped) => {
-                self.state = scoped.state;
-                self.snapshot = scoped.snapshot;
-                self.scope = Some(scoped.scope);
-                scoped.plan
-            }
-            None => {
-                let snapshot = self.store.snapshot().await?;
-                if !self.dry_run {
-                    self.state = self.store.sync_state().await?;
-                }
-                self.snapshot = snapshot;
-                self.scope = None;
-                plan::plan(&self.snapshot, &self.state, &self.policy)
-            }
-        };
-        if !self.dry_run {
-            self.apply.reset(&self.state);
-        }
+        let Some(scoped) = self.plan_changes().await? else { return Ok(None) };
+        self.state = scoped.state;
+        self.snapshot = scoped.snapshot;
+        self.scope = Some(scoped.scope);
+        let mut plan = scoped.plan;
+        self.apply.reset(&self.state);
         let changed = self.lane.take(self.store, head).await?;
         if self.holding {
             self.held = hold::split(&mut plan, &self.approved);
         }
-        Ok((plan, changed))
+        Ok(Some((plan, changed)))
     }
 
-    /// Pushes the changes made since the last plan, and only those (the read phase of a full
-    /// run). A plan the delete guard would refuse is left to the run's own plan to refuse.
+    /// Pushes the changes made since the run began, and only those (between the steps of a
+    /// full run's reads). A plan the delete guard would refuse is left to a later run.
     pub async fn push_changes(&mut self) -> Result<(), SyncError> {
-        let (plan, changed) = self.replan().await?;
-        if changed.is_empty()
-            || guard::principals(&plan, &self.window_now(), self.settings, false).is_some()
-        {
-            return Ok(());
-        }
-        let (urgent, _rest) = prioritise(plan.actions, &changed);
-        tracing::info!(
-            actions = urgent.len(),
-            "sync: pushing changes made during the full run's reads"
-        );
-        for action in &urgent {
-            self.check_stop()?;
-            self.apply.one(action).await?;
-        }
-        Ok(())
+        self.push_pending(false).await
     }
 }

@@ -1,0 +1,384 @@
+//! A run that plans everything — a full run, a dry run, a run that may hold actions, a change
+//! run whose changes are not known — reads and plans the directory in keyed pages, so that its
+//! memory is a page's and not the directory's (see `docs/sync.md`, "Full runs in pages").
+//!
+//! The pages: every group (its own attributes: created, renamed, deleted), then every user with
+//! each of its memberships, [`PAGE_SIZE`] ids at a time in id order, SCIM resources and
+//! recorded principals together. Each page is a scoped read ([`crate::store::ScopedRecord`])
+//! planned by the change runs' planner; a page acts only on its own principals, so every
+//! principal and every membership is decided in exactly one page.
+//!
+//! A real run walks the pages twice. The survey plans every page and keeps only what must be
+//! judged before anything changes: the deletes and removals (the delete guard, the holds) and
+//! what the access plan reads. Then the deletes go first (a name the IdP freed is free for the
+//! create that wants it), and each page is planned again and applied; a delete or removal the
+//! survey did not see is weighed with the others before it goes. A dry run's survey is its
+//! report: its plan is written out page by page.
+
+use super::changes::pending_changes;
+use super::lane::prioritise;
+use super::options::Progress;
+use super::scoped::read;
+use super::state::Run;
+use crate::store::{RecordTotals, Store};
+use crate::sync::counts::{self, Counts};
+use crate::sync::error::SyncError;
+use crate::sync::guard;
+use crate::sync::hold;
+use crate::sync::plan::{self, Action, Plan, Skipped};
+use crate::sync::principals::scope::{ChangeSet, Scope};
+use scim_schema::schema::ResourceKind;
+use std::collections::{BTreeSet, HashSet};
+use uuid::Uuid;
+
+/// Ids per page: a page of users reads them, their memberships and the groups above them.
+pub(super) const PAGE_SIZE: u32 = 2_000;
+
+/// One keyed page of the directory.
+#[derive(Debug, Clone)]
+pub(super) struct Page {
+    pub kind: ResourceKind,
+    pub ids: Vec<Uuid>,
+}
+
+impl Page {
+    /// The page as a change set: groups planned for themselves, users with every group that
+    /// reaches them.
+    fn scope(&self) -> Scope {
+        let ids: BTreeSet<Uuid> = self.ids.iter().copied().collect();
+        let changes = match self.kind {
+            ResourceKind::Group => ChangeSet { touched: ids, ..ChangeSet::default() },
+            ResourceKind::User => ChangeSet { users: ids, ..ChangeSet::default() },
+        };
+        Scope::of(&changes, [])
+    }
+
+    /// Whether the action is this page's to take: its own principals' creates, updates and
+    /// deletes (a page of users reads the groups above them, which are their own pages'), and
+    /// every membership its plan decides.
+    fn owns(&self, ids: &HashSet<Uuid>, action: &Action) -> bool {
+        match action {
+            Action::Create { kind, resource_id, .. }
+            | Action::Adopt { kind, resource_id, .. }
+            | Action::Update { kind, resource_id, .. }
+            | Action::Delete { kind, resource_id, .. } => {
+                *kind == self.kind && ids.contains(resource_id)
+            }
+            Action::AddMember { .. } | Action::RemoveMember { .. } => true,
+        }
+    }
+}
+
+/// Walks the pages: groups, then users.
+pub(super) struct Pages {
+    kind: Option<ResourceKind>,
+    after: Option<Uuid>,
+    size: u32,
+}
+
+impl Pages {
+    pub fn new(size: u32) -> Pages {
+        Pages { kind: Some(ResourceKind::Group), after: None, size: size.max(1) }
+    }
+
+    pub async fn next(&mut self, store: &dyn Store) -> Result<Option<Page>, SyncError> {
+        while let Some(kind) = self.kind {
+            let ids = store.page_ids(kind, self.after, self.size).await?;
+            if let Some(last) = ids.last() {
+                self.after = Some(*last);
+                return Ok(Some(Page { kind, ids }));
+            }
+            self.kind = match kind {
+                ResourceKind::Group => Some(ResourceKind::User),
+                ResourceKind::User => None,
+            };
+            self.after = None;
+        }
+        Ok(None)
+    }
+}
+
+/// Whether an action takes something away (what the delete guard weighs and holds take).
+pub(super) fn takes_away(a: &Action) -> bool {
+    matches!(a, Action::Delete { .. } | Action::RemoveMember { .. })
+}
+
+/// What the survey of every page found.
+#[derive(Debug, Default)]
+pub(super) struct Survey {
+    /// The deletes and removals of every page, and the creates of the principals the access
+    /// plan reads; weighed against the whole record (`managed`, `memberships`, …).
+    pub kept: Plan,
+    /// Every action planned, by kind.
+    pub counts: Counts,
+    /// What every page skipped, and the principals `[sync.filter]` failed for (each once: a
+    /// page of users reads the groups above them, and skips them again).
+    pub skips: Skips,
+    /// The keys of every delete and removal planned (held ones too): what the guard weighed.
+    weighed: HashSet<Option<String>>,
+    pub pages: usize,
+}
+
+/// Skips and filter failures, each once.
+#[derive(Debug, Default)]
+pub(super) struct Skips {
+    seen: HashSet<(String, String)>,
+    pub skipped: Vec<Skipped>,
+    pub filter_failures: Vec<Skipped>,
+}
+
+impl Skips {
+    pub fn add(&mut self, plan: &mut Plan) {
+        for (from, to) in [
+            (&mut plan.skipped, &mut self.skipped),
+            (&mut plan.filter_failures, &mut self.filter_failures),
+        ] {
+            for s in from.drain(..) {
+                if self.seen.insert((s.principal.clone(), s.message.clone())) {
+                    to.push(s);
+                }
+            }
+        }
+    }
+}
+
+impl Survey {
+    /// Puts the skips where a refusal's report shows them (with the plan it refused).
+    pub fn show_skips(&mut self) {
+        self.kept.skipped = self.skips.skipped.clone();
+        self.kept.filter_failures = self.skips.filter_failures.clone();
+    }
+
+    /// Takes in a page's plan (its skips are taken out of it).
+    fn add(&mut self, plan: &mut Plan, context: &HashSet<Uuid>) {
+        self.pages += 1;
+        for a in &plan.actions {
+            counts::add(&mut self.counts, a.count_key(), 1);
+        }
+        self.skips.add(plan);
+        let keep = |a: &&Action| match a {
+            Action::Create { resource_id, .. } | Action::Adopt { resource_id, .. } => {
+                context.contains(resource_id)
+            }
+            other => takes_away(other),
+        };
+        self.kept.actions.extend(plan.actions.iter().filter(keep).cloned());
+        self.weighed.extend(plan.actions.iter().filter(|a| takes_away(a)).map(hold::key));
+    }
+}
+
+impl Run<'_> {
+    /// The plan of one page, over its scoped read: it acts only on the page's own principals.
+    /// The read becomes the run's current state (what `apply` records against).
+    pub(super) async fn plan_page(&mut self, page: &Page) -> Result<Plan, SyncError> {
+        let scope = page.scope();
+        let (snapshot, state, whole_groups) = read(self.store, &scope).await?;
+        let plan_scope = scope.plan_scope(&whole_groups);
+        // Weighed against the whole record by the survey, not page by page.
+        let unweighed = RecordTotals::default();
+        // What a change run would widen (a group created, a principal deleted) is decided in
+        // that principal's own page, and every membership in its user's page.
+        let (mut plan, _widen) =
+            plan::plan_scoped(&snapshot, &state, &self.policy, &plan_scope, &unweighed);
+        let ids: HashSet<Uuid> = page.ids.iter().copied().collect();
+        plan.actions.retain(|a| page.owns(&ids, a));
+        self.snapshot = snapshot;
+        self.state = state;
+        self.scope = Some(scope);
+        if !self.dry_run {
+            self.apply.reset(&self.state);
+        }
+        Ok(plan)
+    }
+
+    /// Reads the principals the access plan reads (`context`), and only those, as the run's
+    /// current state: what the access plan is made against.
+    pub(super) async fn read_context(&mut self, context: &[Uuid]) -> Result<(), SyncError> {
+        let scope = Scope::of(&ChangeSet::default(), context.iter().copied());
+        let (snapshot, state, _) = read(self.store, &scope).await?;
+        self.snapshot = snapshot;
+        self.state = state;
+        self.scope = Some(scope);
+        if !self.dry_run {
+            self.apply.reset(&self.state);
+        }
+        Ok(())
+    }
+
+    /// Plans every page and keeps what must be judged before anything changes. `each` sees
+    /// every page's plan (a dry run's report is made of them).
+    pub(super) async fn survey(
+        &mut self,
+        context: &HashSet<Uuid>,
+        mut each: impl AsyncPageSink,
+    ) -> Result<Survey, SyncError> {
+        let mut survey = Survey::default();
+        let mut pages = Pages::new(self.page_size);
+        tracing::info!("sync: planning the directory page by page");
+        while let Some(page) = pages.next(self.store).await? {
+            self.check_stop()?;
+            let mut plan = self.plan_page(&page).await?;
+            each.page(self, &mut plan).await?;
+            survey.add(&mut plan, context);
+        }
+        // Weighed against the whole record, and each group's removals against its members.
+        let emptied: BTreeSet<Uuid> = survey
+            .kept
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::RemoveMember { group_id, .. } => Some(*group_id),
+                _ => None,
+            })
+            .collect();
+        let totals = self.store.record_totals(&emptied.into_iter().collect::<Vec<_>>()).await?;
+        survey.kept.managed = totals.principals;
+        survey.kept.memberships = totals.memberships;
+        survey.kept.members_per_group = totals.members_per_group;
+        tracing::info!(
+            pages = survey.pages,
+            actions = survey.counts.values().sum::<u64>(),
+            "sync: planned the directory"
+        );
+        Ok(survey)
+    }
+
+    /// The survey's deletes, planned again over a read of those principals alone (a principal
+    /// the IdP brought back since is no longer deleted) and applied before the rest, so that a
+    /// name the IdP freed is free when the create that wants it comes.
+    pub(super) async fn delete_first(&mut self, survey: &Survey) -> Result<(), SyncError> {
+        let (mut users, mut groups) = (BTreeSet::new(), BTreeSet::new());
+        let mut surveyed = HashSet::new();
+        for a in &survey.kept.actions {
+            if let Action::Delete { kind, resource_id, .. } = a {
+                surveyed.insert(hold::key(a));
+                match kind {
+                    ResourceKind::User => users.insert(*resource_id),
+                    ResourceKind::Group => groups.insert(*resource_id),
+                };
+            }
+        }
+        for (kind, ids) in [(ResourceKind::Group, groups), (ResourceKind::User, users)] {
+            let ids: Vec<Uuid> = ids.into_iter().collect();
+            for chunk in ids.chunks(self.page_size.max(1) as usize) {
+                let page = Page { kind, ids: chunk.to_vec() };
+                let mut plan = self.plan_page(&page).await?;
+                if self.holding {
+                    hold::split(&mut plan, &self.approved);
+                }
+                for action in plan.actions.iter().filter(|a| surveyed.contains(&hold::key(a))) {
+                    self.check_stop()?;
+                    self.apply.one(action).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans each page again and applies it (`updates_only`: the closing pass, for what could
+    /// only be planned once this run's creates had AWS ids). What the IdP changes meanwhile is
+    /// pushed between actions ([`Self::push_pending`]), and the page then planned again. A
+    /// delete or removal the survey did not see is weighed with the survey's before it goes:
+    /// Some(refusal) when the delete guard refuses them.
+    pub(super) async fn apply_pages(
+        &mut self,
+        survey: &mut Survey,
+        skips: &mut Skips,
+        updates_only: bool,
+        force: bool,
+        progress: &dyn Progress,
+    ) -> Result<Option<String>, SyncError> {
+        let mut pages = Pages::new(self.page_size);
+        while let Some(page) = pages.next(self.store).await? {
+            'page: loop {
+                let mut plan = self.plan_page(&page).await?;
+                let unseen: Vec<Action> = plan
+                    .actions
+                    .iter()
+                    .filter(|a| takes_away(a) && !survey.weighed.contains(&hold::key(a)))
+                    .cloned()
+                    .collect();
+                if !unseen.is_empty() && !updates_only {
+                    survey.weighed.extend(unseen.iter().map(hold::key));
+                    survey.kept.actions.extend(unseen);
+                    if let Some(refusal) =
+                        guard::principals(&survey.kept, &self.window, self.settings, force)
+                    {
+                        return Ok(Some(refusal));
+                    }
+                }
+                if self.holding {
+                    let held = hold::split(&mut plan, &self.approved);
+                    let known: HashSet<String> = self.held.iter().map(|h| h.key.clone()).collect();
+                    self.held.extend(held.into_iter().filter(|h| !known.contains(&h.key)));
+                }
+                skips.add(&mut plan);
+                for action in &plan.actions {
+                    if updates_only && !matches!(action, Action::Update { .. }) {
+                        continue;
+                    }
+                    self.check_stop()?;
+                    self.apply.one(action).await?;
+                    progress.step();
+                    if !updates_only && self.lane.due(self.store).await? {
+                        self.push_pending(force).await?;
+                        // What was pushed may have changed this page too.
+                        continue 'page;
+                    }
+                }
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Pushes the pending changes (what the IdP changed since the run began, and not yet in
+    /// AWS) as a change run would plan them, between the steps of a long run. Changes that
+    /// cannot be planned apart (too many, or the rules changed) wait for the pages or the next
+    /// run; a plan the delete guard would refuse is left to the next run to refuse.
+    pub(super) async fn push_pending(&mut self, force: bool) -> Result<(), SyncError> {
+        let head = self.store.journal_head().await?;
+        let changed = self.lane.take(self.store, head).await?;
+        let fingerprint = self.rules_fingerprint.clone();
+        let Some(changes) = pending_changes(self.store, &fingerprint).await? else {
+            return Ok(());
+        };
+        let Some(scoped) = self.plan_scope_of(&changes).await? else { return Ok(()) };
+        let mut plan = scoped.plan;
+        self.snapshot = scoped.snapshot;
+        self.state = scoped.state;
+        self.scope = Some(scoped.scope);
+        self.apply.reset(&self.state);
+        if guard::principals(&plan, &self.window_now(), self.settings, force).is_some() {
+            return Ok(());
+        }
+        if self.holding {
+            // Held against the run's whole set: what this push would take away waits.
+            hold::split(&mut plan, &self.approved);
+        }
+        let (urgent, rest) = prioritise(plan.actions, &changed);
+        tracing::info!(
+            actions = urgent.len() + rest.len(),
+            "sync: pushing changes made during the run"
+        );
+        for action in urgent.iter().chain(&rest) {
+            self.check_stop()?;
+            self.apply.one(action).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What sees each page's plan in the survey.
+pub(super) trait AsyncPageSink {
+    async fn page(&mut self, run: &mut Run<'_>, plan: &mut Plan) -> Result<(), SyncError>;
+}
+
+/// A real run's survey looks at nothing more.
+pub(super) struct NoSink;
+
+impl AsyncPageSink for NoSink {
+    async fn page(&mut self, _: &mut Run<'_>, _: &mut Plan) -> Result<(), SyncError> {
+        Ok(())
+    }
+}
