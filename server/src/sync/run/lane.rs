@@ -3,7 +3,7 @@
 //! when such changes are due ([`ChangeLane::due`]), which SCIM resources they touched
 //! ([`ChangeLane::take`]), and which actions of a re-plan go first ([`prioritise`]).
 
-use crate::store::Store;
+use crate::store::{JournalEntry, Store};
 use crate::sync::error::SyncError;
 use crate::sync::plan::Action;
 use scim_schema::schema::ResourceKind;
@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// At most this many journal rows name the changes to push first; beyond, the re-plan still
-/// covers them, in the plan's order.
-const PRIORITY_ROWS: i64 = 10_000;
+/// covers them, in the plan's order (a run in pages leaves them to its pages and the next run).
+pub(super) const PRIORITY_ROWS: i64 = 10_000;
 
 /// Watches the change journal during a run: changes made after the current plan was made are
 /// due once the journal has been quiet for `debounce_seconds` (as the scheduler would push
@@ -67,19 +67,24 @@ impl ChangeLane {
     /// The SCIM resources the journal names after `covered`, up to `head`, which becomes the
     /// covered head.
     pub async fn take(&mut self, store: &dyn Store, head: i64) -> Result<HashSet<Uuid>, SyncError> {
-        let mut changed = HashSet::new();
+        let rows = self.take_rows(store, head).await?;
+        Ok(rows.iter().filter_map(|r| r.resource_id.parse().ok()).collect())
+    }
+
+    /// The journal rows after `covered`, up to `head` (at most [`PRIORITY_ROWS`]), which becomes
+    /// the covered head.
+    pub async fn take_rows(
+        &mut self,
+        store: &dyn Store,
+        head: i64,
+    ) -> Result<Vec<JournalEntry>, SyncError> {
+        let mut rows = Vec::new();
         if head > self.covered {
-            for row in store.journal_since(self.covered, PRIORITY_ROWS).await? {
-                if row.seq > head {
-                    break;
-                }
-                if let Ok(id) = row.resource_id.parse() {
-                    changed.insert(id);
-                }
-            }
+            rows = store.journal_since(self.covered, PRIORITY_ROWS).await?;
+            rows.retain(|r| r.seq <= head);
         }
         self.covered = head;
-        Ok(changed)
+        Ok(rows)
     }
 }
 

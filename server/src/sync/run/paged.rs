@@ -15,8 +15,7 @@
 //! survey did not see is weighed with the others before it goes. A dry run's survey is its
 //! report: its plan is written out page by page.
 
-use super::changes::pending_changes;
-use super::lane::prioritise;
+use super::lane::{PRIORITY_ROWS, prioritise};
 use super::options::Progress;
 use super::scoped::read;
 use super::state::Run;
@@ -26,9 +25,9 @@ use crate::sync::error::SyncError;
 use crate::sync::guard;
 use crate::sync::hold;
 use crate::sync::plan::{self, Action, Plan, Skipped};
-use crate::sync::principals::scope::{ChangeSet, Scope};
+use crate::sync::principals::scope::{ChangeSet, MAX_CHANGED_RESOURCES, Scope};
 use scim_schema::schema::ResourceKind;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 /// Ids per page: a page of users reads them, their memberships and the groups above them.
@@ -332,17 +331,24 @@ impl Run<'_> {
         Ok(None)
     }
 
-    /// Pushes the pending changes (what the IdP changed since the run began, and not yet in
-    /// AWS) as a change run would plan them, between the steps of a long run. Changes that
-    /// cannot be planned apart (too many, or the rules changed) wait for the pages or the next
-    /// run; a plan the delete guard would refuse is left to the next run to refuse.
+    /// Pushes what the IdP changed since the run began (the journal rows after the lane's
+    /// covered head), planned as a change run plans them, between the steps of a long run.
+    /// Changes that cannot be planned apart (too many) are left to the pages and the next run;
+    /// so is a plan the delete guard would refuse (the next run refuses it). A write PostgreSQL
+    /// makes visible late, below the covered head, stays pending for the next run.
     pub(super) async fn push_pending(&mut self, force: bool) -> Result<(), SyncError> {
         let head = self.store.journal_head().await?;
-        let changed = self.lane.take(self.store, head).await?;
-        let fingerprint = self.rules_fingerprint.clone();
-        let Some(changes) = pending_changes(self.store, &fingerprint).await? else {
+        let rows = self.lane.take_rows(self.store, head).await?;
+        if rows.is_empty() || rows.len() as i64 >= PRIORITY_ROWS {
             return Ok(());
-        };
+        }
+        let changed: HashSet<Uuid> = rows.iter().filter_map(|r| r.resource_id.parse().ok()).collect();
+        let unknown = ChangeSet::unknown_members(&rows);
+        let kinds: HashMap<_, _> = self.store.kinds_of(&unknown).await?.into_iter().collect();
+        let changes = ChangeSet::from_journal(&rows, &kinds);
+        if changes.len() > MAX_CHANGED_RESOURCES {
+            return Ok(());
+        }
         let Some(scoped) = self.plan_scope_of(&changes).await? else { return Ok(()) };
         let mut plan = scoped.plan;
         self.snapshot = scoped.snapshot;
