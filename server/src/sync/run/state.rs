@@ -3,6 +3,7 @@
 //! every phase shares: re-planning, pushing what changed meanwhile, stopping on shutdown.
 
 use super::config::SyncConfig;
+use super::drift_overlay::DriftOverlay;
 use super::lane::{ChangeLane, prioritise};
 use super::options::RunOptions;
 use crate::config::SyncSettings;
@@ -34,6 +35,9 @@ pub(super) struct Run<'a> {
     pub state: SyncState,
     /// The SCIM side as the current plan saw it (a scoped plan's: only its scope).
     pub snapshot: Snapshot,
+    /// A dry full run's drift repair, laid over every read of the record its plan makes
+    /// (empty otherwise: a real run writes its repair).
+    pub drift: DriftOverlay,
     /// A change run: each plan reads and plans only what changed since the last covered
     /// point ([`super::scoped`]), unless that is unknown.
     pub scoped: bool,
@@ -115,6 +119,7 @@ impl<'a> Run<'a> {
             apply: Apply::new(store, directory, run_id, &state),
             state,
             snapshot: Snapshot::default(),
+            drift: DriftOverlay::default(),
             scoped,
             scope: None,
             context: Vec::new(),
@@ -146,7 +151,7 @@ impl<'a> Run<'a> {
 
     /// A plan from the SCIM side and the record as they are now, and the SCIM resources changed
     /// since the previous plan. A change run plans only what changed ([`super::scoped`]). A
-    /// dry run keeps its in-memory record (its drift repair is not written).
+    /// dry run's drift repair, not written, is laid over the record read.
     pub async fn replan(&mut self) -> Result<(Plan, HashSet<Uuid>), SyncError> {
         let head = self.store.journal_head().await?;
         let mut plan = match self.plan_changes().await? {
@@ -158,9 +163,9 @@ impl<'a> Run<'a> {
             }
             None => {
                 let snapshot = self.store.snapshot().await?;
-                if !self.dry_run {
-                    self.state = self.store.sync_state().await?;
-                }
+                let mut state = self.store.sync_state().await?;
+                self.drift.apply_to(&mut state);
+                self.state = state;
                 self.snapshot = snapshot;
                 self.scope = None;
                 plan::plan(&self.snapshot, &self.state, &self.policy)
