@@ -7,6 +7,7 @@ use crate::support::binary::{BinaryApp, IdpClient, command};
 use crate::support::fault_proxy::{FaultProxy, Faults};
 use crate::support::moto::{AWS_ENV, Moto, SYNCING_ENV, aws_config_section, writes};
 use crate::support::{Backend, TestApp, eventually, execute_sql, patch_op, spawn_app, user};
+use aws_sdk_identitystore::types::MemberId;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -24,6 +25,7 @@ on_both_backends!(
     one_run_at_a_time,
     serve_pushes_changes_after_the_debounce,
     a_full_run_repairs_drift,
+    a_full_dry_run_shows_the_drift_repair_and_the_full_run_makes_it,
     a_missing_identity_store_is_not_a_deleted_user,
     changes_overtake_a_long_run,
     filters_and_mappings_shape_what_is_synced,
@@ -475,6 +477,80 @@ async fn a_full_run_repairs_drift(b: Backend) {
     assert_eq!(count(&report, "create_user"), 1, "{report}");
     assert_eq!(moto.members(&team).await, ["a@example.com", "b@example.com"]);
     assert_eq!(moto.users().await["a@example.com"], users["a@example.com"], "a kept its id");
+}
+
+/// A user deleted by hand and a foreign membership added by hand in a managed group: a full
+/// dry run shows the re-create and the removal and writes nothing (its drift repair is laid
+/// over the record its plan reads); the full run then makes them.
+async fn a_full_dry_run_shows_the_drift_repair_and_the_full_run_makes_it(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let a = app.create_user("a@example.com").await;
+    let b_id = app.create_user("b@example.com").await;
+    app.create_user("c@example.com").await;
+    app.create_group("Team", &[&a, &b_id]).await;
+    assert_eq!(sync(&app, &moto, "", &[]).0, 0);
+    let (users, team) = (moto.users().await, moto.groups().await["Team"].clone());
+    let (client, store) = (&moto.ids, &moto.identity_store_id);
+    // b is deleted by hand (AWS drops its memberships with it; moto needs telling).
+    let listed = client
+        .list_group_memberships()
+        .identity_store_id(store)
+        .group_id(&team)
+        .send()
+        .await
+        .unwrap();
+    for m in listed.group_memberships() {
+        if m.member_id() == Some(&MemberId::UserId(users["b@example.com"].clone())) {
+            let id = m.membership_id();
+            let gone = client.delete_group_membership().identity_store_id(store).membership_id(id);
+            gone.send().await.unwrap();
+        }
+    }
+    let user = client.delete_user().identity_store_id(store).user_id(&users["b@example.com"]);
+    user.send().await.unwrap();
+    // c, managed but not in Team at the IdP, is added to Team by hand.
+    client
+        .create_group_membership()
+        .identity_store_id(store)
+        .group_id(&team)
+        .member_id(MemberId::UserId(users["c@example.com"].clone()))
+        .send()
+        .await
+        .unwrap();
+
+    for _ in 0..2 {
+        let (code, dry) = sync(&app, &moto, "", &["--full", "--dry-run"]);
+        assert_eq!(code, 0, "{dry}");
+        assert_eq!(count(&dry, "drift_recreated"), 1, "{dry}");
+        let plan: Vec<(&str, &str, &str)> = dry["plan"]
+            .as_array()
+            .expect("a dry run lists its plan")
+            .iter()
+            .map(|a| {
+                let field = |k: &str| a[k].as_str().unwrap_or("");
+                (field("action"), field("name"), field("user"))
+            })
+            .collect();
+        assert!(plan.contains(&("create", "b@example.com", "")), "{dry}");
+        assert!(plan.contains(&("add_member", "", "b@example.com")), "{dry}");
+        assert!(plan.contains(&("remove_member", "", "c@example.com")), "{dry}");
+        assert_eq!(plan.len(), 3, "{dry}");
+        assert_eq!(writes(&dry), 0, "{dry}");
+        // Nothing written: the second dry run finds the same drift.
+        assert!(!moto.users().await.contains_key("b@example.com"));
+        assert_eq!(moto.members(&team).await, ["a@example.com", "c@example.com"]);
+    }
+
+    let (code, report) = sync(&app, &moto, "", &["--full"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(count(&report, "drift_recreated"), 1, "{report}");
+    assert_eq!(count(&report, "create_user"), 1, "{report}");
+    assert_eq!(count(&report, "add_membership"), 1, "{report}");
+    assert_eq!(count(&report, "remove_membership"), 1, "{report}");
+    assert_eq!(moto.members(&team).await, ["a@example.com", "b@example.com"]);
+    assert_eq!(moto.users().await["c@example.com"], users["c@example.com"], "c kept its id");
+    let (code, again) = sync(&app, &moto, "", &["--full"]);
+    assert_eq!((code, &again["counts"]), (0, &json!({})), "repaired: {again}");
 }
 
 async fn a_missing_identity_store_is_not_a_deleted_user(b: Backend) {

@@ -8,10 +8,10 @@ use super::{
     AccessObject, AccessObjectKind, AccessState, AssignmentKey, AssignmentRecord, AuditEntry,
     AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Hold, HoldState, IdentityStoreRef, IfMatch,
     JournalEntry, ListPage, ListQuery, Load, NewResource, NewToken, Patcher, PendingChange,
-    PendingCreate, PendingHistory, PendingSummary, PoolStats, RecordTotals, Removals, RunRecord,
-    ScopeRead, ScopeSeeds, ServingRules, Snapshot, Source, StoreError, StoredResource, SyncCounts,
-    SyncFailure, SyncHealthRecord, SyncPause, SyncState, Timestamp, TokenInfo, TokenRecord,
-    WriteCtx,
+    PendingCreate, PendingHistory, PendingSummary, PoolStats, RecordTotals, RecordedMember,
+    Removals, RunRecord, ScopeRead, ScopeSeeds, ServingRules, Snapshot, Source, StoreError,
+    StoredResource, SyncCounts, SyncFailure, SyncHealthRecord, SyncPause, SyncState, Timestamp,
+    TokenInfo, TokenRecord, WriteCtx,
 };
 use crate::names::SourceName;
 use async_trait::async_trait;
@@ -258,6 +258,32 @@ pub trait ScopedRecord: Send + Sync + 'static {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError>;
+
+    // A full run walks the record in pieces (`sql/record_pages.rs`), never whole.
+
+    /// At most `limit` recorded principals of `kind` whose SCIM id comes after `after` (None:
+    /// from the first), in SCIM id order: the next page is the one after the last id.
+    async fn recorded_page(
+        &self,
+        kind: ResourceKind,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<AwsPrincipal>, StoreError>;
+    /// `(AWS id, SCIM id)` of the recorded principals of `kind` with these AWS ids.
+    async fn recorded_ids(
+        &self,
+        kind: ResourceKind,
+        aws_ids: &[String],
+    ) -> Result<Vec<(String, Uuid)>, StoreError>;
+    /// The memberships recorded for one group, with their users' AWS ids.
+    async fn recorded_members(&self, group: Uuid) -> Result<Vec<RecordedMember>, StoreError>;
+    /// At most `limit` recorded memberships whose group or user is not a recorded principal,
+    /// with a (group, user) key after `after`, in key order.
+    async fn unowned_memberships(
+        &self,
+        after: Option<(Uuid, Uuid)>,
+        limit: usize,
+    ) -> Result<Vec<AwsMembership>, StoreError>;
 }
 
 /// Permission sets, applications and assignments (the access part of the sync record).

@@ -1,7 +1,8 @@
 //! What a change run reads of the store ([`crate::store::ScopedRecord`]): the part of the
-//! directory its changes reach, and the whole record's sizes for the delete guard.
+//! directory its changes reach, and the whole record's sizes for the delete guard; and what a
+//! full run's drift repair reads of it, page by page and group by group.
 
-use super::{Snapshot, SyncState};
+use super::{AwsMembership, Snapshot, SyncState};
 use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
@@ -54,4 +55,12 @@ pub struct RecordTotals {
     pub memberships: usize,
     /// Recorded memberships of the groups asked about.
     pub members_per_group: HashMap<Uuid, usize>,
+}
+
+/// A membership recorded for a group, with its user's AWS id when the user is a recorded
+/// principal (None: the user is no longer managed, so the membership's end is gone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedMember {
+    pub membership: AwsMembership,
+    pub user_aws_id: Option<String>,
 }

@@ -5,11 +5,13 @@
 
 use super::SqlStore;
 use super::columns::member_type_of;
+use super::record_pages;
 use super::sync_record::{membership_of, principal_of, snapshot_group_of, snapshot_user_of};
 use crate::store::backend::{Access, Backend, Bind, Conn, Dialect, RowExt, Tx};
 use crate::store::roles::ScopedRecord;
 use crate::store::{
-    AwsPrincipal, RecordTotals, ScopeRead, ScopeSeeds, Snapshot, StoreError, SyncState,
+    AwsMembership, AwsPrincipal, RecordTotals, RecordedMember, ScopeRead, ScopeSeeds, Snapshot,
+    StoreError, SyncState,
 };
 use async_trait::async_trait;
 use scim_schema::resource::MemberType;
@@ -308,6 +310,39 @@ impl<B: Backend> ScopedRecord for SqlStore<B> {
         let binds = vec![after.into(), kind.name().into(), i64::from(limit).into()];
         let rows = self.backend.fetch_all(Access::Read, &page_ids_sql(kind), binds).await?;
         rows.iter().map(|r| r.uuid("id")).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(kind = kind.name()), level = "debug")]
+    async fn recorded_page(
+        &self,
+        kind: ResourceKind,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<AwsPrincipal>, StoreError> {
+        record_pages::recorded_page(&self.backend, kind, after, limit).await
+    }
+
+    #[tracing::instrument(skip_all, fields(kind = kind.name(), ids = aws_ids.len()), level = "debug")]
+    async fn recorded_ids(
+        &self,
+        kind: ResourceKind,
+        aws_ids: &[String],
+    ) -> Result<Vec<(String, Uuid)>, StoreError> {
+        record_pages::recorded_ids(&self.backend, kind, aws_ids).await
+    }
+
+    #[tracing::instrument(skip_all, fields(%group), level = "debug")]
+    async fn recorded_members(&self, group: Uuid) -> Result<Vec<RecordedMember>, StoreError> {
+        record_pages::recorded_members(&self.backend, group).await
+    }
+
+    #[tracing::instrument(skip_all, level = "debug")]
+    async fn unowned_memberships(
+        &self,
+        after: Option<(Uuid, Uuid)>,
+        limit: usize,
+    ) -> Result<Vec<AwsMembership>, StoreError> {
+        record_pages::unowned_memberships(&self.backend, after, limit).await
     }
 }
 

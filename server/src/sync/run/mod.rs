@@ -11,6 +11,7 @@ mod assignments;
 mod changes;
 pub mod config;
 mod drift;
+mod drift_overlay;
 #[cfg(test)]
 mod equivalence_tests;
 mod lane;

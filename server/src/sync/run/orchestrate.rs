@@ -113,7 +113,8 @@ impl<'a> Phases<'a> {
     /// Drift: a full run re-reads AWS and repairs the record to what it finds.
     async fn drift(&mut self, report: &mut RunReport) -> Result<(), SyncError> {
         if self.opts.full {
-            self.run.repair_drift(&mut report.counts, self.opts.progress()).await?;
+            self.run.drift =
+                self.run.repair_drift(&mut report.counts, self.opts.progress()).await?;
             if self.access_active {
                 self.access.repair_drift().await?;
             }

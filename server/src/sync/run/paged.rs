@@ -171,7 +171,9 @@ impl Run<'_> {
     /// The read becomes the run's current state (what `apply` records against).
     pub(super) async fn plan_page(&mut self, page: &Page) -> Result<Plan, SyncError> {
         let scope = page.scope();
-        let (snapshot, state, whole_groups) = read(self.store, &scope).await?;
+        let (snapshot, mut state, whole_groups) = read(self.store, &scope).await?;
+        // A dry full run's drift repair, which it did not write.
+        self.drift.apply_to(&mut state);
         let plan_scope = scope.plan_scope(&whole_groups);
         // Weighed against the whole record by the survey, not page by page.
         let unweighed = RecordTotals::default();
@@ -194,7 +196,8 @@ impl Run<'_> {
     /// current state: what the access plan is made against.
     pub(super) async fn read_context(&mut self, context: &[Uuid]) -> Result<(), SyncError> {
         let scope = Scope::of(&ChangeSet::default(), context.iter().copied());
-        let (snapshot, state, _) = read(self.store, &scope).await?;
+        let (snapshot, mut state, _) = read(self.store, &scope).await?;
+        self.drift.apply_to(&mut state);
         self.snapshot = snapshot;
         self.state = state;
         self.scope = Some(scope);

@@ -3,6 +3,7 @@
 //! every phase shares: re-planning, pushing what changed meanwhile, stopping on shutdown.
 
 use super::config::SyncConfig;
+use super::drift_overlay::DriftOverlay;
 use super::lane::ChangeLane;
 use super::options::RunOptions;
 use crate::config::SyncSettings;
@@ -32,6 +33,9 @@ pub(super) struct Run<'a> {
     pub state: SyncState,
     /// The SCIM side as the current plan saw it (a scoped plan's: only its scope).
     pub snapshot: Snapshot,
+    /// A dry full run's drift repair, laid over every read of the record its plan makes
+    /// (empty otherwise: a real run writes its repair).
+    pub drift: DriftOverlay,
     /// A change run: each plan reads and plans only what changed since the last covered
     /// point ([`super::scoped`]), unless that is unknown.
     pub scoped: bool,
@@ -74,9 +78,8 @@ impl<'a> Run<'a> {
         // plan that holds another set), so a run that may hold plans everything; so does a run
         // that could not read the whole pending set (what it did not read is not known).
         let scoped = !opts.full && !opts.dry_run && !holding && pending_complete;
-        // Each plan reads the record of its scope or page, not the whole record; the drift
-        // repair of a full run reads the whole record (until it walks it in pages).
-        let state = if opts.full { store.sync_state().await? } else { SyncState::default() };
+        // Each plan reads the record of its scope or page, never the whole record.
+        let state = SyncState::default();
         let window_start = chrono::Duration::from_std(settings.guard_window())
             .ok()
             .and_then(|d| crate::store::now().checked_sub_signed(d))
@@ -106,6 +109,7 @@ impl<'a> Run<'a> {
             apply: Apply::new(store, directory, run_id, &state),
             state,
             snapshot: Snapshot::default(),
+            drift: DriftOverlay::default(),
             scoped,
             scope: None,
             context: Vec::new(),
