@@ -112,20 +112,35 @@ pub async fn find(
         (Some(found), _) => found,
     };
     let resource_id: uuid::Uuid = resource.id.parse()?;
-    let state = store.sync_state().await?;
-    let aws = state
-        .principals
-        .iter()
-        .find(|p| p.kind == kind && p.resource_id == resource_id)
-        .map(|p| Aws { id: p.aws_id.clone(), ownership: p.ownership });
-    let in_aws = |other: &str| {
-        let Ok(other) = other.parse::<uuid::Uuid>() else { return false };
-        let (group, user) = match kind {
-            ResourceKind::User => (other, resource_id),
-            ResourceKind::Group => (resource_id, other),
-        };
-        state.memberships.iter().any(|m| m.group_id == group && m.user_id == user)
+    // The record of this principal and of its memberships only, never the whole record.
+    let aws = store
+        .recorded(&[resource_id], &[])
+        .await?
+        .into_iter()
+        .find(|p| p.kind == kind)
+        .map(|p| Aws { id: p.aws_id, ownership: p.ownership });
+    let recorded: std::collections::HashSet<uuid::Uuid> = match kind {
+        ResourceKind::User => {
+            let seeds = crate::store::ScopeSeeds {
+                users: [resource_id].into(),
+                ..crate::store::ScopeSeeds::default()
+            };
+            let read = store.scope(&seeds).await?;
+            read.state
+                .memberships
+                .iter()
+                .filter(|m| m.user_id == resource_id)
+                .map(|m| m.group_id)
+                .collect()
+        }
+        ResourceKind::Group => store
+            .recorded_members(resource_id)
+            .await?
+            .into_iter()
+            .map(|m| m.membership.user_id)
+            .collect(),
     };
+    let in_aws = |other: &str| other.parse::<uuid::Uuid>().is_ok_and(|o| recorded.contains(&o));
     let mut memberships: Vec<Membership> = match kind {
         ResourceKind::User => resource
             .groups
