@@ -6,6 +6,7 @@ use super::assignments::{deleted, plan_access, principals_after};
 use super::config::SyncConfig;
 use super::lane::prioritise;
 use super::options::RunOptions;
+use super::plan_pages::PlanWriter;
 use super::preview;
 use super::report::{RunReport, created_any, planned_counts};
 use super::scoped::access_context;
@@ -36,13 +37,9 @@ pub(super) async fn execute(
     let plan = phases.plan().await?;
     let Verdict::Pass(access_plan) = phases.guard(&plan, report).await? else { return Ok(()) };
     if opts.dry_run {
-        preview::report(
-            report,
-            &plan,
-            &phases.access,
-            access_plan.as_ref(),
-            &config.permission_sets,
-        );
+        let pages = PlanWriter::new(store, report.run_id);
+        let (access, declared) = (&phases.access, &config.permission_sets);
+        preview::report(report, pages, &plan, access, access_plan.as_ref(), declared).await?;
         phases.run.report_held(report);
         return Ok(());
     }
@@ -154,7 +151,7 @@ impl<'a> Phases<'a> {
         let (settings, force) = (&self.config.sync, self.opts.force);
         if let Some(refusal) = guard::principals(plan, &self.run.window, settings, force) {
             report.counts.extend(planned_counts(plan));
-            report.refuse(plan, refusal);
+            report.refuse(PlanWriter::new(self.store, report.run_id), plan, refusal).await?;
             return Ok(Verdict::Refused);
         }
         let first_access_plan = if self.access_active {
@@ -180,7 +177,7 @@ impl<'a> Phases<'a> {
             .and_then(|p| guard::assignments(p, &self.run.window, settings, force))
         {
             report.counts.extend(planned_counts(plan));
-            report.refuse(plan, refusal);
+            report.refuse(PlanWriter::new(self.store, report.run_id), plan, refusal).await?;
             return Ok(Verdict::Refused);
         }
         Ok(Verdict::Pass(first_access_plan))
@@ -225,7 +222,7 @@ impl<'a> Phases<'a> {
             {
                 report.counts.extend(self.run.apply.done.clone());
                 report.removals = counts::removals_of(&self.run.apply.done);
-                report.refuse(&plan, refusal);
+                report.refuse(PlanWriter::new(self.store, report.run_id), &plan, refusal).await?;
                 return Ok(None);
             }
             tracing::info!(

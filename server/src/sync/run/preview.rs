@@ -1,15 +1,16 @@
 //! A dry run's own steps: its creates are looked up in AWS, so that it shows what the real run
 //! would meet (adoptions, refusals to adopt), and its report shows the plan instead of changes.
 
+use super::plan_pages::PlanWriter;
 use super::report::{RunReport, planned_counts};
 use crate::names::fold;
-use crate::store::{RunStatus, SyncState};
+use crate::store::{RunStatus, StoreError, SyncState};
 use crate::sync::access::apply::{self as access_apply, AccessRun};
 use crate::sync::access::plan::AccessPlan;
 use crate::sync::access::rules::PermissionSetSettings;
 use crate::sync::counts;
 use crate::sync::error::SyncError;
-use crate::sync::plan::{self, Action, Plan, Skipped};
+use crate::sync::plan::{Action, Plan, Skipped};
 use crate::sync::target::Directory;
 use scim_schema::schema::ResourceKind;
 use std::collections::{HashMap, HashSet};
@@ -109,18 +110,19 @@ async fn names_held(
 }
 
 /// A dry run's report: what the plan would do (and the drift check found), its skips, and the
-/// status the real run would have.
-pub(super) fn report(
+/// status the real run would have. The plan is described into `pages`, a page at a time.
+pub(super) async fn report(
     report: &mut RunReport,
+    mut pages: PlanWriter<'_>,
     plan: &Plan,
-    access: &AccessRun,
+    access: &AccessRun<'_>,
     access_plan: Option<&AccessPlan>,
     declared: &[PermissionSetSettings],
-) {
+) -> Result<(), StoreError> {
     report.counts.extend(planned_counts(plan));
     report.errors.extend(plan.skipped.iter().cloned());
     report.errors.extend(plan.filter_failures.iter().cloned());
-    let mut described = plan::describe(&plan.actions);
+    pages.push_actions(&plan.actions).await?;
     report.status = RunStatus::Succeeded;
     if !plan.filter_failures.is_empty() {
         // What the real run would say: the filter is wrong for these principals (exit 2).
@@ -133,8 +135,8 @@ pub(super) fn report(
         let planned = access_apply::planned_counts(access_plan, &sets);
         counts::add_keyed(&mut report.counts, &access.done);
         counts::add_keyed(&mut report.counts, &planned);
-        described.extend(sets);
-        described.extend(access_apply::describe(access_plan));
+        pages.push(sets).await?;
+        pages.push(access_apply::describe(access_plan)).await?;
         report.errors.extend(access_plan.skipped.iter().cloned());
         if !access_plan.deletes_allowed {
             // A rule names a permission set AWS does not have: the real run would exit 2.
@@ -142,5 +144,5 @@ pub(super) fn report(
             report.configuration_error = true;
         }
     }
-    report.plan = Some(described);
+    pages.finish(report).await
 }

@@ -2,9 +2,10 @@
 //! `GET /admin/v1/sync/runs/{id}` returns) and the CLI's exit code for it.
 
 use super::options::RunOptions;
-use crate::store::{Removals, RunStatus, Trigger};
+use super::plan_pages::PlanWriter;
+use crate::store::{Removals, RunStatus, StoreError, Trigger};
 use crate::sync::counts::Counts;
-use crate::sync::plan::{self, Plan, Skipped};
+use crate::sync::plan::{Plan, Skipped};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -23,8 +24,16 @@ pub struct RunReport {
     pub aws_calls: BTreeMap<String, u64>,
     pub throttles: u64,
     pub errors: Vec<Skipped>,
+    /// The described plan of a dry run or a refused run, when it has at most
+    /// [`super::plan_pages::INLINE_MAX`] actions (see `plan_pages`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<Value>>,
+    /// A larger plan is stored instead of `plan`, in this many pages of at most
+    /// [`super::plan_pages::PAGE_SIZE`] actions, numbered from 0 in plan order
+    /// (`GET /admin/v1/sync/runs/{id}/plan?page=N`; `sync --json` prints it whole as `plan`).
+    /// 0, and not serialized, when the plan is inline or there is none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub plan_pages: u32,
     /// `[sync] approve_destructive`: the destructive actions the run held for approval (at
     /// most [`crate::sync::hold::SHOWN`]; `counts` has every `held_…`). A dry run shows what it would hold.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -84,6 +93,7 @@ impl RunReport {
             throttles: 0,
             errors: Vec::new(),
             plan: None,
+            plan_pages: 0,
             held: Vec::new(),
             approval: None,
             applied_approvals: Vec::new(),
@@ -104,15 +114,27 @@ impl RunReport {
         }
     }
 
-    /// The run is refused by the delete guard: the plan is shown, nothing was changed.
-    pub(super) fn refuse(&mut self, plan: &Plan, refusal: String) {
+    /// The run is refused by the delete guard: the plan is shown (written by `pages`), nothing
+    /// was changed.
+    pub(super) async fn refuse(
+        &mut self,
+        mut pages: PlanWriter<'_>,
+        plan: &Plan,
+        refusal: String,
+    ) -> Result<(), StoreError> {
         self.status = RunStatus::Refused;
-        self.plan = Some(plan::describe(&plan.actions));
+        pages.push_actions(&plan.actions).await?;
+        pages.finish(self).await?;
         self.errors.extend(plan.skipped.iter().cloned());
         self.errors.extend(plan.filter_failures.iter().cloned());
         self.errors.push(Skipped { principal: "(run)".into(), message: refusal.clone() });
         tracing::error!(run_id = %self.run_id, "{refusal}");
+        Ok(())
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How many of each kind of action `plan` has.
