@@ -188,4 +188,44 @@ mod tests {
         assert_eq!(planned_counts(&plan), Counts::from([(ActionKind::DeleteUser, 2)]));
         assert!(!created_any(&planned_counts(&plan)));
     }
+
+    /// A refused run's plan is what a real run would have done: as large as a dry run's, so
+    /// paged the same way.
+    #[tokio::test]
+    async fn a_refused_runs_large_plan_is_paged() {
+        use super::super::plan_pages::{INLINE_MAX, PlanWriter};
+        for t in crate::store::tests::stores().await {
+            let s = &*t.store;
+            let mut report = RunReport::new(&RunOptions::default());
+            let record = crate::store::RunRecord {
+                id: report.run_id,
+                trigger: report.trigger,
+                dry_run: false,
+                status: RunStatus::Running,
+                started_at: crate::store::now(),
+                finished_at: None,
+                journal_head: None,
+                report: serde_json::json!({}),
+                forced: false,
+                removals: Removals::default(),
+                rules_fingerprint: None,
+            };
+            s.save_run(&record).await.unwrap();
+            let delete = |n: usize| Action::Delete {
+                kind: scim_schema::schema::ResourceKind::User,
+                name: format!("u{n}"),
+                resource_id: Uuid::from_u128(n as u128),
+                aws_id: format!("aws-{n}"),
+                reason: "deleted at the IdP",
+            };
+            let plan = Plan { actions: (0..=INLINE_MAX).map(delete).collect(), ..Plan::default() };
+            let pages = PlanWriter::new(s, report.run_id);
+            report.refuse(pages, &plan, "too many deletes".into()).await.unwrap();
+            assert_eq!(report.status, RunStatus::Refused);
+            assert_eq!((report.plan.is_none(), report.plan_pages), (true, 6), "{}", s.backend());
+            assert_eq!(s.plan_page(report.run_id, 5).await.unwrap().unwrap()[0]["name"], "u5000");
+            assert_eq!(report.errors.last().map(|e| e.message.as_str()), Some("too many deletes"));
+            t.drop_database().await;
+        }
+    }
 }
