@@ -27,6 +27,7 @@ mod infra_errors;
 mod listing;
 mod logs;
 mod member_changes;
+mod plan_pages;
 mod retention;
 mod rules_fingerprint;
 mod source_trust;

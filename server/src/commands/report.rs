@@ -1,8 +1,11 @@
 //! How `sync` and `sync approve` show a run: a progress bar on a terminal while it runs, then
 //! its report, as one JSON object or as lines with the plan and the held actions as tables.
 
+use crate::store::PlanPages;
 use crate::sync::engine::RunReport;
+use crate::sync::run::plan_pages::PAGE_SIZE;
 use serde_json::Value;
+use std::io::Write;
 use std::sync::Arc;
 
 /// A progress bar on stderr when it is a terminal (stdout keeps only the documented output).
@@ -39,55 +42,138 @@ pub(super) fn progress_bar() -> Option<Arc<dyn crate::sync::engine::Progress>> {
 }
 
 /// The report on stdout; `differ_note`: how a dry run's rules differ from the serving
-/// replicas'.
-pub(super) fn print(
+/// replicas'. A plan stored in pages (`plan_pages`) is read back and written out a page at a
+/// time, never held whole.
+pub(super) async fn print(
+    store: &dyn PlanPages,
     report: &RunReport,
     json: bool,
     differ_note: Option<&str>,
 ) -> anyhow::Result<()> {
+    // Locked once for the whole report, and buffered: a large plan is many small writes.
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     if json {
-        let mut json = serde_json::to_value(report)?;
-        if let (Some(o), Some(message)) = (json.as_object_mut(), differ_note) {
-            o.insert("rules_differ".into(), Value::String(message.to_owned()));
-        }
-        println!("{}", serde_json::to_string(&json)?);
+        print_json(&mut out, store, report, differ_note).await?;
     } else {
-        let dry = if report.dry_run { " (dry run: nothing was changed)" } else { "" };
-        println!("run {} {}{dry}", report.run_id, report.status);
-        if let Some(message) = differ_note {
-            println!("  note: {message}");
+        print_text(&mut out, store, report, differ_note).await?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The report as one JSON object on one line. A paged plan is printed as `plan`, where the
+/// report has `plan_pages`: the same object a small plan's report is, streamed.
+async fn print_json(
+    out: &mut impl Write,
+    store: &dyn PlanPages,
+    report: &RunReport,
+    differ_note: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut json = serde_json::to_value(report)?;
+    if let (Some(o), Some(message)) = (json.as_object_mut(), differ_note) {
+        o.insert("rules_differ".into(), Value::String(message.to_owned()));
+    }
+    let fields = match &json {
+        Value::Object(fields) if report.plan_pages > 0 => fields,
+        _ => {
+            serde_json::to_writer(&mut *out, &json)?;
+            out.write_all(b"\n")?;
+            return Ok(());
         }
-        for (action, n) in &report.counts {
-            println!("  {action}: {n}");
+    };
+    // What `serde_json::to_writer` writes for the object (compact: no spaces), field by field.
+    out.write_all(b"{")?;
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
         }
-        let calls: u64 = report.aws_calls.values().sum();
-        println!("  aws calls: {calls} ({} throttled)", report.throttles);
-        for e in &report.errors {
-            println!("  error: {}: {}", e.principal, e.message);
-        }
-        if let Some(plan) = &report.plan {
-            println!("  plan ({} steps):", plan.len());
-            for line in plan_table(plan) {
-                println!("    {line}");
+        if key == "plan_pages" {
+            out.write_all(b"\"plan\":[")?;
+            for page in 0..report.plan_pages {
+                for (j, action) in plan_page(store, report, page).await?.iter().enumerate() {
+                    if page > 0 || j > 0 {
+                        out.write_all(b",")?;
+                    }
+                    serde_json::to_writer(&mut *out, action)?;
+                }
             }
+            out.write_all(b"]")?;
+        } else {
+            serde_json::to_writer(&mut *out, key)?;
+            out.write_all(b":")?;
+            serde_json::to_writer(&mut *out, value)?;
         }
-        if !report.held.is_empty() {
-            let total: u64 =
-                report.counts.iter().filter(|(k, _)| k.is_held()).map(|(_, n)| n).sum();
-            let approve = report
-                .approval
-                .as_ref()
-                .and_then(|a| a.get("run_id"))
-                .and_then(Value::as_str)
-                .map(|id| format!("; approve with `scimbridge sync approve {id}`"))
-                .unwrap_or_default();
-            println!("  held for approval ({total} destructive actions{approve}):");
-            for line in plan_table(&report.held) {
-                println!("    {line}");
+    }
+    out.write_all(b"}\n")?;
+    Ok(())
+}
+
+/// The report as lines, with the plan and the held actions as tables.
+async fn print_text(
+    out: &mut impl Write,
+    store: &dyn PlanPages,
+    report: &RunReport,
+    differ_note: Option<&str>,
+) -> anyhow::Result<()> {
+    let dry = if report.dry_run { " (dry run: nothing was changed)" } else { "" };
+    writeln!(out, "run {} {}{dry}", report.run_id, report.status)?;
+    if let Some(message) = differ_note {
+        writeln!(out, "  note: {message}")?;
+    }
+    for (action, n) in &report.counts {
+        writeln!(out, "  {action}: {n}")?;
+    }
+    let calls: u64 = report.aws_calls.values().sum();
+    writeln!(out, "  aws calls: {calls} ({} throttled)", report.throttles)?;
+    for e in &report.errors {
+        writeln!(out, "  error: {}: {}", e.principal, e.message)?;
+    }
+    if let Some(plan) = &report.plan {
+        writeln!(out, "  plan ({} steps):", plan.len())?;
+        for line in plan_table(plan) {
+            writeln!(out, "    {line}")?;
+        }
+    } else if report.plan_pages > 0 {
+        // A table per page (the columns line up within a page), under one header.
+        writeln!(out, "  plan ({} pages of at most {PAGE_SIZE} steps):", report.plan_pages)?;
+        for page in 0..report.plan_pages {
+            let steps = plan_page(store, report, page).await?;
+            for line in plan_table(&steps).into_iter().skip(usize::from(page > 0)) {
+                writeln!(out, "    {line}")?;
             }
         }
     }
+    if !report.held.is_empty() {
+        let total: u64 = report.counts.iter().filter(|(k, _)| k.is_held()).map(|(_, n)| n).sum();
+        let approve = report
+            .approval
+            .as_ref()
+            .and_then(|a| a.get("run_id"))
+            .and_then(Value::as_str)
+            .map(|id| format!("; approve with `scimbridge sync approve {id}`"))
+            .unwrap_or_default();
+        writeln!(out, "  held for approval ({total} destructive actions{approve}):")?;
+        for line in plan_table(&report.held) {
+            writeln!(out, "    {line}")?;
+        }
+    }
     Ok(())
+}
+
+/// Page `page` of the report's stored plan.
+async fn plan_page(
+    store: &dyn PlanPages,
+    report: &RunReport,
+    page: u32,
+) -> anyhow::Result<Vec<Value>> {
+    store.plan_page(report.run_id, page).await?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "page {page} of the {} pages of run {}'s plan is missing from the database",
+            report.plan_pages,
+            report.run_id
+        )
+    })
 }
 
 /// A run's plan as a table: action, kind, name, what changes. The columns are read from the

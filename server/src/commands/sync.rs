@@ -184,7 +184,9 @@ async fn run_and_report(
     );
     let wait = std::time::Duration::from_secs(wait_seconds);
     let report =
-        match crate::sync::engine::run_exclusive(store, &directory, config, opts, wait).await {
+        match crate::sync::engine::run_exclusive(store.clone(), &directory, config, opts, wait)
+            .await
+        {
             Ok(Some(report)) => report,
             Ok(None) => {
                 eprintln!(
@@ -200,6 +202,6 @@ async fn run_and_report(
             }
             Err(e) => return Err(e),
         };
-    super::report::print(&report, json, differ_note.as_deref())?;
+    super::report::print(&*store, &report, json, differ_note.as_deref()).await?;
     Ok(ExitCode::from_run(report.exit_code()))
 }

@@ -1,5 +1,6 @@
 //! The admin API under `/admin/v1` (admin token only): start a sync run, pause and resume sync,
-//! approve a run's held destructive actions, read runs, status and the audit log. Errors use the
+//! approve a run's held destructive actions, read runs (and a run's plan, page by page),
+//! status and the audit log. Errors use the
 //! SCIM error shape like the rest of the server.
 
 use crate::auth::Principal;
@@ -9,6 +10,7 @@ use crate::status::run_json;
 use crate::store::{AuditQuery, Trigger};
 use crate::sync::control;
 use crate::sync::engine::RunOptions;
+use crate::sync::run::plan_pages::PAGE_SIZE;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
@@ -30,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sync/pause", web::post().to(pause_sync))
             .route("/sync/resume", web::post().to(resume_sync))
             .route("/sync/runs/{id}", web::get().to(get_run))
+            .route("/sync/runs/{id}/plan", web::get().to(get_run_plan))
             .route("/sync/runs/{id}/approve", web::post().to(approve_run))
             .route("/status", web::get().to(status))
             .route("/audit", web::get().to(audit)),
@@ -271,6 +274,78 @@ async fn get_run(
     let run_id = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?;
     let run = state.store.get_run(run_id).await?.ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(with_live_approval(&state, run_json(&run)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct PlanPageQuery {
+    /// Read as text, so that `-1` or `x` get a message about pages, not about integers.
+    page: Option<String>,
+}
+
+/// `GET /sync/runs/{id}/plan?page=N` (from 0; default 0) → `{"run_id", "page", "pages",
+/// "actions"}`: one page of the run's plan, at most [`PAGE_SIZE`] actions in plan order. A
+/// large plan is read from its stored pages (the run report has `plan_pages`); a small one,
+/// inline in the report, is served in the same pages, so a client can page any plan. 400 bad
+/// page; 404 unknown run, a run without a plan, or a page past the end.
+async fn get_run_plan(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    q: web::Query<PlanPageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = match q.page.as_deref() {
+        None => 0,
+        Some(p) => p.parse::<u32>().map_err(|_| {
+            bad_request(format!("page={p:?} is not a page number: pages are numbered 0, 1, 2, …"))
+        })?,
+    };
+    let not_found = || ApiError::not_found("sync run", &id);
+    let run_id = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let run = state.store.get_run(run_id).await?.ok_or_else(not_found)?;
+    let past_end = |pages: usize| {
+        ApiError::Scim(ScimError::not_found(format!(
+            "sync run {run_id}'s plan has {pages} page{} (0 to {}): there is no page {page}",
+            if pages == 1 { "" } else { "s" },
+            pages - 1
+        )))
+    };
+    let mut report = run.report;
+    let stored = report.get("plan_pages").and_then(Value::as_u64).unwrap_or(0);
+    let (pages, actions) = if stored > 0 {
+        if u64::from(page) >= stored {
+            return Err(past_end(usize::try_from(stored).unwrap_or(usize::MAX)));
+        }
+        let actions = state.store.plan_page(run_id, page).await?.ok_or_else(|| {
+            ApiError::Scim(ScimError::not_found(format!(
+                "page {page} of sync run {run_id}'s plan is no longer stored"
+            )))
+        })?;
+        (stored, actions)
+    } else if let Some(Value::Array(plan)) = report.get_mut("plan").map(Value::take) {
+        // Even an empty plan has its one (empty) page.
+        let pages = plan.len().div_ceil(PAGE_SIZE).max(1);
+        let first = usize::try_from(page).unwrap_or(usize::MAX);
+        if first >= pages {
+            return Err(past_end(pages));
+        }
+        let actions = plan.into_iter().skip(first * PAGE_SIZE).take(PAGE_SIZE).collect();
+        (pages as u64, actions)
+    } else {
+        let running = if run.status == crate::store::RunStatus::Running {
+            " (it is still running)"
+        } else {
+            ""
+        };
+        return Err(ApiError::Scim(ScimError::not_found(format!(
+            "sync run {run_id} has no plan{running}: only dry runs and runs the delete guard \
+             refused list one"
+        ))));
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "run_id": run_id,
+        "page": page,
+        "pages": pages,
+        "actions": actions,
+    })))
 }
 
 /// The status report (`scimbridge status --json` prints the same): sources, counts, the last

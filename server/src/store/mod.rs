@@ -1,8 +1,8 @@
 //! Storage: the store's role traits ([`roles`]: [`Resources`], [`Tokens`], [`Journal`],
-//! [`Pending`], [`SyncRecord`], [`AccessRecord`], [`RunLog`], [`Lease`], [`Control`],
-//! [`Retention`], [`Admin`]; [`Store`] is all of them), implemented once in [`sql`] over a
-//! [`backend`] codec: PostgreSQL for production, SQLite as the embedded default, chosen by
-//! the database URL's scheme.
+//! [`Pending`], [`SyncRecord`], [`AccessRecord`], [`RunLog`], [`PlanPages`], [`Lease`],
+//! [`Control`], [`Retention`], [`Admin`]; [`Store`] is all of them), implemented once in
+//! [`sql`] over a [`backend`] codec: PostgreSQL for production, SQLite as the embedded
+//! default, chosen by the database URL's scheme.
 //!
 //! Every write runs in one transaction that also appends its change-journal row, so a write is
 //! acknowledged only once both are durable. Group membership is a relation (`group_members`),

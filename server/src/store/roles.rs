@@ -40,6 +40,7 @@ store_of_roles!(
         + ScopedRecord
         + AccessRecord
         + RunLog
+        + PlanPages
         + Lease
         + Control
         + Retention
@@ -328,6 +329,30 @@ pub trait RunLog: Send + Sync + 'static {
     async fn set_identity_store(&self, store: &IdentityStoreRef) -> Result<(), StoreError>;
 }
 
+/// The plan of a large dry run (or refused run), in pages of at most
+/// [`crate::sync::run::plan_pages::PAGE_SIZE`] described actions, numbered from 0 in plan order
+/// (`run_plan_pages`): neither the run record nor a reader ever holds it whole. A run's pages
+/// go with its record ([`Retention::prune_plan_pages`]).
+#[async_trait]
+pub trait PlanPages: Send + Sync + 'static {
+    /// Writes page `page` of run `run_id`'s plan (the run must be recorded); writing a page
+    /// again replaces it.
+    async fn put_plan_page(
+        &self,
+        run_id: Uuid,
+        page: u32,
+        actions: &[serde_json::Value],
+    ) -> Result<(), StoreError>;
+    /// Page `page` of the run's plan, in plan order; None when the run has no such page.
+    async fn plan_page(
+        &self,
+        run_id: Uuid,
+        page: u32,
+    ) -> Result<Option<Vec<serde_json::Value>>, StoreError>;
+    /// How many pages the run's plan has stored (0: none, or an inline plan).
+    async fn count_plan_pages(&self, run_id: Uuid) -> Result<u32, StoreError>;
+}
+
 /// The sync lease: one run at a time across every replica and the CLI.
 #[async_trait]
 pub trait Lease: Send + Sync + 'static {
@@ -391,4 +416,14 @@ pub trait Retention: Send + Sync + 'static {
     /// serving sync's recorded failure.
     async fn prune_runs(&self, keep: u64, before: Timestamp, limit: u32)
     -> Result<u64, StoreError>;
+
+    /// The plan pages of the runs [`Retention::prune_runs`] would delete (the same `keep` and
+    /// `before`), oldest run first: called until it deletes none before the runs are pruned,
+    /// so that a run's thousand pages go in batches too, not with its record in one statement.
+    async fn prune_plan_pages(
+        &self,
+        keep: u64,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 }

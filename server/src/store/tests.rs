@@ -426,8 +426,26 @@ async fn runs_beyond_runs_keep_go_oldest_first_but_never_one_still_needed() {
         let guarded = s.recent_removals(guard_start).await.unwrap();
         assert_eq!(guarded.principals, 5, "{}", s.backend());
 
+        // Plan pages go before their runs, in batches of their own; a kept run keeps its own.
+        let page = [json!({"action": "create", "kind": "User", "name": "u"})];
+        for (run, pages) in [(&old1, 3), (&held, 1), (&newest, 2)] {
+            for n in 0..pages {
+                s.put_plan_page(run.id, n, &page).await.unwrap();
+            }
+        }
+        assert_eq!(s.prune_plan_pages(1, guard_start, 2).await.unwrap(), 2, "{}", s.backend());
+        assert_eq!(s.prune_plan_pages(1, guard_start, 2).await.unwrap(), 1);
+        assert_eq!(s.prune_plan_pages(1, guard_start, 2).await.unwrap(), 0, "{}", s.backend());
+        assert_eq!(s.count_plan_pages(old1.id).await.unwrap(), 0);
+        assert_eq!(s.count_plan_pages(held.id).await.unwrap(), 1, "kept with its run");
+        assert_eq!(s.count_plan_pages(newest.id).await.unwrap(), 2);
+        // A page written after that pass still goes with its run (no page outlives its run).
+        s.put_plan_page(old2.id, 0, &page).await.unwrap();
+
         // Keep 1: the oldest that may go, go first, two per batch.
         assert_eq!(s.prune_runs(1, guard_start, 2).await.unwrap(), 2, "{}", s.backend());
+        assert_eq!(s.count_plan_pages(old2.id).await.unwrap(), 0, "{}", s.backend());
+        assert_eq!(s.plan_page(old2.id, 0).await.unwrap(), None);
         assert!(s.get_run(old1.id).await.unwrap().is_none());
         assert!(s.get_run(old2.id).await.unwrap().is_none());
         assert!(s.get_run(closed_hold.id).await.unwrap().is_some(), "oldest first");
@@ -455,6 +473,8 @@ async fn runs_beyond_runs_keep_go_oldest_first_but_never_one_still_needed() {
         young.started_at = now() + TimeDelta::seconds(1);
         s.save_run(&young).await.unwrap();
         assert_eq!(s.prune_runs(2, now() + TimeDelta::hours(1), 100).await.unwrap(), 0);
+        assert_eq!(s.prune_plan_pages(2, now() + TimeDelta::hours(1), 100).await.unwrap(), 0);
+        assert_eq!(s.prune_plan_pages(1, now() + TimeDelta::hours(1), 100).await.unwrap(), 2);
         assert_eq!(s.prune_runs(1, now() + TimeDelta::hours(1), 100).await.unwrap(), 1);
         assert!(s.get_run(newest.id).await.unwrap().is_none());
         t.drop_database().await;
@@ -789,6 +809,40 @@ async fn pages_walk_resources_and_recorded_principals_once_each_in_id_order() {
         let left = s.sync_state().await.unwrap();
         assert!(left.memberships.is_empty(), "{}: {:?}", s.backend(), left.memberships);
         assert_eq!(left.principals.len(), 1);
+        t.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn a_plan_page_reads_back_as_written_and_is_replaced_when_written_again() {
+    for t in stores().await {
+        let s = &*t.store;
+        let run = run_at(TimeDelta::zero(), RunStatus::Succeeded, None);
+        s.save_run(&run).await.unwrap();
+        // Keys in the order the report describes them (not sorted, as JSONB would).
+        let first = vec![
+            json!({"action": "update", "kind": "User", "name": "ü@x", "attributes": ["title"]}),
+            json!({"action": "add_member", "group": "G", "user": "ü@x"}),
+        ];
+        s.put_plan_page(run.id, 0, &first).await.unwrap();
+        s.put_plan_page(run.id, 1, &first[..1]).await.unwrap();
+        let read = s.plan_page(run.id, 0).await.unwrap().unwrap();
+        assert_eq!(
+            serde_json::to_string(&read).unwrap(),
+            serde_json::to_string(&first).unwrap(),
+            "{}",
+            s.backend()
+        );
+        assert_eq!(s.count_plan_pages(run.id).await.unwrap(), 2);
+        // Written again (a retried write), a page is replaced, not added.
+        s.put_plan_page(run.id, 1, &first).await.unwrap();
+        assert_eq!(s.plan_page(run.id, 1).await.unwrap(), Some(first.clone()));
+        assert_eq!(s.count_plan_pages(run.id).await.unwrap(), 2);
+        assert_eq!(s.plan_page(run.id, 2).await.unwrap(), None);
+        assert_eq!(s.plan_page(Uuid::now_v7(), 0).await.unwrap(), None);
+        assert_eq!(s.count_plan_pages(Uuid::now_v7()).await.unwrap(), 0);
+        // A page belongs to a recorded run.
+        assert!(s.put_plan_page(Uuid::now_v7(), 0, &first).await.is_err(), "{}", s.backend());
         t.drop_database().await;
     }
 }

@@ -1,6 +1,7 @@
 //! Retention (`[retention]`, issue 16): `serve` prunes the change journal, the audit log and
-//! the run records so that they stop growing without bound — every hour (`interval_seconds`),
-//! the first time a minute after start, in batches with pauses between them.
+//! the run records (with their plan pages) so that they stop growing without bound — every
+//! hour (`interval_seconds`), the first time a minute after start, in batches with pauses
+//! between them.
 //!
 //! Each batch is deleted under the sync lease, so pruning happens between runs, never during
 //! one, and on one replica at a time (whichever holds the lease then). What a run or a reader
@@ -42,16 +43,21 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Table {
     ChangeJournal,
     AuditLog,
+    /// Before [`Table::SyncRuns`]: a run's plan pages go in batches of their own first.
+    RunPlanPages,
     SyncRuns,
 }
 
 impl Table {
-    pub const ALL: [Table; 3] = [Table::ChangeJournal, Table::AuditLog, Table::SyncRuns];
+    /// In the order a pass prunes them.
+    pub const ALL: [Table; 4] =
+        [Table::ChangeJournal, Table::AuditLog, Table::RunPlanPages, Table::SyncRuns];
 
     pub fn name(self) -> &'static str {
         match self {
             Table::ChangeJournal => "change_journal",
             Table::AuditLog => "audit_log",
+            Table::RunPlanPages => "run_plan_pages",
             Table::SyncRuns => "sync_runs",
         }
     }
@@ -126,6 +132,10 @@ impl RetentionPolicy {
         match table {
             Table::ChangeJournal => store.prune_journal(before(self.journal), self.batch).await,
             Table::AuditLog => store.prune_audit(before(self.audit), self.batch).await,
+            Table::RunPlanPages => {
+                let before = before(self.guard_window);
+                store.prune_plan_pages(self.runs_keep, before, self.batch).await
+            }
             Table::SyncRuns => {
                 store.prune_runs(self.runs_keep, before(self.guard_window), self.batch).await
             }
@@ -142,6 +152,7 @@ impl RetentionPolicy {
 pub struct Pruned {
     pub change_journal: u64,
     pub audit_log: u64,
+    pub run_plan_pages: u64,
     pub sync_runs: u64,
 }
 
@@ -150,12 +161,13 @@ impl Pruned {
         match table {
             Table::ChangeJournal => self.change_journal += n,
             Table::AuditLog => self.audit_log += n,
+            Table::RunPlanPages => self.run_plan_pages += n,
             Table::SyncRuns => self.sync_runs += n,
         }
     }
 
     fn any(&self) -> bool {
-        self.change_journal + self.audit_log + self.sync_runs > 0
+        self.change_journal + self.audit_log + self.run_plan_pages + self.sync_runs > 0
     }
 }
 
@@ -234,6 +246,7 @@ pub fn spawn(store: Arc<dyn Store>, policy: RetentionPolicy) -> Pruner {
                 Ok(p) if p.any() => tracing::info!(
                     change_journal = p.change_journal,
                     audit_log = p.audit_log,
+                    run_plan_pages = p.run_plan_pages,
                     sync_runs = p.sync_runs,
                     "retention: pruned"
                 ),
@@ -365,7 +378,7 @@ mod tests {
 
         // Then every old row goes, 3 by 3, and the lease is free again.
         let pruned = tokio::time::timeout(Duration::from_secs(10), pass).await.unwrap().unwrap();
-        assert_eq!(pruned, Pruned { change_journal: 0, audit_log: 7, sync_runs: 0 });
+        assert_eq!(pruned, Pruned { audit_log: 7, ..Pruned::default() });
         assert_eq!(audit_len(&*store).await, 2);
         assert!(!store.sync_running().await.unwrap(), "each batch releases the lease");
         drop(stop);

@@ -14,6 +14,7 @@ mod journal;
 mod lease;
 mod members;
 mod pending;
+mod plan_pages;
 mod record_pages;
 mod resource_sql;
 mod resources;

@@ -1,6 +1,7 @@
 //! Retention (the [`Retention`] role): one batch of deletes per call, each a single statement
-//! (its own short transaction) that picks the oldest rows allowed to go. What must stay is
-//! part of each statement, so a row is judged against the table as it is when it is deleted.
+//! (its own short transaction) that picks the oldest rows allowed to go (plan pages: any page
+//! of a run allowed to go). What must stay is part of each statement, so a row is judged
+//! against the table as it is when it is deleted.
 
 use super::SqlStore;
 use crate::store::backend::{Access, Backend, Dialect, binds};
@@ -38,13 +39,12 @@ fn full_run(dialect: Dialect) -> &'static str {
     }
 }
 
-/// `$1` before, `$2` keep, `$3` false, `$4` limit. Every `NOT IN` list is of non-null ids (a
-/// NULL in one would keep every row).
-fn prune_runs_sql(dialect: Dialect) -> String {
+/// The runs that may go, as a `SELECT id … FROM sync_runs` (`$1` before, `$2` keep, `$3`
+/// false). Every `NOT IN` list is of non-null ids (a NULL in one would keep every row).
+fn prunable_runs(dialect: Dialect) -> String {
     let full = full_run(dialect);
     format!(
-        "DELETE FROM sync_runs WHERE id IN ( \
-         SELECT id FROM sync_runs WHERE status <> 'running' AND started_at < $1 \
+        "SELECT id FROM sync_runs WHERE status <> 'running' AND started_at < $1 \
          AND id NOT IN (SELECT id FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT $2) \
          AND id NOT IN (SELECT run_id FROM sync_holds WHERE state IN ('pending', 'approved')) \
          AND id NOT IN ({LAST_FINISHED_REAL} ORDER BY started_at DESC, id DESC LIMIT 1) \
@@ -53,8 +53,26 @@ fn prune_runs_sql(dialect: Dialect) -> String {
             (SELECT MAX(journal_head) FROM sync_runs)) \
          AND id NOT IN (SELECT id FROM sync_runs WHERE trigger <> 'cli' \
             AND rules_fingerprint IS NOT NULL ORDER BY started_at DESC, id DESC LIMIT 1) \
-         AND id NOT IN (SELECT error_run_id FROM sync_health WHERE error_run_id IS NOT NULL) \
-         ORDER BY started_at, id LIMIT $4)"
+         AND id NOT IN (SELECT error_run_id FROM sync_health WHERE error_run_id IS NOT NULL)"
+    )
+}
+
+/// `$1` before, `$2` keep, `$3` false, `$4` limit.
+fn prune_runs_sql(dialect: Dialect) -> String {
+    format!(
+        "DELETE FROM sync_runs WHERE id IN ({} ORDER BY started_at, id LIMIT $4)",
+        prunable_runs(dialect)
+    )
+}
+
+/// `$1` before, `$2` keep, `$3` false, `$4` limit: pages of the runs that may go, in no
+/// particular order (they all go, and their runs after them), so that the database can stop
+/// at the first `$4` it finds rather than sort every page of a backlog.
+fn prune_plan_pages_sql(dialect: Dialect) -> String {
+    format!(
+        "DELETE FROM run_plan_pages WHERE (run_id, page) IN ( \
+         SELECT run_id, page FROM run_plan_pages WHERE run_id IN ({}) LIMIT $4)",
+        prunable_runs(dialect)
     )
 }
 
@@ -86,5 +104,16 @@ impl<B: Backend> Retention for SqlStore<B> {
     ) -> Result<u64, StoreError> {
         let binds = binds![before, int(keep), false, i64::from(limit)];
         self.backend.execute(Access::Write, &prune_runs_sql(B::DIALECT), binds).await
+    }
+
+    #[tracing::instrument(skip_all, fields(keep, limit), level = "debug")]
+    async fn prune_plan_pages(
+        &self,
+        keep: u64,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let binds = binds![before, int(keep), false, i64::from(limit)];
+        self.backend.execute(Access::Write, &prune_plan_pages_sql(B::DIALECT), binds).await
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! [`run`] records the run around [`orchestrate`], which runs its phases; [`lease`] runs it
 //! under the sync lease; [`lane`] follows the change journal while it lasts; [`pending`] reads
-//! the pending set at the start and clears what a successful run covered.
+//! the pending set at the start and clears what a successful run covered; [`plan_pages`] keeps
+//! a dry run's (or refused run's) plan inline while it is small and in stored pages once not.
 
 mod approvals;
 mod assignments;
@@ -20,6 +21,7 @@ pub mod options;
 mod orchestrate;
 mod paged;
 pub mod pending;
+pub mod plan_pages;
 mod preview;
 pub mod record;
 pub mod report;

@@ -7,6 +7,7 @@ use super::config::SyncConfig;
 use super::lane::prioritise;
 use super::options::RunOptions;
 use super::paged;
+use super::plan_pages::PlanWriter;
 use super::preview;
 use super::report::{RunReport, created_any, planned_counts};
 use super::scoped::access_context;
@@ -14,7 +15,7 @@ use super::state::Run;
 use crate::store::{RunStatus, Store};
 use crate::sync::access::apply::{self as access_apply, AccessRun};
 use crate::sync::access::plan::{self as access_plan, AccessPlan};
-use crate::sync::counts::{self, Counts};
+use crate::sync::counts;
 use crate::sync::error::SyncError;
 use crate::sync::guard;
 use crate::sync::hold;
@@ -57,8 +58,8 @@ struct Phases<'a> {
 
 /// What the delete guard says of a plan.
 enum Verdict {
-    /// Refused: the report says why, and nothing is changed.
-    Refused,
+    /// Refused, and why: nothing is changed.
+    Refused(String),
     /// It may go, with the assignments as they will be once its principal changes are in
     /// (None: no access rules and no assignments made).
     Pass(Option<AccessPlan>),
@@ -124,9 +125,14 @@ impl<'a> Phases<'a> {
 
     /// A change run: its plan of what changed, checked, applied, closed, then the access.
     async fn scoped(mut self, plan: Plan, report: &mut RunReport) -> Result<(), SyncError> {
-        let counts = planned_counts(&plan);
-        let Verdict::Pass(access_plan) = self.guard(&plan, counts, report).await? else {
-            return Ok(());
+        let access_plan = match self.guard(&plan).await? {
+            Verdict::Pass(access_plan) => access_plan,
+            Verdict::Refused(refusal) => {
+                report.counts.extend(planned_counts(&plan));
+                let pages = PlanWriter::new(self.store, report.run_id);
+                report.refuse(pages, &plan, refusal).await?;
+                return Ok(());
+            }
         };
         let Some(mut left) = self.apply(plan, access_plan.as_ref(), report).await? else {
             return Ok(());
@@ -145,20 +151,31 @@ impl<'a> Phases<'a> {
         let context = if self.access_active { self.access_context().await? } else { Vec::new() };
         let in_context: HashSet<Uuid> = context.iter().copied().collect();
         if self.opts.dry_run {
-            let mut sink = preview::DryRun::default();
+            let mut sink = preview::DryRun::new(self.store, report.run_id);
             let mut survey = self.run.survey(&in_context, &mut sink).await?;
             if self.run.holding {
                 self.run.held = hold::split(&mut survey.kept, &self.run.approved);
             }
             survey.show_skips();
             self.run.read_context(&context).await?;
-            let counts = survey.counts.clone();
-            let Verdict::Pass(access_plan) = self.guard(&survey.kept, counts, report).await? else {
-                return Ok(());
-            };
-            let access = (&self.access, access_plan.as_ref(), &self.config.permission_sets[..]);
-            preview::report(report, survey, sink.described, access);
-            self.run.report_held(report);
+            match self.guard(&survey.kept).await? {
+                Verdict::Refused(refusal) => {
+                    // The report shows the whole plan it refused (written page by page).
+                    report.counts.extend(survey.counts);
+                    let skips = Plan {
+                        skipped: survey.kept.skipped,
+                        filter_failures: survey.kept.filter_failures,
+                        ..Plan::default()
+                    };
+                    report.refuse(sink.pages, &skips, refusal).await?;
+                }
+                Verdict::Pass(access_plan) => {
+                    let declared = &self.config.permission_sets[..];
+                    let access = (&self.access, access_plan.as_ref(), declared);
+                    preview::report(report, survey, sink.pages, access).await?;
+                    self.run.report_held(report);
+                }
+            }
             return Ok(());
         }
         let mut survey = self.run.survey(&in_context, paged::NoSink).await?;
@@ -167,9 +184,15 @@ impl<'a> Phases<'a> {
         }
         survey.show_skips();
         self.run.read_context(&context).await?;
-        let counts = survey.counts.clone();
-        let Verdict::Pass(access_plan) = self.guard(&survey.kept, counts, report).await? else {
-            return Ok(());
+        let access_plan = match self.guard(&survey.kept).await? {
+            Verdict::Pass(access_plan) => access_plan,
+            Verdict::Refused(refusal) => {
+                // The report shows what the guard weighed: the deletes and removals.
+                report.counts.extend(survey.counts);
+                let pages = PlanWriter::new(self.store, report.run_id);
+                report.refuse(pages, &survey.kept, refusal).await?;
+                return Ok(());
+            }
         };
         if let Some(access_plan) = &access_plan {
             // The assignments of principals this run deletes go before the principals do.
@@ -192,7 +215,8 @@ impl<'a> Phases<'a> {
         {
             report.counts.extend(self.run.apply.done.clone());
             report.removals = counts::removals_of(&self.run.apply.done);
-            report.refuse(&survey.kept, refusal);
+            let pages = PlanWriter::new(self.store, report.run_id);
+            report.refuse(pages, &survey.kept, refusal).await?;
             return Ok(());
         }
         let covered = self.run.lane.covered;
@@ -222,20 +246,12 @@ impl<'a> Phases<'a> {
     }
 
     /// Guard: the plan's deletes and removals, then the assignment deletes the plan's principal
-    /// changes lead to, checked before anything changes.
-    /// `counts`: what the whole plan does, by kind (a paged run's `plan` keeps only what the
-    /// guard weighs).
-    async fn guard(
-        &mut self,
-        plan: &Plan,
-        counts: Counts,
-        report: &mut RunReport,
-    ) -> Result<Verdict, SyncError> {
+    /// changes lead to, checked before anything changes (a paged run's `plan` holds only what
+    /// the guard weighs).
+    async fn guard(&mut self, plan: &Plan) -> Result<Verdict, SyncError> {
         let (settings, force) = (&self.config.sync, self.opts.force);
         if let Some(refusal) = guard::principals(plan, &self.run.window, settings, force) {
-            report.counts.extend(counts);
-            report.refuse(plan, refusal);
-            return Ok(Verdict::Refused);
+            return Ok(Verdict::Refused(refusal));
         }
         let first_access_plan = if self.access_active {
             let config = self.config;
@@ -259,9 +275,7 @@ impl<'a> Phases<'a> {
             .as_ref()
             .and_then(|p| guard::assignments(p, &self.run.window, settings, force))
         {
-            report.counts.extend(counts);
-            report.refuse(plan, refusal);
-            return Ok(Verdict::Refused);
+            return Ok(Verdict::Refused(refusal));
         }
         Ok(Verdict::Pass(first_access_plan))
     }
@@ -306,7 +320,7 @@ impl<'a> Phases<'a> {
             {
                 report.counts.extend(self.run.apply.done.clone());
                 report.removals = counts::removals_of(&self.run.apply.done);
-                report.refuse(&plan, refusal);
+                report.refuse(PlanWriter::new(self.store, report.run_id), &plan, refusal).await?;
                 return Ok(None);
             }
             tracing::info!(

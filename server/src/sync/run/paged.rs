@@ -345,7 +345,8 @@ impl Run<'_> {
         if rows.is_empty() || rows.len() as i64 >= PRIORITY_ROWS {
             return Ok(());
         }
-        let changed: HashSet<Uuid> = rows.iter().filter_map(|r| r.resource_id.parse().ok()).collect();
+        let changed: HashSet<Uuid> =
+            rows.iter().filter_map(|r| r.resource_id.parse().ok()).collect();
         let unknown = ChangeSet::unknown_members(&rows);
         let kinds: HashMap<_, _> = self.store.kinds_of(&unknown).await?.into_iter().collect();
         let changes = ChangeSet::from_journal(&rows, &kinds);

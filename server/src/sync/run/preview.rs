@@ -2,19 +2,19 @@
 //! would meet (adoptions, refusals to adopt), and its report shows the plan instead of changes.
 
 use super::paged::{AsyncPageSink, Survey};
+use super::plan_pages::PlanWriter;
 use super::report::RunReport;
 use super::state::Run;
 use crate::names::fold;
-use crate::store::{RunStatus, Store};
+use crate::store::{RunStatus, Store, StoreError};
 use crate::sync::access::apply::{self as access_apply, AccessRun};
 use crate::sync::access::plan::AccessPlan;
 use crate::sync::access::rules::PermissionSetSettings;
 use crate::sync::counts;
 use crate::sync::error::SyncError;
-use crate::sync::plan::{self, Action, Plan, Skipped};
+use crate::sync::plan::{Action, Plan, Skipped};
 use crate::sync::target::Directory;
 use scim_schema::schema::ResourceKind;
-use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -22,17 +22,23 @@ use uuid::Uuid;
 /// the kind once (a page holds 100).
 const LOOKUPS_BEFORE_LISTING: usize = 200;
 
-/// A dry run's survey: each page's creates are looked up in AWS, and its plan described.
-#[derive(Default)]
-pub(super) struct DryRun {
+/// A dry run's survey: each page's creates are looked up in AWS, and its plan written out
+/// (inline when small, else page by page: see [`PlanWriter`]).
+pub(super) struct DryRun<'a> {
     held: NamesHeld,
-    pub described: Vec<Value>,
+    pub pages: PlanWriter<'a>,
 }
 
-impl AsyncPageSink for &mut DryRun {
+impl<'a> DryRun<'a> {
+    pub fn new(store: &'a dyn Store, run_id: Uuid) -> DryRun<'a> {
+        DryRun { held: NamesHeld::default(), pages: PlanWriter::new(store, run_id) }
+    }
+}
+
+impl AsyncPageSink for &mut DryRun<'_> {
     async fn page(&mut self, run: &mut Run<'_>, plan: &mut Plan) -> Result<(), SyncError> {
         resolve_adoptions(run.directory, run.store, plan, &mut self.held).await?;
-        self.described.extend(plan::describe(&plan.actions));
+        self.pages.push_actions(&plan.actions).await?;
         Ok(())
     }
 }
@@ -147,13 +153,17 @@ impl NamesHeld {
 }
 
 /// A dry run's report: what the plan would do (and the drift check found), its skips, and the
-/// status the real run would have.
-pub(super) fn report(
+/// status the real run would have. The plan is described into `pages`, a page at a time.
+pub(super) async fn report(
     report: &mut RunReport,
     survey: Survey,
-    mut described: Vec<Value>,
-    (access, access_plan, declared): (&AccessRun, Option<&AccessPlan>, &[PermissionSetSettings]),
-) {
+    mut pages: PlanWriter<'_>,
+    (access, access_plan, declared): (
+        &AccessRun<'_>,
+        Option<&AccessPlan>,
+        &[PermissionSetSettings],
+    ),
+) -> Result<(), StoreError> {
     report.counts.extend(survey.counts);
     let skips = survey.skips;
     report.errors.extend(skips.skipped);
@@ -170,8 +180,8 @@ pub(super) fn report(
         let planned = access_apply::planned_counts(access_plan, &sets);
         counts::add_keyed(&mut report.counts, &access.done);
         counts::add_keyed(&mut report.counts, &planned);
-        described.extend(sets);
-        described.extend(access_apply::describe(access_plan));
+        pages.push(sets).await?;
+        pages.push(access_apply::describe(access_plan)).await?;
         report.errors.extend(access_plan.skipped.iter().cloned());
         if !access_plan.deletes_allowed {
             // A rule names a permission set AWS does not have: the real run would exit 2.
@@ -179,5 +189,5 @@ pub(super) fn report(
             report.configuration_error = true;
         }
     }
-    report.plan = Some(described);
+    pages.finish(report).await
 }

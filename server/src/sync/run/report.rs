@@ -2,9 +2,10 @@
 //! `GET /admin/v1/sync/runs/{id}` returns) and the CLI's exit code for it.
 
 use super::options::RunOptions;
-use crate::store::{Removals, RunStatus, Trigger};
+use super::plan_pages::PlanWriter;
+use crate::store::{Removals, RunStatus, StoreError, Trigger};
 use crate::sync::counts::Counts;
-use crate::sync::plan::{self, Plan, Skipped};
+use crate::sync::plan::{Plan, Skipped};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -23,8 +24,16 @@ pub struct RunReport {
     pub aws_calls: BTreeMap<String, u64>,
     pub throttles: u64,
     pub errors: Vec<Skipped>,
+    /// The described plan of a dry run or a refused run, when it has at most
+    /// [`super::plan_pages::INLINE_MAX`] actions (see `plan_pages`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<Value>>,
+    /// A larger plan is stored instead of `plan`, in this many pages of at most
+    /// [`super::plan_pages::PAGE_SIZE`] actions, numbered from 0 in plan order
+    /// (`GET /admin/v1/sync/runs/{id}/plan?page=N`; `sync --json` prints it whole as `plan`).
+    /// 0, and not serialized, when the plan is inline or there is none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub plan_pages: u32,
     /// `[sync] approve_destructive`: the destructive actions the run held for approval (at
     /// most [`crate::sync::hold::SHOWN`]; `counts` has every `held_…`). A dry run shows what it would hold.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -84,6 +93,7 @@ impl RunReport {
             throttles: 0,
             errors: Vec::new(),
             plan: None,
+            plan_pages: 0,
             held: Vec::new(),
             approval: None,
             applied_approvals: Vec::new(),
@@ -104,15 +114,27 @@ impl RunReport {
         }
     }
 
-    /// The run is refused by the delete guard: the plan is shown, nothing was changed.
-    pub(super) fn refuse(&mut self, plan: &Plan, refusal: String) {
+    /// The run is refused by the delete guard: the plan is shown (written by `pages`), nothing
+    /// was changed.
+    pub(super) async fn refuse(
+        &mut self,
+        mut pages: PlanWriter<'_>,
+        plan: &Plan,
+        refusal: String,
+    ) -> Result<(), StoreError> {
         self.status = RunStatus::Refused;
-        self.plan = Some(plan::describe(&plan.actions));
+        pages.push_actions(&plan.actions).await?;
+        pages.finish(self).await?;
         self.errors.extend(plan.skipped.iter().cloned());
         self.errors.extend(plan.filter_failures.iter().cloned());
         self.errors.push(Skipped { principal: "(run)".into(), message: refusal.clone() });
         tracing::error!(run_id = %self.run_id, "{refusal}");
+        Ok(())
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How many of each kind of action `plan` has.
@@ -165,5 +187,45 @@ mod tests {
         let plan = Plan { actions: vec![delete(1), delete(2)], ..Plan::default() };
         assert_eq!(planned_counts(&plan), Counts::from([(ActionKind::DeleteUser, 2)]));
         assert!(!created_any(&planned_counts(&plan)));
+    }
+
+    /// A refused run's plan is what a real run would have done: as large as a dry run's, so
+    /// paged the same way.
+    #[tokio::test]
+    async fn a_refused_runs_large_plan_is_paged() {
+        use super::super::plan_pages::{INLINE_MAX, PlanWriter};
+        for t in crate::store::tests::stores().await {
+            let s = &*t.store;
+            let mut report = RunReport::new(&RunOptions::default());
+            let record = crate::store::RunRecord {
+                id: report.run_id,
+                trigger: report.trigger,
+                dry_run: false,
+                status: RunStatus::Running,
+                started_at: crate::store::now(),
+                finished_at: None,
+                journal_head: None,
+                report: serde_json::json!({}),
+                forced: false,
+                removals: Removals::default(),
+                rules_fingerprint: None,
+            };
+            s.save_run(&record).await.unwrap();
+            let delete = |n: usize| Action::Delete {
+                kind: scim_schema::schema::ResourceKind::User,
+                name: format!("u{n}"),
+                resource_id: Uuid::from_u128(n as u128),
+                aws_id: format!("aws-{n}"),
+                reason: "deleted at the IdP",
+            };
+            let plan = Plan { actions: (0..=INLINE_MAX).map(delete).collect(), ..Plan::default() };
+            let pages = PlanWriter::new(s, report.run_id);
+            report.refuse(pages, &plan, "too many deletes".into()).await.unwrap();
+            assert_eq!(report.status, RunStatus::Refused);
+            assert_eq!((report.plan.is_none(), report.plan_pages), (true, 6), "{}", s.backend());
+            assert_eq!(s.plan_page(report.run_id, 5).await.unwrap().unwrap()[0]["name"], "u5000");
+            assert_eq!(report.errors.last().map(|e| e.message.as_str()), Some("too many deletes"));
+            t.drop_database().await;
+        }
     }
 }
