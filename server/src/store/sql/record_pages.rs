@@ -192,9 +192,13 @@ mod tests {
             assert_eq!(found, vec![(asked[0].clone(), users[2])], "{b}");
             assert!(s.recorded_ids(ResourceKind::Group, &[]).await.unwrap().is_empty());
 
-            // Memberships with an end no longer recorded: the one of `gone`, and those of a
-            // group forgotten; walked in pages of one.
+            // A group forgotten takes its memberships with it; memberships with an end no
+            // longer recorded (the one of `gone`, one of a group recorded by an older version
+            // that left it behind) are walked in pages of one.
             s.remove_principal(ResourceKind::Group, groups[1]).await.unwrap();
+            assert!(s.recorded_members(groups[1]).await.unwrap().is_empty(), "{b}");
+            let left_behind = Uuid::new_v4();
+            member(s, left_behind, users[0]).await;
             let (mut unowned, mut after) = (Vec::new(), None);
             loop {
                 let page = s.unowned_memberships(after, 1).await.unwrap();
@@ -202,7 +206,7 @@ mod tests {
                 after = Some((last.group_id, last.user_id));
                 unowned.extend(page.into_iter().map(|m| (m.group_id, m.user_id)));
             }
-            let mut want = vec![(groups[0], gone), (groups[1], users[0])];
+            let mut want = vec![(groups[0], gone), (left_behind, users[0])];
             want.sort();
             assert_eq!(unowned, want, "{b}");
             t.drop_database().await;
