@@ -266,13 +266,17 @@ async fn paged_scenario(s: &dyn Store, seed: u64) {
     }
 }
 
+/// Ten seeds from `base`, or the one `SCIMBRIDGE_EQUIVALENCE_SEED` names (to replay a failure).
+fn seeds(base: u64) -> Vec<u64> {
+    match std::env::var("SCIMBRIDGE_EQUIVALENCE_SEED") {
+        Ok(seed) => vec![seed.parse().expect("a u64 seed")],
+        Err(_) => (1..=10).map(|n| base.wrapping_mul(n)).collect(),
+    }
+}
+
 #[tokio::test]
 async fn runs_in_pages_plan_what_the_whole_directory_plan_does() {
-    let seeds: Vec<u64> = match std::env::var("SCIMBRIDGE_EQUIVALENCE_SEED") {
-        Ok(seed) => vec![seed.parse().expect("a u64 seed")],
-        Err(_) => (1..=10).map(|n| 0xD1B5_4A32_D192_ED03_u64.wrapping_mul(n)).collect(),
-    };
-    for seed in seeds {
+    for seed in seeds(0xD1B5_4A32_D192_ED03) {
         for t in stores().await {
             paged_scenario(&*t.store, seed).await;
             t.drop_database().await;
@@ -282,12 +286,8 @@ async fn runs_in_pages_plan_what_the_whole_directory_plan_does() {
 
 #[tokio::test]
 async fn change_runs_reach_the_state_a_full_run_finds_nothing_to_add_to() {
-    let seeds: Vec<u64> = match std::env::var("SCIMBRIDGE_EQUIVALENCE_SEED") {
-        Ok(seed) => vec![seed.parse().expect("a u64 seed")],
-        Err(_) => (1..=10).map(|n| 0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(n)).collect(),
-    };
     // A store per seed and backend: each scenario starts from an empty directory.
-    for seed in seeds {
+    for seed in seeds(0x9E37_79B9_7F4A_7C15) {
         for t in stores().await {
             scenario(&*t.store, seed).await;
             t.drop_database().await;

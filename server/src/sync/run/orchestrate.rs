@@ -194,17 +194,7 @@ impl<'a> Phases<'a> {
                 return Ok(());
             }
         };
-        if let Some(access_plan) = &access_plan {
-            // The assignments of principals this run deletes go before the principals do.
-            let doomed = deleted(&survey.kept);
-            let first: Vec<_> = access_plan
-                .unassign
-                .iter()
-                .filter(|u| doomed.contains(u.key.principal_id.as_str()))
-                .cloned()
-                .collect();
-            self.access.unassign(&first).await?;
-        }
+        self.unassign_doomed(&survey.kept, access_plan.as_ref()).await?;
         let progress = self.opts.progress();
         progress.phase("applying", survey.counts.values().sum());
         self.run.delete_first(&survey).await?;
@@ -236,6 +226,24 @@ impl<'a> Phases<'a> {
         self.run.read_context(&context).await?;
         self.access(&mut left, report).await?;
         self.finish(left, covered, report).await
+    }
+
+    /// The assignments of the principals `plan` deletes: they go before the principals do.
+    async fn unassign_doomed(
+        &mut self,
+        plan: &Plan,
+        access_plan: Option<&AccessPlan>,
+    ) -> Result<(), SyncError> {
+        let Some(access_plan) = access_plan else { return Ok(()) };
+        let doomed = deleted(plan);
+        let first: Vec<_> = access_plan
+            .unassign
+            .iter()
+            .filter(|u| doomed.contains(u.key.principal_id.as_str()))
+            .cloned()
+            .collect();
+        self.access.unassign(&first).await?;
+        Ok(())
     }
 
     /// The principals an access plan reads besides those a plan changes.
@@ -289,17 +297,7 @@ impl<'a> Phases<'a> {
         access_plan: Option<&AccessPlan>,
         report: &mut RunReport,
     ) -> Result<Option<Left>, SyncError> {
-        if let Some(access_plan) = access_plan {
-            // The assignments of principals this run deletes go before the principals do.
-            let doomed = deleted(&plan);
-            let first: Vec<_> = access_plan
-                .unassign
-                .iter()
-                .filter(|u| doomed.contains(u.key.principal_id.as_str()))
-                .cloned()
-                .collect();
-            self.access.unassign(&first).await?;
-        }
+        self.unassign_doomed(&plan, access_plan).await?;
         let (settings, force) = (&self.config.sync, self.opts.force);
         let mut left = Left { skipped: plan.skipped, filter_failures: plan.filter_failures };
         let mut queue: VecDeque<Action> = plan.actions.into();

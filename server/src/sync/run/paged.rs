@@ -17,7 +17,7 @@
 
 use super::lane::{PRIORITY_ROWS, prioritise};
 use super::options::Progress;
-use super::scoped::read;
+use super::scoped::{read, weigh};
 use super::state::Run;
 use crate::store::{RecordTotals, Store};
 use crate::sync::counts::{self, Counts};
@@ -224,19 +224,7 @@ impl Run<'_> {
             survey.add(&mut plan, context);
         }
         // Weighed against the whole record, and each group's removals against its members.
-        let emptied: BTreeSet<Uuid> = survey
-            .kept
-            .actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::RemoveMember { group_id, .. } => Some(*group_id),
-                _ => None,
-            })
-            .collect();
-        let totals = self.store.record_totals(&emptied.into_iter().collect::<Vec<_>>()).await?;
-        survey.kept.managed = totals.principals;
-        survey.kept.memberships = totals.memberships;
-        survey.kept.members_per_group = totals.members_per_group;
+        weigh(self.store, &mut survey.kept).await?;
         tracing::info!(
             pages = survey.pages,
             actions = survey.counts.values().sum::<u64>(),

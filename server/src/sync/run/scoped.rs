@@ -59,27 +59,7 @@ impl Run<'_> {
             if scope.widen(&widen) {
                 continue;
             }
-            // The delete guard weighs deletes and removals against the whole record (counted
-            // in the database), and a group's removals against all of its recorded members. A
-            // plan that takes nothing away needs no count: the usual change costs no scan of
-            // the record.
-            let takes_away =
-                |a: &Action| matches!(a, Action::Delete { .. } | Action::RemoveMember { .. });
-            if plan.actions.iter().any(takes_away) {
-                let emptied: BTreeSet<Uuid> = plan
-                    .actions
-                    .iter()
-                    .filter_map(|a| match a {
-                        Action::RemoveMember { group_id, .. } => Some(*group_id),
-                        _ => None,
-                    })
-                    .collect();
-                let emptied: Vec<Uuid> = emptied.into_iter().collect();
-                let totals = self.store.record_totals(&emptied).await?;
-                plan.managed = totals.principals;
-                plan.memberships = totals.memberships;
-                plan.members_per_group = totals.members_per_group;
-            }
+            weigh(self.store, &mut plan).await?;
             tracing::info!(
                 changed = changes.len(),
                 users = snapshot.users.len(),
@@ -101,6 +81,29 @@ impl Run<'_> {
             None => Ok(self.store.sync_state().await?),
         }
     }
+}
+
+/// Sets what the delete guard weighs `plan` against: the whole record (counted in the
+/// database), and each group its plan removes members of, all of its recorded members. A plan
+/// that takes nothing away needs no count: the usual change costs no scan of the record.
+pub(super) async fn weigh(store: &dyn Store, plan: &mut Plan) -> Result<(), SyncError> {
+    let takes_away = |a: &Action| matches!(a, Action::Delete { .. } | Action::RemoveMember { .. });
+    if !plan.actions.iter().any(takes_away) {
+        return Ok(());
+    }
+    let emptied: BTreeSet<Uuid> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::RemoveMember { group_id, .. } => Some(*group_id),
+            _ => None,
+        })
+        .collect();
+    let totals = store.record_totals(&emptied.into_iter().collect::<Vec<_>>()).await?;
+    plan.managed = totals.principals;
+    plan.memberships = totals.memberships;
+    plan.members_per_group = totals.members_per_group;
+    Ok(())
 }
 
 /// The scope's documents and record, with the record of each manager its users name (the plan
