@@ -70,12 +70,20 @@ fn groups_sql(d: Dialect) -> String {
     )
 }
 
+/// The recorded principals with the SCIM ids `$1` or the AWS ids `$2`. Both indexes begin with
+/// `kind`: naming both kinds lets each half be an index lookup, not a scan of the record.
 fn principals_sql(d: Dialect) -> String {
+    let half = |column: &str, n: usize| {
+        format!(
+            "SELECT kind, resource_id, aws_id, ownership, name, pushed FROM aws_principals \
+             WHERE kind IN ('User', 'Group') AND {}",
+            d.in_array(column, n)
+        )
+    };
     format!(
-        "SELECT kind, resource_id, aws_id, ownership, name, pushed FROM aws_principals \
-         WHERE {} OR {} ORDER BY kind, name",
-        d.in_array("resource_id", 1),
-        d.in_array("aws_id", 2)
+        "SELECT * FROM ({} UNION {}) AS p ORDER BY kind, name",
+        half("resource_id", 1),
+        half("aws_id", 2)
     )
 }
 
