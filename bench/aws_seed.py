@@ -191,20 +191,24 @@ class Record:
                     memberships)
             return
         stamp = now.isoformat()
+        # One newline style throughout: COPY refuses the csv module's default \r\n beside the
+        # \n of the end marker.
         buf = io.StringIO()
-        w = csv.writer(buf)
+        w = csv.writer(buf, lineterminator="\n")
         w.writerows((k, r, a, "created", n, json.dumps(p), stamp) for k, r, a, n, p in principals)
         principals_csv = buf.getvalue()
         buf = io.StringIO()
-        csv.writer(buf).writerows(memberships)
+        csv.writer(buf, lineterminator="\n").writerows(memberships)
         script = (
             "BEGIN;\n"
             "COPY aws_principals (kind, resource_id, aws_id, ownership, name, pushed, pushed_at) "
             "FROM STDIN WITH (FORMAT csv);\n" + principals_csv + "\\.\n"
             "COPY aws_memberships (group_id, user_id, membership_id) FROM STDIN WITH (FORMAT csv);\n"
             + buf.getvalue() + "\\.\nCOMMIT;\n")
-        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.url], input=script,
-                       check=True, capture_output=True, text=True)
+        out = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.url], input=script,
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"writing the seeded record failed: {out.stderr[-2000:]}")
 
 
 def seed(db_url, moto_url):
