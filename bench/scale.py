@@ -36,6 +36,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -486,6 +487,12 @@ def main():
         if moto:
             moto.terminate()
         db.drop()
+        # A run that ended well leaves nothing behind (a large SQLite file is 300 MB); one that
+        # failed keeps its work directory, with serve.log, to look at.
+        if sys.exc_info()[0] is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"the work directory is kept: {workdir}", file=sys.stderr)
     finish(args, results)
 
 
