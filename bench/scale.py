@@ -7,6 +7,8 @@ PostgreSQL.
     bench/scale.sh --size small --db sqlite      # 10,000 users, 1,000 groups, 100,000 memberships
     bench/scale.sh --size large --db postgres    # 100,000 users, 10,000 groups, 1,000,000
     bench/scale.sh --users 2000 --groups 200 --memberships 20000 --big 5000   # smoke test
+    bench/scale.sh --size large --db postgres --phases ingest     # ingest alone
+    bench/scale.sh --size large --db postgres --seed-aws          # synced state seeded
 
 The shape: one group of --big members (one POST), the rest of the memberships spread evenly over
 the other groups (through /Bulk, 100 operations a request, 4 requests in parallel).
@@ -14,7 +16,10 @@ the other groups (through /Bulk, 100 operations a request, 4 requests in paralle
 Phases, each printed as it ends:
 1. ingest through /Bulk: users/s, memberships/s; the big group's POST time;
 2. the initial sync, as `serve`'s start-up run: AWS writes against the minimum (users + groups +
-   memberships), wall time;
+   memberships), wall time. With --seed-aws (bench/aws_seed.py), the emulator and the bridge's
+   record are seeded directly instead, `scimbridge sync --dry-run --json` must then plan no
+   action, and the start-up run (a full reconcile reading the whole Identity Store) must write
+   nothing — or the benchmark stops;
 3. one membership added at the IdP (steady state): time from the SCIM request to
    CreateGroupMembership at the emulator, and the change run's CPU time and peak RSS growth in
    `serve` (sampled from /proc every 10 ms while the run lasts);
@@ -31,6 +36,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,6 +46,7 @@ import time
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import aws_seed  # noqa: E402
 from sync_bench import ENV, free_port, start_proxy, wait_port  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,6 +58,7 @@ USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+BIG_POST_LIMIT = 8 * 1024 * 1024
 
 
 def proc_status(pid, key):
@@ -113,21 +121,70 @@ class Database:
             self.psql(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
 
 
+def write_config(workdir, aws_endpoint=None, debounce=1):
+    """The configuration every command of a phase uses (none for ingest: sync off)."""
+    config = os.path.join(workdir, "scale.toml")
+    with open(config, "w") as f:
+        # The big group's POST (50,000 members: about 2.4 MB) is over the default 1 MiB limit of
+        # a body outside /Bulk; 8 MiB is the /Bulk limit (scim.max_payload_bytes).
+        f.write(f"[scim]\nmax_request_bytes = {BIG_POST_LIMIT}\n")
+        if aws_endpoint:
+            f.write(f'[aws]\nregion = "us-east-1"\nendpoint_url = "{aws_endpoint}"\n'
+                    "max_requests_per_second = 100000\n"
+                    # The schedule never comes: every full run here is asked for.
+                    f'[sync]\nenabled = true\ndebounce_seconds = {debounce}\n'
+                    'schedule = "0 0 0 1 1 *"\nmax_delete_fraction = 1.0\n')
+    return config
+
+
+def aws_env(db_url):
+    env = dict(ENV, DATABASE_URL=db_url, RUST_LOG="warn")
+    env.pop("SCIMBRIDGE_CONFIG", None)
+    return env
+
+
+def check_dry_run(binary, config, db_url):
+    """`scimbridge sync --dry-run --json` with the benchmark's configuration must plan nothing:
+    the proof that a seeded state is the one a real initial sync would have left."""
+    t = time.time()
+    out = subprocess.run([binary, "--config", config, "sync", "--dry-run", "--json"],
+                         env=aws_env(db_url), capture_output=True, text=True)
+    try:
+        report = json.loads(out.stdout)
+    except ValueError:
+        sys.exit(f"seeded state: the dry run printed no report (exit {out.returncode}):\n{out.stderr[-2000:]}")
+    plan = report.get("plan") or []
+    planned = {k: v for k, v in (report.get("counts") or {}).items() if v}
+    if out.returncode != 0 or plan or planned or report.get("errors"):
+        sys.exit("seeded state NOT in step: the dry run plans "
+                 f"{len(plan)} actions {json.dumps(planned, sort_keys=True)} (exit {out.returncode}); "
+                 f"first: {json.dumps(plan[:5])}; errors: {json.dumps((report.get('errors') or [])[:5])}")
+    return {"seconds": time.time() - t, "planned_actions": 0, "aws_calls": report.get("aws_calls", {}),
+            "run_id": report.get("run_id")}
+
+
+def wait_settled(admin, base, timeout=36000):
+    """Until no resource is pending and no run is running: the start-up run reads at most
+    50,000 pending resources (sync/run/pending.rs), so after a large ingest change runs follow
+    it, and a phase that times one change run must not meet them."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = admin.get(base + "/admin/v1/status").json()
+        run = newest_run(admin, base)
+        if status.get("pending_resources") == 0 and (run is None or run.get("status") != "running"):
+            return
+        time.sleep(0.5)
+    sys.exit(f"pending resources still not covered after {timeout} s")
+
+
 class Serve:
     """`scimbridge serve` with a SCIM token of source `bench` and an admin token."""
 
     def __init__(self, binary, workdir, db_url, aws_endpoint=None, debounce=1):
         self.binary, self.workdir, self.db_url = binary, workdir, db_url
         self.port = free_port()
-        config = os.path.join(workdir, "scale.toml")
-        with open(config, "w") as f:
-            if aws_endpoint:
-                f.write(f'[aws]\nregion = "us-east-1"\nendpoint_url = "{aws_endpoint}"\n'
-                        "max_requests_per_second = 100000\n"
-                        # The schedule never comes: every full run here is asked for.
-                        f'[sync]\nenabled = true\ndebounce_seconds = {debounce}\n'
-                        'schedule = "0 0 0 1 1 *"\nmax_delete_fraction = 1.0\n')
-        self.config = config
+        self.config = write_config(workdir, aws_endpoint, debounce)
+        config = self.config
         self.proc = subprocess.Popen(
             [binary, "--config", config, "serve", "--listen", f"127.0.0.1:{self.port}"],
             env=self.env(aws=bool(aws_endpoint)), stdout=subprocess.DEVNULL,
@@ -191,10 +248,11 @@ def ingest(serve, token, args):
         for i in range(args.users)])
     user_seconds = time.time() - t
 
+    big = json.dumps({"schemas": [GROUP_SCHEMA], "displayName": "Everyone",
+                      "members": [{"value": u} for u in users[:args.big]]})
     t = time.time()
-    r = http.post(serve.base + "/scim/v2/Groups", json={
-        "schemas": [GROUP_SCHEMA], "displayName": "Everyone",
-        "members": [{"value": u} for u in users[:args.big]]})
+    r = http.post(serve.base + "/scim/v2/Groups", data=big,
+                  headers={"Content-Type": "application/scim+json"})
     r.raise_for_status()
     big_seconds = time.time() - t
     big_group = r.json()["id"]
@@ -213,11 +271,13 @@ def ingest(serve, token, args):
         "users": args.users, "groups": args.groups, "memberships": memberships,
         "users_per_second": args.users / user_seconds,
         "big_group_members": args.big, "big_group_post_seconds": big_seconds,
+        "big_group_post_bytes": len(big),
         "spread_memberships_per_second": spread * rest / group_seconds,
         "spread_groups_seconds": group_seconds,
     }
     print(f"ingest: {args.users} users in {user_seconds:.1f} s ({figures['users_per_second']:.0f}/s); "
-          f"a group of {args.big} members in one POST: {big_seconds:.2f} s; {rest} groups with "
+          f"a group of {args.big} members in one POST ({len(big) / 1e6:.1f} MB): {big_seconds:.2f} s; "
+          f"{rest} groups with "
           f"{spread * rest} memberships in {group_seconds:.1f} s "
           f"({figures['spread_memberships_per_second']:.0f} memberships/s)")
     return users, [big_group, *groups], memberships, figures
@@ -277,18 +337,18 @@ def main():
     for key in ("users", "groups", "memberships", "big"):
         p.add_argument(f"--{key}", type=int, help=f"overrides the size's {key}")
     p.add_argument("--debounce", type=int, default=1)
+    p.add_argument("--phases", choices=["ingest", "all"], default="all",
+                   help="ingest: stop after phase 1 (no emulator, no sync)")
+    p.add_argument("--seed-aws", action="store_true",
+                   help="seed the emulator and the bridge's record instead of a real initial sync "
+                        "(bench/aws_seed.py; checked by a dry run that must plan nothing)")
     args = p.parse_args()
     for key, value in SIZES[args.size].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     results = {"args": vars(args)}
 
-    moto_port = free_port()
-    moto = subprocess.Popen([sys.executable, os.path.join(REPO, "tests/aws/moto_server.py"), str(moto_port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(moto_port)
-    proxy = start_proxy(f"http://127.0.0.1:{moto_port}")
-    endpoint = f"http://127.0.0.1:{proxy.server_address[1]}"
+    moto = proxy = None
     workdir = tempfile.mkdtemp(prefix="scimbridge-scale-")
     db = Database(args.db, workdir)
     serve = None
@@ -300,28 +360,67 @@ def main():
         admin_token = serve.cli("token", "create", "--admin")
         users, groups, memberships, results["ingest"] = ingest(serve, token, args)
         hwm["ingest"] = serve.stop()
+        serve = None
+        results["serve_peak_rss_mb"] = hwm
+        if args.phases == "ingest":
+            print(f"serve peak RSS (VmHWM) during ingest: {hwm['ingest']:.0f} MB")
+            return finish(args, results)
+
+        moto_port = free_port()
+        moto = subprocess.Popen([sys.executable, os.path.join(REPO, "tests/aws/moto_server.py"),
+                                 str(moto_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(moto_port)
+        moto_url = f"http://127.0.0.1:{moto_port}"
+        proxy = start_proxy(moto_url)
+        endpoint = f"http://127.0.0.1:{proxy.server_address[1]}"
 
         # --- 2. the initial sync: serve's start-up run -----------------------------------
+        if args.seed_aws:
+            seeded = aws_seed.seed(db.url, moto_url)
+            print(f"seeded: {seeded['users']} users, {seeded['groups']} groups, {seeded['memberships']} "
+                  f"memberships into the emulator and the record in {seeded['seconds']:.0f} s "
+                  f"(reading the SCIM side {seeded['read_seconds']:.0f} s, emulator "
+                  f"{seeded['emulator_seconds']:.0f} s, record {seeded['record_seconds']:.0f} s)")
+            seeded["dry_run"] = check_dry_run(args.binary, write_config(workdir, endpoint, args.debounce),
+                                              db.url)
+            print(f"seeded state in step: the dry run plans 0 actions ({seeded['dry_run']['seconds']:.1f} s)")
+            results["seeded"] = seeded
         t = time.time()
         serve = Serve(args.binary, workdir, db.url, aws_endpoint=endpoint, debounce=args.debounce)
         admin = session(admin_token)
         http = session(token)
         deadline = time.time() + 36000
         run = None
+        # The start-up run, not the seeding's dry run (runs are listed newest first).
+        dry_run_id = results.get("seeded", {}).get("dry_run", {}).get("run_id")
         while time.time() < deadline:
             run = newest_run(admin, serve.base)
-            if run and run.get("status") not in (None, "running"):
+            if run and run.get("run_id") != dry_run_id and run.get("status") not in (None, "running"):
                 break
             time.sleep(1)
         run = wait_run(admin, serve.base, run["run_id"])
-        minimum = args.users + args.groups + memberships
         w = writes(run)
-        results["initial_sync"] = {"seconds": time.time() - t, "writes": w, "minimum": minimum,
-                                   "ratio": sum(w.values()) / minimum, "status": run["status"]}
-        print(f"initial sync: {results['initial_sync']['seconds']:.0f} s, writes {sum(w.values())} vs "
-              f"minimum {minimum} ({results['initial_sync']['ratio']:.3f}x), status {run['status']}")
+        if args.seed_aws:
+            # The start-up run is a full reconcile: it reads the whole Identity Store back, so it
+            # also proves the emulator holds what the record says.
+            rd = reads(run)
+            results["initial_sync"] = {"seeded": True, "startup_seconds": time.time() - t, "writes": w,
+                                       "reads": rd, "status": run["status"], "trigger": run.get("trigger")}
+            print(f"start-up full reconcile on the seeded state ({run.get('trigger')}): {time.time() - t:.0f} s, "
+                  f"reads {sum(rd.values())}, writes {json.dumps(w, sort_keys=True)}, status {run['status']}")
+            if sum(w.values()) or run["status"] != "succeeded" or not sum(rd.values()):
+                sys.exit("seeded state NOT in step: the start-up full reconcile wrote to AWS or did not succeed")
+        else:
+            minimum = args.users + args.groups + memberships
+            results["initial_sync"] = {"seconds": time.time() - t, "writes": w, "minimum": minimum,
+                                       "ratio": sum(w.values()) / minimum, "status": run["status"]}
+            print(f"initial sync: {results['initial_sync']['seconds']:.0f} s, writes {sum(w.values())} vs "
+                  f"minimum {minimum} ({results['initial_sync']['ratio']:.3f}x), status {run['status']}")
 
         # --- 3. one membership added, steady state ---------------------------------------
+        t = time.time()
+        wait_settled(admin, serve.base)
+        results["settle_seconds"] = time.time() - t
         time.sleep(args.debounce + 2)
         outsiders = users[-3:]
         small_group = groups[1]
@@ -378,19 +477,34 @@ def main():
               f"{json.dumps(writes(run), sort_keys=True)}, RSS {rss0:.0f} -> peak {peak:.0f} MB")
         hwm["sync"] = serve.stop()
         serve = None
-        results["serve_peak_rss_mb"] = hwm
         print(f"serve peak RSS (VmHWM): ingest {hwm['ingest']:.0f} MB, syncing {hwm['sync']:.0f} MB "
               "(target <= 256 MB)")
     finally:
         if serve:
             serve.stop()
-        proxy.shutdown()
-        moto.terminate()
+        if proxy:
+            proxy.shutdown()
+        if moto:
+            moto.terminate()
         db.drop()
+        # A run that ended well leaves nothing behind (a large SQLite file is 300 MB); one that
+        # failed keeps its work directory, with serve.log, to look at.
+        if sys.exc_info()[0] is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"the work directory is kept: {workdir}", file=sys.stderr)
+    finish(args, results)
+
+
+def finish(args, results):
     os.makedirs(os.path.join(REPO, "bench/results"), exist_ok=True)
-    out = os.path.join(REPO, "bench/results", time.strftime(f"scale-{args.size}-{args.db}-%Y%m%d-%H%M%S.json"))
+    phases = "-ingest" if args.phases == "ingest" else ("-seeded" if args.seed_aws else "")
+    out = os.path.join(REPO, "bench/results",
+                       time.strftime(f"scale-{args.size}{phases}-{args.db}-%Y%m%d-%H%M%S.json"))
     results["commit"] = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
                                        capture_output=True, text=True).stdout.strip()
+    results["dirty"] = bool(subprocess.run(["git", "-C", REPO, "status", "--porcelain", "server"],
+                                           capture_output=True, text=True).stdout.strip())
     with open(out, "w") as f:
         json.dump(results, f, indent=2)
     print(f"figures written to {out}")

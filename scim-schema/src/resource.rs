@@ -23,6 +23,7 @@ use crate::schema::{
     AttrType, AttributeDef, ENTERPRISE_USER_URN, Mutability, ResourceKind, SchemaDef,
 };
 use serde_json::{Map, Value, json};
+use std::collections::HashSet;
 
 mod values;
 
@@ -450,9 +451,12 @@ impl Normalizer<'_> {
             _ => return Err(type_error("members", "an array")),
         };
         let mut out: Vec<MemberRef> = Vec::with_capacity(items.len());
+        // Duplicates are found in a set beside the list: searching the list instead made a
+        // group of 50,000 members cost 1.25 billion comparisons (seconds per POST).
+        let mut seen: HashSet<String> = HashSet::with_capacity(items.len());
         for item in items.into_iter().filter(|v| !v.is_null()) {
             let member = self.member(item)?;
-            if !out.iter().any(|m| m.value == member.value) {
+            if seen.insert(member.value.clone()) {
                 out.push(member);
             }
         }
@@ -1281,6 +1285,24 @@ mod tests {
             ]
         );
         assert!(n.doc.get("members").is_none());
+    }
+
+    #[test]
+    fn a_large_member_list_keeps_the_first_of_each_duplicate_in_linear_time() {
+        const N: usize = 50_000;
+        let id = |i: usize| format!("00000000-0000-7000-8000-{i:012}");
+        let mut members: Vec<Value> = (0..N).map(|i| json!({"value": id(i)})).collect();
+        // Every member again, typed this time: the first occurrence (untyped) is the one kept.
+        members.extend((0..N).map(|i| json!({"value": id(i), "type": "User"})));
+        let started = std::time::Instant::now();
+        let n = members_of(Value::Array(members)).unwrap();
+        let elapsed = started.elapsed();
+        let kept = n.members.unwrap();
+        assert_eq!(kept.len(), N);
+        assert!(kept.iter().enumerate().all(|(i, m)| m.value == id(i) && m.member_type.is_none()));
+        // Linear work takes well under a second even unoptimised on a busy machine; comparing
+        // each member with every earlier one (3.75 billion comparisons here) takes far longer.
+        assert!(elapsed < std::time::Duration::from_secs(3), "{N} members took {elapsed:?}");
     }
 
     #[test]

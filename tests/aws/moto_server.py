@@ -31,11 +31,32 @@ account assignments and application assignments need:
 Every operation answers SUCCEEDED at once; IN_PROGRESS is the fault proxy's job
 (tests/support/fault_proxy.rs).
 Extension state lives on the backend instances, so `POST /moto-api/reset` clears it too.
+
+For directories of benchmark size (bench/scale.py, 100,000 users and 1,000,000 memberships):
+- ListUsers, ListGroups (unfiltered) and ListGroupMemberships page in time proportional to the
+  page: moto builds the whole list on every page call, and scans every membership of every group
+  for each ListGroupMemberships, which makes one full read of such a directory take hours. The
+  NextToken is the id of the next item (moto's is too, encoded); the order is moto's.
+- `POST /_scimbridge/seed` creates users, groups and memberships in the Identity Store's
+  backend in-process, in one request, and answers their ids (see `seed`): a synced state for a
+  benchmark without the million API calls of a real initial sync. Never used by the tests.
 """
 
 import sys
 import threading
 from uuid import uuid4
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.identitystore.models import Group, User, identitystore_backends
+from moto.ssoadmin.models import ssoadmin_backends
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from moto.utilities.paginator import InvalidToken
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
 from moto.core.exceptions import JsonRESTError
 from moto.core.utils import unix_time
@@ -46,7 +67,6 @@ from moto.identitystore.exceptions import (
 )
 from moto.identitystore.models import IdentityStoreBackend, Name
 from moto.identitystore.responses import IdentityStoreResponse
-from moto.server import ThreadedMotoServer
 from moto.ssoadmin.exceptions import ResourceNotFoundException as SsoResourceNotFoundException
 from moto.ssoadmin.models import SSOAdminBackend
 from moto.ssoadmin.responses import SSOAdminResponse
@@ -634,12 +654,239 @@ SSOAdminResponse.list_permission_sets_provisioned_to_account = (
 )
 
 
+# --- pages in time proportional to the page ----------------------------------------------------
+
+# Guards the per-group membership index against concurrent creates and deletes (the server is
+# threaded; moto's own dict operations are atomic under the GIL, a read-modify of two is not).
+INDEX_LOCK = threading.Lock()
+
+
+def members_by_group(store):
+    """group id -> {membership id: membership}, in moto's order; built once per store and kept
+    by the create and delete below (the only operations that change memberships)."""
+    index = getattr(store, "scimbridge_members_by_group", None)
+    if index is None:
+        index = {}
+        for m in store.group_memberships.values():
+            index.setdefault(m["GroupId"], {})[m["MembershipId"]] = m
+        store.scimbridge_members_by_group = index
+    return index
+
+
+def page_of(items, max_results, next_token):
+    """One page of a dict (id -> item), from the item whose id is `next_token`; the next id."""
+    ids = list(items)
+    start = 0
+    if next_token:
+        try:
+            start = ids.index(next_token)
+        except ValueError:
+            raise InvalidToken("Resource not found!") from None
+    end = start + (int(max_results) if max_results else 100)
+    return [items[i] for i in ids[start:end]], (ids[end] if end < len(ids) else None)
+
+
+moto_create_group_membership = IdentityStoreBackend.create_group_membership
+moto_delete_group_membership = IdentityStoreBackend.delete_group_membership
+moto_list_users = IdentityStoreBackend.list_users
+moto_list_groups = IdentityStoreBackend.list_groups
+
+
+def create_group_membership(self, identity_store_id, group_id, member_id):
+    membership_id, store_id = moto_create_group_membership(self, identity_store_id, group_id, member_id)
+    store = store_of(self, identity_store_id)
+    with INDEX_LOCK:
+        members = members_by_group(store).setdefault(group_id, {})
+        members[membership_id] = store.group_memberships[membership_id]
+    return membership_id, store_id
+
+
+def delete_group_membership(self, identity_store_id, membership_id):
+    store = store_of(self, identity_store_id)
+    with INDEX_LOCK:
+        membership = store.group_memberships.get(membership_id)
+        moto_delete_group_membership(self, identity_store_id, membership_id)
+        if membership is not None:
+            members_by_group(store).get(membership["GroupId"], {}).pop(membership_id, None)
+
+
+def list_group_memberships(self, identity_store_id, group_id, max_results=None, next_token=None):
+    store = store_of(self, identity_store_id)
+    with INDEX_LOCK:
+        members = dict(members_by_group(store).get(group_id, {}))
+    return page_of(members, max_results, next_token)
+
+
+def user_json(user):
+    out = user._asdict()
+    if out.get("Name"):
+        out["Name"] = user.Name._asdict()
+    return out
+
+
+def list_users(self, identity_store_id, max_results=None, next_token=None, filters=None):
+    if filters:
+        return moto_list_users(
+            self, identity_store_id=identity_store_id, max_results=max_results,
+            next_token=next_token, filters=filters,
+        )
+    users, next_token = page_of(store_of(self, identity_store_id).users, max_results, next_token)
+    return [user_json(u) for u in users], next_token
+
+
+def list_groups(self, identity_store_id, max_results=None, next_token=None, filters=None):
+    if filters:
+        return moto_list_groups(
+            self, identity_store_id=identity_store_id, max_results=max_results,
+            next_token=next_token, filters=filters,
+        )
+    return page_of(store_of(self, identity_store_id).groups, max_results, next_token)
+
+
+IdentityStoreBackend.create_group_membership = create_group_membership
+IdentityStoreBackend.delete_group_membership = delete_group_membership
+IdentityStoreBackend.list_group_memberships = list_group_memberships
+IdentityStoreBackend.list_users = list_users
+IdentityStoreBackend.list_groups = list_groups
+
+
+# --- bulk seeding (benchmarks) ------------------------------------------------------------------
+
+SEED_PATH = "/_scimbridge/seed"
+
+
+class SeedError(Exception):
+    """A seed request the Identity Store would refuse: answered 400 with the message."""
+
+
+def seed_user(attrs, store_id):
+    """A moto User from the bridge's shape of a user (mapping/aws_profile.rs: camelCase keys,
+    `name`, one-element `emails` …, `extensions`), as CreateUser would store it."""
+    fields = {}
+    for key, value in attrs.items():
+        if key in ("name", "extensions"):
+            continue
+        field = USER_FIELDS.get(key.lower())
+        if field is None:
+            raise SeedError(f"unknown user attribute {key!r}")
+        check_not_empty(key, value)
+        fields[field] = pascal(value) if field in ("Emails", "Addresses", "PhoneNumbers") else value
+    name = Name.from_dict(pascal(attrs.get("name") or {}))
+    user_name = fields.get("UserName")
+    if not user_name or not fields.get("DisplayName") or not name or not name.GivenName or not name.FamilyName:
+        raise SeedError(f"user {user_name!r}: userName, displayName, name.givenName and name.familyName are required")
+    return User(
+        UserId=str(uuid4()), IdentityStoreId=store_id, UserName=user_name, Name=name,
+        DisplayName=fields.get("DisplayName"), NickName=fields.get("NickName"),
+        ProfileUrl=fields.get("ProfileUrl"), Emails=fields.get("Emails", []),
+        Addresses=fields.get("Addresses", []), PhoneNumbers=fields.get("PhoneNumbers", []),
+        UserType=fields.get("UserType"), Title=fields.get("Title"),
+        PreferredLanguage=fields.get("PreferredLanguage"), Locale=fields.get("Locale"),
+        Timezone=fields.get("Timezone"),
+    )
+
+
+def seed(body):
+    """Creates in one go what CreateUser, CreateGroup and CreateGroupMembership would:
+
+        {"Users": [<the bridge's shape of a user>, …], "Groups": [{"displayName": …}, …],
+         "Memberships": [[group, user], …],
+         "IdentityStoreId": optional (default: the region's sso-admin instance's, as
+         ListInstances reports it), "Region": optional (default us-east-1)}
+
+    A group or user in Memberships is an index into this request's Groups / Users, or the id of
+    one that exists. Names are unique (case-insensitively, as AWS compares them), against what
+    exists and within the request; nothing is created unless everything is valid. Answers
+    {"IdentityStoreId", "UserIds", "GroupIds", "MembershipIds"}, each in request order."""
+    region = body.get("Region") or "us-east-1"
+    store_id = body.get("IdentityStoreId") or (
+        ssoadmin_backends[DEFAULT_ACCOUNT_ID][region].instances[0].identity_store_id
+    )
+    backend = identitystore_backends[DEFAULT_ACCOUNT_ID][region]
+    store = store_of(backend, store_id)
+    users = [seed_user(a, store_id) for a in body.get("Users") or []]
+    taken = {u.UserName.lower() for u in store.users.values()}
+    for u in users:
+        if u.UserName.lower() in taken:
+            raise SeedError(f"Duplicate UserName {u.UserName!r}")
+        taken.add(u.UserName.lower())
+    groups = []
+    taken = {g.DisplayName.lower() for g in store.groups.values()}
+    for attrs in body.get("Groups") or []:
+        name = attrs.get("displayName")
+        if not name or set(attrs) - {"displayName", "description"}:
+            raise SeedError(f"a group takes displayName (required) and description: {attrs}")
+        if name.lower() in taken:
+            raise SeedError(f"Duplicate GroupDisplayName {name!r}")
+        taken.add(name.lower())
+        groups.append(Group(str(uuid4()), name, [], attrs.get("description"), store_id))
+
+    def resolve(ref, made, existing, what):
+        if isinstance(ref, int) and 0 <= ref < len(made):
+            return made[ref]
+        if isinstance(ref, str) and ref in existing:
+            return ref
+        raise SeedError(f"membership names no {what}: {ref!r}")
+
+    user_ids = [u.UserId for u in users]
+    group_ids = [g.GroupId for g in groups]
+    pairs = [
+        (resolve(g, group_ids, store.groups, "group"), resolve(u, user_ids, store.users, "user"))
+        for g, u in body.get("Memberships") or []
+    ]
+    extensions = extensions_of(backend)
+    for attrs, user in zip(body.get("Users") or [], users):
+        store.users[user.UserId] = user
+        extension = (attrs.get("extensions") or {}).get(ENTERPRISE)
+        if extension:
+            extensions[user.UserId] = extension
+    for group in groups:
+        store.groups[group.GroupId] = group
+    membership_ids = []
+    with INDEX_LOCK:
+        index = members_by_group(store)
+        for group_id, user_id in pairs:
+            membership_id = str(uuid4())
+            membership = {
+                "IdentityStoreId": store_id,
+                "MembershipId": membership_id,
+                "GroupId": group_id,
+                "MemberId": {"UserId": user_id},
+            }
+            store.group_memberships[membership_id] = membership
+            index.setdefault(group_id, {})[membership_id] = membership
+            membership_ids.append(membership_id)
+    return {"IdentityStoreId": store_id, "UserIds": user_ids, "GroupIds": group_ids,
+            "MembershipIds": membership_ids}
+
+
+class Application:
+    """moto's application, with `POST /_scimbridge/seed` in front of it."""
+
+    def __init__(self):
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != SEED_PATH:
+            return self.moto(environ, start_response)
+        request = Request(environ)
+        if request.method != "POST":
+            return Response("POST only", status=405)(environ, start_response)
+        try:
+            answer, status = seed(json.loads(request.get_data())), 200
+        except (SeedError, ValidationException, ValueError, TypeError, AttributeError) as e:
+            answer, status = {"message": str(e) or type(e).__name__}, 400
+        return Response(json.dumps(answer), status=status, content_type="application/json")(
+            environ, start_response
+        )
+
+
 def main():
     port = int(sys.argv[1])
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = make_server("127.0.0.1", port, Application(), threaded=True,
+                         request_handler=MotoRequestHandler)
     print(f"moto listening on 127.0.0.1:{port}", flush=True)
-    threading.Event().wait()
+    server.serve_forever()
 
 
 if __name__ == "__main__":
