@@ -163,6 +163,26 @@ def check_dry_run(binary, config, db_url):
             "run_id": report.get("run_id")}
 
 
+def full_plan_dry_run(binary, config, db_url, workdir):
+    """`scimbridge sync --dry-run --json` before anything is synced: the plan of the whole
+    directory (every user, group and membership a create), its wall time and the CLI's peak
+    RSS (GNU time's maximum resident set), the plan streamed to a file and counted."""
+    out_path = os.path.join(workdir, "full-plan.json")
+    t = time.time()
+    with open(out_path, "w") as out:
+        run = subprocess.run(["/usr/bin/time", "-f", "%M", binary, "--config", config, "sync",
+                              "--dry-run", "--json"], env=aws_env(db_url), stdout=out,
+                             stderr=subprocess.PIPE, text=True)
+    seconds = time.time() - t
+    peak_kb = int(run.stderr.strip().splitlines()[-1])
+    with open(out_path) as f:
+        report = json.load(f)
+    actions = len(report.get("plan") or [])
+    os.remove(out_path)
+    return {"seconds": seconds, "peak_rss_mb": peak_kb / 1024, "actions": actions,
+            "exit": run.returncode, "counts": report.get("counts", {})}
+
+
 def wait_settled(admin, base, timeout=36000):
     """Until no resource is pending and no run is running: the start-up run reads at most
     50,000 pending resources (sync/run/pending.rs), so after a large ingest change runs follow
@@ -376,6 +396,12 @@ def main():
 
         # --- 2. the initial sync: serve's start-up run -----------------------------------
         if args.seed_aws:
+            # Before the state is seeded: a dry run of the whole directory's plan.
+            fp = full_plan_dry_run(args.binary, write_config(workdir, endpoint, args.debounce),
+                                   db.url, workdir)
+            results["full_plan_dry_run"] = fp
+            print(f"dry run of the whole plan: {fp['actions']} actions in {fp['seconds']:.1f} s, "
+                  f"CLI peak RSS {fp['peak_rss_mb']:.0f} MB (exit {fp['exit']})")
             seeded = aws_seed.seed(db.url, moto_url)
             print(f"seeded: {seeded['users']} users, {seeded['groups']} groups, {seeded['memberships']} "
                   f"memberships into the emulator and the record in {seeded['seconds']:.0f} s "
