@@ -20,6 +20,10 @@ pub struct ScopeSeeds {
     pub whole: BTreeSet<Uuid>,
     /// Users and groups read for themselves only (their document and record).
     pub single: BTreeSet<Uuid>,
+    /// At most this many memberships on the paths the read follows (up from the seed users,
+    /// down from the whole groups); beyond, it reads no documents and says so
+    /// ([`ScopeRead::too_far`]). None: no limit (a full run's page, bounded by its size).
+    pub max_edges: Option<usize>,
 }
 
 impl ScopeSeeds {
@@ -45,6 +49,8 @@ pub struct ScopeRead {
     /// The groups read whole: the `whole` and `nesting` seeds, and every group that contains
     /// a `nesting` seed.
     pub whole_groups: BTreeSet<Uuid>,
+    /// The paths reached further than `max_edges`: nothing else was read.
+    pub too_far: bool,
 }
 
 /// The sizes of the whole record, which a scoped plan's deletes and removals are weighed

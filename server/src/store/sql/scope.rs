@@ -162,6 +162,11 @@ impl<B: Backend> ScopedRecord for SqlStore<B> {
         let mut whole_groups = ancestors_of(&seeds.nesting, &up);
         whole_groups.extend(seeds.whole.iter().copied());
         let down = edges(&mut tx, &down_sql(d), &whole_groups).await?;
+        if seeds.max_edges.is_some_and(|max| up.len() + down.len() > max) {
+            // Reading that much at once would hold a large part of the directory in memory.
+            tx.commit().await?;
+            return Ok(ScopeRead { too_far: true, ..ScopeRead::default() });
+        }
         // Recorded memberships of the whole groups and of the seed users (an end that left at
         // the IdP is read too, so that its membership can be removed).
         let memberships = if whole_groups.is_empty() && seeds.users.is_empty() {
@@ -216,6 +221,7 @@ impl<B: Backend> ScopedRecord for SqlStore<B> {
             snapshot: Snapshot { users: snapshot_users, groups: snapshot_groups, members },
             state: SyncState { principals, memberships },
             whole_groups,
+            too_far: false,
         })
     }
 
@@ -431,6 +437,35 @@ mod tests {
 
         fn group_ids(read: &crate::store::ScopeRead) -> BTreeSet<Uuid> {
             read.snapshot.groups.iter().map(|g| g.id).collect()
+        }
+
+        #[tokio::test]
+        async fn a_scope_that_follows_more_memberships_than_allowed_reads_nothing() {
+            for t in stores().await {
+                let s = &*t.store;
+                let source = okta(s).await;
+                let mut users = Vec::new();
+                for n in 0..30 {
+                    users.push(user(s, source, &format!("u{n}@x")).await);
+                }
+                let big = group(s, source, "Everyone", &users).await;
+                let b = s.backend();
+                // The group read whole follows its 30 memberships.
+                let whole = |max_edges| ScopeSeeds {
+                    whole: BTreeSet::from([big]),
+                    max_edges,
+                    ..ScopeSeeds::default()
+                };
+                let read = s.scope(&whole(Some(29))).await.unwrap();
+                assert!(read.too_far, "{b}");
+                assert!(read.snapshot.users.is_empty() && read.state.principals.is_empty(), "{b}");
+                for max in [Some(30), None] {
+                    let read = s.scope(&whole(max)).await.unwrap();
+                    assert!(!read.too_far, "{b}");
+                    assert_eq!(read.snapshot.users.len(), 30, "{b}");
+                }
+                t.drop_database().await;
+            }
         }
 
         #[tokio::test]

@@ -135,6 +135,7 @@ impl Scope {
             nesting: changes.groups.clone(),
             whole: BTreeSet::new(),
             single: changes.touched.clone(),
+            max_edges: None,
         };
         seeds.single.extend(context);
         let changed = changes.users.iter().chain(&changes.groups).chain(&changes.touched);

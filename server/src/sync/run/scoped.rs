@@ -6,7 +6,7 @@ use super::changes::pending_changes;
 use super::state::Run;
 use crate::mapping::aws_profile::manager_scim_id_of;
 use crate::names::fold;
-use crate::store::{RecordTotals, Snapshot, Store, SyncState};
+use crate::store::{RecordTotals, ScopeSeeds, Snapshot, Store, SyncState};
 use crate::sync::access::rules::{AssignmentSettings, Subject};
 use crate::sync::error::SyncError;
 use crate::sync::plan::{self, Action, Plan};
@@ -16,6 +16,10 @@ use uuid::Uuid;
 
 /// A scope widened this many times and still too narrow is given up for a plan of everything.
 const MAX_WIDENINGS: usize = 3;
+/// A change run whose scope follows more memberships than this (say, a new group of 50,000
+/// members, or thousands of groups created at once) plans everything in pages instead: one
+/// scoped read of that many would hold a large part of the directory in memory at once.
+const MAX_SCOPE_EDGES: usize = 20_000;
 
 /// A scoped plan and what it was made from.
 pub(super) struct ScopedPlan {
@@ -49,8 +53,15 @@ impl Run<'_> {
         changes: &ChangeSet,
     ) -> Result<Option<ScopedPlan>, SyncError> {
         let mut scope = Scope::of(changes, self.context.iter().copied());
+        scope.seeds.max_edges = Some(MAX_SCOPE_EDGES);
         for _ in 0..MAX_WIDENINGS {
-            let (snapshot, state, whole_groups) = read(self.store, &scope).await?;
+            let Some((snapshot, state, whole_groups)) = read_within(self.store, &scope).await?
+            else {
+                tracing::info!(
+                    "sync: the changes reach too many memberships to plan them apart; planning everything"
+                );
+                return Ok(None);
+            };
             let plan_scope = scope.plan_scope(&whole_groups);
             // Weighed against the whole record below, and only if it takes something away.
             let unweighed = RecordTotals::default();
@@ -112,7 +123,23 @@ pub(super) async fn read(
     store: &dyn Store,
     scope: &Scope,
 ) -> Result<(Snapshot, SyncState, BTreeSet<Uuid>), SyncError> {
+    let unbounded = Scope {
+        seeds: ScopeSeeds { max_edges: None, ..scope.seeds.clone() },
+        changed: BTreeSet::new(),
+    };
+    let read = read_within(store, &unbounded).await?;
+    Ok(read.unwrap_or_default())
+}
+
+/// [`read`], unless the scope follows more than its `max_edges` memberships (None).
+async fn read_within(
+    store: &dyn Store,
+    scope: &Scope,
+) -> Result<Option<(Snapshot, SyncState, BTreeSet<Uuid>)>, SyncError> {
     let read = store.scope(&scope.seeds).await?;
+    if read.too_far {
+        return Ok(None);
+    }
     let mut state = read.state;
     let have: HashSet<Uuid> = state.principals.iter().map(|p| p.resource_id).collect();
     let managers: BTreeSet<Uuid> = read
@@ -126,7 +153,7 @@ pub(super) async fn read(
         let managers: Vec<Uuid> = managers.into_iter().collect();
         state.principals.extend(store.recorded(&managers, &[]).await?);
     }
-    Ok((read.snapshot, state, read.whole_groups))
+    Ok(Some((read.snapshot, state, read.whole_groups)))
 }
 
 /// The principals an access plan needs besides the changed ones, so that it is the plan of
