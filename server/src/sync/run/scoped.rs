@@ -6,7 +6,7 @@ use super::changes::pending_changes;
 use super::state::Run;
 use crate::mapping::aws_profile::manager_scim_id_of;
 use crate::names::fold;
-use crate::store::{RecordTotals, ScopeSeeds, Snapshot, Store, SyncState};
+use crate::store::{RecordTotals, ScopeRead, ScopeSeeds, Snapshot, Store, SyncState};
 use crate::sync::access::rules::{AssignmentSettings, Subject};
 use crate::sync::error::SyncError;
 use crate::sync::plan::{self, Action, Plan};
@@ -118,17 +118,22 @@ pub(super) async fn weigh(store: &dyn Store, plan: &mut Plan) -> Result<(), Sync
 }
 
 /// The scope's documents and record, with the record of each manager its users name (the plan
-/// sends the manager's AWS id).
+/// sends the manager's AWS id). Read whole: a scope's `max_edges` bounds only a change run's
+/// first read of it ([`read_within`]); what reads it again (the record after applying) needs
+/// all of it.
 pub(super) async fn read(
     store: &dyn Store,
     scope: &Scope,
 ) -> Result<(Snapshot, SyncState, BTreeSet<Uuid>), SyncError> {
-    let unbounded = Scope {
-        seeds: ScopeSeeds { max_edges: None, ..scope.seeds.clone() },
-        changed: BTreeSet::new(),
+    let whole;
+    let seeds = if scope.seeds.max_edges.is_some() {
+        whole = ScopeSeeds { max_edges: None, ..scope.seeds.clone() };
+        &whole
+    } else {
+        &scope.seeds
     };
-    let read = read_within(store, &unbounded).await?;
-    Ok(read.unwrap_or_default())
+    let read = store.scope(seeds).await?;
+    with_managers(store, read).await
 }
 
 /// [`read`], unless the scope follows more than its `max_edges` memberships (None).
@@ -140,6 +145,14 @@ async fn read_within(
     if read.too_far {
         return Ok(None);
     }
+    Ok(Some(with_managers(store, read).await?))
+}
+
+/// A scoped read, with the record of each manager its users name that it lacks.
+async fn with_managers(
+    store: &dyn Store,
+    read: ScopeRead,
+) -> Result<(Snapshot, SyncState, BTreeSet<Uuid>), SyncError> {
     let mut state = read.state;
     let have: HashSet<Uuid> = state.principals.iter().map(|p| p.resource_id).collect();
     let managers: BTreeSet<Uuid> = read
@@ -153,7 +166,7 @@ async fn read_within(
         let managers: Vec<Uuid> = managers.into_iter().collect();
         state.principals.extend(store.recorded(&managers, &[]).await?);
     }
-    Ok(Some((read.snapshot, state, read.whole_groups)))
+    Ok((read.snapshot, state, read.whole_groups))
 }
 
 /// The principals an access plan needs besides the changed ones, so that it is the plan of
