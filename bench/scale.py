@@ -37,6 +37,7 @@ import concurrent.futures
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -138,7 +139,7 @@ def write_config(workdir, aws_endpoint=None, debounce=1):
 
 
 def aws_env(db_url):
-    env = dict(ENV, DATABASE_URL=db_url, RUST_LOG="warn")
+    env = dict(ENV, DATABASE_URL=db_url, RUST_LOG="warn", **SERVE_ENV)
     env.pop("SCIMBRIDGE_CONFIG", None)
     return env
 
@@ -197,6 +198,10 @@ def wait_settled(admin, base, timeout=36000):
     sys.exit(f"pending resources still not covered after {timeout} s")
 
 
+# What --serve-env adds to the environment of serve and the CLI.
+SERVE_ENV = {}
+
+
 class Serve:
     """`scimbridge serve` with a SCIM token of source `bench` and an admin token."""
 
@@ -216,6 +221,7 @@ class Serve:
         env = dict(ENV if aws else {k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
                    DATABASE_URL=self.db_url, RUST_LOG="warn")
         env.pop("SCIMBRIDGE_CONFIG", None)
+        env.update(SERVE_ENV)
         return env
 
     def cli(self, *args):
@@ -362,7 +368,14 @@ def main():
     p.add_argument("--seed-aws", action="store_true",
                    help="seed the emulator and the bridge's record instead of a real initial sync "
                         "(bench/aws_seed.py; checked by a dry run that must plan nothing)")
+    p.add_argument("--serve-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="an environment variable for serve and the CLI (for example "
+                        "MALLOC_ARENA_MAX=2, or LD_PRELOAD of a heap profiler); repeatable")
+    p.add_argument("--perf", metavar="FILE",
+                   help="record serve's CPU with `perf record` during the change runs of phase 3 "
+                        "into FILE (read it with `perf report -i FILE`)")
     args = p.parse_args()
+    SERVE_ENV.update(kv.split("=", 1) for kv in args.serve_env)
     for key, value in SIZES[args.size].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -435,7 +448,9 @@ def main():
             print(f"start-up full reconcile on the seeded state ({run.get('trigger')}): {time.time() - t:.0f} s, "
                   f"reads {sum(rd.values())}, writes {json.dumps(w, sort_keys=True)}, status {run['status']}")
             if sum(w.values()) or run["status"] != "succeeded" or not sum(rd.values()):
-                sys.exit("seeded state NOT in step: the start-up full reconcile wrote to AWS or did not succeed")
+                errors = json.dumps(run.get("errors", [])[:10], indent=1)
+                sys.exit("seeded state NOT in step: the start-up full reconcile wrote to AWS or did not "
+                         f"succeed (status {run['status']}, writes {json.dumps(w)}); its first errors: {errors}")
         else:
             minimum = args.users + args.groups + memberships
             results["initial_sync"] = {"seconds": time.time() - t, "writes": w, "minimum": minimum,
@@ -451,6 +466,11 @@ def main():
         outsiders = users[-3:]
         small_group = groups[1]
         samples = []
+        perf = None
+        if args.perf:
+            perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(serve.pid),
+                                     "-o", args.perf], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
         for user in outsiders:
             before_run = newest_run(admin, serve.base)["run_id"]
             cpu0, rss0 = cpu_seconds(serve.pid), proc_status(serve.pid, "VmRSS")
@@ -464,6 +484,9 @@ def main():
                             "rss_before_mb": rss0, "rss_peak_mb": peak, "rss_growth_mb": peak - rss0,
                             "aws_calls": change_run.get("aws_calls"), "status": change_run["status"]})
             time.sleep(args.debounce + 1)
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
         results["one_membership"] = samples
         for s in samples:
             print(f"one membership: {s['latency_seconds']:.2f} s to CreateGroupMembership "

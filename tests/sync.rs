@@ -39,6 +39,7 @@ on_both_backends!(
     a_broken_expression_is_a_configuration_error,
     a_filter_of_the_wrong_type_is_caught,
     changes_during_a_full_runs_reads_are_pushed_and_kept,
+    changes_during_a_full_runs_listings_are_pushed_and_kept,
     change_runs_plan_only_the_changes_and_leave_a_full_run_nothing,
 );
 
@@ -690,6 +691,57 @@ async fn changes_during_a_full_runs_reads_are_pushed_and_kept(b: Backend) {
     let (_, again) = sync_with(&app, &config, &["--full"]);
     assert_eq!(again["counts"], json!({}), "the drift repair kept the membership: {again}");
     assert_eq!(moto.members(&team).await, ["a@example.com", "newcomer@example.com"]);
+}
+
+/// A change made while a full run is still listing the Identity Store (minutes at 100,000
+/// users) reaches AWS during the listing, and the user the push created, which the listing of
+/// users predates, is not taken for a user deleted outside the bridge.
+async fn changes_during_a_full_runs_listings_are_pushed_and_kept(b: Backend) {
+    let (app, moto) = (spawn_app(b).await, Moto::start().await);
+    let a = app.create_user("a@example.com").await;
+    let team = app.create_group("Team", &[&a]).await;
+    // Groups made by hand: ListGroups reads 30 pages of 100.
+    moto.seed_groups("Made by hand", 3_000).await;
+    let proxy = FaultProxy::start(&moto.endpoint, Faults::default()).await;
+    let config =
+        format!("{}[sync]\ndebounce_seconds = 1\n", aws_config_section(&proxy.endpoint, 1000));
+    assert_eq!(sync_with(&app, &config, &[]).0, 0);
+    proxy.set(faults_with_latency(300));
+    let list_calls = || proxy.stats().by_operation.get("ListGroups").copied().unwrap_or(0);
+    let before = list_calls();
+    let (mut cmd, dir) = sync_command(&app, &config, &["--full"]);
+    let out = dir.path().join("report.json");
+    let mut child =
+        cmd.stdout(std::fs::File::create(&out).expect("report file")).spawn().expect("start sync");
+    let listing = || async { list_calls() >= before + 2 };
+    eventually(std::time::Duration::from_secs(60), "the run listing the groups", listing).await;
+    // A user the listing of users cannot have seen, in the team.
+    let late = app.create_user("late@example.com").await;
+    let r = app
+        .patch(
+            &format!("/Groups/{team}"),
+            &patch_op(json!([{"op": "add", "path": "members", "value": [{"value": late}]}])),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let team_id = moto.groups().await["Team"].clone();
+    eventually(std::time::Duration::from_secs(60), "the membership reaching AWS", || async {
+        moto.members(&team_id).await.len() == 2
+    })
+    .await;
+    // 3,001 groups are 31 pages: the listing was still going.
+    let listed = list_calls() - before;
+    assert!(listed < 31, "the change waited for the listing of the groups ({listed} pages)");
+    let status = child.wait().expect("wait");
+    let report: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(status.success(), "{report}");
+    assert!(report["counts"].get("drift_recreated").is_none(), "{report}");
+    assert_eq!(moto.members(&team_id).await, ["a@example.com", "late@example.com"]);
+    proxy.set(Faults::default());
+    let (_, again) = sync_with(&app, &config, &["--full"]);
+    assert_eq!(again["counts"], json!({}), "nothing left to repair: {again}");
+    let users: Vec<String> = moto.users().await.into_keys().collect();
+    assert_eq!(users, ["a@example.com", "late@example.com"], "each user once");
 }
 
 fn faults_with_latency(ms: u64) -> Faults {

@@ -160,6 +160,23 @@ impl Moto {
         out
     }
 
+    /// Creates `count` groups named `{prefix} {n}` in the emulator's state in one request
+    /// (`POST /_scimbridge/seed`), as groups made by hand or by another tool would be: a
+    /// listing of the Identity Store that takes many pages.
+    pub async fn seed_groups(&self, prefix: &str, count: usize) {
+        let groups: Vec<serde_json::Value> = (0..count)
+            .map(|n| serde_json::json!({"displayName": format!("{prefix} {n:05}")}))
+            .collect();
+        let body = serde_json::json!({"Groups": groups, "IdentityStoreId": self.identity_store_id});
+        let r = reqwest::Client::new()
+            .post(format!("{}/_scimbridge/seed", self.endpoint))
+            .json(&body)
+            .send()
+            .await
+            .expect("seed request");
+        assert!(r.status().is_success(), "seed: {}", r.text().await.unwrap_or_default());
+    }
+
     /// displayName → group id of every group.
     pub async fn groups(&self) -> std::collections::BTreeMap<String, String> {
         let mut out = std::collections::BTreeMap::new();

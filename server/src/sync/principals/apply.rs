@@ -45,6 +45,9 @@ pub(crate) struct Apply<'a> {
     unresolved_creates: HashSet<(ResourceKind, Uuid, String)>,
     /// The AWS ids of the principals this run created.
     pub created: HashSet<String>,
+    /// The AWS ids of the principals this run recorded anew (created or adopted): a listing of
+    /// AWS read before they were may lack them.
+    pub newly_recorded: HashSet<String>,
     pub failures: Vec<Skipped>,
 }
 
@@ -67,6 +70,7 @@ impl<'a> Apply<'a> {
             memberships: Vec::new(),
             unresolved_creates: HashSet::new(),
             created: HashSet::new(),
+            newly_recorded: HashSet::new(),
             failures: Vec::new(),
         };
         apply.reset(state);
@@ -507,9 +511,12 @@ impl<'a> Apply<'a> {
         attrs: &AwsAttributes,
         ownership: Option<Ownership>,
     ) -> Result<(), Failure> {
-        let ownership = ownership
-            .or_else(|| self.principals.get(&(kind, resource_id)).map(|p| p.ownership))
-            .unwrap_or(Ownership::Created);
+        let recorded = self.principals.get(&(kind, resource_id));
+        if recorded.is_none_or(|p| p.aws_id != aws_id) {
+            self.newly_recorded.insert(aws_id.to_owned());
+        }
+        let ownership =
+            ownership.or_else(|| recorded.map(|p| p.ownership)).unwrap_or(Ownership::Created);
         let principal = AwsPrincipal {
             kind,
             resource_id,

@@ -31,6 +31,11 @@ pub(super) async fn pending_changes(
     if covered_rules.as_deref() != Some(fingerprint) {
         return Ok(None);
     }
+    // Each pending resource is in the change set: more than it may hold is known without
+    // reading their journal rows (after a large load, 50,000 rows with their member lists).
+    if store.pending_summary().await?.count > MAX_CHANGED_RESOURCES as i64 {
+        return Ok(None);
+    }
     let history = store.pending_history(MAX_JOURNAL_ROWS as i64 + 1).await?;
     if history.rows.len() > MAX_JOURNAL_ROWS {
         return Ok(None);

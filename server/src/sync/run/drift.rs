@@ -53,13 +53,16 @@ impl Run<'_> {
     ) -> Result<DriftOverlay, SyncError> {
         let mut overlay = DriftOverlay::default();
         progress.phase("reading AWS", 2);
-        let users = self.directory.list_users().await?.into_iter().map(|l| l.id).collect();
+        // The listings take minutes at 100,000 users: the IdP's changes are pushed meanwhile.
+        let directory = self.directory;
+        let users = self.read_following_lane(directory.list_users()).await?;
         progress.step();
-        let groups = self.directory.list_groups().await?.into_iter().map(|l| l.id).collect();
+        let groups = self.read_following_lane(directory.list_groups()).await?;
         progress.step();
-        let listed = Listed { users, groups };
-        // No change has been pushed since the listing: every principal recorded now was
-        // recorded before it, so one it lacks was deleted outside the bridge.
+        let ids = |listed: Vec<crate::sync::target::Listed>| listed.into_iter().map(|l| l.id);
+        let listed = Listed { users: ids(users).collect(), groups: ids(groups).collect() };
+        // A principal recorded before the listings that they lack was deleted outside the
+        // bridge; one a push recorded during them (`newly_recorded`) may simply postdate them.
         let groups = self.forget_vanished(&listed, counts, &mut overlay).await?;
         progress.resize(2 + groups);
         self.drop_unowned(&mut overlay).await?;
@@ -88,6 +91,9 @@ impl Run<'_> {
                 for p in &page {
                     if listed.has(p) {
                         groups += u64::from(kind == ResourceKind::Group);
+                        continue;
+                    }
+                    if self.apply.newly_recorded.contains(&p.aws_id) {
                         continue;
                     }
                     counts::add(counts, ActionKind::DriftRecreated, 1);
@@ -141,8 +147,7 @@ impl Run<'_> {
             // pushed since: not judged now.
             for g in page.iter().filter(|g| listed.has(g)) {
                 self.check_stop()?;
-                if self.lane.due(self.store).await? {
-                    self.push_changes().await?;
+                if self.follow_lane(false).await? {
                     (stale, pushed) = (true, true);
                 }
                 // A group a pushed change deleted meanwhile is not read.

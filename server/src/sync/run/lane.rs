@@ -44,6 +44,11 @@ impl ChangeLane {
         }
     }
 
+    /// How often the journal is looked at.
+    pub fn look_every(&self) -> Duration {
+        self.look_every
+    }
+
     /// Whether changes after the covered head have waited out the debounce.
     pub async fn due(&mut self, store: &dyn Store) -> Result<bool, SyncError> {
         if !self.enabled || self.looked_at.elapsed() < self.look_every {

@@ -219,6 +219,9 @@ impl Run<'_> {
         tracing::info!("sync: planning the directory page by page");
         while let Some(page) = pages.next(self.store).await? {
             self.check_stop()?;
+            // A real run's survey of 100,000 users takes seconds: what the IdP changes
+            // meanwhile goes out between its pages (a dry run's lane is never due).
+            self.follow_lane(false).await?;
             let mut plan = self.plan_page(&page).await?;
             each.page(self, &mut plan).await?;
             survey.add(&mut plan, context);
@@ -251,6 +254,7 @@ impl Run<'_> {
         for (kind, ids) in [(ResourceKind::Group, groups), (ResourceKind::User, users)] {
             let ids: Vec<Uuid> = ids.into_iter().collect();
             for chunk in ids.chunks(self.page_size.max(1) as usize) {
+                self.follow_lane(false).await?;
                 let page = Page { kind, ids: chunk.to_vec() };
                 let mut plan = self.plan_page(&page).await?;
                 if self.holding {
@@ -280,6 +284,11 @@ impl Run<'_> {
     ) -> Result<Option<String>, SyncError> {
         let mut pages = Pages::new(self.page_size);
         while let Some(page) = pages.next(self.store).await? {
+            // Pages with nothing to do pass quickly, but 50 of them still take seconds.
+            if !updates_only {
+                self.check_stop()?;
+                self.follow_lane(force).await?;
+            }
             'page: loop {
                 let mut plan = self.plan_page(&page).await?;
                 let unseen: Vec<Action> = plan
@@ -310,8 +319,7 @@ impl Run<'_> {
                     self.check_stop()?;
                     self.apply.one(action).await?;
                     progress.step();
-                    if !updates_only && self.lane.due(self.store).await? {
-                        self.push_pending(force).await?;
+                    if !updates_only && self.follow_lane(force).await? {
                         // What was pushed may have changed this page too.
                         continue 'page;
                     }
@@ -378,5 +386,100 @@ pub(super) struct NoSink;
 impl AsyncPageSink for NoSink {
     async fn page(&mut self, _: &mut Run<'_>, _: &mut Plan) -> Result<(), SyncError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::store::tests::{ctx, stores};
+    use crate::store::{IfMatch, Load, NewResource, PatchPlan, Trigger};
+    use crate::sync::run::{RunOptions, SyncConfig, run};
+    use crate::sync::target::fake::FakeAws;
+    use scim_schema::patch::MemberChange;
+    use scim_schema::resource::MemberRef;
+    use serde_json::json;
+    use std::time::Duration;
+
+    /// Adds `user` to `group` at the IdP once the survey has planned its first page.
+    struct JoinAfterFirstPage {
+        source: i64,
+        group: String,
+        user: String,
+        pages: usize,
+    }
+
+    impl AsyncPageSink for JoinAfterFirstPage {
+        async fn page(&mut self, run: &mut Run<'_>, _: &mut Plan) -> Result<(), SyncError> {
+            self.pages += 1;
+            if self.pages == 1 {
+                let add = vec![MemberChange::Add(vec![MemberRef {
+                    value: self.user.clone(),
+                    member_type: None,
+                }])];
+                let patcher = move |_: &serde_json::Value| {
+                    Ok(PatchPlan { doc: None, member_changes: add.clone() })
+                };
+                run.store
+                    .patch(
+                        &ctx(self.source),
+                        ResourceKind::Group,
+                        &self.group,
+                        &IfMatch::None,
+                        &patcher,
+                        Load::default(),
+                    )
+                    .await
+                    .expect("patch the group");
+            }
+            Ok(())
+        }
+    }
+
+    /// A real full run's survey plans every page before it applies any (seconds at 100,000
+    /// users): a membership the IdP adds meanwhile goes out between its pages.
+    #[tokio::test]
+    async fn a_real_runs_survey_pushes_what_the_idp_changes_between_its_pages() {
+        for t in stores().await {
+            let s = &*t.store;
+            let name = crate::names::SourceName::parse("okta").unwrap();
+            let source = s.upsert_source(&name, None).await.expect("source").id;
+            let mut users = Vec::new();
+            for n in 0..4 {
+                let doc = json!({"userName": format!("u{n}@example.com")});
+                let new = NewResource { doc, members: None };
+                users.push(s.create(&ctx(source), ResourceKind::User, &new).await.unwrap().id);
+            }
+            let members = Some(vec![MemberRef { value: users[0].clone(), member_type: None }]);
+            let new = NewResource { doc: json!({"displayName": "Team"}), members };
+            let group = s.create(&ctx(source), ResourceKind::Group, &new).await.unwrap().id;
+            let mut settings = Settings::default();
+            settings.sync.debounce_seconds = 0;
+            let mut config = SyncConfig::from_settings(&settings).expect("config");
+            config.page_size = 1;
+            config.timings.look_every = Duration::ZERO;
+            let aws = FakeAws::new();
+            let first = RunOptions { trigger: Trigger::Change, ..RunOptions::default() };
+            run(s, &aws, &config, &first).await.expect("the first run");
+            let full = RunOptions { full: true, trigger: Trigger::Admin, ..RunOptions::default() };
+            let mut r = Run::start(s, &aws, &config, &full, Uuid::now_v7(), true).await.unwrap();
+            let last = users[3].clone();
+            let sink = JoinAfterFirstPage { source, group, user: last, pages: 0 };
+            r.survey(&HashSet::new(), sink).await.expect("the survey");
+            let world = aws.world();
+            let members: BTreeSet<&str> = world
+                .memberships
+                .values()
+                .map(|(_, user)| world.users[user].name.as_str())
+                .collect();
+            assert_eq!(
+                members,
+                BTreeSet::from(["u0@example.com", "u3@example.com"]),
+                "{}: the membership waited for the survey",
+                s.backend()
+            );
+            t.drop_database().await;
+        }
     }
 }

@@ -13,7 +13,7 @@ use crate::sync::hold::{self, Held};
 use crate::sync::plan::{Plan, Policy};
 use crate::sync::principals::apply::Apply;
 use crate::sync::principals::scope::Scope;
-use crate::sync::target::Directory;
+use crate::sync::target::{AwsError, Directory};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -159,9 +159,45 @@ impl<'a> Run<'a> {
         Ok(Some((plan, changed)))
     }
 
-    /// Pushes the changes made since the run began, and only those (between the steps of a
-    /// full run's reads). A plan the delete guard would refuse is left to a later run.
-    pub async fn push_changes(&mut self) -> Result<(), SyncError> {
-        self.push_pending(false).await
+    /// Pushes what the IdP changed meanwhile when it is due (between the steps of a long run),
+    /// and only that ([`Self::push_pending`]); true when it did. `force` is the run's: a push
+    /// the delete guard would refuse is left to a later run.
+    pub async fn follow_lane(&mut self, force: bool) -> Result<bool, SyncError> {
+        if !self.lane.due(self.store).await? {
+            return Ok(false);
+        }
+        self.push_pending(force).await?;
+        Ok(true)
+    }
+
+    /// Awaits `read` (a listing of the whole Identity Store, minutes at 100,000 users) while
+    /// following the change lane beside it, so that what the IdP changes meanwhile still
+    /// reaches AWS within seconds. A push that has begun is finished before this returns:
+    /// nothing is cancelled between an AWS call and its record.
+    pub async fn read_following_lane<T>(
+        &mut self,
+        read: impl std::future::Future<Output = Result<T, AwsError>>,
+    ) -> Result<T, SyncError> {
+        let done = tokio::sync::Notify::new();
+        let read = async {
+            let out = read.await;
+            // Stored as a permit when the lane is not waiting right now.
+            done.notify_one();
+            out
+        };
+        let look_every = self.lane.look_every();
+        let follow = async {
+            loop {
+                tokio::select! {
+                    () = done.notified() => return Ok::<(), SyncError>(()),
+                    () = tokio::time::sleep(look_every) => {}
+                }
+                self.check_stop()?;
+                self.follow_lane(false).await?;
+            }
+        };
+        let (out, followed) = tokio::join!(read, follow);
+        followed?;
+        Ok(out?)
     }
 }
