@@ -430,11 +430,13 @@ def main():
         http = session(token)
         deadline = time.time() + 36000
         run = None
-        # The start-up run, not the seeding's dry run (runs are listed newest first).
-        dry_run_id = results.get("seeded", {}).get("dry_run", {}).get("run_id")
+        # The start-up run: not the seeding's dry run, nor the change runs that follow it while
+        # more resources are pending than it reads.
         while time.time() < deadline:
-            run = newest_run(admin, serve.base)
-            if run and run.get("run_id") != dry_run_id and run.get("status") not in (None, "running"):
+            runs = admin.get(serve.base + "/admin/v1/sync/runs").json()
+            runs = runs.get("runs", runs) if isinstance(runs, dict) else runs
+            run = next((r for r in runs if r.get("trigger") == "startup"), None)
+            if run:
                 break
             time.sleep(1)
         run = wait_run(admin, serve.base, run["run_id"])

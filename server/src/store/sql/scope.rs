@@ -31,25 +31,25 @@ fn id_rows(d: Dialect, n: usize) -> String {
 }
 
 /// The memberships on every path up from the ids `$1`: each membership whose member is one of
-/// them or a group that (through nested groups) contains one. `UNION` ends cycles.
+/// them or a group that (through nested groups) contains one, at most `$2`. `UNION` ends cycles.
 fn up_sql(d: Dialect) -> String {
     format!(
         "WITH RECURSIVE up(id) AS ({} \
            UNION SELECT m.group_id FROM group_members m JOIN up ON m.member_id = up.id) \
          SELECT group_id, member_id, member_type FROM group_members \
-         WHERE member_id IN (SELECT id FROM up)",
+         WHERE member_id IN (SELECT id FROM up) LIMIT $2",
         id_rows(d, 1)
     )
 }
 
-/// The memberships of the groups `$1` and of every group nested in them.
+/// The memberships of the groups `$1` and of every group nested in them, at most `$2`.
 fn down_sql(d: Dialect) -> String {
     format!(
         "WITH RECURSIVE down(id) AS ({} \
            UNION SELECT m.member_id FROM group_members m JOIN down ON m.group_id = down.id \
            WHERE m.member_type = 'Group') \
          SELECT group_id, member_id, member_type FROM group_members \
-         WHERE group_id IN (SELECT id FROM down)",
+         WHERE group_id IN (SELECT id FROM down) LIMIT $2",
         id_rows(d, 1)
     )
 }
@@ -112,15 +112,19 @@ fn ids(set: &BTreeSet<Uuid>) -> Bind {
     Bind::Ids(set.iter().copied().collect())
 }
 
+/// The edges `sql` finds from `from`, at most `limit` (a bound read stops in the database
+/// rather than after it has sent everything).
 async fn edges<C: Conn>(
     conn: &mut C,
     sql: &str,
     from: &BTreeSet<Uuid>,
+    limit: usize,
 ) -> Result<Vec<Edge>, StoreError> {
-    if from.is_empty() {
+    if from.is_empty() || limit == 0 {
         return Ok(Vec::new());
     }
-    conn.fetch_all(sql, vec![ids(from)])
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    conn.fetch_all(sql, vec![ids(from), Bind::Int(limit)])
         .await?
         .iter()
         .map(|r| {
@@ -156,12 +160,18 @@ impl<B: Backend> ScopedRecord for SqlStore<B> {
         let d = B::DIALECT;
         let mut tx = self.backend.snapshot().await?;
         // Up from the users and the groups whose nesting changed: the groups that reach them.
+        // A bound read asks for one edge more than it may follow: more is too far.
+        let most = seeds.max_edges.map_or(usize::MAX, |max| max + 1);
         let up_from: BTreeSet<Uuid> = seeds.users.union(&seeds.nesting).copied().collect();
-        let up = edges(&mut tx, &up_sql(d), &up_from).await?;
+        let up = edges(&mut tx, &up_sql(d), &up_from, most).await?;
         // Whole: the groups asked for, and every group containing one whose nesting changed.
         let mut whole_groups = ancestors_of(&seeds.nesting, &up);
         whole_groups.extend(seeds.whole.iter().copied());
-        let down = edges(&mut tx, &down_sql(d), &whole_groups).await?;
+        let down = if up.len() < most {
+            edges(&mut tx, &down_sql(d), &whole_groups, most - up.len()).await?
+        } else {
+            Vec::new()
+        };
         if seeds.max_edges.is_some_and(|max| up.len() + down.len() > max) {
             // Reading that much at once would hold a large part of the directory in memory.
             tx.commit().await?;
