@@ -36,7 +36,8 @@ impl PendingSummary {
 /// ([`crate::store::Pending::pending_history`]).
 #[derive(Debug, Clone, Default)]
 pub struct PendingHistory {
-    /// Oldest first.
+    /// Oldest first; `detail` only on a group's membership changes (replace, patch,
+    /// member_deleted), the rows whose members the change set reads.
     pub rows: Vec<super::JournalEntry>,
     /// Pending resources whose oldest journal row since they became pending is gone: what
     /// changed is not known (a change run plans them whole).

@@ -14,9 +14,11 @@ const SELECT_PENDING: &str =
 const SUMMARY: &str = "SELECT COUNT(*) AS n, COALESCE(MAX(mark), 0) AS newest_mark, \
      MAX(marked_at) AS newest_at FROM sync_pending";
 /// The journal rows of the pending resources from each one's `first_mark` (the journal's
-/// resource index finds them).
+/// resource index finds them). Only a group's membership changes keep their `detail`: nothing
+/// else of it is read, and a group created with 100 members names them all.
 const HISTORY: &str = "SELECT j.seq, j.at, j.source_id, j.token_id, j.resource_type, j.resource_id, \
-     j.action, j.detail FROM sync_pending p JOIN change_journal j \
+     j.action, CASE WHEN j.resource_type = 'Group' AND j.action IN ('replace', 'patch', 'member_deleted') \
+     THEN j.detail END AS detail FROM sync_pending p JOIN change_journal j \
      ON j.resource_type = p.resource_type AND j.resource_id = p.resource_id AND j.seq >= p.first_mark \
      ORDER BY j.seq LIMIT $1";
 /// Pending resources whose oldest row since they became pending is no longer in the journal.

@@ -88,7 +88,15 @@ impl ChangeSet {
     pub fn unknown_members(rows: &[JournalEntry]) -> Vec<Uuid> {
         let own: HashSet<Uuid> = rows.iter().filter_map(|r| r.resource_id.parse().ok()).collect();
         let mut out: BTreeSet<Uuid> = BTreeSet::new();
-        for row in rows.iter().filter(|r| r.resource_type == ResourceKind::Group) {
+        // Only a membership change's members are read (a group created is planned whole).
+        let read = |r: &&JournalEntry| {
+            r.resource_type == ResourceKind::Group
+                && matches!(
+                    r.action,
+                    JournalAction::Replace | JournalAction::Patch | JournalAction::MemberDeleted
+                )
+        };
+        for row in rows.iter().filter(read) {
             out.extend(members_named(row.detail.as_ref()).into_iter().filter(|m| !own.contains(m)));
         }
         out.into_iter().collect()
