@@ -374,6 +374,9 @@ def main():
     p.add_argument("--perf", metavar="FILE",
                    help="record serve's CPU with `perf record` during the change runs of phase 3 "
                         "into FILE (read it with `perf report -i FILE`)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the work directory (serve.log, the SQLite file) and the PostgreSQL database "
+                        "even when every phase passed")
     args = p.parse_args()
     SERVE_ENV.update(kv.split("=", 1) for kv in args.serve_env)
     for key, value in SIZES[args.size].items():
@@ -537,10 +540,11 @@ def main():
             proxy.shutdown()
         if moto:
             moto.terminate()
-        db.drop()
+        if not args.keep:
+            db.drop()
         # A run that ended well leaves nothing behind (a large SQLite file is 300 MB); one that
         # failed keeps its work directory, with serve.log, to look at.
-        if sys.exc_info()[0] is None:
+        if sys.exc_info()[0] is None and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"the work directory is kept: {workdir}", file=sys.stderr)
