@@ -72,7 +72,22 @@ def proc_status(pid, key):
 
 
 def cpu_seconds(pid):
-    """User + system CPU time the process has used so far."""
+    """CPU time the process has used so far: the sum over its threads of the scheduler's
+    nanosecond count (`/proc/PID/task/*/schedstat`), since `/proc/PID/stat` counts in ticks of
+    10 ms, as coarse as a whole change run. A thread that ends between two readings takes its
+    time with it; the readings here are seconds apart, and `serve`'s threads (the runtime's
+    workers, one per pooled SQLite connection) live for minutes. The tick count is the fallback
+    where schedstat is missing."""
+    total, found = 0, False
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+                found = True
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    if found:
+        return total / 1e9
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -139,7 +154,8 @@ def write_config(workdir, aws_endpoint=None, debounce=1):
 
 
 def aws_env(db_url):
-    env = dict(ENV, DATABASE_URL=db_url, RUST_LOG="warn", **SERVE_ENV)
+    env = dict(ENV, DATABASE_URL=db_url, RUST_LOG="warn")
+    env.update(SERVE_ENV)
     env.pop("SCIMBRIDGE_CONFIG", None)
     return env
 

@@ -385,6 +385,17 @@ impl Dialect {
         }
     }
 
+    /// An inner join whose left table is read first, then the right one by its index. SQLite
+    /// without statistics may otherwise walk a whole large table in `ORDER BY` order to save a
+    /// sort (its documented CROSS JOIN rule fixes the order); PostgreSQL plans by its
+    /// statistics and accepts no `ON` after CROSS JOIN.
+    pub fn join_driven_by_left(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "JOIN",
+            Dialect::Sqlite => "CROSS JOIN",
+        }
+    }
+
     /// `expr` is one of the array parameter `$n` ([`Bind::Ids`], [`Bind::Texts`]).
     pub fn in_array(self, expr: &str, n: usize) -> String {
         match self {
