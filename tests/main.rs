@@ -7,6 +7,7 @@
 
 mod support;
 
+mod access;
 mod admin;
 mod assignments;
 mod bad_input;
@@ -27,6 +28,7 @@ mod infra_errors;
 mod listing;
 mod logs;
 mod member_changes;
+mod organization;
 mod plan_pages;
 mod retention;
 mod rules_fingerprint;

@@ -97,6 +97,44 @@ pub enum Command {
     /// --source, no such SQLite database file)
     #[command(subcommand)]
     Show(ShowCommand),
+    /// Who can reach what: one row per user, target (account or application), permission set
+    /// and path — `direct`, or the group the user reaches it through — with the rule and
+    /// source that made it, or `foreign` for an assignment found in AWS that the bridge does
+    /// not own. Read from the bridge's record (no AWS call); how old it is (the last full run
+    /// that succeeded, the last run) goes to stderr, or into `as_of` with --json. Rows are
+    /// ordered by user name, target, permission set and path, byte by byte.
+    /// Exit codes: 0 listed (also when nothing matched), 1 the database cannot be reached,
+    /// 2 usage or configuration error (two filters, a malformed account id, no such SQLite
+    /// database file)
+    Access(AccessArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("filter").args(["user", "group", "account", "permission_set"])))]
+pub struct AccessArgs {
+    /// Only this user's access (userName, compared case-insensitively)
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Only access through this group (displayName, compared case-insensitively)
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+    /// Only access to this account (12 digits)
+    #[arg(long, value_name = "ID", value_parser = account_id)]
+    pub account: Option<String>,
+    /// Only access with this permission set (its name)
+    #[arg(long, value_name = "NAME")]
+    pub permission_set: Option<String>,
+    /// Print one JSON object {"as_of": {...}, "rows": [...]} instead of a table
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV (RFC 4180) with a header row instead of a table: ready for an access review
+    #[arg(long)]
+    pub csv: bool,
+}
+
+/// `--account`: an AWS account id, 12 digits.
+fn account_id(raw: &str) -> Result<String, String> {
+    crate::access_report::account_id(raw)
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,6 +316,25 @@ mod tests {
             Command::Token(TokenCommand::Create(create)) => Ok(create.compat),
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn access_takes_one_filter_and_a_well_formed_account_id() {
+        use clap::error::ErrorKind;
+        let parse = |args: &[&str]| Cli::try_parse_from([&["scimbridge", "access"], args].concat());
+        match parse(&["--account", "111111111111", "--csv"]).unwrap().command {
+            Command::Access(a) => {
+                assert_eq!((a.account.as_deref(), a.csv), (Some("111111111111"), true))
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let two = parse(&["--user", "alice", "--group", "Ops"]).unwrap_err();
+        assert_eq!(two.kind(), ErrorKind::ArgumentConflict);
+        let bad = parse(&["--account", "12345"]).unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::ValueValidation);
+        assert_eq!(bad.exit_code(), 2);
+        let formats = parse(&["--json", "--csv"]).unwrap_err();
+        assert_eq!(formats.kind(), ErrorKind::ArgumentConflict);
     }
 
     #[test]

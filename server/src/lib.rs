@@ -13,7 +13,9 @@
 //! - [`names`]: the one normal form of userNames and displayNames
 //! - [`sync`]: the sync engine into AWS; [`status`]: what `/admin/v1/status` and `scimbridge status` show
 //! - [`show`]: one user or group as `scimbridge show` reports it
+//! - [`access_report`]: who can reach what, as `scimbridge access` and `/admin/v1/access` give it
 
+pub mod access_report;
 pub mod auth;
 pub mod cli;
 pub mod commands;

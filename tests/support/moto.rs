@@ -14,6 +14,8 @@ pub struct Moto {
     pub identity_store_id: String,
     pub sso: aws_sdk_ssoadmin::Client,
     pub instance_arn: String,
+    /// AWS Organizations (moto's; no organisation until [`Moto::create_organization`]).
+    pub org: aws_sdk_organizations::Client,
     _server: Server,
 }
 
@@ -114,6 +116,7 @@ impl Moto {
             identity_store_id,
             sso,
             instance_arn,
+            org: aws_sdk_organizations::Client::new(&shared),
             _server: server,
         })
     }
@@ -397,6 +400,81 @@ impl Moto {
 }
 
 /// AWS calls of a run report that write (not List/Get/Describe).
+/// The AWS organisation, as an admin shapes it in the Organizations console.
+impl Moto {
+    /// An organisation managed from the emulator's account (123456789012); its root's id.
+    pub async fn create_organization(&self) -> String {
+        use aws_sdk_organizations::types::OrganizationFeatureSet;
+        self.org
+            .create_organization()
+            .feature_set(OrganizationFeatureSet::All)
+            .send()
+            .await
+            .expect("CreateOrganization");
+        let roots = self.org.list_roots().send().await.expect("ListRoots");
+        roots.roots()[0].id().expect("root id").to_owned()
+    }
+
+    /// An organisational unit under `parent`; its id.
+    pub async fn create_unit(&self, parent: &str, name: &str) -> String {
+        let out = self
+            .org
+            .create_organizational_unit()
+            .parent_id(parent)
+            .name(name)
+            .send()
+            .await
+            .expect("CreateOrganizationalUnit");
+        out.organizational_unit().and_then(|u| u.id()).expect("unit id").to_owned()
+    }
+
+    /// An account named `name` (created under the root, then moved under `parent`) with
+    /// `tags`; its id.
+    pub async fn create_account(&self, name: &str, parent: &str, tags: &[(&str, &str)]) -> String {
+        let out = self
+            .org
+            .create_account()
+            .account_name(name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .expect("CreateAccount");
+        let id = out.create_account_status().and_then(|s| s.account_id()).expect("account id");
+        let root = self.org.list_roots().send().await.expect("ListRoots").roots()[0]
+            .id()
+            .expect("root id")
+            .to_owned();
+        if parent != root {
+            self.move_account(id, &root, parent).await;
+        }
+        if !tags.is_empty() {
+            let mut tag = self.org.tag_resource().resource_id(id);
+            for (k, v) in tags {
+                tag = tag.tags(
+                    aws_sdk_organizations::types::Tag::builder()
+                        .key(*k)
+                        .value(*v)
+                        .build()
+                        .expect("tag"),
+                );
+            }
+            tag.send().await.expect("TagResource");
+        }
+        id.to_owned()
+    }
+
+    pub async fn move_account(&self, account: &str, from: &str, to: &str) {
+        self.org
+            .move_account()
+            .account_id(account)
+            .source_parent_id(from)
+            .destination_parent_id(to)
+            .send()
+            .await
+            .expect("MoveAccount");
+    }
+}
+
 pub fn writes(report: &serde_json::Value) -> u64 {
     let calls = report["aws_calls"].as_object().cloned().unwrap_or_default();
     calls

@@ -1,6 +1,7 @@
 //! What each CLI command does, one module per command family. Human-readable progress goes to
 //! stderr (tracing); stdout carries only the documented output.
 
+mod access;
 mod audit;
 mod check;
 mod report;
@@ -60,5 +61,6 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
         Command::Status(args) => status::status(&args, &settings).await,
         Command::Check => check::check(&settings).await,
         Command::Show(cmd) => show::show(cmd, &settings).await,
+        Command::Access(args) => access::access(&args, &settings).await,
     }
 }

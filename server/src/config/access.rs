@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// One managed permission set: created (or adopted by name) and kept as declared, updated in
@@ -64,6 +65,24 @@ pub struct AccountRule {
     pub permission_set: String,
     /// 12-digit AWS account ids.
     pub accounts: Vec<String>,
+    /// Root (`r-…`) and organisational unit (`ou-…`) ids: every active account below them,
+    /// recursively, as the organisation stands at each run.
+    pub organizational_units: Vec<String>,
+    /// Active accounts carrying every one of these tags (key = value, compared exactly).
+    pub account_tags: BTreeMap<String, String>,
+    /// Glob patterns (`*`, `?`, `[a-z]`) on the active accounts' names, case-insensitive.
+    pub account_names: Vec<String>,
+    /// Account ids taken out of what the other keys name.
+    pub exclude_accounts: Vec<String>,
+}
+
+impl AccountRule {
+    /// Whether its targets are read from AWS Organizations (else only `accounts` names them).
+    pub fn targets_organization(&self) -> bool {
+        !self.organizational_units.is_empty()
+            || !self.account_tags.is_empty()
+            || !self.account_names.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

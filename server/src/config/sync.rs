@@ -37,6 +37,10 @@ pub struct SyncSettings {
     /// The deletes and removals of the runs in this window (`24h`, `90m`, `7d`) count together
     /// with the run's own, so that spacing them out does not get around the guard.
     pub guard_window: String,
+    /// How often `serve` reads AWS Organizations to find accounts created, moved, tagged or
+    /// renamed under what the rules target (`10m`; at least `10s`). Change runs reuse a read
+    /// this recent.
+    pub organization_poll: String,
     /// userNames never adopted, changed or deleted.
     pub protected_users: Vec<String>,
     /// Group displayNames never adopted, changed or deleted.
@@ -68,6 +72,7 @@ impl Default for SyncSettings {
             max_delete_fraction: 0.10,
             min_principals_for_guard: 20,
             guard_window: "24h".to_owned(),
+            organization_poll: "10m".to_owned(),
             protected_users: Vec::new(),
             protected_groups: Vec::new(),
             filter: BTreeMap::new(),
@@ -79,6 +84,12 @@ impl Default for SyncSettings {
 }
 
 impl SyncSettings {
+    /// `organization_poll` as a duration (validated at load).
+    pub fn organization_poll(&self) -> std::time::Duration {
+        humantime::parse_duration(&self.organization_poll)
+            .unwrap_or(std::time::Duration::from_secs(600))
+    }
+
     /// `guard_window` as a duration (validated at load).
     pub fn guard_window(&self) -> std::time::Duration {
         humantime::parse_duration(&self.guard_window)

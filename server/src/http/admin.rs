@@ -1,7 +1,7 @@
 //! The admin API under `/admin/v1` (admin token only): start a sync run, pause and resume sync,
 //! approve a run's held destructive actions, read runs (and a run's plan, page by page),
-//! status and the audit log. Errors use the
-//! SCIM error shape like the rest of the server.
+//! status, the audit log and the access report. Errors use the SCIM error shape like the rest
+//! of the server.
 
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -35,7 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sync/runs/{id}/plan", web::get().to(get_run_plan))
             .route("/sync/runs/{id}/approve", web::post().to(approve_run))
             .route("/status", web::get().to(status))
-            .route("/audit", web::get().to(audit)),
+            .route("/audit", web::get().to(audit))
+            .route("/access", web::get().to(access)),
     );
 }
 
@@ -380,4 +381,53 @@ async fn audit(
     };
     let entries = state.store.list_audit(&query).await?;
     Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessParams {
+    user: Option<String>,
+    group: Option<String>,
+    account: Option<String>,
+    permission_set: Option<String>,
+    /// Read as text, so that `0` or `x` get a message about page sizes, not about integers.
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /access?user=|group=|account=|permission_set=&limit=N&cursor=…` → `{"rows": [...],
+/// "next_cursor": "…" | null, "as_of": {"last_full_run", "last_run"}}`: who can reach what, one
+/// filter at a time, a page of at most `limit` rows (default 100, at most 1000); the next page
+/// is read with the same filter and `cursor=next_cursor`. 400 for two filters, a malformed
+/// account id, a bad limit, or a cursor this server did not write for this query.
+async fn access(
+    state: web::Data<AppState>,
+    q: web::Query<AccessParams>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::access_report::{Filters, cursor, limit};
+    let q = q.into_inner();
+    let filters = Filters {
+        user: q.user,
+        group: q.group,
+        account: q.account,
+        permission_set: q.permission_set,
+    };
+    let filter = filters.parse().map_err(bad_request)?;
+    let limit = limit(q.limit.as_deref()).map_err(bad_request)?;
+    let after = match q.cursor.as_deref() {
+        Some(c) => Some(cursor::decode(c, filter.as_ref()).map_err(bad_request)?),
+        None => None,
+    };
+    let query = crate::store::AccessQuery { filter, after, limit };
+    let page = state.store.access_page(&query).await?;
+    let next_cursor = match page.rows.last() {
+        Some(last) if page.more => Some(cursor::encode(query.filter.as_ref(), &last.position())),
+        _ => None,
+    };
+    let as_of = state.store.access_as_of().await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "rows": page.rows,
+        "next_cursor": next_cursor,
+        "as_of": as_of,
+    })))
 }

@@ -78,6 +78,20 @@ fn validate(settings: &Settings) -> anyhow::Result<()> {
             settings.sync.guard_window
         )
     })?;
+    let poll = humantime::parse_duration(&settings.sync.organization_poll).map_err(|e| {
+        anyhow::anyhow!(
+            "config: sync.organization_poll: {:?} is not a duration such as \"10m\" ({e})",
+            settings.sync.organization_poll
+        )
+    })?;
+    // Each read of a large organisation costs a call per unit and per account: more often
+    // than this would crowd the Identity Store's calls out of the one rate limit.
+    if poll < std::time::Duration::from_secs(10) {
+        anyhow::bail!(
+            "config: sync.organization_poll: {:?} is too short (at least \"10s\")",
+            settings.sync.organization_poll
+        );
+    }
     crate::sync::retention::RetentionPolicy::from_settings(settings)?;
     // Compiled here so that a broken expression stops start-up, not a run.
     crate::mapping::rules::Rules::compile(&settings.sync.filter, &settings.mapping)?;
@@ -223,6 +237,21 @@ application_arn = "arn:aws:sso::123456789012:application/ssoins-1111111111111111
             assert!(err.starts_with("config: sync.protected_groups: displayName contains the control character U+0007"), "{err}");
             let ok = "[sources.entra]\nadopt_from = [\"okta\"]\n[sync]\nprotected_groups = [\" Admins \"]\n";
             assert_eq!(problem(ok).unwrap(), "");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_or_too_short_organization_poll_is_named() {
+        Jail::expect_with(|jail| {
+            for bad in ["often", "1s"] {
+                jail.create_file("c.toml", &format!("[sync]\norganization_poll = \"{bad}\"\n"))?;
+                let err = load("c.toml").unwrap_err();
+                assert!(err.to_string().contains("sync.organization_poll"), "{err}");
+            }
+            jail.create_file("c.toml", "[sync]\norganization_poll = \"2m\"\n")?;
+            let s = load("c.toml").unwrap();
+            assert_eq!(s.sync.organization_poll(), std::time::Duration::from_secs(120));
             Ok(())
         });
     }

@@ -1,7 +1,7 @@
 //! Storage: the store's role traits ([`roles`]: [`Resources`], [`Tokens`], [`Journal`],
-//! [`Pending`], [`SyncRecord`], [`AccessRecord`], [`RunLog`], [`PlanPages`], [`Lease`],
-//! [`Control`], [`Retention`], [`Admin`]; [`Store`] is all of them), implemented once in
-//! [`sql`] over a [`backend`] codec: PostgreSQL for production, SQLite as the embedded
+//! [`Pending`], [`SyncRecord`], [`AccessRecord`], [`AccessReport`], [`RunLog`], [`PlanPages`],
+//! [`Lease`], [`Control`], [`Retention`], [`Admin`]; [`Store`] is all of them), implemented
+//! once in [`sql`] over a [`backend`] codec: PostgreSQL for production, SQLite as the embedded
 //! default, chosen by the database URL's scheme.
 //!
 //! Every write runs in one transaction that also appends its change-journal row, so a write is
@@ -83,5 +83,7 @@ pub async fn open(
     }
 }
 
+#[cfg(test)]
+mod access_report_tests;
 #[cfg(test)]
 pub(crate) mod tests;

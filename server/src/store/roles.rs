@@ -5,13 +5,13 @@
 
 use super::CompatMode;
 use super::{
-    AccessObject, AccessObjectKind, AccessState, AssignmentKey, AssignmentRecord, AuditEntry,
-    AuditQuery, AuditRow, AwsMembership, AwsPrincipal, Hold, HoldState, IdentityStoreRef, IfMatch,
-    JournalEntry, ListPage, ListQuery, Load, NewResource, NewToken, Patcher, PendingChange,
-    PendingCreate, PendingHistory, PendingSummary, PoolStats, RecordTotals, RecordedMember,
-    Removals, RunRecord, ScopeRead, ScopeSeeds, ServingRules, Snapshot, Source, StoreError,
-    StoredResource, SyncCounts, SyncFailure, SyncHealthRecord, SyncPause, SyncState, Timestamp,
-    TokenInfo, TokenRecord, WriteCtx,
+    AccessAsOf, AccessObject, AccessObjectKind, AccessPage, AccessQuery, AccessState,
+    AssignmentKey, AssignmentRecord, AuditEntry, AuditQuery, AuditRow, AwsMembership, AwsPrincipal,
+    Hold, HoldState, IdentityStoreRef, IfMatch, JournalEntry, ListPage, ListQuery, Load,
+    NewResource, NewToken, Patcher, PendingChange, PendingCreate, PendingHistory, PendingSummary,
+    PoolStats, RecordTotals, RecordedMember, Removals, RunRecord, ScopeRead, ScopeSeeds,
+    ServingRules, Snapshot, Source, StoreError, StoredResource, SyncCounts, SyncFailure,
+    SyncHealthRecord, SyncPause, SyncState, Timestamp, TokenInfo, TokenRecord, WriteCtx,
 };
 use crate::names::SourceName;
 use async_trait::async_trait;
@@ -39,6 +39,7 @@ store_of_roles!(
         + SyncRecord
         + ScopedRecord
         + AccessRecord
+        + AccessReport
         + RunLog
         + PlanPages
         + Lease
@@ -297,8 +298,29 @@ pub trait AccessRecord: Send + Sync + 'static {
         kind: AccessObjectKind,
         name: &str,
     ) -> Result<(), StoreError>;
-    async fn put_assignment(&self, a: &AssignmentRecord) -> Result<(), StoreError>;
+    /// Records (or updates) an assignment. `rule` is the key of the rule whose create it is
+    /// (`assignments.account[0]`); None keeps the rule already recorded, so that the later
+    /// states of one create (`creating` → `created`) keep it, and a foreign row has none.
+    async fn put_assignment(
+        &self,
+        a: &AssignmentRecord,
+        rule: Option<&str>,
+    ) -> Result<(), StoreError>;
     async fn remove_assignment(&self, key: &AssignmentKey) -> Result<(), StoreError>;
+}
+
+/// Who can reach what (issue 17): the access record read as one row per user, target,
+/// permission set and path (direct, or a group the bridge made the user a member of).
+#[async_trait]
+pub trait AccessReport: Send + Sync + 'static {
+    /// The rows after `query.after` in the report's order ([`super::AccessPosition`]), at most
+    /// `query.limit`; `more` when others follow. Each call reads only what its page needs:
+    /// a filtered page the filter's rows, an unfiltered one the users from `after` on, in
+    /// windows — never the whole report.
+    async fn access_page(&self, query: &AccessQuery) -> Result<AccessPage, StoreError>;
+    /// How old the record is: the last finished real run, and the last full one that
+    /// succeeded.
+    async fn access_as_of(&self) -> Result<AccessAsOf, StoreError>;
 }
 
 /// Sync runs and what they leave behind: the audit log, the serving sync's health, counts.

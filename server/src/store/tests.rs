@@ -14,7 +14,7 @@ pub(crate) struct TestStore {
     /// The server's admin URL and the database's name.
     postgres: Option<(String, String)>,
     /// The database's own URL.
-    url: String,
+    pub(crate) url: String,
 }
 
 impl TestStore {
@@ -221,10 +221,10 @@ async fn the_access_record_round_trips() {
             request_id: Some("r-1".into()),
         };
         s.put_access_object(&object).await.unwrap();
-        s.put_assignment(&assignment).await.unwrap();
+        s.put_assignment(&assignment, Some("assignments.account[0]")).await.unwrap();
         let done =
             AssignmentRecord { state: AssignmentState::Created, request_id: None, ..assignment };
-        s.put_assignment(&done).await.unwrap();
+        s.put_assignment(&done, None).await.unwrap();
         let state = s.access_state().await.unwrap();
         assert_eq!(state.objects, std::slice::from_ref(&object), "{}", s.backend());
         assert_eq!(state.assignments, std::slice::from_ref(&done));

@@ -1,8 +1,8 @@
 //! The sync engine: desired state (store + mappings) → plan → AWS, with its state in the
 //! database. [`target`] is what it needs of IAM Identity Center; [`aws`] provides it.
 //! [`run`] is one run as phases, [`principals`] plans and applies users, groups and
-//! memberships, [`access`] permission sets and assignments; [`engine`] re-exports the entry
-//! points.
+//! memberships, [`access`] permission sets and assignments (with the accounts of the AWS
+//! organisation rules target, [`organization`]); [`engine`] re-exports the entry points.
 
 pub mod access;
 pub mod audit;
@@ -16,6 +16,7 @@ pub mod fingerprint;
 pub mod guard;
 pub mod health;
 pub mod hold;
+pub mod organization;
 pub mod principals;
 pub mod retention;
 pub mod run;

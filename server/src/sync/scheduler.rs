@@ -1,7 +1,9 @@
 //! The triggers of `scimbridge serve`: a full reconcile on `sync.schedule` (6-field cron, UTC)
 //! and at start-up, and a run `sync.debounce_seconds` after the SCIM side last changed (the
 //! pending set is not empty and stayed put: [`ChangeTrigger`]) that diffs against the bridge's
-//! own record and reads nothing from AWS. Runs go through the sync lease, so replicas never run
+//! own record and reads nothing from AWS; and a run when the organisation check (every
+//! `sync.organization_poll`, with rules that target it) finds the AWS organisation changed.
+//! Runs go through the sync lease, so replicas never run
 //! at once; a replica that finds the lease taken tries again on its next tick. Runs an admin
 //! asks for (`POST /admin/v1/sync`) come through a [`SyncHandle`] and go through the same loop.
 
@@ -161,6 +163,7 @@ async fn run_forever(
     let mut not_before = Instant::now();
     let started = crate::store::now();
     let mut pause = PauseWatch::default();
+    let mut organization = OrganizationCheck::new(&config);
     loop {
         if stopping() {
             tracing::info!("sync: scheduler stopped");
@@ -186,7 +189,13 @@ async fn run_forever(
         }
         let due_full = next_full.is_some_and(|t| t <= Utc::now());
         let due_change = changes.due(Instant::now());
-        if !(due_full || due_change || pending_startup) || Instant::now() < not_before {
+        // Only when nothing else is due: any run reads the organisation as recent as this.
+        let due_organization = !(due_full || due_change || pending_startup)
+            && Instant::now() >= not_before
+            && organization.changed(&directory, &config).await;
+        if !(due_full || due_change || pending_startup || due_organization)
+            || Instant::now() < not_before
+        {
             continue;
         }
         // A change is pushed from the bridge's own record (no AWS reads: seconds, whatever the
@@ -218,8 +227,10 @@ async fn run_forever(
             Trigger::Schedule
         } else if pending_startup {
             Trigger::Startup
-        } else {
+        } else if due_change {
             Trigger::Change
+        } else {
+            Trigger::Organization
         };
         let opts = RunOptions {
             full,
@@ -260,6 +271,53 @@ async fn run_forever(
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "sync: run failed");
                 not_before = Instant::now() + RETRY_AFTER_FAILURE;
+            }
+        }
+    }
+}
+
+/// The organisation check: every `[sync] organization_poll`, when a rule targets units, tags
+/// or account names, the organisation is read afresh (Organizations calls only, no Identity
+/// Store reads); when it changed, a run follows and applies what the new tree means for the
+/// assignments (under the delete guard, like any run).
+struct OrganizationCheck {
+    /// None: no rule needs the organisation.
+    every: Option<Duration>,
+    with_tags: bool,
+    next: Instant,
+}
+
+impl OrganizationCheck {
+    fn new(config: &SyncConfig) -> OrganizationCheck {
+        let rules = &config.assignments.account;
+        let every =
+            rules.iter().any(|r| r.targets_organization()).then(|| config.sync.organization_poll());
+        OrganizationCheck {
+            every,
+            with_tags: rules.iter().any(|r| !r.account_tags.is_empty()),
+            // The start-up run reads it first.
+            next: Instant::now() + every.unwrap_or_default(),
+        }
+    }
+
+    /// Whether the check is due and found the organisation changed.
+    async fn changed(&mut self, directory: &AwsDirectory, config: &SyncConfig) -> bool {
+        let Some(every) = self.every else { return false };
+        if Instant::now() < self.next {
+            return false;
+        }
+        self.next = Instant::now() + every;
+        use super::target::Directory;
+        match config.organization.refresh(directory.organizations(), self.with_tags).await {
+            Ok(changed) => {
+                if changed {
+                    tracing::info!("sync: the organisation changed; running to follow it");
+                }
+                changed
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sync: cannot read the organisation; will look again");
+                false
             }
         }
     }

@@ -427,6 +427,25 @@ impl Dialect {
     pub fn native_arrays(self) -> bool {
         self == Dialect::Postgres
     }
+
+    /// `expr` compared and ordered byte by byte: SQLite's default; PostgreSQL's default
+    /// collation is the database's locale, which would order a report differently on each
+    /// server (and differently from SQLite).
+    pub fn bytewise(self, expr: &str) -> String {
+        match self {
+            Dialect::Postgres => format!("{expr} COLLATE \"C\""),
+            Dialect::Sqlite => expr.to_owned(),
+        }
+    }
+
+    /// Whether a run's report (`sync_runs.report`) says it was a full run, in each database's
+    /// JSON spelling.
+    pub fn run_was_full(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "(report ->> 'full') = 'true'",
+            Dialect::Sqlite => "json_extract(report, '$.full') = 1",
+        }
+    }
 }
 
 #[cfg(test)]

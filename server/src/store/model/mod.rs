@@ -48,6 +48,7 @@ macro_rules! text_enum {
 }
 
 mod access;
+mod access_report;
 mod control;
 mod journal;
 mod pending;
@@ -58,6 +59,7 @@ mod sync_record;
 mod tokens;
 
 pub use access::*;
+pub use access_report::*;
 pub use control::*;
 pub use journal::*;
 pub use pending::*;

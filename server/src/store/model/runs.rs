@@ -66,6 +66,9 @@ pub enum Trigger {
     Admin,
     /// The run an approval of held actions starts (CLI or admin API).
     Approval,
+    /// The scheduler's run after its organisation check found accounts created, moved,
+    /// tagged or renamed (`[sync] organization_poll`).
+    Organization,
 }
 
 text_enum!(
@@ -76,7 +79,8 @@ text_enum!(
     Startup = "startup",
     Change = "change",
     Admin = "admin",
-    Approval = "approval"
+    Approval = "approval",
+    Organization = "organization"
 );
 
 /// The rules of the serving replicas: those of the newest run not started by the CLI.

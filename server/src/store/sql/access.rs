@@ -1,6 +1,6 @@
 //! The access part of the sync record (the [`AccessRecord`] role,
-//! `migrations/*/0004_access.sql`): permission sets and applications the bridge knows, and the
-//! assignments it made.
+//! `migrations/*/0004_access.sql`, `0011_assignment_rule.sql`): permission sets and applications
+//! the bridge knows, and the assignments it made (with the rule that made each).
 
 use super::SqlStore;
 use crate::store::backend::{Access, Backend, RowExt, binds};
@@ -19,10 +19,12 @@ const PUT_OBJECT: &str = "INSERT INTO aws_access_objects (kind, name, arn, manag
 const REMOVE_OBJECT: &str = "DELETE FROM aws_access_objects WHERE kind = $1 AND name = $2";
 const SELECT_ASSIGNMENTS: &str = "SELECT kind, target, permission_set_arn, principal_type, principal_id, state, request_id \
      FROM aws_assignments ORDER BY kind, target, permission_set_arn, principal_type, principal_id";
-const PUT_ASSIGNMENT: &str = "INSERT INTO aws_assignments (kind, target, permission_set_arn, principal_type, principal_id, state, request_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+/// `$8` the rule: NULL keeps the one recorded (a later state of the same assignment).
+const PUT_ASSIGNMENT: &str = "INSERT INTO aws_assignments (kind, target, permission_set_arn, principal_type, principal_id, state, request_id, rule) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
      ON CONFLICT (kind, target, permission_set_arn, principal_type, principal_id) \
-     DO UPDATE SET state = excluded.state, request_id = excluded.request_id";
+     DO UPDATE SET state = excluded.state, request_id = excluded.request_id, \
+     rule = COALESCE(excluded.rule, aws_assignments.rule)";
 const REMOVE_ASSIGNMENT: &str = "DELETE FROM aws_assignments WHERE kind = $1 AND target = $2 \
      AND permission_set_arn = $3 AND principal_type = $4 AND principal_id = $5";
 
@@ -91,7 +93,11 @@ impl<B: Backend> AccessRecord for SqlStore<B> {
     }
 
     #[tracing::instrument(skip_all, fields(kind = a.key.kind.as_str(), target = %a.key.target, state = a.state.as_str()), level = "debug")]
-    async fn put_assignment(&self, a: &AssignmentRecord) -> Result<(), StoreError> {
+    async fn put_assignment(
+        &self,
+        a: &AssignmentRecord,
+        rule: Option<&str>,
+    ) -> Result<(), StoreError> {
         let k = &a.key;
         let binds = binds![
             k.kind.as_str(),
@@ -100,7 +106,8 @@ impl<B: Backend> AccessRecord for SqlStore<B> {
             k.principal_type.as_str(),
             &k.principal_id,
             a.state.as_str(),
-            a.request_id.as_deref()
+            a.request_id.as_deref(),
+            rule
         ];
         self.backend.execute(Access::Write, PUT_ASSIGNMENT, binds).await?;
         Ok(())

@@ -8,6 +8,7 @@
 //! Consumers still hold `Arc<dyn Store>` (or one role of it).
 
 mod access;
+mod access_report;
 mod columns;
 mod control;
 mod journal;

@@ -31,18 +31,10 @@ const PRUNE_AUDIT: &str = "DELETE FROM audit_log WHERE seq IN ( \
      SELECT seq FROM audit_log WHERE at < $1 AND seq < (SELECT MAX(seq) FROM audit_log) \
      ORDER BY seq LIMIT $2)";
 
-/// Whether a run's report says it was full, in each database's JSON spelling.
-fn full_run(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Postgres => "(report ->> 'full') = 'true'",
-        Dialect::Sqlite => "json_extract(report, '$.full') = 1",
-    }
-}
-
 /// The runs that may go, as a `SELECT id … FROM sync_runs` (`$1` before, `$2` keep, `$3`
 /// false). Every `NOT IN` list is of non-null ids (a NULL in one would keep every row).
 fn prunable_runs(dialect: Dialect) -> String {
-    let full = full_run(dialect);
+    let full = dialect.run_was_full();
     format!(
         "SELECT id FROM sync_runs WHERE status <> 'running' AND started_at < $1 \
          AND id NOT IN (SELECT id FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT $2) \

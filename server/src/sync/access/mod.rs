@@ -5,7 +5,8 @@
 //! operations of the target port, which the AWS adapter implements over aws-sdk-ssoadmin.
 //! [`AccessRun`] is one run's state; its jobs are split by module: [`permission_sets`],
 //! what AWS holds already (`existing`), account assignment operations (`account_ops`),
-//! application assignments (`application`), and what is written to the record (`record`).
+//! application assignments (`application`), what is written to the record (`record`), and
+//! what the run reads of the AWS organisation (`organization`).
 //!
 //! The bridge owns what it creates: it deletes only assignments it recorded as created; one
 //! that existed before a rule wanted it is recorded as foreign and never deleted. Assignments
@@ -15,6 +16,7 @@ mod account_ops;
 mod application;
 pub mod apply;
 mod existing;
+mod organization;
 pub mod permission_sets;
 pub mod plan;
 mod record;

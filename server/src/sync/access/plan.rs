@@ -18,6 +18,7 @@ use crate::store::{
     AccessObject, AccessObjectKind, AssignmentKey, AssignmentKind, AssignmentRecord,
     AssignmentState, PrincipalType, Snapshot,
 };
+use crate::sync::organization::{self, OrgTree};
 use crate::sync::plan::Skipped;
 use scim_schema::schema::ResourceKind;
 use serde::Serialize;
@@ -55,6 +56,10 @@ pub struct Assign {
     pub principal_id: Option<String>,
     /// The rule's key (`assignments.account[0]`).
     pub rule: String,
+    /// Into the organisation's management account: AWS accepts it only from the management
+    /// account itself (not from a delegated administrator), so the plan says so.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub management_account: bool,
 }
 
 impl Assign {
@@ -115,6 +120,11 @@ pub struct Inputs<'a> {
     /// The names of every source in the database: a rule without `source` is valid only
     /// while there is one.
     pub sources: &'a [String],
+    /// The organisation as this run read it; None when no rule needs it or it could not be
+    /// read (a rule that targets it is then unresolved).
+    pub organization: Option<&'a OrgTree>,
+    /// The organisation's management account, where known.
+    pub management_account: Option<&'a str>,
 }
 
 /// A SCIM principal a rule may name, with what the rule can match it by.
@@ -182,6 +192,7 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
         resource_id: p.id,
         principal_id: after[&(p.kind, p.id)].map(str::to_owned),
         rule: key.to_owned(),
+        management_account: false,
     };
 
     let mut wanted: Vec<Assign> = Vec::new();
@@ -199,15 +210,27 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
             );
             continue;
         };
+        let targets = match organization::resolve(rule, inputs.organization) {
+            Ok(resolved) => resolved.accounts,
+            Err(why) => {
+                let message = format!(
+                    "{why}: the accounts it targets are not known (no assignment is deleted \
+                     until this is fixed)"
+                );
+                refuse_rule(&mut out, &key, message);
+                continue;
+            }
+        };
         let Some(principals) = assignees(&mut out, &key, rule.source.as_deref(), rule.subject())
         else {
             continue;
         };
         for p in principals {
-            for account in &rule.accounts {
+            for account in &targets {
                 let mut assign = assign_to(p, AssignmentKind::Account, account, &key);
                 assign.permission_set = Some(rule.permission_set.clone());
                 assign.permission_set_arn = arn.clone();
+                assign.management_account = inputs.management_account == Some(account.as_str());
                 wanted.push(assign);
             }
         }
@@ -476,6 +499,8 @@ mod tests {
         objects: Vec<AccessObject>,
         on_deactivate: OnDeactivate,
         sources: Vec<String>,
+        organization: Option<OrgTree>,
+        management_account: Option<String>,
     }
 
     impl World {
@@ -488,6 +513,8 @@ mod tests {
                 objects: vec![],
                 on_deactivate: OnDeactivate::RemoveMemberships,
                 sources: vec!["okta".to_owned()],
+                organization: None,
+                management_account: None,
             }
         }
 
@@ -554,6 +581,8 @@ mod tests {
                     recorded: &self.recorded,
                     objects: &self.objects,
                     sources: &self.sources,
+                    organization: self.organization.as_ref(),
+                    management_account: self.management_account.as_deref(),
                 },
             )
         }
@@ -735,5 +764,89 @@ mod tests {
         assert!(!p.deletes_allowed);
         assert!(p.assign.is_empty() && p.unassign.is_empty(), "{p:?}");
         assert!(p.skipped[0].message.contains("matches 2 groups of source \"okta\""), "{p:?}");
+    }
+
+    /// An organisation: r-root ─ ou-top ─ 111111111111 (prod-a); r-root ─ 222222222222
+    /// (prod-b), managed from 999999999999.
+    fn organization() -> OrgTree {
+        use crate::sync::organization::TreeAccount;
+        use crate::sync::target::AccountState;
+        let account = |name: &str, path: &[&str]| TreeAccount {
+            name: name.to_owned(),
+            state: AccountState::Active,
+            path: path.iter().map(|p| (*p).to_owned()).collect(),
+            tags: Default::default(),
+        };
+        OrgTree {
+            management_account: Some("999999999999".into()),
+            parents: ["r-root".to_owned(), "ou-top".to_owned()].into(),
+            accounts: [
+                ("111111111111".to_owned(), account("prod-a", &["r-root", "ou-top"])),
+                ("222222222222".to_owned(), account("prod-b", &["r-root"])),
+                ("999999999999".to_owned(), account("management", &["r-root"])),
+            ]
+            .into(),
+            with_tags: false,
+        }
+    }
+
+    fn unit_rule(units: &[&str]) -> AssignmentSettings {
+        AssignmentSettings {
+            account: vec![AccountRule {
+                group: Some("Admins".into()),
+                permission_set: "Admin".into(),
+                organizational_units: units.iter().map(|u| (*u).to_owned()).collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_unit_rule_assigns_the_accounts_below_it_and_flags_the_management_account() {
+        let mut w = World::new();
+        w.group("Admins", None, Some("g-1"));
+        w.organization = Some(organization());
+        w.management_account = Some("999999999999".into());
+        let plan = w.plan(&unit_rule(&["ou-top"]));
+        let targets: Vec<&str> = plan.assign.iter().map(|a| a.target.as_str()).collect();
+        assert_eq!(targets, ["111111111111"]);
+        assert!(plan.deletes_allowed);
+        let plan = w.plan(&unit_rule(&["r-root"]));
+        let flagged: Vec<(&str, bool)> =
+            plan.assign.iter().map(|a| (a.target.as_str(), a.management_account)).collect();
+        assert_eq!(
+            flagged,
+            [("111111111111", false), ("222222222222", false), ("999999999999", true)]
+        );
+        let shown = serde_json::to_value(&plan.assign[2]).unwrap();
+        assert_eq!(shown["management_account"], json!(true));
+        assert!(serde_json::to_value(&plan.assign[0]).unwrap().get("management_account").is_none());
+    }
+
+    #[test]
+    fn an_unknown_unit_or_an_unread_organisation_deletes_nothing() {
+        let mut w = World::new();
+        w.group("Admins", None, Some("g-1"));
+        w.record("111111111111", "g-1", AssignmentState::Created);
+        // Unread: the rule cannot be resolved, and what it made stays.
+        let plan = w.plan(&unit_rule(&["ou-top"]));
+        assert!(!plan.deletes_allowed);
+        assert!(plan.unassign.is_empty(), "{:?}", plan.unassign);
+        assert!(plan.skipped[0].message.contains("could not be read"), "{:?}", plan.skipped);
+        // A unit that is gone: likewise, and the message names it.
+        w.organization = Some(organization());
+        let plan = w.plan(&unit_rule(&["ou-gone"]));
+        assert!(!plan.deletes_allowed);
+        assert!(plan.unassign.is_empty());
+        assert!(plan.skipped[0].message.contains("\"ou-gone\""), "{:?}", plan.skipped);
+        // The account moved out of the unit: its assignment goes (the guard weighs it).
+        let mut moved = organization();
+        moved.accounts.get_mut("111111111111").unwrap().path = vec!["r-root".into()];
+        w.organization = Some(moved);
+        let plan = w.plan(&unit_rule(&["ou-top"]));
+        assert!(plan.deletes_allowed);
+        assert_eq!(plan.unassign.len(), 1);
+        assert_eq!(plan.unassign[0].key.target, "111111111111");
     }
 }

@@ -34,9 +34,20 @@ impl AccessRun<'_> {
         Ok(())
     }
 
+    /// Records the row, keeping the rule recorded for it.
     pub(super) async fn put_row(&mut self, row: AssignmentRecord) -> anyhow::Result<()> {
+        self.put_row_by(row, None).await
+    }
+
+    /// Records the row as made by `rule` (the rule's key; None keeps the rule recorded): what
+    /// the access report names as the rule behind an assignment.
+    async fn put_row_by(
+        &mut self,
+        row: AssignmentRecord,
+        rule: Option<&str>,
+    ) -> anyhow::Result<()> {
         if !self.dry_run {
-            self.store.put_assignment(&row).await?;
+            self.store.put_assignment(&row, rule).await?;
         }
         self.state.assignments.retain(|r| r.key != row.key);
         self.state.assignments.push(row);
@@ -82,7 +93,7 @@ impl AccessRun<'_> {
         let before =
             if op.is_delete() { AssignmentState::Deleting } else { AssignmentState::Creating };
         let row = AssignmentRecord { key: op.key().clone(), state: before, request_id: None };
-        self.put_row(row).await?;
+        self.put_row_by(row, op.rule()).await?;
         Ok(before)
     }
 
@@ -145,7 +156,7 @@ impl AccessRun<'_> {
                     state: AssignmentState::Created,
                     request_id: None,
                 };
-                self.put_row(row).await?;
+                self.put_row_by(row, Some(&a.rule)).await?;
                 self.count(&format!("create_{}_assignment", kind.as_str()));
                 self.audit(
                     "assign",
@@ -245,6 +256,14 @@ impl Op {
             Op::Delete(_) => true,
             Op::Settle(r) => r.state == AssignmentState::Deleting,
             Op::Create(..) => false,
+        }
+    }
+
+    /// The key of the rule a create is for.
+    pub(super) fn rule(&self) -> Option<&str> {
+        match self {
+            Op::Create(a, _) => Some(&a.rule),
+            Op::Delete(_) | Op::Settle(_) => None,
         }
     }
 

@@ -151,20 +151,7 @@ pub fn validate(sets: &[PermissionSetSettings], rules: &AssignmentSettings) -> a
         check_source(&key, &rule.source)?;
         check_subject(&key, &rule.group, &rule.group_external_id, &rule.user)?;
         check_permission_set_name(&format!("{key}.permission_set"), &rule.permission_set)?;
-        if rule.accounts.is_empty() {
-            anyhow::bail!("config: {key}.accounts: name at least one AWS account id");
-        }
-        let mut seen = HashSet::new();
-        for (j, account) in rule.accounts.iter().enumerate() {
-            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-                anyhow::bail!(
-                    "config: {key}.accounts[{j}]: {account:?} is not a 12-digit AWS account id"
-                );
-            }
-            if !seen.insert(account) {
-                anyhow::bail!("config: {key}.accounts[{j}]: {account:?} is listed twice");
-            }
-        }
+        check_account_targets(&key, rule)?;
     }
     let mut required: BTreeMap<&str, (usize, bool)> = BTreeMap::new();
     for (i, rule) in rules.application.iter().enumerate() {
@@ -208,6 +195,86 @@ pub fn referenced_only(
         }
     }
     out
+}
+
+/// `accounts`, `organizational_units`, `account_tags`, `account_names` and
+/// `exclude_accounts`: at least one target, each well formed and named once.
+fn check_account_targets(key: &str, rule: &AccountRule) -> anyhow::Result<()> {
+    if rule.accounts.is_empty() && !rule.targets_organization() {
+        anyhow::bail!(
+            "config: {key}: name its accounts: accounts, organizational_units, account_tags or \
+             account_names"
+        );
+    }
+    check_account_ids(&format!("{key}.accounts"), &rule.accounts)?;
+    check_account_ids(&format!("{key}.exclude_accounts"), &rule.exclude_accounts)?;
+    let mut seen = HashSet::new();
+    for (j, unit) in rule.organizational_units.iter().enumerate() {
+        if !is_root_or_unit_id(unit) {
+            anyhow::bail!(
+                "config: {key}.organizational_units[{j}]: {unit:?} is not a root (r-…) or \
+                 organisational unit (ou-…) id"
+            );
+        }
+        if !seen.insert(unit) {
+            anyhow::bail!("config: {key}.organizational_units[{j}]: {unit:?} is listed twice");
+        }
+    }
+    for (k, v) in &rule.account_tags {
+        // AWS's limits on a tag.
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+            anyhow::bail!(
+                "config: {key}.account_tags: {k:?} = {v:?} is not a tag (a key of 1 to 128 \
+                 characters, a value of at most 256)"
+            );
+        }
+    }
+    let mut seen = HashSet::new();
+    for (j, pattern) in rule.account_names.iter().enumerate() {
+        // An account name holds at most 50 characters; a longer pattern is a mistake.
+        if pattern.is_empty() || pattern.chars().count() > 256 {
+            anyhow::bail!("config: {key}.account_names[{j}]: a pattern of 1 to 256 characters");
+        }
+        if let Err(e) = crate::sync::organization::targets::account_glob(pattern) {
+            anyhow::bail!("config: {key}.account_names[{j}]: {pattern:?} is not a glob: {e}");
+        }
+        if !seen.insert(pattern) {
+            anyhow::bail!("config: {key}.account_names[{j}]: {pattern:?} is listed twice");
+        }
+    }
+    if let Some(both) = rule.exclude_accounts.iter().find(|a| rule.accounts.contains(a)) {
+        anyhow::bail!("config: {key}: account {both:?} is in both accounts and exclude_accounts");
+    }
+    Ok(())
+}
+
+/// 12-digit account ids, each once.
+fn check_account_ids(key: &str, ids: &[String]) -> anyhow::Result<()> {
+    let mut seen = HashSet::new();
+    for (j, account) in ids.iter().enumerate() {
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            anyhow::bail!("config: {key}[{j}]: {account:?} is not a 12-digit AWS account id");
+        }
+        if !seen.insert(account) {
+            anyhow::bail!("config: {key}[{j}]: {account:?} is listed twice");
+        }
+    }
+    Ok(())
+}
+
+/// `r-` and 4 to 32 lowercase letters or digits, or `ou-`, that, `-` and 8 to 32 more (AWS's
+/// patterns for root and unit ids).
+fn is_root_or_unit_id(id: &str) -> bool {
+    let id_chars = |s: &str, min: usize| {
+        (min..=32).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    if let Some(root) = id.strip_prefix("r-") {
+        return id_chars(root, 4);
+    }
+    let Some(unit) = id.strip_prefix("ou-") else { return false };
+    let Some((root, rest)) = unit.split_once('-') else { return false };
+    id_chars(root, 4) && id_chars(rest, 8)
 }
 
 fn check_source(key: &str, source: &Option<String>) -> anyhow::Result<()> {
@@ -377,6 +444,46 @@ mod tests {
             ..Default::default()
         };
         assert!(err(&[], &empty).contains("assignments.account[0].group is empty"));
+    }
+
+    #[test]
+    fn organisation_targets_are_checked_naming_the_key() {
+        let rule = |edit: &dyn Fn(&mut AccountRule)| {
+            let mut rule = account_rule(Some("A"), None, &[]);
+            edit(&mut rule);
+            err(&[], &AssignmentSettings { account: vec![rule], ..Default::default() })
+        };
+        assert!(rule(&|_| {}).contains("assignments.account[0]: name its accounts"));
+        let units = |ids: &[&str]| ids.iter().map(|i| (*i).to_owned()).collect::<Vec<_>>();
+        for bad in ["ou-ab12", "OU-AB12-CDEF1234", "r-", "ou-ab12-cdef12", "111111111111"] {
+            let e = rule(&|r| r.organizational_units = units(&[bad]));
+            assert!(e.contains("organizational_units[0]") && e.contains(bad), "{bad}: {e}");
+        }
+        let e = rule(&|r| r.organizational_units = units(&["r-ab12", "r-ab12"]));
+        assert!(e.contains("listed twice"), "{e}");
+        let e = rule(&|r| r.account_names = units(&["prod-[a"]));
+        assert!(e.contains("account_names[0]: \"prod-[a\" is not a glob"), "{e}");
+        let e = rule(&|r| r.account_names = units(&[""]));
+        assert!(e.contains("account_names[0]"), "{e}");
+        let e = rule(&|r| r.account_tags = [(String::new(), "x".to_owned())].into());
+        assert!(e.contains("account_tags"), "{e}");
+        let e = rule(&|r| {
+            r.organizational_units = units(&["r-ab12"]);
+            r.exclude_accounts = units(&["1234"]);
+        });
+        assert!(e.contains("exclude_accounts[0]: \"1234\""), "{e}");
+        let e = rule(&|r| {
+            r.accounts = units(&["111111111111"]);
+            r.exclude_accounts = units(&["111111111111"]);
+        });
+        assert!(e.contains("in both accounts and exclude_accounts"), "{e}");
+        // Well formed: AWS's shapes of root and unit ids.
+        let mut good = account_rule(Some("A"), None, &[]);
+        good.organizational_units = units(&["r-ab12", "ou-ab12-cdef1234"]);
+        good.account_tags = [("env".to_owned(), "prod".to_owned())].into();
+        good.account_names = units(&["prod-*"]);
+        let rules = AssignmentSettings { account: vec![good], ..Default::default() };
+        validate(&[], &rules).unwrap();
     }
 
     #[test]

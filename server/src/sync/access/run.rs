@@ -6,9 +6,11 @@
 //! [`super::apply`] (the order of it all).
 
 use crate::store::{AccessState, AssignmentRecord, PrincipalType, Store};
+use crate::sync::organization::OrgTree;
 use crate::sync::plan::Skipped;
 use crate::sync::target::{AwsError, SsoAdmin};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -63,6 +65,11 @@ pub struct AccessRun<'a> {
     /// Who holds what in AWS, as read by this run before it changed anything: by (target,
     /// permission set ARN).
     pub(super) listings: HashMap<(String, String), HashSet<(PrincipalType, String)>>,
+    /// The organisation the rules' targets resolve against (None: no rule targets it, or it
+    /// could not be read: those rules are then unresolved).
+    pub organization: Option<Arc<OrgTree>>,
+    /// The organisation's management account, where known (its assignments are flagged).
+    pub management_account: Option<String>,
 }
 
 impl<'a> AccessRun<'a> {
@@ -89,6 +96,8 @@ impl<'a> AccessRun<'a> {
             stuck: 0,
             create_failed: HashSet::new(),
             listings: HashMap::new(),
+            organization: None,
+            management_account: None,
         })
     }
 

@@ -41,6 +41,7 @@ fn assign(arn: &str, group: &str, group_id: &str) -> Assign {
         resource_id: Uuid::new_v4(),
         principal_id: Some(group_id.into()),
         rule: "assignments.account[0]".into(),
+        management_account: false,
     }
 }
 
@@ -248,7 +249,7 @@ async fn a_failed_create_holds_back_the_principals_deletes() {
         state: AssignmentState::Created,
         request_id: None,
     };
-    store.put_assignment(&row).await.expect("recorded");
+    store.put_assignment(&row, None).await.expect("recorded");
     aws.fail_assignment(&group, "");
     let unassign = Unassign {
         key: key(&old, &group),
@@ -282,7 +283,7 @@ async fn an_unwanted_assignment_the_bridge_made_is_deleted() {
         state: AssignmentState::Created,
         request_id: None,
     };
-    store.put_assignment(&row).await.expect("recorded");
+    store.put_assignment(&row, None).await.expect("recorded");
     let mut access = run(store.as_ref(), &aws).await;
     let unassign = Unassign {
         key: key(&arn, &group),
@@ -310,7 +311,7 @@ async fn an_operation_a_dead_process_left_open_is_settled_by_its_request_id() {
         state: AssignmentState::Creating,
         request_id: Some(sent.request_id),
     };
-    store.put_assignment(&row).await.expect("recorded");
+    store.put_assignment(&row, None).await.expect("recorded");
     let mut access = run(store.as_ref(), &aws).await;
     access.settle_in_flight().await.expect("settles");
 

@@ -5,7 +5,7 @@ use super::AwsDirectory;
 use super::convert;
 use super::retry::{found, gone};
 use crate::mapping::aws_profile::AwsAttributes;
-use crate::sync::target::{AttributeChange, AwsError, Directory, Listed, SsoAdmin};
+use crate::sync::target::{AttributeChange, AwsError, Directory, Listed, Organizations, SsoAdmin};
 use async_trait::async_trait;
 use aws_sdk_identitystore::operation::list_group_memberships::ListGroupMembershipsOutput;
 use aws_sdk_identitystore::operation::list_groups::ListGroupsOutput;
@@ -211,6 +211,10 @@ impl Directory for AwsDirectory {
     }
 
     fn sso(&self) -> &dyn SsoAdmin {
+        self
+    }
+
+    fn organizations(&self) -> &dyn Organizations {
         self
     }
 

@@ -1,6 +1,7 @@
 //! The AWS adapter: the Identity Store (users, groups, memberships) over aws-sdk-identitystore
 //! ([`identitystore`]), instance discovery, permission sets and assignments over
-//! aws-sdk-ssoadmin ([`ssoadmin`]), both behind the target port ([`crate::sync::target`]).
+//! aws-sdk-ssoadmin ([`ssoadmin`]), the organisation's accounts over aws-sdk-organizations
+//! ([`organizations`]), all behind the target port ([`crate::sync::target`]).
 //! Every attempt — retries included — waits for the one rate limiter; the SDK's own retries
 //! are off and [`retry`] retries inside the limiter with jittered backoff (honouring
 //! `RetryAfterSeconds`) on throttling, 5xx, stale revisions, timeouts and connection errors.
@@ -8,6 +9,7 @@
 
 mod convert;
 mod identitystore;
+mod organizations;
 mod preflight;
 pub mod retry;
 mod ssoadmin;
@@ -35,6 +37,7 @@ pub struct AwsDirectory {
     reached: std::sync::atomic::AtomicBool,
     ids: aws_sdk_identitystore::Client,
     sso: aws_sdk_ssoadmin::Client,
+    org: aws_sdk_organizations::Client,
     identity_store_id: String,
     /// From `[aws] instance_arn`, else discovered when first needed.
     instance_arn: tokio::sync::OnceCell<String>,
@@ -51,13 +54,18 @@ struct Target {
 }
 
 impl Target {
-    /// The endpoint an operation goes to: the configured one, or the AWS service endpoint
-    /// (SSO Admin for instances, permission sets and assignments; else the Identity Store).
+    /// The endpoint an operation goes to: the configured one, or the AWS service endpoint.
     fn endpoint(&self, operation: &str) -> String {
-        match &self.endpoint {
-            Some(url) => url.clone(),
-            None if is_sso_admin(operation) => format!("https://sso.{}.amazonaws.com", self.region),
-            None => format!("https://identitystore.{}.amazonaws.com", self.region),
+        match (&self.endpoint, Service::of(operation)) {
+            (Some(url), _) => url.clone(),
+            (None, Service::SsoAdmin) => format!("https://sso.{}.amazonaws.com", self.region),
+            (None, Service::IdentityStore) => {
+                format!("https://identitystore.{}.amazonaws.com", self.region)
+            }
+            // A global service: one endpoint per partition, whatever the Region.
+            (None, Service::Organizations) => {
+                "https://organizations.us-east-1.amazonaws.com".into()
+            }
         }
     }
 
@@ -67,9 +75,45 @@ impl Target {
     }
 }
 
-/// Whether an operation is SSO Admin's (the rest are the Identity Store's).
-fn is_sso_admin(operation: &str) -> bool {
-    ["Instance", "PermissionSet", "Account", "Application"].iter().any(|w| operation.contains(w))
+/// The AWS service an operation belongs to (what its endpoint and IAM actions are named by).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    IdentityStore,
+    SsoAdmin,
+    Organizations,
+}
+
+impl Service {
+    /// The operations of Organizations are named one by one: `ListAccountsForParent` would
+    /// otherwise pass for SSO Admin's.
+    fn of(operation: &str) -> Service {
+        const ORGANIZATIONS: [&str; 5] = [
+            "DescribeOrganization",
+            "ListRoots",
+            "ListOrganizationalUnitsForParent",
+            "ListAccountsForParent",
+            "ListTagsForResource",
+        ];
+        if ORGANIZATIONS.contains(&operation) {
+            Service::Organizations
+        } else if ["Instance", "PermissionSet", "Account", "Application"]
+            .iter()
+            .any(|w| operation.contains(w))
+        {
+            Service::SsoAdmin
+        } else {
+            Service::IdentityStore
+        }
+    }
+
+    /// The prefix of its IAM actions.
+    fn iam_prefix(self) -> &'static str {
+        match self {
+            Service::IdentityStore => "identitystore",
+            Service::SsoAdmin => "sso",
+            Service::Organizations => "organizations",
+        }
+    }
 }
 
 /// The Region the adapter uses, resolved the same way for `sync`, `serve` and `check`:
@@ -143,6 +187,7 @@ impl AwsDirectory {
             reached: std::sync::atomic::AtomicBool::new(false),
             ids: aws_sdk_identitystore::Client::new(&shared),
             sso: aws_sdk_ssoadmin::Client::new(&shared),
+            org: aws_sdk_organizations::Client::new(&shared),
             identity_store_id: settings.identity_store_id.clone().unwrap_or_default(),
             instance_arn: tokio::sync::OnceCell::new_with(settings.instance_arn.clone()),
             limiter: RateLimiter::direct(quota),

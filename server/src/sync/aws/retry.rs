@@ -3,7 +3,7 @@
 //! retries (jittered exponential backoff, honouring `RetryAfterSeconds`) of what is worth
 //! retrying; paging of list operations; and the `scimbridge_aws_calls_total` metric.
 
-use super::{AwsDirectory, is_sso_admin};
+use super::{AwsDirectory, Service};
 use crate::sync::target::AwsError;
 use aws_sdk_identitystore::error::{ProvideErrorMetadata, SdkError};
 use serde_json::Value;
@@ -290,6 +290,20 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
             message: access_denied_hint(operation, reason.as_deref(), &message),
         }),
         "ValidationException" => Outcome::Fail(AwsError::Invalid { operation, message }),
+        // Organizations: the account is in no organisation, or the caller may not read it (a
+        // member account that is no delegated administrator).
+        "AWSOrganizationsNotInUseException" => Outcome::Fail(AwsError::Configuration {
+            operation,
+            message: format!(
+                "{described} — rules that target organisational units, tags or account names \
+                 need AWS Organizations"
+            ),
+        }),
+        "ParentNotFoundException"
+        | "OrganizationalUnitNotFoundException"
+        | "AccountNotFoundException"
+        | "TargetNotFoundException"
+        | "ChildNotFoundException" => Outcome::Fail(AwsError::NotFound { operation, message }),
         _ if status >= 500 => retry(described, retry_after, false),
         _ => Outcome::Fail(AwsError::Invalid { operation, message: described }),
     }
@@ -304,7 +318,7 @@ fn access_denied_hint(operation: &str, reason: Option<&str>, message: &str) -> S
              Center administrators)"
         );
     }
-    let service = if is_sso_admin(operation) { "sso" } else { "identitystore" };
+    let service = Service::of(operation).iam_prefix();
     format!("{message} — the credentials lack the IAM permission {service}:{operation}")
 }
 

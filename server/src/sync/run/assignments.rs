@@ -72,6 +72,8 @@ pub(super) fn plan_access(
             recorded: &access.state.assignments,
             objects: &access.state.objects,
             sources,
+            organization: access.organization.as_deref(),
+            management_account: access.management_account.as_deref(),
         },
     )
 }

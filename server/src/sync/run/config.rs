@@ -6,6 +6,7 @@ use super::super::error::SyncError;
 use crate::config::SyncSettings;
 use crate::mapping::rules::Rules;
 use crate::names::NameKey;
+use crate::sync::organization::OrganizationCache;
 use crate::sync::plan::Policy;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct SyncConfig {
     /// Ids per page of a run that plans everything ([`super::paged`]); not a setting: the
     /// tests make it small so that a small directory spans many pages.
     pub page_size: u32,
+    /// The organisation as the latest run read it, shared by the runs of this process.
+    pub organization: Arc<OrganizationCache>,
 }
 
 impl SyncConfig {
@@ -46,6 +49,7 @@ impl SyncConfig {
             rules_fingerprint: crate::sync::fingerprint::of(settings),
             timings: SyncTimings::from_settings(&settings.sync)?,
             page_size: super::paged::PAGE_SIZE,
+            organization: Arc::new(OrganizationCache::default()),
         })
     }
 

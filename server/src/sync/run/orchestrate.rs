@@ -19,6 +19,7 @@ use crate::sync::counts;
 use crate::sync::error::SyncError;
 use crate::sync::guard;
 use crate::sync::hold;
+use crate::sync::organization::Freshness;
 use crate::sync::plan::{Action, Plan, Skipped};
 use crate::sync::target::Directory;
 use std::collections::{HashSet, VecDeque};
@@ -84,11 +85,21 @@ impl<'a> Phases<'a> {
         let run =
             Run::start(store, directory, config, opts, report.run_id, report.pending.complete)
                 .await?;
-        let access =
+        let mut access =
             AccessRun::load(store, directory.sso(), report.run_id, opts.dry_run, opts.stop.clone())
                 .await?;
         let access_active = access_apply::configured(&config.permission_sets, &config.assignments)
             || !access.state.assignments.is_empty();
+        if access_active {
+            // A full run reads the organisation afresh; a change run reuses a recent read.
+            let freshness = if opts.full {
+                Freshness::Now
+            } else {
+                Freshness::Within(config.sync.organization_poll())
+            };
+            let (org, cache) = (directory.organizations(), &config.organization);
+            access.read_organization(org, cache, &config.assignments, freshness).await;
+        }
         let sources = store.list_sources().await?.into_iter().map(|s| s.name.into()).collect();
         let mut phases = Phases { store, config, opts, run, access, access_active, sources };
         if phases.run.scoped && access_active {

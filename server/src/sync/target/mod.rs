@@ -1,7 +1,8 @@
-//! The target port: what the sync engine needs of IAM Identity Center, as two traits and the
+//! The target port: what the sync engine needs of IAM Identity Center, as three traits and the
 //! types they speak. [`Directory`] is the Identity Store (users, groups, memberships);
-//! [`SsoAdmin`] is SSO Admin (permission sets and assignments), reached through
-//! [`Directory::sso`] so that both share one rate limiter. The AWS adapter
+//! [`SsoAdmin`] is SSO Admin (permission sets and assignments) and [`Organizations`] AWS
+//! Organizations (read only: the accounts rules target), reached through [`Directory::sso`]
+//! and [`Directory::organizations`] so that all share one rate limiter. The AWS adapter
 //! ([`super::aws::AwsDirectory`]) implements them over the SDK; unit tests use the in-memory
 //! one in `fake`.
 //!
@@ -95,6 +96,9 @@ pub trait Directory: Send + Sync {
 
     /// SSO Admin (permission sets and assignments), through the same limiter.
     fn sso(&self) -> &dyn SsoAdmin;
+
+    /// AWS Organizations (read only), through the same limiter.
+    fn organizations(&self) -> &dyn Organizations;
 
     /// Calls made so far (attempts, retries included), by operation name.
     fn calls(&self) -> BTreeMap<String, u64>;
@@ -257,4 +261,46 @@ pub trait SsoAdmin: Send + Sync {
         application_arn: &str,
         required: bool,
     ) -> Result<(), AwsError>;
+}
+
+/// An organisational unit, as listed under its parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgUnit {
+    pub id: String,
+    pub name: String,
+}
+
+/// Where an account stands in its organisation. Only an active account is a target: a
+/// suspended or closing one cannot be signed in to, and one still being created has no
+/// permission set provisioned yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountState {
+    Active,
+    /// Suspended, closing, closed, still being created, or a state this build does not know.
+    Inactive,
+}
+
+/// An account, as listed under its parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgAccount {
+    pub id: String,
+    pub name: String,
+    pub state: AccountState,
+}
+
+/// What the sync engine reads of AWS Organizations: the tree of roots, organisational units and
+/// accounts that `[[assignments.account]]` targets name, and the accounts' tags. Read only:
+/// the bridge never changes the organisation.
+#[async_trait]
+pub trait Organizations: Send + Sync {
+    /// The management account's id (DescribeOrganization).
+    async fn management_account(&self) -> Result<String, AwsError>;
+    /// The ids of the organisation's roots (one today).
+    async fn roots(&self) -> Result<Vec<String>, AwsError>;
+    /// The organisational units directly under a root or unit.
+    async fn units_under(&self, parent: &str) -> Result<Vec<OrgUnit>, AwsError>;
+    /// The accounts directly under a root or unit.
+    async fn accounts_under(&self, parent: &str) -> Result<Vec<OrgAccount>, AwsError>;
+    /// An account's tags.
+    async fn account_tags(&self, account: &str) -> Result<BTreeMap<String, String>, AwsError>;
 }

@@ -12,7 +12,7 @@
 
 use super::{
     AccountAssignment, AttributeChange, AwsError, Directory, Listed, OpState, OpStatus,
-    PermissionSetShape, SsoAdmin,
+    Organizations, PermissionSetShape, SsoAdmin,
 };
 use crate::mapping::aws_profile::AwsAttributes;
 use crate::store::PrincipalType;
@@ -21,7 +21,10 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+pub mod organizations;
 mod ssoadmin;
+
+pub use organizations::FakeOrganization;
 
 /// A user or group as the fake holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +65,8 @@ pub struct World {
     pub account_assignments: BTreeSet<AssignmentTuple>,
     /// By ARN.
     pub applications: BTreeMap<String, FakeApplication>,
+    /// The organisation (none until [`FakeAws::seed_organization`]).
+    pub organization: Option<FakeOrganization>,
     /// Asynchronous operations by request id.
     operations: BTreeMap<String, Operation>,
     next_id: u64,
@@ -503,6 +508,10 @@ impl Directory for FakeAws {
     }
 
     fn sso(&self) -> &dyn SsoAdmin {
+        self
+    }
+
+    fn organizations(&self) -> &dyn Organizations {
         self
     }
 
