@@ -62,7 +62,7 @@ async fn a_unit_rule_reaches_the_deepest_account_and_follows_new_and_moved_accou
 
     let (code, report) = sync(&app, &moto, &rules, &[]);
     assert_eq!(code, 0, "{report}");
-    assert_eq!(assigned(&moto, &view_only, &[&deepest, &outside]).await, [deepest.clone()]);
+    assert_eq!(assigned(&moto, &view_only, &[&deepest, &outside]).await, vec![deepest.clone()]);
     assert!(count(&report, "create_account_assignment") == 1, "{report}");
     // One listing of accounts per root and unit: the root and three units.
     assert_eq!(report["aws_calls"]["ListAccountsForParent"], json!(4), "{report}");
@@ -82,7 +82,10 @@ async fn a_unit_rule_reaches_the_deepest_account_and_follows_new_and_moved_accou
     let (code, report) = sync(&app, &moto, &rules, &[]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(count(&report, "delete_account_assignment"), 1, "{report}");
-    assert_eq!(assigned(&moto, &view_only, &[&deepest, &new, &outside]).await, [deepest.clone()]);
+    assert_eq!(
+        assigned(&moto, &view_only, &[&deepest, &new, &outside]).await,
+        vec![deepest.clone()]
+    );
 }
 
 async fn tags_and_name_globs_select_accounts_minus_the_exclusions(b: Backend) {
@@ -161,7 +164,7 @@ async fn an_unknown_unit_deletes_nothing_and_names_the_unit(b: Backend) {
     assert_eq!(code, 2, "{report}");
     let errors = report["errors"].to_string();
     assert!(errors.contains(&typo) && errors.contains("no assignment is deleted"), "{report}");
-    assert_eq!(assigned(&moto, &view_only, &[&account]).await, [account.clone()]);
+    assert_eq!(assigned(&moto, &view_only, &[&account]).await, vec![account.clone()]);
 }
 
 async fn serve_follows_an_account_moved_into_the_unit_on_its_own(b: Backend) {
