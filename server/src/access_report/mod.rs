@@ -72,7 +72,7 @@ impl Filters {
 
 /// An AWS account id: exactly 12 digits.
 pub fn account_id(raw: &str) -> Result<String, String> {
-    if raw.len() == 12 && raw.bytes().all(|b| b.is_ascii_digit()) {
+    if crate::config::is_account_id(raw) {
         Ok(raw.to_owned())
     } else {
         Err(format!("{raw:?} is not an AWS account id (12 digits)"))

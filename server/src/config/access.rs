@@ -50,6 +50,21 @@ impl AssignmentSettings {
     pub fn is_empty(&self) -> bool {
         self.account.is_empty() && self.application.is_empty()
     }
+
+    /// Whether a run must read AWS Organizations: an account rule targets units, tags or names.
+    pub fn reads_organization(&self) -> bool {
+        self.account.iter().any(AccountRule::targets_organization)
+    }
+
+    /// Whether that read needs the accounts' tags (one call per account).
+    pub fn reads_account_tags(&self) -> bool {
+        self.account.iter().any(|r| !r.account_tags.is_empty())
+    }
+}
+
+/// An AWS account id: exactly 12 ASCII digits.
+pub fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

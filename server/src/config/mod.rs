@@ -20,6 +20,7 @@ mod sync;
 
 pub use access::{
     AccountRule, ApplicationRule, AssignmentSettings, CustomerManagedPolicy, PermissionSetSettings,
+    is_account_id,
 };
 pub use auth::AuthSettings;
 pub use aws::AwsSettings;

@@ -11,6 +11,7 @@ use super::aws::AwsDirectory;
 use super::change_trigger::ChangeTrigger;
 use super::engine::{self, RunOptions, SyncConfig, run_exclusive};
 use super::health;
+use super::target::Directory;
 use crate::config::Settings;
 use crate::store::{Store, Trigger};
 use chrono::Utc;
@@ -289,12 +290,11 @@ struct OrganizationCheck {
 
 impl OrganizationCheck {
     fn new(config: &SyncConfig) -> OrganizationCheck {
-        let rules = &config.assignments.account;
-        let every =
-            rules.iter().any(|r| r.targets_organization()).then(|| config.sync.organization_poll());
+        let rules = &config.assignments;
+        let every = rules.reads_organization().then(|| config.sync.organization_poll());
         OrganizationCheck {
             every,
-            with_tags: rules.iter().any(|r| !r.account_tags.is_empty()),
+            with_tags: rules.reads_account_tags(),
             // The start-up run reads it first.
             next: Instant::now() + every.unwrap_or_default(),
         }
@@ -307,7 +307,6 @@ impl OrganizationCheck {
             return false;
         }
         self.next = Instant::now() + every;
-        use super::target::Directory;
         match config.organization.refresh(directory.organizations(), self.with_tags).await {
             Ok(changed) => {
                 if changed {

@@ -17,11 +17,10 @@ impl AccessRun<'_> {
         rules: &AssignmentSettings,
         freshness: Freshness,
     ) {
-        if !rules.account.iter().any(|r| r.targets_organization()) {
+        if !rules.reads_organization() {
             return;
         }
-        let with_tags = rules.account.iter().any(|r| !r.account_tags.is_empty());
-        match cache.tree(org, with_tags, freshness).await {
+        match cache.tree(org, rules.reads_account_tags(), freshness).await {
             Ok(tree) => {
                 self.management_account = tree.management_account.clone();
                 self.organization = Some(tree);

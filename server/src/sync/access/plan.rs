@@ -211,7 +211,7 @@ pub fn plan(rules: &AssignmentSettings, inputs: &Inputs) -> AccessPlan {
             continue;
         };
         let targets = match organization::resolve(rule, inputs.organization) {
-            Ok(resolved) => resolved.accounts,
+            Ok(accounts) => accounts,
             Err(why) => {
                 let message = format!(
                     "{why}: the accounts it targets are not known (no assignment is deleted \

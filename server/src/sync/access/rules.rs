@@ -252,7 +252,7 @@ fn check_account_targets(key: &str, rule: &AccountRule) -> anyhow::Result<()> {
 fn check_account_ids(key: &str, ids: &[String]) -> anyhow::Result<()> {
     let mut seen = HashSet::new();
     for (j, account) in ids.iter().enumerate() {
-        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        if !crate::config::is_account_id(account) {
             anyhow::bail!("config: {key}[{j}]: {account:?} is not a 12-digit AWS account id");
         }
         if !seen.insert(account) {
@@ -343,8 +343,7 @@ fn is_application_arn(arn: &str) -> bool {
     };
     *arn_ == "arn"
         && partition.starts_with("aws")
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
+        && crate::config::is_account_id(account)
         && id_ok(instance.strip_prefix("ins-"), "-.")
         && id_ok(app.strip_prefix("apl-"), "")
 }

@@ -8,5 +8,5 @@ pub mod targets;
 pub mod tree;
 
 pub use cache::{Freshness, OrganizationCache};
-pub use targets::{Resolved, resolve};
+pub use targets::resolve;
 pub use tree::{OrgTree, TreeAccount};

@@ -11,12 +11,6 @@ use crate::config::AccountRule;
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use std::collections::BTreeSet;
 
-/// The accounts a rule reaches.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Resolved {
-    pub accounts: BTreeSet<String>,
-}
-
 /// A glob on account names as the rules use it: case-insensitive (account names are labels
 /// people type in several spellings), `*` never stopping at `/`.
 pub fn account_glob(pattern: &str) -> Result<Glob, globset::Error> {
@@ -31,9 +25,9 @@ fn glob_set(patterns: &[String]) -> Result<GlobSet, globset::Error> {
     set.build()
 }
 
-/// What `rule` targets in `tree`. `tree` is None when the rule names only `accounts` (no
+/// The accounts `rule` targets in `tree`. `tree` is None when the rule names only `accounts` (no
 /// organisation read is needed). Err: why the rule cannot be resolved.
-pub fn resolve(rule: &AccountRule, tree: Option<&OrgTree>) -> Result<Resolved, String> {
+pub fn resolve(rule: &AccountRule, tree: Option<&OrgTree>) -> Result<BTreeSet<String>, String> {
     let mut accounts: BTreeSet<String> = rule.accounts.iter().cloned().collect();
     if rule.targets_organization() {
         let Some(tree) = tree else {
@@ -59,7 +53,7 @@ pub fn resolve(rule: &AccountRule, tree: Option<&OrgTree>) -> Result<Resolved, S
     for excluded in &rule.exclude_accounts {
         accounts.remove(excluded);
     }
-    Ok(Resolved { accounts })
+    Ok(accounts)
 }
 
 #[cfg(test)]
@@ -104,7 +98,7 @@ mod tests {
     }
 
     fn targets(rule: AccountRule) -> Vec<String> {
-        resolve(&rule, Some(&tree())).unwrap().accounts.into_iter().collect()
+        resolve(&rule, Some(&tree())).unwrap().into_iter().collect()
     }
 
     #[test]
@@ -155,6 +149,6 @@ mod tests {
         assert!(resolve(&rule, None).is_err());
         // A rule of explicit accounts needs no organisation.
         let rule = AccountRule { accounts: vec!["555555555555".into()], ..Default::default() };
-        assert_eq!(resolve(&rule, None).unwrap().accounts.len(), 1);
+        assert_eq!(resolve(&rule, None).unwrap().len(), 1);
     }
 }
